@@ -1,0 +1,578 @@
+//! Decoding: any supported container and codec to planar f32 PCM at the source rate.
+//!
+//! Symphonia probes the container and decodes everything it supports. Opus, which Symphonia does
+//! not decode, goes through libopus (the same library as the encoder), with the pre-skip and end
+//! trimming of RFC 7845 applied. Recoverable damage (a packet that fails to decode) is skipped and
+//! counted; damage that leaves more broken packets than good ones is an [`Error::Corrupt`].
+
+use crate::units::{Pcm, SampleRate};
+use crate::{Error, Result};
+use serde::Serialize;
+use symphonia::core::audio::{Channels, Position};
+use symphonia::core::codecs::audio::well_known::CODEC_ID_OPUS;
+use symphonia::core::codecs::audio::{AudioCodecParameters, AudioDecoder, AudioDecoderOptions};
+use symphonia::core::codecs::CodecParameters;
+use symphonia::core::errors::Error as SymphoniaError;
+use symphonia::core::formats::probe::Hint;
+use symphonia::core::formats::{FormatOptions, FormatReader, TrackType};
+use symphonia::core::io::{MediaSource, MediaSourceStream};
+use symphonia::core::meta::{MetadataOptions, MetadataRevision, StandardTag, StandardVisualKey};
+use symphonia::core::packet::Packet;
+
+/// Bounds on what one input may make us allocate.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Longest accepted input, in seconds of audio.
+    pub max_seconds: f64,
+    /// Most channels accepted in the source (they are downmixed afterwards).
+    pub max_channels: usize,
+    /// Largest embedded cover image kept, in bytes; larger ones are dropped, not fatal.
+    pub max_cover_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_seconds: 4.0 * 3600.0,
+            max_channels: 32,
+            max_cover_bytes: 8 << 20,
+        }
+    }
+}
+
+/// Descriptive tags read from the source.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Tags {
+    /// Track title.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// Track artist.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub artist: Option<String>,
+    /// Album title.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub album: Option<String>,
+    /// Track number within the album.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub track_number: Option<u64>,
+    /// International Standard Recording Code.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub isrc: Option<String>,
+}
+
+/// An embedded cover image.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cover {
+    /// MIME type, detected from the bytes (`image/jpeg` or `image/png`).
+    pub media_type: &'static str,
+    /// The encoded image.
+    pub data: Vec<u8>,
+}
+
+impl Cover {
+    /// The file extension matching the image type.
+    pub fn extension(&self) -> &'static str {
+        if self.media_type == "image/png" {
+            "png"
+        } else {
+            "jpg"
+        }
+    }
+}
+
+/// What the source is, as found while decoding it.
+#[derive(Debug, Clone, Serialize)]
+pub struct SourceInfo {
+    /// Container short name (`wav`, `flac`, `isomp4`, `ogg`, ...).
+    pub container: String,
+    /// Codec short name (`pcm_s16le`, `mp3`, `aac`, `opus`, ...).
+    pub codec: String,
+    /// Source sample rate.
+    pub sample_rate: SampleRate,
+    /// Channels in the source, before any downmix.
+    pub channels: usize,
+    /// Bits per sample for PCM-like and lossless codecs; `None` for lossy codecs.
+    pub bits_per_sample: Option<u32>,
+    /// Whether the codec is lossless (PCM, FLAC, ALAC, ...).
+    pub lossless: bool,
+    /// Descriptive tags.
+    pub tags: Tags,
+    /// Packets that failed to decode and were skipped.
+    pub skipped_packets: u64,
+    /// Where the first skipped packet was, in seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_skip_seconds: Option<f64>,
+}
+
+/// A decoded source: its PCM, what it was, and its cover art.
+#[derive(Debug, Clone)]
+pub struct Decoded {
+    /// Description of the source.
+    pub info: SourceInfo,
+    /// The decoded samples at the source rate, in the source's channel order.
+    pub pcm: Pcm,
+    /// The source's channel layout, when the container states one.
+    pub layout: Option<Channels>,
+    /// Embedded cover art (front cover preferred).
+    pub cover: Option<Cover>,
+}
+
+/// Decodes a whole source to PCM.
+///
+/// `extension` is a hint only: the container is detected from its bytes. `progress` is called
+/// with the fraction decoded so far (0.0 to 1.0) when the duration is known in advance.
+///
+/// # Errors
+/// [`Error::Empty`] for no bytes or no samples, [`Error::Unsupported`] for a format or codec we do
+/// not read, [`Error::Corrupt`] when most packets are broken, [`Error::Limit`] beyond `limits`.
+pub fn decode(
+    source: Box<dyn MediaSource>,
+    extension: Option<&str>,
+    limits: &Limits,
+    progress: &mut dyn FnMut(f32),
+) -> Result<Decoded> {
+    if source.byte_len() == Some(0) {
+        return Err(Error::Empty("the input has no bytes".into()));
+    }
+    let mss = MediaSourceStream::new(source, Default::default());
+    let mut hint = Hint::new();
+    if let Some(ext) = extension {
+        hint.with_extension(ext);
+    }
+    let mut format = symphonia::default::get_probe()
+        .probe(
+            &hint,
+            mss,
+            FormatOptions::default(),
+            MetadataOptions::default(),
+        )
+        .map_err(|e| match e {
+            SymphoniaError::Unsupported(_) => {
+                Error::Unsupported("no known audio container or codec found in the data".into())
+            }
+            other => classify(other, None),
+        })?;
+    let track = format
+        .default_track(TrackType::Audio)
+        .ok_or_else(|| Error::Unsupported("the container holds no audio track".into()))?
+        .clone();
+    let params = match &track.codec_params {
+        Some(CodecParameters::Audio(p)) => p.clone(),
+        _ => {
+            return Err(Error::Unsupported(
+                "the audio track has no codec parameters".into(),
+            ))
+        }
+    };
+    let container = format.format_info().short_name.to_string();
+    let (mut tags, mut cover) = (Tags::default(), None);
+    read_metadata(format.as_mut(), &mut tags, &mut cover, limits);
+
+    let mut decoder = Decoder::new(&params, &container)?;
+    let rate = params
+        .sample_rate
+        .and_then(SampleRate::new)
+        .or_else(|| decoder.rate())
+        .ok_or_else(|| Error::Unsupported("the audio track states no sample rate".into()))?;
+    let layout = params.channels.clone();
+    let declared_channels = layout
+        .as_ref()
+        .map(Channels::count)
+        .or_else(|| decoder.channels());
+    if let Some(n) = declared_channels {
+        if n > limits.max_channels {
+            return Err(Error::Limit(format!(
+                "{n} channels (at most {})",
+                limits.max_channels
+            )));
+        }
+    }
+    let max_frames = (limits.max_seconds * f64::from(rate.hz())) as usize;
+    let expected_frames = track.num_frames.filter(|&n| n > 0);
+
+    let mut pcm: Option<Pcm> = None;
+    let mut scratch: Vec<Vec<f32>> = Vec::new();
+    let (mut good, mut bad, mut first_bad) = (0u64, 0u64, None);
+    loop {
+        let packet = match format.next_packet() {
+            Ok(Some(packet)) => packet,
+            Ok(None) => break,
+            // A truncated file ends in an I/O error: keep what decoded.
+            Err(SymphoniaError::IoError(_)) => break,
+            Err(SymphoniaError::ResetRequired) => {
+                return Err(Error::Unsupported(
+                    "the stream changes its parameters mid-file (chained stream)".into(),
+                ))
+            }
+            Err(SymphoniaError::DecodeError(detail)) => {
+                // The demuxer lost sync; it resynchronises on the next call.
+                bad += 1;
+                first_bad.get_or_insert(frames_seconds(pcm.as_ref()));
+                if bad > 64 && bad > good {
+                    return Err(Error::Corrupt {
+                        at_seconds: first_bad,
+                        detail: detail.to_string(),
+                    });
+                }
+                continue;
+            }
+            Err(e) => return Err(classify(e, Some(frames_seconds(pcm.as_ref())))),
+        };
+        if packet.track_id != track.id {
+            continue;
+        }
+        match decoder.decode(&packet, &mut scratch) {
+            Ok(()) => {
+                good += 1;
+                let at = frames_seconds(pcm.as_ref());
+                append(&mut pcm, &scratch, rate, at)?;
+            }
+            Err(DecodeFailure::Recoverable(detail)) => {
+                bad += 1;
+                first_bad.get_or_insert(frames_seconds(pcm.as_ref()));
+                if bad > 64 && bad > good {
+                    return Err(Error::Corrupt {
+                        at_seconds: first_bad,
+                        detail,
+                    });
+                }
+            }
+            Err(DecodeFailure::Fatal(e)) => return Err(e),
+        }
+        let frames = pcm.as_ref().map_or(0, Pcm::frames);
+        if frames > max_frames {
+            return Err(Error::Limit(format!(
+                "longer than {} s of audio",
+                limits.max_seconds
+            )));
+        }
+        if let Some(total) = expected_frames {
+            progress((frames as f64 / total as f64).min(1.0) as f32);
+        }
+    }
+    // Metadata can also follow the audio (ID3v1, APE, trailing Vorbis comments).
+    read_metadata(format.as_mut(), &mut tags, &mut cover, limits);
+
+    let pcm = pcm.filter(|p| p.frames() > 0).ok_or_else(|| {
+        if bad > 0 {
+            Error::Corrupt {
+                at_seconds: first_bad,
+                detail: format!("none of {bad} packets decoded"),
+            }
+        } else {
+            Error::Empty("the audio track holds no samples".into())
+        }
+    })?;
+    if bad > good {
+        return Err(Error::Corrupt {
+            at_seconds: first_bad,
+            detail: format!("{bad} of {} packets failed to decode", bad + good),
+        });
+    }
+    progress(1.0);
+    let lossless = decoder.lossless();
+    let info = SourceInfo {
+        container,
+        codec: decoder.name(),
+        sample_rate: rate,
+        channels: pcm.channels(),
+        bits_per_sample: if lossless {
+            params.bits_per_sample
+        } else {
+            None
+        },
+        lossless,
+        tags,
+        skipped_packets: bad,
+        first_skip_seconds: first_bad,
+    };
+    Ok(Decoded {
+        info,
+        pcm,
+        layout,
+        cover,
+    })
+}
+
+fn frames_seconds(pcm: Option<&Pcm>) -> f64 {
+    pcm.map_or(0.0, Pcm::seconds)
+}
+
+/// Appends one decoded buffer, remapping a mid-stream change of channel count to the first
+/// layout (mono is duplicated, extra channels are mixed down) and rejecting a change of rate.
+fn append(pcm: &mut Option<Pcm>, planes: &[Vec<f32>], rate: SampleRate, at: f64) -> Result<()> {
+    if planes.is_empty() || planes[0].is_empty() {
+        return Ok(());
+    }
+    let pcm = pcm.get_or_insert_with(|| Pcm::new(rate, planes.len()));
+    let want = pcm.channels();
+    if planes.len() == want {
+        for (dst, src) in pcm.planes.iter_mut().zip(planes) {
+            dst.extend_from_slice(src);
+        }
+        return Ok(());
+    }
+    if want == 0 {
+        return Err(Error::Corrupt {
+            at_seconds: Some(at),
+            detail: "no channels".into(),
+        });
+    }
+    // Channel count changed mid-stream (chained Ogg, a broken MP3 frame header).
+    let n = planes[0].len();
+    for (ch, dst) in pcm.planes.iter_mut().enumerate() {
+        if planes.len() == 1 {
+            dst.extend_from_slice(&planes[0]);
+        } else if want == 1 {
+            let scale = 1.0 / planes.len() as f32;
+            dst.extend((0..n).map(|i| planes.iter().map(|p| p[i]).sum::<f32>() * scale));
+        } else {
+            dst.extend_from_slice(&planes[ch.min(planes.len() - 1)]);
+        }
+    }
+    Ok(())
+}
+
+fn classify(e: SymphoniaError, at_seconds: Option<f64>) -> Error {
+    match e {
+        SymphoniaError::Unsupported(what) => Error::Unsupported(what.to_string()),
+        SymphoniaError::LimitError(what) => Error::Limit(what.to_string()),
+        SymphoniaError::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+            Error::Corrupt {
+                at_seconds,
+                detail: "the data ends before its headers do".into(),
+            }
+        }
+        SymphoniaError::IoError(io) => Error::Io(io),
+        other => Error::Corrupt {
+            at_seconds,
+            detail: other.to_string(),
+        },
+    }
+}
+
+fn read_metadata(
+    format: &mut dyn FormatReader,
+    tags: &mut Tags,
+    cover: &mut Option<Cover>,
+    limits: &Limits,
+) {
+    let mut meta = format.metadata();
+    while let Some(rev) = meta.pop() {
+        absorb(&rev, tags, cover, limits);
+    }
+    if let Some(rev) = meta.current() {
+        absorb(rev, tags, cover, limits);
+    }
+}
+
+fn absorb(rev: &MetadataRevision, tags: &mut Tags, cover: &mut Option<Cover>, limits: &Limits) {
+    let containers = std::iter::once(&rev.media).chain(rev.per_track.iter().map(|t| &t.metadata));
+    for c in containers {
+        for tag in &c.tags {
+            match &tag.std {
+                Some(StandardTag::TrackTitle(v)) => tags.title.get_or_insert_with(|| v.to_string()),
+                Some(StandardTag::Artist(v)) => tags.artist.get_or_insert_with(|| v.to_string()),
+                Some(StandardTag::Album(v)) => tags.album.get_or_insert_with(|| v.to_string()),
+                Some(StandardTag::IdentIsrc(v)) => tags.isrc.get_or_insert_with(|| v.to_string()),
+                Some(StandardTag::TrackNumber(n)) => {
+                    tags.track_number.get_or_insert(*n);
+                    continue;
+                }
+                _ => continue,
+            };
+        }
+        for visual in &c.visuals {
+            let front = matches!(visual.usage, Some(StandardVisualKey::FrontCover));
+            if visual.data.len() > limits.max_cover_bytes || (cover.is_some() && !front) {
+                continue;
+            }
+            if let Some(media_type) = sniff_image(&visual.data) {
+                *cover = Some(Cover {
+                    media_type,
+                    data: visual.data.to_vec(),
+                });
+            }
+        }
+    }
+}
+
+/// The image type from its magic bytes; a stated MIME type is not trusted.
+fn sniff_image(data: &[u8]) -> Option<&'static str> {
+    if data.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        Some("image/jpeg")
+    } else if data.starts_with(b"\x89PNG\r\n\x1a\n") {
+        Some("image/png")
+    } else {
+        None
+    }
+}
+
+enum DecodeFailure {
+    Recoverable(String),
+    Fatal(Error),
+}
+
+/// Symphonia's decoders, plus libopus for Opus.
+enum Decoder {
+    Symphonia(Box<dyn AudioDecoder>),
+    Opus(OpusSource),
+}
+
+impl Decoder {
+    fn new(params: &AudioCodecParameters, container: &str) -> Result<Self> {
+        if params.codec == CODEC_ID_OPUS {
+            return OpusSource::new(params, container).map(Decoder::Opus);
+        }
+        let decoder = symphonia::default::get_codecs()
+            .make_audio_decoder(params, &AudioDecoderOptions::default())
+            .map_err(|e| Error::Unsupported(format!("codec: {e}")))?;
+        Ok(Decoder::Symphonia(decoder))
+    }
+
+    fn name(&self) -> String {
+        match self {
+            Decoder::Symphonia(d) => d.codec_info().short_name.to_string(),
+            Decoder::Opus(_) => "opus".into(),
+        }
+    }
+
+    fn lossless(&self) -> bool {
+        let name = self.name();
+        name.starts_with("pcm") || ["flac", "alac", "wavpack"].contains(&name.as_str())
+    }
+
+    fn rate(&self) -> Option<SampleRate> {
+        match self {
+            Decoder::Symphonia(d) => d.codec_params().sample_rate.and_then(SampleRate::new),
+            Decoder::Opus(_) => Some(SampleRate::LOSSY),
+        }
+    }
+
+    fn channels(&self) -> Option<usize> {
+        match self {
+            Decoder::Symphonia(d) => d.codec_params().channels.as_ref().map(Channels::count),
+            Decoder::Opus(o) => Some(o.channels),
+        }
+    }
+
+    fn decode(
+        &mut self,
+        packet: &Packet,
+        out: &mut Vec<Vec<f32>>,
+    ) -> std::result::Result<(), DecodeFailure> {
+        match self {
+            Decoder::Symphonia(d) => match d.decode(packet) {
+                Ok(buf) => {
+                    out.iter_mut().for_each(Vec::clear);
+                    buf.copy_to_vecs_planar::<f32>(out);
+                    out.truncate(buf.spec().channels().count());
+                    for plane in out.iter_mut() {
+                        plane.truncate(buf.frames());
+                    }
+                    Ok(())
+                }
+                Err(SymphoniaError::DecodeError(e)) => {
+                    Err(DecodeFailure::Recoverable(e.to_string()))
+                }
+                Err(SymphoniaError::IoError(e)) => Err(DecodeFailure::Recoverable(e.to_string())),
+                Err(SymphoniaError::Unsupported(e)) => {
+                    Err(DecodeFailure::Fatal(Error::Unsupported(e.to_string())))
+                }
+                Err(SymphoniaError::ResetRequired) => Err(DecodeFailure::Fatal(
+                    Error::Unsupported("the stream changes its parameters mid-file".into()),
+                )),
+                Err(e) => Err(DecodeFailure::Recoverable(e.to_string())),
+            },
+            Decoder::Opus(o) => o.decode(packet, out),
+        }
+    }
+}
+
+/// Opus through libopus, following RFC 7845: decode at 48 kHz, skip the pre-skip, trim the end.
+struct OpusSource {
+    decoder: opus::Decoder,
+    channels: usize,
+    /// Samples still to drop from the start when the container does not trim packets itself
+    /// (Matroska and MP4 carry the pre-skip only in the header).
+    pre_skip_left: usize,
+    buf: Vec<f32>,
+}
+
+impl OpusSource {
+    fn new(params: &AudioCodecParameters, container: &str) -> Result<Self> {
+        let head = params.extra_data.as_deref().unwrap_or(&[]);
+        // OpusHead (RFC 7845 section 5.1), or the same fields in MP4's dOps.
+        let (channels, pre_skip, gain, family) =
+            if head.len() >= 19 && head.starts_with(b"OpusHead") {
+                (
+                    usize::from(head[9]),
+                    usize::from(u16::from_le_bytes([head[10], head[11]])),
+                    i16::from_le_bytes([head[16], head[17]]),
+                    head[18],
+                )
+            } else {
+                let channels = params.channels.as_ref().map_or(2, Channels::count);
+                (channels, 0, 0, 0)
+            };
+        if family != 0 || !(1..=2).contains(&channels) {
+            return Err(Error::Unsupported(format!(
+                "Opus with channel mapping family {family} and {channels} channels (only mono and stereo)"
+            )));
+        }
+        let layout = if channels == 1 {
+            opus::Channels::Mono
+        } else {
+            opus::Channels::Stereo
+        };
+        let mut decoder =
+            opus::Decoder::new(48_000, layout).map_err(|e| Error::Unsupported(e.to_string()))?;
+        decoder
+            .set_gain(i32::from(gain))
+            .map_err(|e| Error::Unsupported(e.to_string()))?;
+        // The Ogg reader turns the pre-skip into per-packet trims; the others do not.
+        let pre_skip_left = if container == "ogg" { 0 } else { pre_skip };
+        Ok(OpusSource {
+            decoder,
+            channels,
+            pre_skip_left,
+            buf: vec![0.0; 5760 * channels],
+        })
+    }
+
+    fn decode(
+        &mut self,
+        packet: &Packet,
+        out: &mut Vec<Vec<f32>>,
+    ) -> std::result::Result<(), DecodeFailure> {
+        let n = self
+            .decoder
+            .decode_float(&packet.data, &mut self.buf, false)
+            .map_err(|e| DecodeFailure::Recoverable(e.to_string()))?;
+        let trim_start = (packet.trim_start.get() as usize).min(n);
+        let trim_end = (packet.trim_end.get() as usize).min(n - trim_start);
+        let mut start = trim_start;
+        let skip = self.pre_skip_left.min(n - trim_end - start);
+        self.pre_skip_left -= skip;
+        start += skip;
+        let end = n - trim_end;
+        out.resize_with(self.channels, Vec::new);
+        for (ch, plane) in out.iter_mut().enumerate() {
+            plane.clear();
+            plane.extend((start..end).map(|i| self.buf[i * self.channels + ch]));
+        }
+        Ok(())
+    }
+}
+
+/// Channel positions of the planes symphonia produced, for the downmix.
+pub(crate) fn positions(layout: Option<&Channels>, count: usize) -> Vec<Position> {
+    match layout {
+        Some(Channels::Positioned(mask)) if mask.bits().count_ones() as usize == count => {
+            mask.iter().collect()
+        }
+        _ => Position::from_count(count as u32)
+            .map(|m| m.iter().collect())
+            .unwrap_or_default(),
+    }
+}

@@ -1,0 +1,194 @@
+//! Encoders behind one trait, and gapless whole-track encoding.
+
+#[cfg(feature = "aac")]
+pub mod aac;
+pub mod flac;
+pub mod opus;
+
+use crate::units::{Pcm, SampleRate};
+use crate::{Error, Result};
+use serde::Serialize;
+
+/// The codecs of the ladder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Codec {
+    /// Opus (RFC 6716), 48 kHz, 20 ms frames.
+    Opus,
+    /// MPEG-4 AAC-LC, 1024-sample frames.
+    Aac,
+    /// FLAC, lossless.
+    Flac,
+}
+
+/// What a decoder needs besides the packets: the sample entry's codec box contents.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CodecConfig {
+    /// Fields of the `dOps` box (Opus in ISO BMFF, section 4.3.2).
+    Opus {
+        /// Output channel count.
+        channels: u8,
+        /// Samples (at 48 kHz) to discard from the start of the decoded stream.
+        pre_skip: u16,
+        /// The original input rate, informational.
+        input_rate: u32,
+    },
+    /// The AudioSpecificConfig (ISO/IEC 14496-3 1.6.2.1) for the `esds` box.
+    Aac {
+        /// AudioSpecificConfig bytes.
+        asc: Vec<u8>,
+    },
+    /// The 34-byte STREAMINFO block (RFC 9639 section 8.2) for the `dfLa` box.
+    Flac {
+        /// STREAMINFO body.
+        streaminfo: Vec<u8>,
+    },
+}
+
+/// One encoded access unit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Packet {
+    /// The bytes.
+    pub data: Vec<u8>,
+    /// Samples it decodes to, at the encoder's rate.
+    pub duration: u32,
+}
+
+/// An audio encoder: PCM in, packets out.
+pub trait Encoder: Send {
+    /// Which codec this is.
+    fn codec(&self) -> Codec;
+    /// The rate packets are timed in.
+    fn rate(&self) -> SampleRate;
+    /// Channels encoded.
+    fn channels(&self) -> usize;
+    /// Samples per packet (the nominal one for FLAC).
+    fn frame_len(&self) -> usize;
+    /// The encoder's inherent delay in samples: decoded output sample `k + delay` is input `k`.
+    fn delay(&self) -> usize;
+    /// Target bitrate in bits per second (0 for lossless).
+    fn bitrate(&self) -> u32;
+    /// Encodes planar samples; any length, the encoder buffers to its frame size.
+    fn push(&mut self, planes: &[&[f32]]) -> Result<Vec<Packet>>;
+    /// Encodes whatever is buffered and ends the stream.
+    fn flush(&mut self) -> Result<Vec<Packet>>;
+    /// The decoder configuration, complete once the stream has been flushed.
+    fn config(&self) -> CodecConfig;
+}
+
+/// A gaplessly encoded track.
+#[derive(Debug, Clone)]
+pub struct Encoded {
+    /// The packets, in decode order.
+    pub packets: Vec<Packet>,
+    /// Samples at the start of the decoded stream that are not part of the track (encoder delay
+    /// plus alignment); the edit list's `media_time` and Opus's pre-skip.
+    pub priming: u32,
+    /// Samples of the track: `priming + duration` is exactly the decoded length, so there is no
+    /// trailing padding to trim.
+    pub duration: u64,
+    /// Decoder configuration (for Opus, with `pre_skip` = `priming`).
+    pub config: CodecConfig,
+}
+
+/// Encodes a whole track so that decoding the packets and dropping the first `priming` samples
+/// gives back exactly `pcm.frames()` samples, aligned with the input, with nothing after them.
+///
+/// `priming` must be at least one frame, and `priming + pcm.frames()` a multiple of the frame
+/// length: the caller picks it (see `veza_hls::Plan`) so that every lossy rendition shares it and
+/// packet boundaries fall on the segment grid. Silence is fed before the track so the encoder's own
+/// delay ends exactly at `priming`; when the encoder's delay is larger than `priming`, whole
+/// leading packets that carry only that silence are dropped (an MDCT frame whose window saw only
+/// zeros has all-zero coefficients, so a decoder starting after it produces identical output, and
+/// the first kept frame's own output lies inside the priming).
+pub fn encode_aligned(encoder: &mut dyn Encoder, pcm: &Pcm, priming: u32) -> Result<Encoded> {
+    let frame = encoder.frame_len();
+    let delay = encoder.delay();
+    let len = pcm.frames();
+    let p = priming as usize;
+    if p < frame || (p + len) % frame != 0 {
+        return Err(Error::Encoder(format!(
+            "priming {p} with {len} samples does not fit {frame}-sample frames"
+        )));
+    }
+    if pcm.rate != encoder.rate() || pcm.channels() != encoder.channels() {
+        return Err(Error::Encoder(
+            "PCM shape does not match the encoder".into(),
+        ));
+    }
+    let dropped = if p >= delay {
+        0
+    } else {
+        (delay - p).div_ceil(frame)
+    };
+    let silence = p + dropped * frame - delay;
+    let wanted = (p + len) / frame + dropped;
+
+    let mut packets = Vec::with_capacity(wanted + 4);
+    let zeros = vec![0.0f32; frame];
+    let channels = pcm.channels();
+    let mut feed = |planes: &[&[f32]], packets: &mut Vec<Packet>| -> Result<()> {
+        if packets.len() < wanted {
+            packets.extend(encoder.push(planes)?);
+        }
+        Ok(())
+    };
+    let mut left = silence;
+    while left > 0 {
+        let n = left.min(frame);
+        feed(&vec![&zeros[..n]; channels], &mut packets)?;
+        left -= n;
+    }
+    let mut at = 0;
+    while at < len {
+        let end = (at + frame * 8).min(len);
+        let planes: Vec<&[f32]> = pcm.planes.iter().map(|p| &p[at..end]).collect();
+        feed(&planes, &mut packets)?;
+        at = end;
+    }
+    // Flush the encoder's delay line with silence until the last real sample is out.
+    let mut guard = 0;
+    while packets.len() < wanted {
+        feed(&vec![&zeros[..]; channels], &mut packets)?;
+        guard += 1;
+        if guard > 64 + delay / frame {
+            return Err(Error::Encoder("encoder stopped producing packets".into()));
+        }
+    }
+    packets.truncate(wanted);
+    packets.drain(..dropped);
+    let config = match encoder.config() {
+        CodecConfig::Opus {
+            channels,
+            input_rate,
+            ..
+        } => {
+            let pre_skip =
+                u16::try_from(p).map_err(|_| Error::Encoder("pre-skip too long".into()))?;
+            CodecConfig::Opus {
+                channels,
+                pre_skip,
+                input_rate,
+            }
+        }
+        other => other,
+    };
+    Ok(Encoded {
+        packets,
+        priming,
+        duration: len as u64,
+        config,
+    })
+}
+
+/// Interleaves planar f32 into i16 with rounding and clipping.
+#[cfg_attr(not(feature = "aac"), allow(dead_code))]
+pub(crate) fn interleave_i16(planes: &[&[f32]], out: &mut Vec<i16>) {
+    out.clear();
+    let n = planes.first().map_or(0, |p| p.len());
+    for i in 0..n {
+        for p in planes {
+            out.push((p[i] * 32768.0).round().clamp(-32768.0, 32767.0) as i16);
+        }
+    }
+}

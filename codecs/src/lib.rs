@@ -1,0 +1,71 @@
+//! # veza-codecs: the pure audio core of Veza Stream
+//!
+//! This crate turns encoded audio into PCM and PCM into the encoded packets of the streaming
+//! ladder. It owns:
+//!
+//! - **decode**: every container and codec Symphonia reads, plus Opus (in Ogg, Matroska/WebM and
+//!   MP4) through libopus, with tags and cover art ([`decode()`]);
+//! - **channels**: ITU-R BS.775 downmix of more than two channels to stereo ([`downmix`]);
+//! - **resample**: rubato's offline FFT resampler, delay-compensated so the output is
+//!   sample-aligned with the input ([`resample()`]);
+//! - **loudness**: EBU R128 integrated loudness, loudness range and true peak, and normalisation
+//!   with a true-peak limiter ([`measure`], [`normalize`]);
+//! - **encode**: Opus, AAC-LC (feature `aac`) and FLAC behind one [`Encoder`] trait, and
+//!   gapless whole-track encoding with a chosen priming ([`encode_aligned`]);
+//! - **waveform**: BBC audiowaveform version 2 peaks ([`Waveform`]).
+//!
+//! It does not own files, threads or clocks: sources are `Read + Seek` values, and every
+//! function is synchronous and deterministic, so it can be tested on exact samples and fuzzed.
+//! Parallelism is the caller's business (the server runs encoders on separate threads).
+//!
+//! ```
+//! use veza_codecs::{decode, Limits};
+//! use std::io::Cursor;
+//!
+//! // A 16-bit mono WAV of 480 zero samples at 48 kHz.
+//! let mut wav = Vec::new();
+//! let data_len = 480u32 * 2;
+//! wav.extend_from_slice(b"RIFF");
+//! wav.extend_from_slice(&(36 + data_len).to_le_bytes());
+//! wav.extend_from_slice(b"WAVEfmt ");
+//! wav.extend_from_slice(&16u32.to_le_bytes());
+//! wav.extend_from_slice(&1u16.to_le_bytes()); // PCM
+//! wav.extend_from_slice(&1u16.to_le_bytes()); // mono
+//! wav.extend_from_slice(&48_000u32.to_le_bytes());
+//! wav.extend_from_slice(&96_000u32.to_le_bytes());
+//! wav.extend_from_slice(&2u16.to_le_bytes());
+//! wav.extend_from_slice(&16u16.to_le_bytes());
+//! wav.extend_from_slice(b"data");
+//! wav.extend_from_slice(&data_len.to_le_bytes());
+//! wav.resize(wav.len() + data_len as usize, 0);
+//!
+//! let decoded = decode(Box::new(Cursor::new(wav)), Some("wav"), &Limits::default(), &mut |_| {})
+//!     .unwrap();
+//! assert_eq!(decoded.pcm.frames(), 480);
+//! assert_eq!(decoded.info.sample_rate.hz(), 48_000);
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod channels;
+mod decode;
+mod encode;
+mod error;
+mod loudness;
+mod resample;
+mod units;
+mod waveform;
+
+pub use channels::downmix;
+pub use decode::{decode, Cover, Decoded, Limits, SourceInfo, Tags};
+#[cfg(feature = "aac")]
+pub use encode::aac::AacEncoder;
+pub use encode::{
+    encode_aligned, flac::FlacEncoder, opus::OpusEncoder, Codec, CodecConfig, Encoded, Encoder,
+    Packet,
+};
+pub use error::{Error, Result};
+pub use loudness::{measure, normalize, Loudness, Normalization, NormalizeConfig};
+pub use resample::resample;
+pub use units::{Pcm, SampleRate};
+pub use waveform::Waveform;

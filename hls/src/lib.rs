@@ -1,0 +1,42 @@
+//! # veza-hls: the pure HLS packaging core of Veza Stream
+//!
+//! This crate turns encoded audio packets into CMAF fragmented MP4 and HLS playlists. It owns:
+//!
+//! - **fmp4**: ISO/IEC 14496-12 box writers for CMAF (ISO/IEC 23000-19) audio tracks: the init
+//!   segment (`ftyp`, `moov` with `mvex`/`trex`, the `Opus`/`mp4a`/`fLaC` sample entry and an edit
+//!   list) and media segments (`styp`, `moof`, `mdat`) ([`init_segment`], [`media_segment`]);
+//! - **segment**: the segment grid shared by every rendition and a push/flush segmenter
+//!   ([`Plan`], [`Segmenter`]);
+//! - **playlist**: multivariant and VOD media playlists rendered from plain data (RFC 8216)
+//!   ([`render_multivariant`], [`render_media`]).
+//!
+//! It does not encode audio, touch files or read clocks: every function maps values to bytes, so
+//! tests compare exact output and fuzzers drive it with arbitrary input.
+//!
+//! ```
+//! use veza_hls::{Plan, Segmenter};
+//!
+//! // 10 s of audio at 48 kHz, segments of about 6 s on the 320 ms grid.
+//! let plan = Plan::new(480_000, 6.0);
+//! assert_eq!((plan.priming() as u64 + plan.duration()) % 15_360, 0);
+//! let mut segmenter = Segmenter::new(plan.decode_boundaries());
+//! let mut fragments = Vec::new();
+//! for _ in 0..(plan.priming() as u64 + plan.duration()) / 960 {
+//!     fragments.extend(segmenter.push(vec![0u8; 3], 960));
+//! }
+//! fragments.extend(segmenter.flush());
+//! assert_eq!(fragments.len(), plan.segment_count());
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod boxes;
+mod error;
+mod fmp4;
+mod playlist;
+mod segment;
+
+pub use error::{Error, Result};
+pub use fmp4::{init_segment, media_segment, SampleEntry, TrackInfo};
+pub use playlist::{render_media, render_multivariant, MediaPlaylist, SegmentRef, Variant};
+pub use segment::{Fragment, Plan, Segmenter, GRID, LOSSY_TIMESCALE};

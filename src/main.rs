@@ -1,0 +1,108 @@
+//! `veza-stream`: the command line.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use veza_stream::{package, Options, Rendition, Stage};
+
+#[derive(Parser)]
+#[command(
+    name = "veza-stream",
+    version,
+    about = "Real-time audio streaming server"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Package one audio file into a gapless, loudness-normalised HLS ladder.
+    Package {
+        /// The audio file (MP3, FLAC, WAV, AIFF, CAF, Ogg Vorbis/Opus, WebM/MKV, M4A AAC/ALAC, ...).
+        input: PathBuf,
+        /// The output directory; built beside it and renamed into place on success.
+        outdir: PathBuf,
+        /// Comma-separated renditions: opus-<kbps>, aac-<kbps>, flac.
+        #[arg(long, default_value = "opus-96,aac-128,flac", value_delimiter = ',')]
+        renditions: Vec<Rendition>,
+        /// Target segment length in seconds (rounded to 320 ms steps).
+        #[arg(long, default_value_t = 6.0)]
+        segment_seconds: f64,
+        /// Keep the source loudness in the lossy renditions.
+        #[arg(long)]
+        no_normalize: bool,
+        /// Print one JSON summary line instead of a progress bar.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Package {
+            input,
+            outdir,
+            renditions,
+            segment_seconds,
+            no_normalize,
+            json,
+        } => {
+            let mut opts = Options::default();
+            opts.renditions = renditions;
+            opts.segment_seconds = segment_seconds;
+            if no_normalize {
+                opts.normalize = None;
+            }
+            let bar = (!json && std::io::IsTerminal::is_terminal(&std::io::stderr())).then(|| {
+                let bar = indicatif::ProgressBar::new(1000);
+                bar.set_style(
+                    indicatif::ProgressStyle::with_template(
+                        "{msg:>8} [{bar:40}] {percent:>3}% {elapsed}",
+                    )
+                    .expect("static template is valid")
+                    .progress_chars("=> "),
+                );
+                bar
+            });
+            let progress = |stage: Stage, fraction: f32| {
+                if let Some(bar) = &bar {
+                    bar.set_message(stage.name());
+                    bar.set_position((stage.overall(fraction) * 1000.0) as u64);
+                }
+            };
+            let summary = package(&input, &outdir, &opts, &progress)
+                .with_context(|| format!("packaging {}", input.display()))?;
+            if let Some(bar) = bar {
+                bar.finish_and_clear();
+            }
+            if json {
+                println!("{}", serde_json::to_string(&summary.json_line(&outdir))?);
+            } else {
+                println!(
+                    "{} -> {}: {:.3} s, {} renditions, {} segments each, {:.1}x real time",
+                    input.display(),
+                    outdir.display(),
+                    summary.analysis.duration_seconds,
+                    summary.analysis.renditions.len(),
+                    summary.segments,
+                    summary.realtime_factor()
+                );
+            }
+            Ok(())
+        }
+    }
+}
