@@ -61,12 +61,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             no_normalize,
             json,
         } => {
-            let mut opts = Options::default();
-            opts.renditions = renditions;
-            opts.segment_seconds = segment_seconds;
-            if no_normalize {
-                opts.normalize = None;
-            }
+            let defaults = Options::default();
+            let opts = Options {
+                renditions,
+                segment_seconds,
+                normalize: if no_normalize {
+                    None
+                } else {
+                    defaults.normalize
+                },
+                ..defaults
+            };
             let bar = (!json && std::io::IsTerminal::is_terminal(&std::io::stderr())).then(|| {
                 let bar = indicatif::ProgressBar::new(1000);
                 bar.set_style(

@@ -390,7 +390,11 @@ fn join<T>(h: std::thread::ScopedJoinHandle<'_, Result<T>>) -> Result<T> {
         .unwrap_or_else(|_| Err(Error::Options("an encoder thread panicked".into())))
 }
 
+/// An encoded rendition with its rate, channel count and (lossless) bit depth.
 type EncodedRendition = (Encoded, SampleRate, usize, Option<u32>);
+
+/// The lossy renditions and the normalisation applied to them.
+type LossyOutput = (Vec<(Rendition, EncodedRendition)>, Option<Normalization>);
 
 fn encode_flac(pcm: &Pcm, info: &SourceInfo, plan: &Plan) -> Result<EncodedRendition> {
     // Lossless sources keep their depth (at most 24 bits, FLAC's practical limit here); lossy ones
@@ -419,7 +423,7 @@ fn encode_lossy(
     plan: &Plan,
     opts: &Options,
     progress: &(dyn Fn(Stage, f32) + Sync),
-) -> Result<(Vec<(Rendition, EncodedRendition)>, Option<Normalization>)> {
+) -> Result<LossyOutput> {
     let mut pcm48 = veza_codecs::resample(pcm, SampleRate::LOSSY)?;
     progress(Stage::Encode, 0.25);
     let normalization = match &opts.normalize {

@@ -134,6 +134,8 @@ pub fn decode(
     if source.byte_len() == Some(0) {
         return Err(Error::Empty("the input has no bytes".into()));
     }
+    let mut source = source;
+    let edit = mp4_edit(&mut source);
     let mss = MediaSourceStream::new(source, Default::default());
     let mut hint = Hint::new();
     if let Some(ext) = extension {
@@ -253,6 +255,9 @@ pub fn decode(
     // Metadata can also follow the audio (ID3v1, APE, trailing Vorbis comments).
     read_metadata(format.as_mut(), &mut tags, &mut cover, limits);
 
+    if let (Some(p), Some(edit)) = (pcm.as_mut(), edit) {
+        edit.apply(p);
+    }
     let pcm = pcm.filter(|p| p.frames() > 0).ok_or_else(|| {
         if bad > 0 {
             Error::Corrupt {
@@ -277,7 +282,7 @@ pub fn decode(
         sample_rate: rate,
         channels: pcm.channels(),
         bits_per_sample: if lossless {
-            params.bits_per_sample
+            params.bits_per_sample.or_else(|| decoder.bits())
         } else {
             None
         },
@@ -415,7 +420,8 @@ enum DecodeFailure {
 
 /// Symphonia's decoders, plus libopus for Opus.
 enum Decoder {
-    Symphonia(Box<dyn AudioDecoder>),
+    /// A Symphonia decoder, and the integer width of the buffers it produced.
+    Symphonia(Box<dyn AudioDecoder>, Option<u32>),
     Opus(OpusSource),
 }
 
@@ -427,12 +433,12 @@ impl Decoder {
         let decoder = symphonia::default::get_codecs()
             .make_audio_decoder(params, &AudioDecoderOptions::default())
             .map_err(|e| Error::Unsupported(format!("codec: {e}")))?;
-        Ok(Decoder::Symphonia(decoder))
+        Ok(Decoder::Symphonia(decoder, None))
     }
 
     fn name(&self) -> String {
         match self {
-            Decoder::Symphonia(d) => d.codec_info().short_name.to_string(),
+            Decoder::Symphonia(d, _) => d.codec_info().short_name.to_string(),
             Decoder::Opus(_) => "opus".into(),
         }
     }
@@ -442,16 +448,23 @@ impl Decoder {
         name.starts_with("pcm") || ["flac", "alac", "wavpack"].contains(&name.as_str())
     }
 
+    fn bits(&self) -> Option<u32> {
+        match self {
+            Decoder::Symphonia(d, seen) => d.codec_params().bits_per_sample.or(*seen),
+            Decoder::Opus(_) => None,
+        }
+    }
+
     fn rate(&self) -> Option<SampleRate> {
         match self {
-            Decoder::Symphonia(d) => d.codec_params().sample_rate.and_then(SampleRate::new),
+            Decoder::Symphonia(d, _) => d.codec_params().sample_rate.and_then(SampleRate::new),
             Decoder::Opus(_) => Some(SampleRate::LOSSY),
         }
     }
 
     fn channels(&self) -> Option<usize> {
         match self {
-            Decoder::Symphonia(d) => d.codec_params().channels.as_ref().map(Channels::count),
+            Decoder::Symphonia(d, _) => d.codec_params().channels.as_ref().map(Channels::count),
             Decoder::Opus(o) => Some(o.channels),
         }
     }
@@ -462,8 +475,16 @@ impl Decoder {
         out: &mut Vec<Vec<f32>>,
     ) -> std::result::Result<(), DecodeFailure> {
         match self {
-            Decoder::Symphonia(d) => match d.decode(packet) {
+            Decoder::Symphonia(d, seen) => match d.decode(packet) {
                 Ok(buf) => {
+                    use symphonia::core::audio::GenericAudioBufferRef as B;
+                    *seen = match buf {
+                        B::U8(_) | B::S8(_) => Some(8),
+                        B::U16(_) | B::S16(_) => Some(16),
+                        B::U24(_) | B::S24(_) => Some(24),
+                        B::U32(_) | B::S32(_) => Some(32),
+                        _ => None,
+                    };
                     out.iter_mut().for_each(Vec::clear);
                     buf.copy_to_vecs_planar::<f32>(out);
                     out.truncate(buf.spec().channels().count());
@@ -530,8 +551,10 @@ impl OpusSource {
         decoder
             .set_gain(i32::from(gain))
             .map_err(|e| Error::Unsupported(e.to_string()))?;
-        // The Ogg reader turns the pre-skip into per-packet trims; the others do not.
-        let pre_skip_left = if container == "ogg" { 0 } else { pre_skip };
+        // Containers that turn the pre-skip into per-packet trims are detected on the first
+        // packet (see `decode`); until then the pre-skip is ours to apply.
+        let _ = container;
+        let pre_skip_left = pre_skip;
         Ok(OpusSource {
             decoder,
             channels,
@@ -550,6 +573,10 @@ impl OpusSource {
             .decode_float(&packet.data, &mut self.buf, false)
             .map_err(|e| DecodeFailure::Recoverable(e.to_string()))?;
         let trim_start = (packet.trim_start.get() as usize).min(n);
+        if trim_start > 0 {
+            // The container applies the pre-skip itself (Ogg does, through granule positions).
+            self.pre_skip_left = 0;
+        }
         let trim_end = (packet.trim_end.get() as usize).min(n - trim_start);
         let mut start = trim_start;
         let skip = self.pre_skip_left.min(n - trim_end - start);
@@ -575,4 +602,192 @@ pub(crate) fn positions(layout: Option<&Channels>, count: usize) -> Vec<Position
             .map(|m| m.iter().collect())
             .unwrap_or_default(),
     }
+}
+
+/// The presentation window of an MP4 audio track from its edit list (ISO/IEC 14496-12 8.6.6),
+/// which Symphonia's MP4 reader does not apply: AAC encoder delay at the start, padding at the end.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Mp4Edit {
+    /// Seconds to drop from the start of the decoded stream.
+    skip_seconds: f64,
+    /// Seconds to keep after that, when stated.
+    keep_seconds: Option<f64>,
+}
+
+impl Mp4Edit {
+    fn apply(&self, pcm: &mut Pcm) {
+        let rate = f64::from(pcm.rate.hz());
+        let skip = ((self.skip_seconds * rate).round() as usize).min(pcm.frames());
+        let keep = self.keep_seconds.map(|k| (k * rate).round() as usize);
+        for plane in &mut pcm.planes {
+            plane.drain(..skip);
+            if let Some(k) = keep {
+                if k > 0 && k < plane.len() {
+                    plane.truncate(k);
+                }
+            }
+        }
+    }
+}
+
+/// Reads the edit list of the first sound track, if the source is an MP4 file; rewinds the source.
+fn mp4_edit(source: &mut Box<dyn MediaSource>) -> Option<Mp4Edit> {
+    use std::io::{Read, Seek, SeekFrom};
+    const MAX_MOOV: u64 = 64 << 20;
+    let found = (|| -> Option<Vec<u8>> {
+        let mut header = [0u8; 8];
+        source.read_exact(&mut header).ok()?;
+        if &header[4..8] != b"ftyp" {
+            return None;
+        }
+        let mut at = 0u64;
+        loop {
+            source.seek(SeekFrom::Start(at)).ok()?;
+            source.read_exact(&mut header).ok()?;
+            let mut size = u64::from(u32::from_be_bytes(header[..4].try_into().ok()?));
+            let mut body_at = at + 8;
+            if size == 1 {
+                let mut large = [0u8; 8];
+                source.read_exact(&mut large).ok()?;
+                size = u64::from_be_bytes(large);
+                body_at += 8;
+            }
+            if size < 8 {
+                return None;
+            }
+            if &header[4..8] == b"moov" {
+                let len = size - (body_at - at);
+                if len > MAX_MOOV {
+                    return None;
+                }
+                let mut moov = vec![0u8; len as usize];
+                source.read_exact(&mut moov).ok()?;
+                return Some(moov);
+            }
+            at += size;
+        }
+    })();
+    let _ = source.seek(SeekFrom::Start(0));
+    parse_moov_edit(&found?)
+}
+
+fn children(data: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
+    let mut at = 0usize;
+    std::iter::from_fn(move || {
+        if at + 8 > data.len() {
+            return None;
+        }
+        let size = u32::from_be_bytes(data[at..at + 4].try_into().ok()?) as usize;
+        if size < 8 || at + size > data.len() {
+            return None;
+        }
+        let item = (&data[at + 4..at + 8], &data[at + 8..at + size]);
+        at += size;
+        Some(item)
+    })
+}
+
+fn child<'a>(data: &'a [u8], kind: &[u8]) -> Option<&'a [u8]> {
+    children(data).find(|(k, _)| *k == kind).map(|(_, b)| b)
+}
+
+fn be(data: &[u8], at: usize, len: usize) -> Option<u64> {
+    data.get(at..at + len)
+        .map(|b| b.iter().fold(0u64, |acc, &x| (acc << 8) | u64::from(x)))
+}
+
+fn parse_moov_edit(moov: &[u8]) -> Option<Mp4Edit> {
+    elst_edit(moov).or_else(|| itunes_edit(moov))
+}
+
+/// iTunes gapless info: `moov/udta/meta/ilst/----` named `iTunSMPB`, whose value lists (in hex)
+/// a reserved field, the priming, the padding and the sample count. Times are at the track rate,
+/// which `mdhd` states.
+fn itunes_edit(moov: &[u8]) -> Option<Mp4Edit> {
+    let meta = child(child(moov, b"udta")?, b"meta")?;
+    let ilst = child(meta.get(4..)?, b"ilst")?;
+    let rate = children(moov)
+        .filter(|(k, _)| *k == b"trak")
+        .find_map(|(_, t)| child(t, b"mdia").and_then(|m| child(m, b"mdhd")))
+        .and_then(|mdhd| {
+            if mdhd.first()? == &1 {
+                be(mdhd, 20, 4)
+            } else {
+                be(mdhd, 12, 4)
+            }
+        })?;
+    for (kind, item) in children(ilst) {
+        if kind != b"----" {
+            continue;
+        }
+        let name = child(item, b"name").and_then(|n| n.get(4..));
+        if name != Some(b"iTunSMPB".as_slice()) {
+            continue;
+        }
+        let value = std::str::from_utf8(child(item, b"data")?.get(8..)?).ok()?;
+        let fields: Vec<u64> = value
+            .split_whitespace()
+            .filter_map(|f| u64::from_str_radix(f, 16).ok())
+            .collect();
+        let (priming, total) = (*fields.get(1)?, *fields.get(3)?);
+        if rate == 0 || priming >= 1 << 20 {
+            return None;
+        }
+        return Some(Mp4Edit {
+            skip_seconds: priming as f64 / rate as f64,
+            keep_seconds: (total > 0).then(|| total as f64 / rate as f64),
+        });
+    }
+    None
+}
+
+fn elst_edit(moov: &[u8]) -> Option<Mp4Edit> {
+    let mvhd = child(moov, b"mvhd")?;
+    let movie_ts = if mvhd.first()? == &1 {
+        be(mvhd, 20, 4)?
+    } else {
+        be(mvhd, 12, 4)?
+    };
+    for (kind, trak) in children(moov) {
+        if kind != b"trak" {
+            continue;
+        }
+        let mdia = child(trak, b"mdia")?;
+        if child(mdia, b"hdlr").and_then(|h| h.get(8..12)) != Some(b"soun".as_slice()) {
+            continue;
+        }
+        let mdhd = child(mdia, b"mdhd")?;
+        let media_ts = if mdhd.first()? == &1 {
+            be(mdhd, 20, 4)?
+        } else {
+            be(mdhd, 12, 4)?
+        };
+        let elst = child(child(trak, b"edts")?, b"elst")?;
+        let version = *elst.first()?;
+        let count = be(elst, 4, 4)?;
+        let entry = if version == 1 { 20 } else { 12 };
+        for i in 0..count.min(16) as usize {
+            let at = 8 + i * entry;
+            let (duration, media_time) = if version == 1 {
+                (be(elst, at, 8)?, be(elst, at + 8, 8)? as i64)
+            } else {
+                (
+                    be(elst, at, 4)?,
+                    i64::from(be(elst, at + 4, 4)? as u32 as i32),
+                )
+            };
+            if media_time < 0 {
+                continue; // an empty edit (a delay), not a trim
+            }
+            if movie_ts == 0 || media_ts == 0 {
+                return None;
+            }
+            return Some(Mp4Edit {
+                skip_seconds: media_time as f64 / media_ts as f64,
+                keep_seconds: (duration > 0).then(|| duration as f64 / movie_ts as f64),
+            });
+        }
+        return None;
+    }
+    None
 }

@@ -66,11 +66,16 @@ impl Plan {
     /// Decode times (48 kHz) where lossy segments 1, 2, ... start.
     pub fn decode_boundaries(&self) -> Vec<u64> {
         let end = u64::from(self.priming) + self.duration;
-        (1..)
+        let mut cuts: Vec<u64> = (1..)
             .map(|k| k * self.segment_len)
             .skip_while(|&b| b <= u64::from(self.priming))
             .take_while(|&b| b < end)
-            .collect()
+            .collect();
+        // A last segment shorter than one grid step is merged into the one before it.
+        if cuts.last().is_some_and(|&b| end - b < GRID) {
+            cuts.pop();
+        }
+        cuts
     }
 
     /// Presentation times (48 kHz samples from the track start) of every segment start, the first

@@ -106,7 +106,7 @@ pub fn encode_aligned(encoder: &mut dyn Encoder, pcm: &Pcm, priming: u32) -> Res
     let delay = encoder.delay();
     let len = pcm.frames();
     let p = priming as usize;
-    if p < frame || (p + len) % frame != 0 {
+    if p < frame || !(p + len).is_multiple_of(frame) {
         return Err(Error::Encoder(format!(
             "priming {p} with {len} samples does not fit {frame}-sample frames"
         )));

@@ -1,0 +1,143 @@
+//! The command line: exit status, messages, `--json`, and atomic output.
+
+mod common;
+
+use common::*;
+use std::process::Command;
+
+fn veza() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_veza-stream"))
+}
+
+#[test]
+fn json_summary_is_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let run = veza()
+        .arg("package")
+        .arg(fixture("formats/flac_tags_picture_16bit_44k.flac").path)
+        .arg(&out)
+        .args([
+            "--renditions",
+            "opus-64,aac-96,aac-192,flac",
+            "--segment-seconds",
+            "2",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let stdout = String::from_utf8(run.stdout).unwrap();
+    assert_eq!(stdout.lines().count(), 1);
+    let line: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(line["status"], "ok");
+    assert_eq!(line["renditions"].as_array().unwrap().len(), 4);
+    // Two AAC bitrates share master.m3u8; the other families have their own.
+    let master = std::fs::read_to_string(out.join("master.m3u8")).unwrap();
+    assert_eq!(master.matches("#EXT-X-STREAM-INF").count(), 2);
+    assert!(!master.contains("Opus") && !master.contains("fLaC"));
+    assert!(std::fs::read_to_string(out.join("master_opus.m3u8"))
+        .unwrap()
+        .contains("CODECS=\"Opus\""));
+    assert!(std::fs::read_to_string(out.join("master_flac.m3u8"))
+        .unwrap()
+        .contains("CODECS=\"fLaC\""));
+    // Tags and cover art.
+    let analysis: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("analysis.json")).unwrap()).unwrap();
+    assert!(
+        analysis["source"]["tags"]["title"].is_string(),
+        "{analysis}"
+    );
+    assert!(out.join(analysis["cover"].as_str().unwrap()).exists());
+    let waveform: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("waveform.json")).unwrap()).unwrap();
+    assert_eq!(waveform["version"], 2);
+    assert_eq!(
+        waveform["data"].as_array().unwrap().len(),
+        2 * waveform["length"].as_u64().unwrap() as usize
+    );
+}
+
+#[test]
+fn bad_inputs_exit_non_zero_with_a_reason_and_no_outdir() {
+    let dir = tempfile::tempdir().unwrap();
+    for (rel, words) in [
+        ("edge/empty_zero_bytes.mp3", "empty"),
+        ("edge/png_renamed.wav", "unsupported"),
+        ("edge/polyglot_riff_text.wav", ""),
+        ("edge/random_bytes.mp3", ""),
+    ] {
+        let out = dir.path().join("out");
+        let run = veza()
+            .arg("package")
+            .arg(fixture(rel).path)
+            .arg(&out)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&run.stderr).to_lowercase();
+        assert_eq!(run.status.code(), Some(1), "{rel}: {stderr}");
+        assert!(stderr.starts_with("error: packaging"), "{rel}: {stderr}");
+        assert!(stderr.contains(words), "{rel}: {stderr}");
+        assert!(!out.exists(), "{rel}: left an output directory");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "{rel}: left temporary files"
+        );
+    }
+}
+
+#[test]
+fn unwritable_output_is_reported_and_an_existing_package_survives_a_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = fixture("formats/wav_pcm16_mono_16k.wav").path;
+    let out = dir.path().join("out");
+    assert!(veza()
+        .arg("package")
+        .arg(&good)
+        .arg(&out)
+        .output()
+        .unwrap()
+        .status
+        .success());
+    let before = std::fs::read(out.join("analysis.json")).unwrap();
+    // A failing run leaves the previous package as it was.
+    let run = veza()
+        .arg("package")
+        .arg(fixture("edge/random_bytes.mp3").path)
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(!run.status.success());
+    assert_eq!(std::fs::read(out.join("analysis.json")).unwrap(), before);
+    // A destination under a file cannot be written.
+    let blocker = dir.path().join("file");
+    std::fs::write(&blocker, b"x").unwrap();
+    let run = veza()
+        .arg("package")
+        .arg(&good)
+        .arg(blocker.join("out"))
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&run.stderr).contains("cannot write"),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    // Unknown renditions are refused before any work.
+    let run = veza()
+        .arg("package")
+        .arg(&good)
+        .arg(&out)
+        .args(["--renditions", "mp3-128"])
+        .output()
+        .unwrap();
+    assert!(!run.status.success());
+    assert!(String::from_utf8_lossy(&run.stderr).contains("unknown codec"));
+}

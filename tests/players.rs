@@ -1,0 +1,116 @@
+//! Real players: ffprobe reads every rendition, hls.js in Debian's headless Chromium plays every
+//! multivariant playlist and every variant, and Chromium's native HLS plays `master.m3u8`.
+
+mod common;
+
+use common::*;
+use std::path::Path;
+use std::process::Command;
+use veza_stream::{package, Options};
+
+fn packaged(rel: &str, segment_seconds: f64) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = Options {
+        segment_seconds,
+        ..Options::default()
+    };
+    package(
+        &fixture(rel).path,
+        &dir.path().join("out"),
+        &opts,
+        &|_, _| {},
+    )
+    .unwrap();
+    dir
+}
+
+#[test]
+fn ffprobe_reads_every_rendition_with_the_declared_codec() {
+    let dir = packaged("synth/chords_pluck_progression_stereo_44k.flac", 2.0);
+    let out = dir.path().join("out");
+    for (rendition, codec, rate) in [
+        ("aac-128", "aac", "48000"),
+        ("opus-96", "opus", "48000"),
+        ("flac", "flac", "44100"),
+    ] {
+        let probe = Command::new("ffprobe")
+            .args([
+                "-v",
+                "error",
+                "-show_entries",
+                "stream=codec_name,sample_rate,channels",
+                "-of",
+                "csv=p=0",
+            ])
+            .arg(out.join(rendition).join("index.m3u8"))
+            .output()
+            .unwrap();
+        assert!(probe.status.success());
+        // ffprobe lists the stream once per HLS program and once on its own: every line agrees.
+        let text = String::from_utf8_lossy(&probe.stdout);
+        let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert!(!lines.is_empty(), "{rendition}: no stream");
+        for line in lines {
+            assert_eq!(line.trim(), format!("{codec},{rate},2"), "{rendition}");
+        }
+        assert!(
+            probe.stderr.is_empty(),
+            "{rendition}: {}",
+            String::from_utf8_lossy(&probe.stderr)
+        );
+    }
+}
+
+fn play(dir: &Path, args: &[&str]) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/play.mjs");
+    let out = Command::new("node")
+        .arg(script)
+        .arg(dir)
+        .args(args)
+        .output()
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "browser playback failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // One passing report per playlist.
+    assert_eq!(
+        stdout
+            .lines()
+            .filter(|l| l.contains("\"pass\":true"))
+            .count(),
+        args.len()
+            - args
+                .iter()
+                .filter(|a| a.starts_with("--") || a.parse::<f64>().is_ok())
+                .count()
+    );
+}
+
+#[test]
+fn hls_js_plays_every_master_and_variant_across_segments() {
+    // 1-second segments, so 4 seconds of playback crosses segment boundaries.
+    let dir = packaged("synth/chords_pluck_progression_stereo_44k.flac", 1.0);
+    let out = dir.path().join("out");
+    play(
+        &out,
+        &[
+            "4",
+            "master.m3u8",
+            "master_aac.m3u8",
+            "master_opus.m3u8",
+            "master_flac.m3u8",
+            "aac-128/index.m3u8",
+            "opus-96/index.m3u8",
+            "flac/index.m3u8",
+        ],
+    );
+}
+
+#[test]
+fn chromium_native_hls_plays_master() {
+    let dir = packaged("synth/drums_120bpm_stereo_44k.wav", 1.0);
+    play(&dir.path().join("out"), &["3", "--native", "master.m3u8"]);
+}
