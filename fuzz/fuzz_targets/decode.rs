@@ -1,0 +1,14 @@
+//! Arbitrary bytes through the whole decode path: probe, demux, decode, tags, MP4 edit lists.
+//! Every input must end in `Ok` or a typed `Err`, never a panic, and stay within the limits.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use veza_codecs::{decode, Limits};
+
+fuzz_target!(|data: &[u8]| {
+    let limits = Limits { max_seconds: 30.0, max_channels: 8, max_cover_bytes: 1 << 16 };
+    if let Ok(d) = decode(Box::new(std::io::Cursor::new(data.to_vec())), None, &limits, &mut |_| {}) {
+        assert!(d.pcm.seconds() <= 31.0);
+        assert!(d.pcm.channels() <= 8);
+    }
+});
