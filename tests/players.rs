@@ -114,3 +114,32 @@ fn chromium_native_hls_plays_master() {
     let dir = packaged("synth/drums_120bpm_stereo_44k.wav", 1.0);
     play(&dir.path().join("out"), &["3", "--native", "master.m3u8"]);
 }
+
+#[test]
+fn three_minute_tracks_package_end_to_end() {
+    for rel in [
+        "track/full_track_3min_stereo_44k.flac",
+        "track/full_track_3min_stereo_44k.mp3",
+    ] {
+        let dir = packaged(rel, 6.0);
+        let out = dir.path().join("out");
+        assert!(
+            out.join("cover.jpg").exists() || out.join("cover.png").exists(),
+            "{rel}: cover"
+        );
+        for (rendition, rate) in [("aac-128", 48_000), ("opus-96", 48_000), ("flac", 44_100)] {
+            let playlist = out.join(rendition).join("index.m3u8");
+            let text = std::fs::read_to_string(&playlist).unwrap();
+            assert_eq!(
+                text.matches("#EXTINF").count(),
+                30,
+                "{rel} {rendition}: 180 s in 6.08 s segments"
+            );
+            let (pcm, stderr) = ffmpeg_decode(&playlist, None, 1);
+            assert!(stderr.trim().is_empty(), "{rel} {rendition}: {stderr}");
+            assert_eq!(pcm.len(), 180 * rate, "{rel} {rendition}: exact length");
+        }
+        let lufs = ffmpeg_loudness(&out.join("aac-128/index.m3u8"));
+        assert!((lufs + 14.0).abs() <= 0.5, "{rel}: {lufs} LUFS");
+    }
+}
