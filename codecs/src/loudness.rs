@@ -104,6 +104,11 @@ pub fn normalize(pcm: &mut Pcm, cfg: &NormalizeConfig) -> Result<Normalization> 
             dst.iter_mut().zip(src).for_each(|(d, s)| *d = s * g);
         }
         reduction = limit(pcm, ceiling);
+        if reduction == 0.0 {
+            // A pure gain shifts integrated loudness by exactly that gain.
+            output = Some(input_lufs + gain_db);
+            break;
+        }
         output = integrated(pcm)?;
         let Some(out) = output else { break };
         let miss = cfg.target_lufs - out;
@@ -169,6 +174,14 @@ fn limit(pcm: &mut Pcm, ceiling: f32) -> f64 {
     let frames = pcm.frames();
     let rate = pcm.rate.hz() as usize;
     let look = (rate / 400).max(1); // 2.5 ms
+    let peak = pcm
+        .planes
+        .iter()
+        .flatten()
+        .fold(0.0f32, |m, s| m.max(s.abs()));
+    if peak < ceiling * 0.5 {
+        return 0.0;
+    }
     let phases = interpolation_phases();
     // Inter-sample overshoot of band-limited audio stays well under 6 dB, so frames whose
     // neighbourhood is below half the ceiling cannot reach it and skip the interpolation.
