@@ -103,7 +103,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     outdir.display(),
                     summary.analysis.duration_seconds,
                     summary.analysis.renditions.len(),
-                    summary.segments,
+                    summary.segments(),
                     summary.realtime_factor()
                 );
             }

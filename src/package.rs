@@ -221,13 +221,16 @@ pub struct RenditionReport {
 pub struct Summary {
     /// The analysis written to `analysis.json`.
     pub analysis: Analysis,
-    /// Segments per rendition.
-    pub segments: usize,
     /// Wall time of the run in seconds.
     pub elapsed_seconds: f64,
 }
 
 impl Summary {
+    /// Segments per rendition (every rendition has the same count).
+    pub fn segments(&self) -> usize {
+        self.analysis.renditions.first().map_or(0, |r| r.segments)
+    }
+
     /// Seconds of audio packaged per second of wall time.
     pub fn realtime_factor(&self) -> f64 {
         self.analysis.duration_seconds / self.elapsed_seconds.max(1e-9)
@@ -242,7 +245,7 @@ impl Summary {
             "renditions": self.analysis.renditions,
             "loudness": self.analysis.loudness,
             "normalization": self.analysis.normalization,
-            "segments": self.segments,
+            "segments": self.segments(),
             "elapsed_seconds": self.elapsed_seconds,
             "realtime_factor": self.realtime_factor(),
         })
@@ -274,7 +277,6 @@ pub fn package(
     let pcm = veza_codecs::downmix(decoded.pcm, decoded.layout.as_ref());
     let built = build(&pcm, &info, opts, progress)?;
     progress(Stage::Write, 0.0);
-    let segments = built.renditions.first().map_or(0, |r| r.segments.len());
     let analysis = Analysis {
         duration_seconds: pcm.seconds(),
         source: info,
@@ -290,7 +292,6 @@ pub fn package(
     progress(Stage::Write, 1.0);
     Ok(Summary {
         analysis,
-        segments,
         elapsed_seconds: started.elapsed().as_secs_f64(),
     })
 }

@@ -170,7 +170,7 @@ pub fn decode(
     let (mut tags, mut cover) = (Tags::default(), None);
     read_metadata(format.as_mut(), &mut tags, &mut cover, limits);
 
-    let mut decoder = Decoder::new(&params, &container)?;
+    let mut decoder = Decoder::new(&params)?;
     let rate = params
         .sample_rate
         .and_then(SampleRate::new)
@@ -194,7 +194,7 @@ pub fn decode(
 
     let mut pcm: Option<Pcm> = None;
     let mut scratch: Vec<Vec<f32>> = Vec::new();
-    let (mut good, mut bad, mut first_bad) = (0u64, 0u64, None);
+    let mut damage = Damage::default();
     loop {
         let packet = match format.next_packet() {
             Ok(Some(packet)) => packet,
@@ -208,14 +208,7 @@ pub fn decode(
             }
             Err(SymphoniaError::DecodeError(detail)) => {
                 // The demuxer lost sync; it resynchronises on the next call.
-                bad += 1;
-                first_bad.get_or_insert(frames_seconds(pcm.as_ref()));
-                if bad > 64 && bad > good {
-                    return Err(Error::Corrupt {
-                        at_seconds: first_bad,
-                        detail: detail.to_string(),
-                    });
-                }
+                damage.skip(frames_seconds(pcm.as_ref()), detail.to_string())?;
                 continue;
             }
             Err(e) => return Err(classify(e, Some(frames_seconds(pcm.as_ref())))),
@@ -225,19 +218,12 @@ pub fn decode(
         }
         match decoder.decode(&packet, &mut scratch) {
             Ok(()) => {
-                good += 1;
+                damage.good += 1;
                 let at = frames_seconds(pcm.as_ref());
                 append(&mut pcm, &scratch, rate, at)?;
             }
             Err(DecodeFailure::Recoverable(detail)) => {
-                bad += 1;
-                first_bad.get_or_insert(frames_seconds(pcm.as_ref()));
-                if bad > 64 && bad > good {
-                    return Err(Error::Corrupt {
-                        at_seconds: first_bad,
-                        detail,
-                    });
-                }
+                damage.skip(frames_seconds(pcm.as_ref()), detail)?;
             }
             Err(DecodeFailure::Fatal(e)) => return Err(e),
         }
@@ -259,20 +245,18 @@ pub fn decode(
         edit.apply(p);
     }
     let pcm = pcm.filter(|p| p.frames() > 0).ok_or_else(|| {
-        if bad > 0 {
-            Error::Corrupt {
-                at_seconds: first_bad,
-                detail: format!("none of {bad} packets decoded"),
-            }
+        if damage.bad > 0 {
+            damage.corrupt(format!("none of {} packets decoded", damage.bad))
         } else {
             Error::Empty("the audio track holds no samples".into())
         }
     })?;
-    if bad > good {
-        return Err(Error::Corrupt {
-            at_seconds: first_bad,
-            detail: format!("{bad} of {} packets failed to decode", bad + good),
-        });
+    if damage.bad > damage.good {
+        let total = damage.bad + damage.good;
+        return Err(damage.corrupt(format!(
+            "{} of {total} packets failed to decode",
+            damage.bad
+        )));
     }
     progress(1.0);
     let lossless = decoder.lossless();
@@ -288,8 +272,8 @@ pub fn decode(
         },
         lossless,
         tags,
-        skipped_packets: bad,
-        first_skip_seconds: first_bad,
+        skipped_packets: damage.bad,
+        first_skip_seconds: damage.first_bad,
     };
     Ok(Decoded {
         info,
@@ -297,6 +281,36 @@ pub fn decode(
         layout,
         cover,
     })
+}
+
+/// Counts of packets that decoded and that were skipped as damaged.
+#[derive(Debug, Default)]
+struct Damage {
+    good: u64,
+    bad: u64,
+    first_bad: Option<f64>,
+}
+
+impl Damage {
+    /// Packets skipped before the damage is judged too much to recover from.
+    const TOLERATED: u64 = 64;
+
+    /// Records a skipped packet at `at` seconds; fails once broken packets outnumber good ones.
+    fn skip(&mut self, at: f64, detail: String) -> Result<()> {
+        self.bad += 1;
+        self.first_bad.get_or_insert(at);
+        if self.bad > Self::TOLERATED && self.bad > self.good {
+            return Err(self.corrupt(detail));
+        }
+        Ok(())
+    }
+
+    fn corrupt(&self, detail: String) -> Error {
+        Error::Corrupt {
+            at_seconds: self.first_bad,
+            detail,
+        }
+    }
 }
 
 fn frames_seconds(pcm: Option<&Pcm>) -> f64 {
@@ -426,9 +440,9 @@ enum Decoder {
 }
 
 impl Decoder {
-    fn new(params: &AudioCodecParameters, container: &str) -> Result<Self> {
+    fn new(params: &AudioCodecParameters) -> Result<Self> {
         if params.codec == CODEC_ID_OPUS {
-            return OpusSource::new(params, container).map(Decoder::Opus);
+            return OpusSource::new(params).map(Decoder::Opus);
         }
         let decoder = symphonia::default::get_codecs()
             .make_audio_decoder(params, &AudioDecoderOptions::default())
@@ -521,7 +535,7 @@ struct OpusSource {
 }
 
 impl OpusSource {
-    fn new(params: &AudioCodecParameters, container: &str) -> Result<Self> {
+    fn new(params: &AudioCodecParameters) -> Result<Self> {
         let head = params.extra_data.as_deref().unwrap_or(&[]);
         // OpusHead (RFC 7845 section 5.1), or the same fields in MP4's dOps.
         let (channels, pre_skip, gain, family) =
@@ -553,7 +567,6 @@ impl OpusSource {
             .map_err(|e| Error::Unsupported(e.to_string()))?;
         // Containers that turn the pre-skip into per-packet trims are detected on the first
         // packet (see `decode`); until then the pre-skip is ours to apply.
-        let _ = container;
         let pre_skip_left = pre_skip;
         Ok(OpusSource {
             decoder,

@@ -63,49 +63,47 @@ pub fn fixture(rel: &str) -> Fixture {
         .unwrap_or_else(|| panic!("{rel} not in manifest"))
 }
 
-/// Decodes `input` with ffmpeg to interleaved f32 at its own rate (or `rate`), returning
-/// (samples, channels, stderr). Fails the test if ffmpeg exits non-zero.
-pub fn ffmpeg_decode(input: &Path, rate: Option<u32>, channels: u32) -> (Vec<f32>, String) {
-    let mut cmd = Command::new("ffmpeg");
-    cmd.args(["-nostdin", "-v", "error", "-i"])
+/// Runs ffmpeg decoding `input` to raw samples on stdout, with `filters` (`-ac`, `-af`, ...) and
+/// output `format`; returns (bytes, stderr). Fails the test if ffmpeg exits non-zero.
+fn ffmpeg_raw(input: &Path, filters: &[String], format: &str) -> (Vec<u8>, String) {
+    let out = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-i"])
         .arg(input)
-        .args(["-ac", &channels.to_string()]);
-    if let Some(r) = rate {
-        cmd.args(["-af", &format!("aresample={r}:resampler=soxr:precision=28")]);
-    }
-    let out = cmd
-        .args(["-f", "f32le", "-"])
+        .args(filters)
+        .args(["-f", format, "-"])
         .output()
         .expect("ffmpeg runs");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(
         out.status.success(),
-        "ffmpeg failed on {}: {}",
-        input.display(),
-        String::from_utf8_lossy(&out.stderr)
+        "ffmpeg failed on {}: {stderr}",
+        input.display()
     );
-    let samples = out
-        .stdout
+    (out.stdout, stderr)
+}
+
+/// Decodes `input` with ffmpeg to interleaved f32 with `channels` channels, at its own rate or
+/// resampled (soxr) to `rate`; returns (samples, stderr).
+pub fn ffmpeg_decode(input: &Path, rate: Option<u32>, channels: u32) -> (Vec<f32>, String) {
+    let mut filters = vec!["-ac".to_string(), channels.to_string()];
+    if let Some(r) = rate {
+        filters.extend([
+            "-af".to_string(),
+            format!("aresample={r}:resampler=soxr:precision=28"),
+        ]);
+    }
+    let (bytes, stderr) = ffmpeg_raw(input, &filters, "f32le");
+    let samples = bytes
         .chunks_exact(4)
         .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
         .collect();
-    (samples, String::from_utf8_lossy(&out.stderr).into_owned())
+    (samples, stderr)
 }
 
 /// Decodes to signed 32-bit integers (left-aligned), for bit-exact comparisons.
 pub fn ffmpeg_decode_s32(input: &Path) -> Vec<i32> {
-    let out = Command::new("ffmpeg")
-        .args(["-nostdin", "-v", "error", "-i"])
-        .arg(input)
-        .args(["-f", "s32le", "-"])
-        .output()
-        .expect("ffmpeg runs");
-    assert!(
-        out.status.success(),
-        "ffmpeg failed on {}: {}",
-        input.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
+    let (bytes, _) = ffmpeg_raw(input, &[], "s32le");
+    bytes
         .chunks_exact(4)
         .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
         .collect()
@@ -151,7 +149,7 @@ pub fn best_lag(a: &[f32], b: &[f32], from: usize, len: usize, max_lag: isize) -
     best.1
 }
 
-/// Frame length of a rendition's PCM decoded by ffmpeg through its HLS client.
+/// The rendition directories of a package (those holding an `index.m3u8`), sorted.
 pub fn rendition_dirs(out: &Path) -> Vec<PathBuf> {
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(out)
         .expect("outdir")
