@@ -2,7 +2,7 @@
 //!
 //! The FDK licence grants no patent rights; this module sits behind the `aac` cargo feature.
 
-use super::{interleave_i16, Codec, CodecConfig, Encoder, Packet};
+use super::{interleave_i16, Codec, CodecConfig, Encoder, Fifo, Packet};
 use crate::units::SampleRate;
 use crate::{Error, Result};
 use fdk_aac::enc::{AudioObjectType, BitRate, ChannelMode, EncoderParams, Transport};
@@ -18,8 +18,7 @@ pub struct AacEncoder {
     bitrate: u32,
     delay: usize,
     asc: Vec<u8>,
-    pending: Vec<i16>,
-    scratch: Vec<i16>,
+    pending: Fifo<i16>,
     out: Vec<u8>,
 }
 
@@ -54,8 +53,7 @@ impl AacEncoder {
             bitrate,
             delay: info.nDelay as usize,
             asc,
-            pending: Vec::new(),
-            scratch: Vec::new(),
+            pending: Fifo::default(),
             out: vec![0; 8192],
         })
     }
@@ -65,9 +63,9 @@ impl AacEncoder {
         while self.pending.len() >= step {
             let info = self
                 .inner
-                .encode(&self.pending[..step], &mut self.out)
+                .encode(self.pending.front(step), &mut self.out)
                 .map_err(|e| Error::Encoder(format!("fdk-aac: {e}")))?;
-            self.pending.drain(..info.input_consumed.min(step));
+            self.pending.consume(info.input_consumed.min(step));
             if info.output_size > 0 {
                 out.push(Packet {
                     data: self.out[..info.output_size].to_vec(),
@@ -102,8 +100,7 @@ impl Encoder for AacEncoder {
         self.bitrate
     }
     fn push(&mut self, planes: &[&[f32]]) -> Result<Vec<Packet>> {
-        interleave_i16(planes, &mut self.scratch);
-        self.pending.extend_from_slice(&self.scratch);
+        self.pending.extend(interleave_i16(planes));
         let mut out = Vec::new();
         self.drain(&mut out)?;
         Ok(out)
@@ -114,7 +111,7 @@ impl Encoder for AacEncoder {
         let rem = self.pending.len() % (FRAME * self.channels);
         if rem > 0 {
             self.pending
-                .resize(self.pending.len() + FRAME * self.channels - rem, 0);
+                .extend(std::iter::repeat_n(0, FRAME * self.channels - rem));
         }
         self.drain(&mut out)?;
         Ok(out)

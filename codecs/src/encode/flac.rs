@@ -4,7 +4,7 @@
 //! its first sample number), so a frame can end exactly on every segment boundary the caller
 //! asks for, and segments of every rendition start at the same instant.
 
-use super::{Codec, CodecConfig, Encoder, Packet};
+use super::{interleave, Codec, CodecConfig, Encoder, Fifo, Packet};
 use crate::units::SampleRate;
 use crate::{Error, Result};
 use flacenc::bitsink::MemSink;
@@ -26,7 +26,7 @@ pub struct FlacEncoder {
     cuts: Vec<u64>,
     next_cut: usize,
     /// Interleaved integer samples not yet encoded.
-    pending: Vec<i32>,
+    pending: Fifo<i32>,
     /// Samples already encoded.
     position: u64,
     min_block: usize,
@@ -64,7 +64,7 @@ impl FlacEncoder {
             bits,
             cuts,
             next_cut: 0,
-            pending: Vec::new(),
+            pending: Fifo::default(),
             position: 0,
             min_block: usize::MAX,
             max_block: 0,
@@ -99,19 +99,19 @@ impl FlacEncoder {
         let take = size * self.channels;
         if size < MIN_FLACENC_BLOCK {
             let data = verbatim_frame(
-                &self.pending[..take],
+                self.pending.front(take),
                 self.channels,
                 self.bits,
                 self.position,
             );
-            self.pending.drain(..take);
+            self.pending.consume(take);
             return Ok(self.finish_block(data, size));
         }
         let mut fb = FrameBuf::with_size(self.channels, size)
             .map_err(|e| Error::Encoder(format!("flacenc: {e}")))?;
-        fb.fill_interleaved(&self.pending[..take])
+        fb.fill_interleaved(self.pending.front(take))
             .map_err(|e| Error::Encoder(format!("flacenc: {e}")))?;
-        self.pending.drain(..take);
+        self.pending.consume(take);
         let frame = flacenc::encode_fixed_size_frame(&self.config, &fb, 0, &self.stream_info)
             .map_err(|e| Error::Encoder(format!("flacenc: {e}")))?;
         let (mut header, subframes) = frame.into_parts();
@@ -170,15 +170,9 @@ impl Encoder for FlacEncoder {
     fn push(&mut self, planes: &[&[f32]]) -> Result<Vec<Packet>> {
         let scale = (1i64 << (self.bits - 1)) as f32;
         let (lo, hi) = (-(1i64 << (self.bits - 1)), (1i64 << (self.bits - 1)) - 1);
-        let n = planes.first().map_or(0, |p| p.len());
-        self.pending.reserve(n * self.channels);
-        for i in 0..n {
-            for p in planes {
-                // Exact for integer sources of up to 24 bits (see `Pcm`).
-                self.pending
-                    .push(((p[i] * scale).round() as i64).clamp(lo, hi) as i32);
-            }
-        }
+        // Exact for integer sources of up to 24 bits (see `Pcm`).
+        self.pending
+            .extend(interleave(planes).map(|s| ((s * scale).round() as i64).clamp(lo, hi) as i32));
         self.drain(false)
     }
     fn flush(&mut self) -> Result<Vec<Packet>> {

@@ -181,14 +181,83 @@ pub fn encode_aligned(encoder: &mut dyn Encoder, pcm: &Pcm, priming: u32) -> Res
     })
 }
 
+/// Interleaved samples waiting for an encoder, consumed from the front.
+///
+/// Consuming moves a read position instead of shifting the buffer, and the consumed part is
+/// dropped only when new samples arrive, so feeding a whole track at once costs one copy per
+/// sample, not one per frame.
+#[derive(Debug, Default)]
+pub(crate) struct Fifo<T> {
+    buf: Vec<T>,
+    read: usize,
+}
+
+impl<T: Copy> Fifo<T> {
+    /// Appends samples, first dropping what was consumed.
+    pub(crate) fn extend(&mut self, samples: impl IntoIterator<Item = T>) {
+        if self.read > 0 {
+            self.buf.drain(..self.read);
+            self.read = 0;
+        }
+        self.buf.extend(samples);
+    }
+
+    /// Samples not yet consumed.
+    pub(crate) fn len(&self) -> usize {
+        self.buf.len() - self.read
+    }
+
+    /// The first `n` unconsumed samples (`n <= len()`).
+    pub(crate) fn front(&self, n: usize) -> &[T] {
+        &self.buf[self.read..self.read + n]
+    }
+
+    /// Marks the first `n` unconsumed samples as consumed.
+    pub(crate) fn consume(&mut self, n: usize) {
+        self.read = (self.read + n).min(self.buf.len());
+    }
+}
+
 /// Interleaves planar f32 into i16 with rounding and clipping.
 #[cfg_attr(not(feature = "aac"), allow(dead_code))]
-pub(crate) fn interleave_i16(planes: &[&[f32]], out: &mut Vec<i16>) {
-    out.clear();
+pub(crate) fn interleave_i16<'a>(planes: &'a [&'a [f32]]) -> impl Iterator<Item = i16> + 'a {
+    interleave(planes).map(|s| (s * 32768.0).round().clamp(-32768.0, 32767.0) as i16)
+}
+
+/// Planar samples in interleaved order.
+pub(crate) fn interleave<'a>(planes: &'a [&'a [f32]]) -> impl Iterator<Item = f32> + 'a {
     let n = planes.first().map_or(0, |p| p.len());
-    for i in 0..n {
-        for p in planes {
-            out.push((p[i] * 32768.0).round().clamp(-32768.0, 32767.0) as i16);
-        }
+    (0..n).flat_map(move |i| planes.iter().map(move |p| p[i]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fifo_consumes_from_the_front_and_compacts_on_extend() {
+        let mut f = Fifo::default();
+        f.extend([1, 2, 3, 4]);
+        assert_eq!(f.front(2), &[1, 2]);
+        f.consume(3);
+        assert_eq!(f.len(), 1);
+        f.extend([5]);
+        assert_eq!(f.front(2), &[4, 5]);
+        f.consume(10);
+        assert_eq!(f.len(), 0);
+    }
+
+    #[test]
+    fn interleave_orders_frames_then_channels() {
+        let (l, r) = ([1.0f32, 2.0], [-1.0f32, -2.0]);
+        let planes = [&l[..], &r[..]];
+        assert_eq!(
+            interleave(&planes).collect::<Vec<_>>(),
+            vec![1.0, -1.0, 2.0, -2.0]
+        );
+        assert_eq!(
+            interleave_i16(&planes).collect::<Vec<_>>(),
+            vec![32767, -32768, 32767, -32768]
+        );
     }
 }

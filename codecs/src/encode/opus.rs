@@ -1,6 +1,6 @@
 //! Opus through libopus (bundled by the `opus` crate, so no system library is needed).
 
-use super::{Codec, CodecConfig, Encoder, Packet};
+use super::{interleave, Codec, CodecConfig, Encoder, Fifo, Packet};
 use crate::units::SampleRate;
 use crate::{Error, Result};
 
@@ -13,8 +13,7 @@ pub struct OpusEncoder {
     channels: usize,
     bitrate: u32,
     lookahead: usize,
-    pending: Vec<Vec<f32>>,
-    scratch: Vec<f32>,
+    pending: Fifo<f32>,
     out: Vec<u8>,
 }
 
@@ -43,26 +42,18 @@ impl OpusEncoder {
             channels,
             bitrate,
             lookahead,
-            pending: vec![Vec::new(); channels],
-            scratch: Vec::with_capacity(FRAME * channels),
+            pending: Fifo::default(),
             out: vec![0; 4000],
         })
     }
 
     fn encode_frame(&mut self) -> Result<Packet> {
-        self.scratch.clear();
-        for i in 0..FRAME {
-            for p in &self.pending {
-                self.scratch.push(p[i]);
-            }
-        }
-        for p in &mut self.pending {
-            p.drain(..FRAME);
-        }
+        let take = FRAME * self.channels;
         let n = self
             .inner
-            .encode_float(&self.scratch, &mut self.out)
+            .encode_float(self.pending.front(take), &mut self.out)
             .map_err(op)?;
+        self.pending.consume(take);
         Ok(Packet {
             data: self.out[..n].to_vec(),
             duration: FRAME as u32,
@@ -94,22 +85,20 @@ impl Encoder for OpusEncoder {
         self.bitrate
     }
     fn push(&mut self, planes: &[&[f32]]) -> Result<Vec<Packet>> {
-        for (dst, src) in self.pending.iter_mut().zip(planes) {
-            dst.extend_from_slice(src);
-        }
+        self.pending.extend(interleave(planes));
         let mut out = Vec::new();
-        while self.pending[0].len() >= FRAME {
+        while self.pending.len() >= FRAME * self.channels {
             out.push(self.encode_frame()?);
         }
         Ok(out)
     }
     fn flush(&mut self) -> Result<Vec<Packet>> {
-        if self.pending[0].is_empty() {
+        let left = self.pending.len();
+        if left == 0 {
             return Ok(Vec::new());
         }
-        for p in &mut self.pending {
-            p.resize(FRAME, 0.0);
-        }
+        self.pending
+            .extend(std::iter::repeat_n(0.0, FRAME * self.channels - left));
         Ok(vec![self.encode_frame()?])
     }
     fn config(&self) -> CodecConfig {
