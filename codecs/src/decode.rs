@@ -170,7 +170,26 @@ pub fn decode(
     let (mut tags, mut cover) = (Tags::default(), None);
     read_metadata(format.as_mut(), &mut tags, &mut cover, limits);
 
-    let mut decoder = Decoder::new(&params)?;
+    // Matroska states its presentation length (Opus end padding is in DiscardPadding, which
+    // Symphonia does not report).
+    let window = edit.or_else(|| {
+        let info = format.media_info();
+        let (tb, duration) = (info.time_base?, info.duration?);
+        (container == "matroska").then(|| Window {
+            skip_seconds: 0.0,
+            keep_seconds: Some(
+                duration.get() as f64 * f64::from(tb.numer.get()) / f64::from(tb.denom.get()),
+            ),
+        })
+    });
+    let opus = OpusFraming {
+        // Symphonia hands MP4's dOps on as "OpusHead" + the dOps body, whose fields are
+        // big-endian (Opus in ISO BMFF, 4.3.2), unlike OpusHead's.
+        big_endian: container == "isomp4",
+        // In MP4 the edit list carries the pre-skip (media_time); applying both would trim twice.
+        pre_skip_in_window: container == "isomp4" && window.is_some_and(|w| w.skip_seconds > 0.0),
+    };
+    let mut decoder = Decoder::new(&params, opus)?;
     let rate = params
         .sample_rate
         .and_then(SampleRate::new)
@@ -189,12 +208,24 @@ pub fn decode(
             )));
         }
     }
-    let max_frames = (limits.max_seconds * f64::from(rate.hz())) as usize;
     let expected_frames = track.num_frames.filter(|&n| n > 0);
 
+    // The first link of the stream sets the rate and channel count; later links of a chained
+    // stream (Ogg) are resampled and remapped to it.
+    let first = FirstLink {
+        rate,
+        name: decoder.name(),
+        lossless: decoder.lossless(),
+    };
+    let mut track = track;
+    let mut link_rate = rate;
+    let mut links: Vec<Pcm> = Vec::new();
     let mut pcm: Option<Pcm> = None;
     let mut scratch: Vec<Vec<f32>> = Vec::new();
     let mut damage = Damage::default();
+    let position = |links: &[Pcm], pcm: Option<&Pcm>| {
+        links.iter().map(Pcm::seconds).sum::<f64>() + frames_seconds(pcm)
+    };
     loop {
         let packet = match format.next_packet() {
             Ok(Some(packet)) => packet,
@@ -202,16 +233,35 @@ pub fn decode(
             // A truncated file ends in an I/O error: keep what decoded.
             Err(SymphoniaError::IoError(_)) => break,
             Err(SymphoniaError::ResetRequired) => {
-                return Err(Error::Unsupported(
-                    "the stream changes its parameters mid-file (chained stream)".into(),
-                ))
+                // A new link of a chained stream: its own track, codec parameters and decoder.
+                links.extend(pcm.take());
+                track = format
+                    .default_track(TrackType::Audio)
+                    .ok_or_else(|| {
+                        Error::Unsupported("a chained link holds no audio track".into())
+                    })?
+                    .clone();
+                let Some(CodecParameters::Audio(params)) = &track.codec_params else {
+                    return Err(Error::Unsupported(
+                        "a chained link has no codec parameters".into(),
+                    ));
+                };
+                decoder = Decoder::new(params, opus)?;
+                link_rate = params
+                    .sample_rate
+                    .and_then(SampleRate::new)
+                    .or_else(|| decoder.rate())
+                    .ok_or_else(|| {
+                        Error::Unsupported("a chained link states no sample rate".into())
+                    })?;
+                continue;
             }
             Err(SymphoniaError::DecodeError(detail)) => {
                 // The demuxer lost sync; it resynchronises on the next call.
-                damage.skip(frames_seconds(pcm.as_ref()), detail.to_string())?;
+                damage.skip(position(&links, pcm.as_ref()), detail.to_string())?;
                 continue;
             }
-            Err(e) => return Err(classify(e, Some(frames_seconds(pcm.as_ref())))),
+            Err(e) => return Err(classify(e, Some(position(&links, pcm.as_ref())))),
         };
         if packet.track_id != track.id {
             continue;
@@ -219,29 +269,31 @@ pub fn decode(
         match decoder.decode(&packet, &mut scratch) {
             Ok(()) => {
                 damage.good += 1;
-                let at = frames_seconds(pcm.as_ref());
-                append(&mut pcm, &scratch, rate, at)?;
+                append(&mut pcm, &scratch, link_rate);
             }
             Err(DecodeFailure::Recoverable(detail)) => {
-                damage.skip(frames_seconds(pcm.as_ref()), detail)?;
+                damage.skip(position(&links, pcm.as_ref()), detail)?;
             }
             Err(DecodeFailure::Fatal(e)) => return Err(e),
         }
-        let frames = pcm.as_ref().map_or(0, Pcm::frames);
-        if frames > max_frames {
+        let seconds = position(&links, pcm.as_ref());
+        if seconds > limits.max_seconds {
             return Err(Error::Limit(format!(
                 "longer than {} s of audio",
                 limits.max_seconds
             )));
         }
         if let Some(total) = expected_frames {
-            progress((frames as f64 / total as f64).min(1.0) as f32);
+            progress((seconds * f64::from(rate.hz()) / total as f64).min(1.0) as f32);
         }
     }
     // Metadata can also follow the audio (ID3v1, APE, trailing Vorbis comments).
     read_metadata(format.as_mut(), &mut tags, &mut cover, limits);
 
-    if let (Some(p), Some(edit)) = (pcm.as_mut(), edit) {
+    links.extend(pcm.take());
+    let chained = links.len() > 1;
+    let mut pcm = join(links, first.rate)?;
+    if let (Some(p), Some(edit)) = (pcm.as_mut(), window.filter(|_| !chained)) {
         edit.apply(p);
     }
     let pcm = pcm.filter(|p| p.frames() > 0).ok_or_else(|| {
@@ -259,10 +311,10 @@ pub fn decode(
         )));
     }
     progress(1.0);
-    let lossless = decoder.lossless();
+    let lossless = first.lossless;
     let info = SourceInfo {
         container,
-        codec: decoder.name(),
+        codec: first.name,
         sample_rate: rate,
         channels: pcm.channels(),
         bits_per_sample: if lossless {
@@ -317,39 +369,66 @@ fn frames_seconds(pcm: Option<&Pcm>) -> f64 {
     pcm.map_or(0.0, Pcm::seconds)
 }
 
-/// Appends one decoded buffer, remapping a mid-stream change of channel count to the first
-/// layout (mono is duplicated, extra channels are mixed down) and rejecting a change of rate.
-fn append(pcm: &mut Option<Pcm>, planes: &[Vec<f32>], rate: SampleRate, at: f64) -> Result<()> {
+/// What the first link of the stream was.
+struct FirstLink {
+    rate: SampleRate,
+    name: String,
+    lossless: bool,
+}
+
+/// Appends one decoded buffer to the current link, remapping a change of channel count (a broken
+/// MP3 frame header) to the link's first layout.
+fn append(pcm: &mut Option<Pcm>, planes: &[Vec<f32>], rate: SampleRate) {
     if planes.is_empty() || planes[0].is_empty() {
-        return Ok(());
+        return;
     }
     let pcm = pcm.get_or_insert_with(|| Pcm::new(rate, planes.len()));
-    let want = pcm.channels();
-    if planes.len() == want {
-        for (dst, src) in pcm.planes.iter_mut().zip(planes) {
+    let planes = remap(planes, pcm.channels());
+    for (dst, src) in pcm.planes.iter_mut().zip(planes.iter()) {
+        dst.extend_from_slice(src);
+    }
+}
+
+/// `planes` with `want` channels: unchanged, mono duplicated, or folded by averaging.
+fn remap(planes: &[Vec<f32>], want: usize) -> std::borrow::Cow<'_, [Vec<f32>]> {
+    use std::borrow::Cow;
+    if planes.len() == want || planes.is_empty() {
+        return Cow::Borrowed(planes);
+    }
+    let n = planes[0].len();
+    Cow::Owned(if planes.len() == 1 {
+        vec![planes[0].clone(); want]
+    } else if want == 1 {
+        let scale = 1.0 / planes.len() as f32;
+        vec![(0..n)
+            .map(|i| planes.iter().map(|p| p[i]).sum::<f32>() * scale)
+            .collect()]
+    } else {
+        (0..want)
+            .map(|ch| planes[ch.min(planes.len() - 1)].clone())
+            .collect()
+    })
+}
+
+/// Joins the links of a (possibly chained) stream at `rate` and the first link's channel count.
+fn join(links: Vec<Pcm>, rate: SampleRate) -> Result<Option<Pcm>> {
+    let mut links = links.into_iter().filter(|l| l.frames() > 0);
+    let Some(mut out) = links.next() else {
+        return Ok(None);
+    };
+    for link in links {
+        let link = if link.rate == rate {
+            link
+        } else {
+            crate::resample(&link, rate)?
+        };
+        let planes = remap(&link.planes, out.channels());
+        for (dst, src) in out.planes.iter_mut().zip(planes.iter()) {
             dst.extend_from_slice(src);
         }
-        return Ok(());
     }
-    if want == 0 {
-        return Err(Error::Corrupt {
-            at_seconds: Some(at),
-            detail: "no channels".into(),
-        });
-    }
-    // Channel count changed mid-stream (chained Ogg, a broken MP3 frame header).
-    let n = planes[0].len();
-    for (ch, dst) in pcm.planes.iter_mut().enumerate() {
-        if planes.len() == 1 {
-            dst.extend_from_slice(&planes[0]);
-        } else if want == 1 {
-            let scale = 1.0 / planes.len() as f32;
-            dst.extend((0..n).map(|i| planes.iter().map(|p| p[i]).sum::<f32>() * scale));
-        } else {
-            dst.extend_from_slice(&planes[ch.min(planes.len() - 1)]);
-        }
-    }
-    Ok(())
+    out.rate = rate;
+    Ok(Some(out))
 }
 
 fn classify(e: SymphoniaError, at_seconds: Option<f64>) -> Error {
@@ -440,9 +519,9 @@ enum Decoder {
 }
 
 impl Decoder {
-    fn new(params: &AudioCodecParameters) -> Result<Self> {
+    fn new(params: &AudioCodecParameters, opus: OpusFraming) -> Result<Self> {
         if params.codec == CODEC_ID_OPUS {
-            return OpusSource::new(params).map(Decoder::Opus);
+            return OpusSource::new(params, opus).map(Decoder::Opus);
         }
         let decoder = symphonia::default::get_codecs()
             .make_audio_decoder(params, &AudioDecoderOptions::default())
@@ -524,6 +603,13 @@ impl Decoder {
     }
 }
 
+/// How the container frames Opus's identification header and pre-skip.
+#[derive(Debug, Clone, Copy)]
+struct OpusFraming {
+    big_endian: bool,
+    pre_skip_in_window: bool,
+}
+
 /// Opus through libopus, following RFC 7845: decode at 48 kHz, skip the pre-skip, trim the end.
 struct OpusSource {
     decoder: opus::Decoder,
@@ -535,15 +621,23 @@ struct OpusSource {
 }
 
 impl OpusSource {
-    fn new(params: &AudioCodecParameters) -> Result<Self> {
+    fn new(params: &AudioCodecParameters, framing: OpusFraming) -> Result<Self> {
         let head = params.extra_data.as_deref().unwrap_or(&[]);
+        let u16_at = |i: usize| {
+            let b = [head[i], head[i + 1]];
+            if framing.big_endian {
+                u16::from_be_bytes(b)
+            } else {
+                u16::from_le_bytes(b)
+            }
+        };
         // OpusHead (RFC 7845 section 5.1), or the same fields in MP4's dOps.
         let (channels, pre_skip, gain, family) =
             if head.len() >= 19 && head.starts_with(b"OpusHead") {
                 (
                     usize::from(head[9]),
-                    usize::from(u16::from_le_bytes([head[10], head[11]])),
-                    i16::from_le_bytes([head[16], head[17]]),
+                    usize::from(u16_at(10)),
+                    u16_at(16) as i16,
                     head[18],
                 )
             } else {
@@ -567,7 +661,11 @@ impl OpusSource {
             .map_err(|e| Error::Unsupported(e.to_string()))?;
         // Containers that turn the pre-skip into per-packet trims are detected on the first
         // packet (see `decode`); until then the pre-skip is ours to apply.
-        let pre_skip_left = pre_skip;
+        let pre_skip_left = if framing.pre_skip_in_window {
+            0
+        } else {
+            pre_skip
+        };
         Ok(OpusSource {
             decoder,
             channels,
@@ -617,17 +715,18 @@ pub(crate) fn positions(layout: Option<&Channels>, count: usize) -> Vec<Position
     }
 }
 
-/// The presentation window of an MP4 audio track from its edit list (ISO/IEC 14496-12 8.6.6),
-/// which Symphonia's MP4 reader does not apply: AAC encoder delay at the start, padding at the end.
+/// The presented part of the decoded stream, from container information Symphonia does not apply:
+/// an MP4 edit list (ISO/IEC 14496-12 8.6.6) or iTunes gapless tag (AAC encoder delay and
+/// padding), or a Matroska segment duration (Opus end padding).
 #[derive(Debug, Clone, Copy, PartialEq)]
-struct Mp4Edit {
+struct Window {
     /// Seconds to drop from the start of the decoded stream.
     skip_seconds: f64,
     /// Seconds to keep after that, when stated.
     keep_seconds: Option<f64>,
 }
 
-impl Mp4Edit {
+impl Window {
     fn apply(&self, pcm: &mut Pcm) {
         let rate = f64::from(pcm.rate.hz());
         let skip = ((self.skip_seconds * rate).round() as usize).min(pcm.frames());
@@ -644,7 +743,7 @@ impl Mp4Edit {
 }
 
 /// Reads the edit list of the first sound track, if the source is an MP4 file; rewinds the source.
-fn mp4_edit(source: &mut Box<dyn MediaSource>) -> Option<Mp4Edit> {
+fn mp4_edit(source: &mut Box<dyn MediaSource>) -> Option<Window> {
     use std::io::{Read, Seek, SeekFrom};
     const MAX_MOOV: u64 = 64 << 20;
     let found = (|| -> Option<Vec<u8>> {
@@ -709,14 +808,14 @@ fn be(data: &[u8], at: usize, len: usize) -> Option<u64> {
         .map(|b| b.iter().fold(0u64, |acc, &x| (acc << 8) | u64::from(x)))
 }
 
-fn parse_moov_edit(moov: &[u8]) -> Option<Mp4Edit> {
+fn parse_moov_edit(moov: &[u8]) -> Option<Window> {
     elst_edit(moov).or_else(|| itunes_edit(moov))
 }
 
 /// iTunes gapless info: `moov/udta/meta/ilst/----` named `iTunSMPB`, whose value lists (in hex)
 /// a reserved field, the priming, the padding and the sample count. Times are at the track rate,
 /// which `mdhd` states.
-fn itunes_edit(moov: &[u8]) -> Option<Mp4Edit> {
+fn itunes_edit(moov: &[u8]) -> Option<Window> {
     let meta = child(child(moov, b"udta")?, b"meta")?;
     let ilst = child(meta.get(4..)?, b"ilst")?;
     let rate = children(moov)
@@ -746,7 +845,7 @@ fn itunes_edit(moov: &[u8]) -> Option<Mp4Edit> {
         if rate == 0 || priming >= 1 << 20 {
             return None;
         }
-        return Some(Mp4Edit {
+        return Some(Window {
             skip_seconds: priming as f64 / rate as f64,
             keep_seconds: (total > 0).then(|| total as f64 / rate as f64),
         });
@@ -754,7 +853,7 @@ fn itunes_edit(moov: &[u8]) -> Option<Mp4Edit> {
     None
 }
 
-fn elst_edit(moov: &[u8]) -> Option<Mp4Edit> {
+fn elst_edit(moov: &[u8]) -> Option<Window> {
     let mvhd = child(moov, b"mvhd")?;
     let movie_ts = if mvhd.first()? == &1 {
         be(mvhd, 20, 4)?
@@ -795,7 +894,7 @@ fn elst_edit(moov: &[u8]) -> Option<Mp4Edit> {
             if movie_ts == 0 || media_ts == 0 {
                 return None;
             }
-            return Some(Mp4Edit {
+            return Some(Window {
                 skip_seconds: media_time as f64 / media_ts as f64,
                 keep_seconds: (duration > 0).then(|| duration as f64 / movie_ts as f64),
             });
