@@ -68,7 +68,7 @@ fn stages(c: &mut Criterion) {
             encode_aligned(
                 &mut OpusEncoder::new(2, 96_000).unwrap(),
                 &pcm48,
-                plan.priming(),
+                plan.priming_for(960, 312),
             )
             .unwrap()
         })
@@ -79,7 +79,7 @@ fn stages(c: &mut Criterion) {
             encode_aligned(
                 &mut veza_codecs::AacEncoder::new(SampleRate::LOSSY, 2, 128_000).unwrap(),
                 &pcm48,
-                plan.priming(),
+                plan.priming_for(1024, 1024),
             )
             .unwrap()
         })
@@ -87,12 +87,12 @@ fn stages(c: &mut Criterion) {
     let encoded = encode_aligned(
         &mut OpusEncoder::new(2, 96_000).unwrap(),
         &pcm48,
-        plan.priming(),
+        plan.priming_for(960, 312),
     )
     .unwrap();
     g.bench_function("mux_fmp4_segments", |b| {
         b.iter(|| {
-            let mut seg = veza_hls::Segmenter::new(plan.decode_boundaries());
+            let mut seg = veza_hls::Segmenter::new(plan.decode_boundaries(encoded.priming));
             let mut out = Vec::new();
             for p in &encoded.packets {
                 if let Some(f) = seg.push(p.data.clone(), p.duration) {

@@ -184,8 +184,6 @@ pub struct Analysis {
     pub loudness: Loudness,
     /// Normalisation applied to the lossy renditions, if any.
     pub normalization: Option<Normalization>,
-    /// Samples of silence before the track in the lossy renditions (their edit list).
-    pub lossy_priming_samples: u32,
     /// Each rendition.
     pub renditions: Vec<RenditionReport>,
     /// Cover file name, when the source has cover art.
@@ -214,6 +212,9 @@ pub struct RenditionReport {
     pub peak_bitrate: u64,
     /// Number of segments.
     pub segments: usize,
+    /// Decoded samples before the track starts (edit list `media_time`, Opus pre-skip); 0 for
+    /// lossless.
+    pub priming_samples: u32,
 }
 
 /// What a package run produced.
@@ -282,7 +283,6 @@ pub fn package(
         source: info,
         loudness: built.loudness,
         normalization: built.normalization,
-        lossy_priming_samples: built.priming,
         renditions: built.renditions.iter().map(|r| r.report.clone()).collect(),
         cover: cover.as_ref().map(|c| format!("cover.{}", c.extension())),
     };
@@ -325,7 +325,6 @@ struct Built {
     loudness: Loudness,
     normalization: Option<Normalization>,
     waveform: Waveform,
-    priming: u32,
 }
 
 struct BuiltRendition {
@@ -382,7 +381,6 @@ fn build(
         loudness,
         normalization,
         waveform,
-        priming: plan.priming(),
     })
 }
 
@@ -439,7 +437,9 @@ fn encode_lossy(
             .map(|&r| {
                 s.spawn(move || -> Result<(Rendition, EncodedRendition)> {
                     let mut enc = lossy_encoder(r, pcm48.channels())?;
-                    let encoded = encode_aligned(enc.as_mut(), pcm48, plan.priming())?;
+                    let priming =
+                        plan.priming_for(enc.frame_len() as u32, enc.min_priming() as u32);
+                    let encoded = encode_aligned(enc.as_mut(), pcm48, priming)?;
                     Ok((r, (encoded, SampleRate::LOSSY, pcm48.channels(), None)))
                 })
             })
@@ -478,7 +478,7 @@ fn mux(
     let boundaries: Vec<u64> = if rendition == Rendition::Flac {
         plan.starts_at_rate(rate.hz()).into_iter().skip(1).collect()
     } else {
-        plan.decode_boundaries()
+        plan.decode_boundaries(enc.priming)
     };
     let mut segmenter = Segmenter::new(boundaries);
     let mut fragments = Vec::new();
@@ -501,7 +501,7 @@ fn mux(
         let payload: u64 = f.samples.iter().map(|(d, _)| d.len() as u64).sum();
         bytes_total += payload;
         if seconds > 0.0 {
-            peak = peak.max((seg.len() as f64 * 8.0 / seconds) as u64);
+            peak = peak.max((seg.len() as f64 * 8.0 / seconds).ceil() as u64);
         }
         refs.push(SegmentRef {
             uri: format!("seg_{:05}.m4s", f.index),
@@ -549,6 +549,7 @@ fn mux(
         average_bitrate: average,
         peak_bitrate: peak.max(average),
         segments: segments.len(),
+        priming_samples: enc.priming,
     };
     Ok(BuiltRendition {
         rendition,

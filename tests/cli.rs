@@ -141,3 +141,27 @@ fn unwritable_output_is_reported_and_an_existing_package_survives_a_failure() {
     assert!(!run.status.success());
     assert!(String::from_utf8_lossy(&run.stderr).contains("unknown codec"));
 }
+
+#[test]
+fn a_terminal_gets_a_progress_bar() {
+    // `script` runs the command on a pseudo-terminal, as a person at a shell would.
+    let dir = tempfile::tempdir().unwrap();
+    let cmd = format!(
+        "{} package {} {}",
+        env!("CARGO_BIN_EXE_veza-stream"),
+        fixture("synth/drums_120bpm_stereo_44k.wav").path.display(),
+        dir.path().join("out").display()
+    );
+    let run = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .output()
+        .unwrap();
+    assert!(run.status.success());
+    let screen = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        screen.contains("encode [") || screen.contains("decode ["),
+        "{screen}"
+    );
+    assert!(screen.contains('%'));
+    assert!(screen.contains("segments each"), "{screen}");
+}

@@ -28,8 +28,9 @@ fn check_boxes(mut data: &[u8]) {
 
 fuzz_target!(|input: Input| {
     let plan = Plan::new(u64::from(input.duration), f64::from(input.segment_tenths.max(4)) / 10.0);
-    assert_eq!((u64::from(plan.priming()) + plan.duration()) % veza_hls::GRID, 0);
-    let mut segmenter = Segmenter::new(plan.decode_boundaries());
+    let priming = plan.priming_for(1024, 1024);
+    assert_eq!((u64::from(priming) + plan.duration()) % 1024, 0);
+    let mut segmenter = Segmenter::new(plan.decode_boundaries(priming));
     let mut fragments = Vec::new();
     for (data, duration) in input.packets.into_iter().take(512) {
         fragments.extend(segmenter.push(data, u32::from(duration)));

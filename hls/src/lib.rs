@@ -16,12 +16,14 @@
 //! ```
 //! use veza_hls::{Plan, Segmenter};
 //!
-//! // 10 s of audio at 48 kHz, segments of about 6 s on the 320 ms grid.
+//! // 10 s of audio at 48 kHz, segments of about 6 s on the 320 ms grid, Opus frames of 960
+//! // samples after a 312-sample encoder delay.
 //! let plan = Plan::new(480_000, 6.0);
-//! assert_eq!((plan.priming() as u64 + plan.duration()) % 15_360, 0);
-//! let mut segmenter = Segmenter::new(plan.decode_boundaries());
+//! let priming = plan.priming_for(960, 312);
+//! assert_eq!((u64::from(priming) + plan.duration()) % 960, 0);
+//! let mut segmenter = Segmenter::new(plan.decode_boundaries(priming));
 //! let mut fragments = Vec::new();
-//! for _ in 0..(plan.priming() as u64 + plan.duration()) / 960 {
+//! for _ in 0..(u64::from(priming) + plan.duration()) / 960 {
 //!     fragments.extend(segmenter.push(vec![0u8; 3], 960));
 //! }
 //! fragments.extend(segmenter.flush());

@@ -4,24 +4,23 @@
 pub const LOSSY_TIMESCALE: u32 = 48_000;
 
 /// 320 ms at 48 kHz: the least common multiple of Opus's 960-sample and AAC's 1024-sample frames.
-/// Every lossy segment boundary is a multiple of it in decode time, so both codecs can cut there.
+/// Segment lengths are multiples of it, so a boundary that is a frame boundary of one codec stays
+/// one for the next segment too.
 pub const GRID: u64 = 15_360;
-
-/// The smallest priming: one AAC frame, so a leading AAC frame that only carries encoder delay
-/// can be dropped (see `veza_codecs::encode_aligned`).
-const MIN_PRIMING: u64 = 1024;
 
 /// Where a track's segments start and end, in every rendition.
 ///
-/// Lossy renditions are decoded from `priming` silent samples followed by the track; `priming` is
-/// chosen so that `priming + duration` is a multiple of [`GRID`]: the last packet ends exactly with
-/// the track (no padding to trim, which matters to players that ignore edit lists at the end), and
-/// segment boundaries at multiples of the segment length in decode time are frame boundaries of
-/// both Opus and AAC. All lossy renditions share `priming`, so they cut at the same instants; the
-/// lossless rendition cuts at the nearest sample to those instants at its own rate.
+/// The boundaries are counted back from the end of the track in whole segment lengths (multiples
+/// of [`GRID`]); the first segment takes the remainder. Each lossy rendition is decoded from
+/// `priming` samples that are not presented, followed by the track, with `priming + duration` a
+/// multiple of its frame length ([`Plan::priming_for`]): the last frame ends exactly with the
+/// track (no padding to trim, which matters to players that ignore edit lists at the end), and
+/// because every boundary lies a multiple of [`GRID`] before the end, it is a frame boundary of
+/// every codec whose frame divides [`GRID`]. So Opus and AAC cut at the same instants with at
+/// most one frame of priming each, and the lossless rendition cuts at the nearest sample to those
+/// instants at its own rate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
-    priming: u32,
     duration: u64,
     segment_len: u64,
 }
@@ -33,24 +32,20 @@ impl Plan {
         let steps = (target_seconds * f64::from(LOSSY_TIMESCALE) / GRID as f64)
             .round()
             .max(1.0);
-        let segment_len = steps as u64 * GRID;
-        let rest = (GRID - duration % GRID) % GRID;
-        let priming = if rest >= MIN_PRIMING {
-            rest
-        } else {
-            rest + GRID
-        };
         Plan {
-            priming: priming as u32,
             duration,
-            segment_len,
+            segment_len: steps as u64 * GRID,
         }
     }
 
-    /// Samples of silence before the track in every lossy rendition (edit list `media_time`,
-    /// Opus pre-skip).
-    pub fn priming(&self) -> u32 {
-        self.priming
+    /// The priming of a rendition whose frames are `frame` samples (a divisor of [`GRID`]): the
+    /// smallest value of at least `min` for which `priming + duration` is a whole number of frames.
+    /// `min` is the encoder's delay, or one frame when leading frames of pure delay may be dropped.
+    pub fn priming_for(&self, frame: u32, min: u32) -> u32 {
+        let frame = u64::from(frame.max(1));
+        let rest = (frame - self.duration % frame) % frame;
+        let extra = u64::from(min).saturating_sub(rest).div_ceil(frame) * frame;
+        (rest + extra) as u32
     }
 
     /// Track length in samples at 48 kHz.
@@ -63,36 +58,35 @@ impl Plan {
         self.segment_len
     }
 
-    /// Decode times (48 kHz) where lossy segments 1, 2, ... start.
-    pub fn decode_boundaries(&self) -> Vec<u64> {
-        let end = u64::from(self.priming) + self.duration;
-        let mut cuts: Vec<u64> = (1..)
-            .map(|k| k * self.segment_len)
-            .skip_while(|&b| b <= u64::from(self.priming))
-            .take_while(|&b| b < end)
-            .collect();
-        // A last segment shorter than one grid step is merged into the one before it.
-        if cuts.last().is_some_and(|&b| end - b < GRID) {
-            cuts.pop();
+    /// Presentation times (48 kHz samples from the track start) of every segment start, the first
+    /// being 0. A first segment shorter than one grid step is merged into the next.
+    pub fn starts(&self) -> Vec<u64> {
+        let first = self.duration % self.segment_len;
+        let mut next = if first < GRID {
+            first + self.segment_len
+        } else {
+            first
+        };
+        let mut starts = vec![0];
+        while next < self.duration {
+            starts.push(next);
+            next += self.segment_len;
         }
-        cuts
+        starts
     }
 
-    /// Presentation times (48 kHz samples from the track start) of every segment start, the first
-    /// being 0.
-    pub fn starts(&self) -> Vec<u64> {
-        std::iter::once(0)
-            .chain(
-                self.decode_boundaries()
-                    .into_iter()
-                    .map(|b| b - u64::from(self.priming)),
-            )
+    /// Decode times where segments 1, 2, ... of a rendition with `priming` start.
+    pub fn decode_boundaries(&self, priming: u32) -> Vec<u64> {
+        self.starts()
+            .into_iter()
+            .skip(1)
+            .map(|s| s + u64::from(priming))
             .collect()
     }
 
     /// Number of segments.
     pub fn segment_count(&self) -> usize {
-        self.decode_boundaries().len() + 1
+        self.starts().len()
     }
 
     /// Segment start positions in samples at `rate` (for the lossless rendition), rounded to the
@@ -204,12 +198,35 @@ mod tests {
     use super::*;
 
     #[test]
-    fn priming_fills_the_grid() {
+    fn priming_ends_the_last_frame_with_the_track() {
         for duration in [1, 441, 15_360, 15_359, 480_000, 8_640_000 + 7] {
             let plan = Plan::new(duration, 6.0);
-            let p = u64::from(plan.priming());
-            assert_eq!((p + duration) % GRID, 0, "duration {duration}");
-            assert!((MIN_PRIMING..MIN_PRIMING + GRID).contains(&p));
+            for (frame, min) in [(960, 312), (1024, 1024)] {
+                let p = u64::from(plan.priming_for(frame, min));
+                assert_eq!((p + duration) % u64::from(frame), 0, "duration {duration}");
+                assert!((u64::from(min)..u64::from(min + frame)).contains(&p));
+            }
+        }
+    }
+
+    #[test]
+    fn boundaries_are_frame_boundaries_of_both_codecs() {
+        for duration in [100_000, 480_000, 8_640_000 + 7] {
+            let plan = Plan::new(duration, 6.0);
+            for (frame, min) in [(960u32, 312u32), (1024, 1024)] {
+                let p = plan.priming_for(frame, min);
+                for b in plan.decode_boundaries(p) {
+                    assert_eq!(b % u64::from(frame), 0);
+                }
+            }
+            // Every segment but the first is a whole number of grid steps.
+            let starts = plan.starts();
+            for w in starts.windows(2).skip(1) {
+                assert_eq!((w[1] - w[0]) % GRID, 0);
+            }
+            if starts.len() > 1 {
+                assert_eq!((duration - starts.last().unwrap()) % GRID, 0);
+            }
         }
     }
 
@@ -219,9 +236,9 @@ mod tests {
         assert_eq!(plan.segment_len(), 19 * GRID);
         let secs = plan.segment_seconds();
         assert!((secs.iter().sum::<f64>() - 20.0).abs() < 1e-9);
-        assert!(secs[1..secs.len() - 1]
-            .iter()
-            .all(|&s| (s - 6.08).abs() < 1e-9));
+        // 20 s = 1.76 s + 3 × 6.08 s: the short segment comes first.
+        assert!((secs[0] - 1.76).abs() < 1e-9, "{secs:?}");
+        assert!(secs[1..].iter().all(|&s| (s - 6.08).abs() < 1e-9));
     }
 
     #[test]

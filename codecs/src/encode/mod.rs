@@ -68,6 +68,11 @@ pub trait Encoder: Send {
     fn delay(&self) -> usize;
     /// Target bitrate in bits per second (0 for lossless).
     fn bitrate(&self) -> u32;
+    /// The smallest priming [`encode_aligned`] accepts: the encoder's delay, or one frame when
+    /// that is shorter (whole leading frames of pure delay are then dropped).
+    fn min_priming(&self) -> usize {
+        self.delay().min(self.frame_len())
+    }
     /// Encodes planar samples; any length, the encoder buffers to its frame size.
     fn push(&mut self, planes: &[&[f32]]) -> Result<Vec<Packet>>;
     /// Encodes whatever is buffered and ends the stream.
@@ -94,9 +99,9 @@ pub struct Encoded {
 /// Encodes a whole track so that decoding the packets and dropping the first `priming` samples
 /// gives back exactly `pcm.frames()` samples, aligned with the input, with nothing after them.
 ///
-/// `priming` must be at least one frame, and `priming + pcm.frames()` a multiple of the frame
-/// length: the caller picks it (see `veza_hls::Plan`) so that every lossy rendition shares it and
-/// packet boundaries fall on the segment grid. Silence is fed before the track so the encoder's own
+/// `priming` must be at least [`Encoder::min_priming`], and `priming + pcm.frames()` a multiple of
+/// the frame length: the caller picks it (see `veza_hls::Plan::priming_for`) so that packet
+/// boundaries fall on the segment boundaries. Silence is fed before the track so the encoder's own
 /// delay ends exactly at `priming`; when the encoder's delay is larger than `priming`, whole
 /// leading packets that carry only that silence are dropped (an MDCT frame whose window saw only
 /// zeros has all-zero coefficients, so a decoder starting after it produces identical output, and
@@ -106,7 +111,7 @@ pub fn encode_aligned(encoder: &mut dyn Encoder, pcm: &Pcm, priming: u32) -> Res
     let delay = encoder.delay();
     let len = pcm.frames();
     let p = priming as usize;
-    if p < frame || !(p + len).is_multiple_of(frame) {
+    if p < encoder.min_priming() || !(p + len).is_multiple_of(frame) {
         return Err(Error::Encoder(format!(
             "priming {p} with {len} samples does not fit {frame}-sample frames"
         )));
