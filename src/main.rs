@@ -38,6 +38,18 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run the server: upload, transcode jobs and HLS delivery. Needs no configuration.
+    Serve {
+        /// A TOML configuration file (see config/default.toml); VEZA_* variables override it.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Apply the metadata store's migrations and exit.
+    Migrate {
+        /// A TOML configuration file; VEZA_* variables override it.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -51,8 +63,60 @@ fn main() -> ExitCode {
     }
 }
 
+fn load_config(path: Option<&std::path::Path>) -> anyhow::Result<veza_stream::Config> {
+    let text = match path {
+        Some(p) => {
+            Some(std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?)
+        }
+        None => None,
+    };
+    Ok(veza_stream::Config::load(text.as_deref(), std::env::vars())?)
+}
+
+fn init_logging(log: &veza_stream::config::Log) {
+    let filter = tracing_subscriber::EnvFilter::new(&log.level);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if log.format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Serve { config } => {
+            let config = load_config(config.as_deref())?;
+            init_logging(&config.log);
+            runtime()?.block_on(async {
+                let server = veza_stream::Server::load(config).await?;
+                print!("{}", server.banner());
+                use std::io::Write;
+                std::io::stdout().flush()?;
+                server.run().await
+            })
+        }
+        Command::Migrate { config } => {
+            let config = load_config(config.as_deref())?;
+            init_logging(&config.log);
+            runtime()?.block_on(async {
+                let store =
+                    veza_stream::store::open(&config.database.url, config.database.max_connections)
+                        .await?;
+                store.migrate().await?;
+                println!("migrations applied");
+                Ok(())
+            })
+        }
         Command::Package {
             input,
             outdir,

@@ -1,0 +1,301 @@
+//! `auth`: service API keys for the control API, and signed playback tokens for delivery.
+//!
+//! # Playback tokens
+//!
+//! A token is six fields joined by `.`:
+//!
+//! ```text
+//! v1.<kid>.<scope>.<exp>.<sid>.<sig>
+//! ```
+//!
+//! - `kid`: the id of the key that signed it (letters, digits, `_`, `-`);
+//! - `scope`: what it opens, `track_<uuid in 32 lowercase hex digits>`;
+//! - `exp`: expiry, Unix seconds, decimal;
+//! - `sid`: the listener session, 16 random bytes in unpadded base64url (22 characters);
+//! - `sig`: unpadded base64url of HMAC-SHA256(key, `v1.<kid>.<scope>.<exp>.<sid>`), that is, of
+//!   everything before the last `.`.
+//!
+//! A CDN edge holding the keys verifies one with no call to us: split on `.`, look up `kid`, compare
+//! the HMAC in constant time, check `exp` against the clock and `scope` against the path. Several
+//! keys verify; one signs, so keys rotate without breaking tokens already handed out.
+
+use crate::config;
+use crate::store::TrackId;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use std::path::Path;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// Why a playback token was refused. Every variant answers 403.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TokenError {
+    /// No `token` query parameter.
+    #[error("a playback token is required")]
+    Missing,
+    /// Not six well-formed fields.
+    #[error("the playback token is malformed")]
+    Malformed,
+    /// Signed by a key this server does not hold (unknown or retired).
+    #[error("the playback token's key is unknown or retired")]
+    UnknownKey,
+    /// The signature does not match: the token was altered.
+    #[error("the playback token's signature does not match")]
+    BadSignature,
+    /// Past its expiry.
+    #[error("the playback token has expired")]
+    Expired,
+    /// Valid, but for something else.
+    #[error("the playback token is for another track")]
+    WrongScope,
+}
+
+/// What a valid token grants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Grant {
+    /// The track it opens.
+    pub track: TrackId,
+    /// Expiry, Unix seconds.
+    pub expires: u64,
+    /// The listener session.
+    pub session: u128,
+}
+
+struct Key {
+    id: String,
+    mac: HmacSha256,
+}
+
+/// Playback-token keys: all verify, one signs.
+pub struct Tokens {
+    keys: Vec<Key>,
+    signer: usize,
+}
+
+impl Tokens {
+    /// Builds the key set; `signing` names the signer (empty: the first key).
+    pub fn new(keys: &[config::PlaybackKey], signing: &str) -> Tokens {
+        let keys: Vec<Key> = keys
+            .iter()
+            .map(|k| Key {
+                id: k.id.clone(),
+                // HMAC takes keys of any length.
+                mac: HmacSha256::new_from_slice(k.secret.as_bytes()).expect("HMAC accepts any key length"),
+            })
+            .collect();
+        let signer = keys.iter().position(|k| k.id == signing).unwrap_or(0);
+        Tokens { keys, signer }
+    }
+
+    /// Signs a token for `track` and listener `session`, valid until `expires` (Unix seconds).
+    pub fn sign(&self, track: TrackId, session: u128, expires: u64) -> String {
+        let key = &self.keys[self.signer];
+        let body = format!(
+            "v1.{}.track_{}.{}.{}",
+            key.id,
+            track.0.simple(),
+            expires,
+            B64.encode(session.to_be_bytes())
+        );
+        let mut mac = key.mac.clone();
+        mac.update(body.as_bytes());
+        let sig = B64.encode(mac.finalize().into_bytes());
+        format!("{body}.{sig}")
+    }
+
+    /// Verifies `token` for `track` at `now` (Unix seconds). Allocates nothing.
+    pub fn verify(&self, token: Option<&str>, track: TrackId, now: u64) -> Result<Grant, TokenError> {
+        let token = token.filter(|t| !t.is_empty()).ok_or(TokenError::Missing)?;
+        if token.len() > 256 {
+            return Err(TokenError::Malformed);
+        }
+        let (body, sig) = token.rsplit_once('.').ok_or(TokenError::Malformed)?;
+        let mut fields = body.split('.');
+        let (Some("v1"), Some(kid), Some(scope), Some(exp), Some(sid), None) = (
+            fields.next(),
+            fields.next(),
+            fields.next(),
+            fields.next(),
+            fields.next(),
+            fields.next(),
+        ) else {
+            return Err(TokenError::Malformed);
+        };
+        let key = self.keys.iter().find(|k| k.id == kid).ok_or(TokenError::UnknownKey)?;
+        let mut sig_bytes = [0u8; 32];
+        match B64.decode_slice(sig, &mut sig_bytes) {
+            Ok(32) => {}
+            _ => return Err(TokenError::Malformed),
+        }
+        let mut mac = key.mac.clone();
+        mac.update(body.as_bytes());
+        mac.verify_slice(&sig_bytes).map_err(|_| TokenError::BadSignature)?;
+        let expires: u64 = exp.parse().map_err(|_| TokenError::Malformed)?;
+        if expires <= now {
+            return Err(TokenError::Expired);
+        }
+        let scoped = scope
+            .strip_prefix("track_")
+            .and_then(|hex| uuid::Uuid::try_parse(hex).ok())
+            .ok_or(TokenError::Malformed)?;
+        if scoped != track.0 {
+            return Err(TokenError::WrongScope);
+        }
+        let mut sid_bytes = [0u8; 16];
+        match B64.decode_slice(sid, &mut sid_bytes) {
+            Ok(16) => {}
+            _ => return Err(TokenError::Malformed),
+        }
+        Ok(Grant {
+            track,
+            expires,
+            session: u128::from_be_bytes(sid_bytes),
+        })
+    }
+}
+
+/// Service API keys.
+pub struct ApiKeys {
+    keys: Vec<String>,
+}
+
+impl ApiKeys {
+    /// The accepted keys.
+    pub fn new(keys: Vec<String>) -> ApiKeys {
+        ApiKeys { keys }
+    }
+
+    /// Whether an `Authorization` header value carries a valid key. Compares in constant time.
+    pub fn check(&self, header: Option<&str>) -> bool {
+        let Some(given) = header.and_then(|h| h.strip_prefix("Bearer ")).map(str::trim) else {
+            return false;
+        };
+        let mut ok = false;
+        for k in &self.keys {
+            ok |= constant_time_eq(k.as_bytes(), given.as_bytes());
+        }
+        ok
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Secrets generated for a configuration that gives none, kept in `data_dir/dev-secrets.toml` so
+/// they survive restarts.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct DevSecrets {
+    /// The development API key.
+    pub api_key: String,
+    /// The development playback-token secret.
+    pub playback_secret: String,
+}
+
+impl DevSecrets {
+    /// Loads the file, or creates it (mode 0600) with fresh random secrets.
+    pub fn load_or_create(data_dir: &Path) -> std::io::Result<DevSecrets> {
+        let path = data_dir.join("dev-secrets.toml");
+        if let Ok(text) = std::fs::read_to_string(&path) {
+            if let Ok(s) = toml::from_str::<DevSecrets>(&text) {
+                return Ok(s);
+            }
+        }
+        std::fs::create_dir_all(data_dir)?;
+        let s = DevSecrets {
+            api_key: format!("dev_{}", random_b64(24)),
+            playback_secret: random_b64(32),
+        };
+        let text = toml::to_string(&s).map_err(std::io::Error::other)?;
+        let tmp = data_dir.join(".dev-secrets.toml.tmp");
+        {
+            use std::io::Write;
+            let mut opts = std::fs::OpenOptions::new();
+            opts.write(true).create(true).truncate(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+            let mut f = opts.open(&tmp)?;
+            f.write_all(text.as_bytes())?;
+            f.sync_all()?;
+        }
+        std::fs::rename(tmp, path)?;
+        Ok(s)
+    }
+}
+
+/// `n` random bytes in unpadded base64url.
+pub fn random_b64(n: usize) -> String {
+    let mut bytes = vec![0u8; n];
+    rand::fill(&mut bytes[..]);
+    B64.encode(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(ids: &[&str]) -> Vec<config::PlaybackKey> {
+        ids.iter()
+            .map(|id| config::PlaybackKey {
+                id: id.to_string(),
+                secret: format!("{id}-secret-0123456789abcdefghijklmnop"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_signed_token_verifies_for_its_track_only() {
+        let t = Tokens::new(&keys(&["k1"]), "");
+        let track = TrackId::new();
+        let tok = t.sign(track, 42, 1000);
+        let g = t.verify(Some(&tok), track, 999).unwrap();
+        assert_eq!((g.session, g.expires), (42, 1000));
+        assert_eq!(t.verify(Some(&tok), track, 1000), Err(TokenError::Expired));
+        assert_eq!(t.verify(Some(&tok), TrackId::new(), 1), Err(TokenError::WrongScope));
+        assert_eq!(t.verify(None, track, 1), Err(TokenError::Missing));
+        assert_eq!(t.verify(Some("v1.k1"), track, 1), Err(TokenError::Malformed));
+    }
+
+    #[test]
+    fn any_altered_field_breaks_the_signature() {
+        let t = Tokens::new(&keys(&["k1"]), "");
+        let track = TrackId::new();
+        let tok = t.sign(track, 7, 5000);
+        let fields: Vec<&str> = tok.split('.').collect();
+        let altered = format!("v1.k1.{}.9999.{}.{}", fields[2], fields[4], fields[5]);
+        assert_eq!(t.verify(Some(&altered), track, 1), Err(TokenError::BadSignature));
+        let mut sig = fields[5].to_string();
+        sig.replace_range(0..1, if sig.starts_with('A') { "B" } else { "A" });
+        let altered = format!("{}.{sig}", fields[..5].join("."));
+        assert_eq!(t.verify(Some(&altered), track, 1), Err(TokenError::BadSignature));
+    }
+
+    #[test]
+    fn keys_rotate() {
+        let old = Tokens::new(&keys(&["k1"]), "k1");
+        let both = Tokens::new(&keys(&["k1", "k2"]), "k2");
+        let new_only = Tokens::new(&keys(&["k2"]), "k2");
+        let track = TrackId::new();
+        let old_tok = old.sign(track, 1, 100);
+        assert!(both.verify(Some(&old_tok), track, 1).is_ok());
+        assert_eq!(new_only.verify(Some(&old_tok), track, 1), Err(TokenError::UnknownKey));
+        let new_tok = both.sign(track, 1, 100);
+        assert!(new_tok.starts_with("v1.k2."));
+        assert!(new_only.verify(Some(&new_tok), track, 1).is_ok());
+    }
+
+    #[test]
+    fn api_keys_need_the_bearer_scheme() {
+        let k = ApiKeys::new(vec!["0123456789abcdef".into()]);
+        assert!(k.check(Some("Bearer 0123456789abcdef")));
+        assert!(!k.check(Some("0123456789abcdef")));
+        assert!(!k.check(Some("Bearer 0123456789abcdeX")));
+        assert!(!k.check(None));
+    }
+}

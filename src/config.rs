@@ -1,0 +1,435 @@
+//! `config`: the server's configuration as plain data.
+//!
+//! One [`Config`] of nested sections. Every key has a default, so `veza-stream serve` runs with no
+//! file at all; `config/default.toml` lists every key with its default. Values come from, in
+//! increasing precedence: the defaults, the file given with `--config`, and environment variables
+//! named `VEZA_<SECTION>__<KEY>` (for example `VEZA_SERVER__LISTEN=0.0.0.0:8080`). Environment
+//! values are parsed as TOML values (numbers, booleans, arrays) and fall back to plain strings.
+//!
+//! [`Config::load`] validates everything once and names the offending key in its error.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// HTTP listener and request limits.
+    pub server: Server,
+    /// The metadata store.
+    pub database: Database,
+    /// Object storage for originals and packaged media.
+    pub storage: Storage,
+    /// API keys and playback-token keys.
+    pub auth: Auth,
+    /// Transcode workers.
+    pub jobs: Jobs,
+    /// What the workers produce.
+    pub packaging: Packaging,
+    /// HLS delivery.
+    pub delivery: Delivery,
+    /// Logging.
+    pub log: Log,
+}
+
+/// `[server]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Server {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Base URL put in playback URLs; empty means `http://<listen>`.
+    pub public_url: String,
+    /// Directory for local state: the development secrets file.
+    pub data_dir: PathBuf,
+    /// Largest accepted upload, in bytes.
+    pub max_upload_bytes: u64,
+    /// Origins allowed by CORS; `["*"]` allows any.
+    pub cors_origins: Vec<String>,
+    /// How long in-flight requests may take to finish after SIGTERM.
+    pub shutdown_grace_seconds: u64,
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Server {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: String::new(),
+            data_dir: PathBuf::from("./data"),
+            max_upload_bytes: 2 << 30,
+            cors_origins: vec!["*".into()],
+            shutdown_grace_seconds: 30,
+        }
+    }
+}
+
+/// `[database]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Database {
+    /// `sqlite://path` (embedded) or `postgres://…` (external).
+    pub url: String,
+    /// Pool size.
+    pub max_connections: u32,
+}
+
+impl Default for Database {
+    fn default() -> Self {
+        Database {
+            url: "sqlite://./data/veza.db".into(),
+            max_connections: 8,
+        }
+    }
+}
+
+/// `[storage]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Storage {
+    /// `local` or `s3`.
+    pub backend: String,
+    /// Root directory of the local backend.
+    pub path: PathBuf,
+    /// S3 endpoint URL; empty means AWS.
+    pub s3_endpoint: String,
+    /// S3 bucket.
+    pub s3_bucket: String,
+    /// S3 region.
+    pub s3_region: String,
+    /// S3 access key id; empty means the usual AWS environment and instance credentials.
+    pub s3_access_key_id: String,
+    /// S3 secret access key.
+    pub s3_secret_access_key: String,
+    /// Allow a plain-HTTP endpoint (local S3-compatible servers).
+    pub s3_allow_http: bool,
+}
+
+impl Default for Storage {
+    fn default() -> Self {
+        Storage {
+            backend: "local".into(),
+            path: PathBuf::from("./data/media"),
+            s3_endpoint: String::new(),
+            s3_bucket: String::new(),
+            s3_region: "us-east-1".into(),
+            s3_access_key_id: String::new(),
+            s3_secret_access_key: String::new(),
+            s3_allow_http: false,
+        }
+    }
+}
+
+/// One playback-token key.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlaybackKey {
+    /// Key id, carried in every token: letters, digits, `_` and `-`.
+    pub id: String,
+    /// The HMAC secret, at least 32 bytes.
+    pub secret: String,
+}
+
+/// `[auth]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Auth {
+    /// Service API keys for the control API. Empty: a development key is generated, stored in
+    /// `server.data_dir` and printed at start-up.
+    pub api_keys: Vec<String>,
+    /// Keys that verify playback tokens. Empty: a development key is generated like the API key.
+    pub playback_keys: Vec<PlaybackKey>,
+    /// The id of the key that signs new tokens; empty means the first key.
+    pub playback_signing_key: String,
+    /// Lifetime of a playback token.
+    pub playback_ttl_seconds: u64,
+}
+
+impl Default for Auth {
+    fn default() -> Self {
+        Auth {
+            api_keys: Vec::new(),
+            playback_keys: Vec::new(),
+            playback_signing_key: String::new(),
+            playback_ttl_seconds: 6 * 3600,
+        }
+    }
+}
+
+/// `[jobs]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Jobs {
+    /// Concurrent transcodes on this node; 0 means one per core.
+    pub workers: usize,
+    /// How long a claim lasts without a heartbeat.
+    pub lease_seconds: u64,
+    /// Attempts before a job is failed for good.
+    pub max_attempts: u32,
+    /// Backoff before the first retry; doubled for each further one.
+    pub retry_backoff_seconds: u64,
+}
+
+impl Default for Jobs {
+    fn default() -> Self {
+        Jobs {
+            workers: 0,
+            lease_seconds: 30,
+            max_attempts: 3,
+            retry_backoff_seconds: 5,
+        }
+    }
+}
+
+/// `[packaging]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Packaging {
+    /// The ladder: `opus-<kbps>`, `aac-<kbps>`, `flac`.
+    pub renditions: Vec<String>,
+    /// VOD segment length target.
+    pub segment_seconds: f64,
+    /// Normalise lossy renditions to -14 LUFS.
+    pub normalize: bool,
+}
+
+impl Default for Packaging {
+    fn default() -> Self {
+        Packaging {
+            renditions: vec!["opus-96".into(), "aac-128".into(), "flac".into()],
+            segment_seconds: 6.0,
+            normalize: true,
+        }
+    }
+}
+
+/// `[delivery]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Delivery {
+    /// Bytes of hot segments kept in memory.
+    pub cache_bytes: u64,
+    /// `max-age` of VOD playlists.
+    pub playlist_max_age_seconds: u64,
+    /// A listener not seen for this long no longer counts.
+    pub listener_idle_seconds: u64,
+}
+
+impl Default for Delivery {
+    fn default() -> Self {
+        Delivery {
+            cache_bytes: 256 << 20,
+            playlist_max_age_seconds: 10,
+            listener_idle_seconds: 60,
+        }
+    }
+}
+
+/// `[log]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Log {
+    /// `text` or `json`.
+    pub format: String,
+    /// A tracing filter such as `info` or `veza_stream=debug,info`.
+    pub level: String,
+}
+
+impl Default for Log {
+    fn default() -> Self {
+        Log {
+            format: "text".into(),
+            level: "info".into(),
+        }
+    }
+}
+
+/// A configuration error; the message names the key.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct Error(pub String);
+
+impl Config {
+    /// Builds the configuration from an optional TOML text and `VEZA_*` variables, then validates it.
+    pub fn load(
+        file: Option<&str>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, Error> {
+        let mut table: toml::Table = match file {
+            Some(text) => text
+                .parse()
+                .map_err(|e: toml::de::Error| Error(e.to_string()))?,
+            None => toml::Table::new(),
+        };
+        for (name, value) in env {
+            let Some(path) = name.strip_prefix("VEZA_") else {
+                continue;
+            };
+            let keys: Vec<String> = path.split("__").map(str::to_ascii_lowercase).collect();
+            if keys.len() != 2 || keys.iter().any(|k| k.is_empty()) {
+                return Err(Error(format!(
+                    "{name}: expected VEZA_<SECTION>__<KEY>, for example VEZA_SERVER__LISTEN"
+                )));
+            }
+            let parsed = format!("v = {value}")
+                .parse::<toml::Table>()
+                .ok()
+                .and_then(|mut t| t.remove("v"))
+                .unwrap_or(toml::Value::String(value));
+            let section = table
+                .entry(keys[0].clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            match section {
+                toml::Value::Table(t) => {
+                    t.insert(keys[1].clone(), parsed);
+                }
+                _ => return Err(Error(format!("{}: not a section", keys[0]))),
+            }
+        }
+        let config: Config = serde_path_to_error::deserialize(toml::Value::Table(table))
+            .map_err(|e| Error(format!("{}: {}", e.path(), e.inner())))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), Error> {
+        let bad = |key: &str, why: &str| Err(Error(format!("{key}: {why}")));
+        if !self.server.public_url.is_empty()
+            && !(self.server.public_url.starts_with("http://")
+                || self.server.public_url.starts_with("https://"))
+        {
+            return bad("server.public_url", "must start with http:// or https://");
+        }
+        if self.server.max_upload_bytes == 0 {
+            return bad("server.max_upload_bytes", "must be positive");
+        }
+        if self.server.cors_origins.iter().any(|o| {
+            o != "*" && !(o.starts_with("http://") || o.starts_with("https://")) || o.ends_with('/')
+        }) {
+            return bad(
+                "server.cors_origins",
+                "each origin is \"*\" or scheme://host[:port] with no trailing slash",
+            );
+        }
+        let db = &self.database.url;
+        if !(db.starts_with("sqlite:") || db.starts_with("postgres://") || db.starts_with("postgresql://")) {
+            return bad("database.url", "must start with sqlite: or postgres://");
+        }
+        if self.database.max_connections == 0 {
+            return bad("database.max_connections", "must be positive");
+        }
+        match self.storage.backend.as_str() {
+            "local" => {}
+            "s3" => {
+                if self.storage.s3_bucket.is_empty() {
+                    return bad("storage.s3_bucket", "is required when storage.backend = \"s3\"");
+                }
+            }
+            _ => return bad("storage.backend", "must be \"local\" or \"s3\""),
+        }
+        if self.auth.api_keys.iter().any(|k| k.len() < 16) {
+            return bad("auth.api_keys", "every key must be at least 16 characters");
+        }
+        for k in &self.auth.playback_keys {
+            if k.id.is_empty()
+                || !k.id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            {
+                return bad("auth.playback_keys.id", "use letters, digits, '_' and '-'");
+            }
+            if k.secret.len() < 32 {
+                return bad("auth.playback_keys.secret", "must be at least 32 bytes");
+            }
+        }
+        if !self.auth.playback_signing_key.is_empty()
+            && !self.auth.playback_keys.iter().any(|k| k.id == self.auth.playback_signing_key)
+        {
+            return bad("auth.playback_signing_key", "names no key in auth.playback_keys");
+        }
+        if self.auth.playback_ttl_seconds == 0 {
+            return bad("auth.playback_ttl_seconds", "must be positive");
+        }
+        if self.jobs.lease_seconds < 2 {
+            return bad("jobs.lease_seconds", "must be at least 2");
+        }
+        if self.jobs.max_attempts == 0 {
+            return bad("jobs.max_attempts", "must be at least 1");
+        }
+        if self.packaging.renditions.is_empty() {
+            return bad("packaging.renditions", "must list at least one rendition");
+        }
+        for r in &self.packaging.renditions {
+            if let Err(e) = r.parse::<crate::Rendition>() {
+                return bad("packaging.renditions", &e);
+            }
+        }
+        if !(0.32..=60.0).contains(&self.packaging.segment_seconds) {
+            return bad("packaging.segment_seconds", "must be between 0.32 and 60");
+        }
+        if !matches!(self.log.format.as_str(), "text" | "json") {
+            return bad("log.format", "must be \"text\" or \"json\"");
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
+            return bad("log.level", "is not a valid tracing filter");
+        }
+        Ok(())
+    }
+
+    /// The base URL used in playback URLs.
+    pub fn public_url(&self) -> String {
+        if self.server.public_url.is_empty() {
+            format!("http://{}", self.server.listen)
+        } else {
+            self.server.public_url.trim_end_matches('/').to_string()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_need_nothing() {
+        let c = Config::load(None, env(&[])).unwrap();
+        assert_eq!(c.server.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.database.url, "sqlite://./data/veza.db");
+        assert_eq!(c.public_url(), "http://127.0.0.1:8080");
+    }
+
+    #[test]
+    fn the_shipped_default_file_is_the_defaults() {
+        let text = include_str!("../config/default.toml");
+        let c = Config::load(Some(text), env(&[])).unwrap();
+        assert_eq!(format!("{c:?}"), format!("{:?}", Config::load(None, env(&[])).unwrap()));
+    }
+
+    #[test]
+    fn env_overrides_file() {
+        let c = Config::load(
+            Some("[server]\nlisten = \"127.0.0.1:1\"\n"),
+            env(&[("VEZA_SERVER__LISTEN", "127.0.0.1:2"), ("VEZA_JOBS__WORKERS", "3"), ("HOME", "/")]),
+        )
+        .unwrap();
+        assert_eq!(c.server.listen.port(), 2);
+        assert_eq!(c.jobs.workers, 3);
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let e = Config::load(Some("[server]\nlisen = 1\n"), env(&[])).unwrap_err();
+        assert!(e.0.contains("lisen"), "{e}");
+        let e = Config::load(None, env(&[("VEZA_SERVER__LISTEN", "nowhere")])).unwrap_err();
+        assert!(e.0.starts_with("server.listen"), "{e}");
+        let e = Config::load(None, env(&[("VEZA_STORAGE__BACKEND", "ftp")])).unwrap_err();
+        assert!(e.0.starts_with("storage.backend"), "{e}");
+        let e = Config::load(None, env(&[("VEZA_PACKAGING__RENDITIONS", "[\"mp3-1\"]")])).unwrap_err();
+        assert!(e.0.starts_with("packaging.renditions"), "{e}");
+        let e = Config::load(None, env(&[("VEZA_NOPE", "1")])).unwrap_err();
+        assert!(e.0.starts_with("VEZA_NOPE"), "{e}");
+    }
+}

@@ -1,0 +1,426 @@
+//! HLS delivery: `/hls/tracks/{id}/…`, what players and CDNs fetch.
+//!
+//! Order of checks, cheapest first: the path shape, the track id, the playback token (HMAC, no
+//! store), then the published-track cache (the store only on a miss), then the object (the hot
+//! cache, storage on a miss). Refusals before the store use static bodies and allocate nothing.
+//!
+//! Segments and init segments are immutable: each packaging attempt writes under its own prefix,
+//! so the object key identifies the bytes and the ETag is a hash of the key. They answer Range
+//! (206/416), HEAD and `If-None-Match` (304). Playlists are rewritten on the way out so that every
+//! URI carries the token: AVPlayer sends no headers and does not carry query strings over to
+//! relative URIs.
+
+use super::problem::static_problem;
+use crate::auth::TokenError;
+use crate::server::{App, Published};
+use crate::store::{Status, TrackId};
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use bytes::Bytes;
+use sha2::{Digest, Sha256};
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+pub(super) fn routes() -> Router<Arc<App>> {
+    Router::new()
+        .route("/hls/tracks/{id}/{file}", get(top))
+        .route("/hls/tracks/{id}/{rendition}/{file}", get(nested))
+}
+
+const NOT_FOUND: &str = r#"{"type":"https://veza.stream/problems/not-found","title":"Not found","status":404,"detail":"no such track or file"}"#;
+
+fn forbidden(e: TokenError) -> Response {
+    let body = match e {
+        TokenError::Missing => r#"{"type":"https://veza.stream/problems/token-missing","title":"Forbidden","status":403,"detail":"a playback token is required"}"#,
+        TokenError::Expired => r#"{"type":"https://veza.stream/problems/token-expired","title":"Forbidden","status":403,"detail":"the playback token has expired"}"#,
+        TokenError::WrongScope => r#"{"type":"https://veza.stream/problems/token-scope","title":"Forbidden","status":403,"detail":"the playback token is for another track"}"#,
+        TokenError::UnknownKey => r#"{"type":"https://veza.stream/problems/token-key","title":"Forbidden","status":403,"detail":"the playback token's key is unknown or retired"}"#,
+        _ => r#"{"type":"https://veza.stream/problems/token-invalid","title":"Forbidden","status":403,"detail":"the playback token is invalid"}"#,
+    };
+    static_problem(StatusCode::FORBIDDEN, body)
+}
+
+fn not_found() -> Response {
+    static_problem(StatusCode::NOT_FOUND, NOT_FOUND)
+}
+
+/// What a request asks for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Playlist,
+    Media,
+    Json,
+    Image(&'static str),
+}
+
+fn top_kind(file: &str) -> Option<Kind> {
+    match file {
+        "master.m3u8" | "master_aac.m3u8" | "master_opus.m3u8" | "master_flac.m3u8" => Some(Kind::Playlist),
+        "waveform.json" => Some(Kind::Json),
+        "cover.jpg" => Some(Kind::Image("image/jpeg")),
+        "cover.png" => Some(Kind::Image("image/png")),
+        _ => None,
+    }
+}
+
+fn nested_kind(file: &str) -> Option<Kind> {
+    if file == "index.m3u8" {
+        return Some(Kind::Playlist);
+    }
+    if file == "init.mp4" {
+        return Some(Kind::Media);
+    }
+    let n = file.strip_prefix("seg_")?.strip_suffix(".m4s")?;
+    (!n.is_empty() && n.len() <= 9 && n.bytes().all(|b| b.is_ascii_digit())).then_some(Kind::Media)
+}
+
+async fn top(
+    State(app): State<Arc<App>>,
+    Path((id, file)): Path<(String, String)>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let Some(kind) = top_kind(&file) else {
+        return not_found();
+    };
+    serve(&app, &id, None, &file, kind, &method, &uri, &headers).await
+}
+
+async fn nested(
+    State(app): State<Arc<App>>,
+    Path((id, rendition, file)): Path<(String, String, String)>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let Some(kind) = nested_kind(&file) else {
+        return not_found();
+    };
+    serve(&app, &id, Some(&rendition), &file, kind, &method, &uri, &headers).await
+}
+
+/// The `token` query parameter, borrowed from the URI.
+fn token_of(uri: &Uri) -> Option<&str> {
+    uri.query()?
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("token="))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn serve(
+    app: &App,
+    id: &str,
+    rendition: Option<&str>,
+    file: &str,
+    kind: Kind,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> Response {
+    let Ok(track) = id.parse::<TrackId>() else {
+        return not_found();
+    };
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let token = token_of(uri);
+    let grant = match app.tokens.verify(token, track, now) {
+        Ok(g) => g,
+        Err(e) => return forbidden(e),
+    };
+    let published = match published(app, track).await {
+        Ok(Some(p)) => p,
+        Ok(None) => return not_found(),
+        Err(r) => return r,
+    };
+    if let Some(r) = rendition {
+        if !published.renditions.iter().any(|n| n == r) {
+            return not_found();
+        }
+    }
+    app.listeners.touch(track, grant.session, Instant::now());
+    let key = match rendition {
+        Some(r) => format!("{}/{r}/{file}", published.prefix),
+        None => format!("{}/{file}", published.prefix),
+    };
+    let data = match object(app, key.clone()).await {
+        Ok(d) => d,
+        Err(r) => return r,
+    };
+    let head = method == Method::HEAD;
+    match kind {
+        Kind::Playlist => {
+            // `token` passed verification, so it is made of URL-safe characters only.
+            let text = with_token(&String::from_utf8_lossy(&data), token.unwrap_or_default());
+            let max_age = app.config.delivery.playlist_max_age_seconds;
+            let mut r = body_response(app, StatusCode::OK, Bytes::from(text), head);
+            let h = r.headers_mut();
+            h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/vnd.apple.mpegurl"));
+            h.insert(
+                header::CACHE_CONTROL,
+                HeaderValue::from_str(&format!("public, max-age={max_age}")).unwrap_or(HeaderValue::from_static("no-cache")),
+            );
+            r
+        }
+        Kind::Json => {
+            let mut r = immutable(app, &key, data, "application/json", head, headers);
+            r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
+            r
+        }
+        Kind::Image(ct) => immutable(app, &key, data, ct, head, headers),
+        Kind::Media => immutable(app, &key, data, "audio/mp4", head, headers),
+    }
+}
+
+/// The published state of a track, cached for a few seconds.
+async fn published(app: &App, track: TrackId) -> Result<Option<Arc<Published>>, Response> {
+    if let Some(p) = app.published.get(&track) {
+        return Ok(p);
+    }
+    let t = match app.store.track(track).await {
+        Ok(t) => t,
+        Err(e) => return Err(super::Problem::from(e).into_response()),
+    };
+    let p = match t {
+        Some(t) if t.status == Status::Ready => match t.media_prefix {
+            Some(prefix) => {
+                let renditions = match app.store.renditions(track).await {
+                    Ok(r) => r.into_iter().map(|r| r.name).collect(),
+                    Err(e) => return Err(super::Problem::from(e).into_response()),
+                };
+                Some(Arc::new(Published { prefix, renditions }))
+            }
+            None => None,
+        },
+        _ => None,
+    };
+    app.published.insert(track, p.clone());
+    Ok(p)
+}
+
+/// One object, from the hot cache or storage.
+async fn object(app: &App, key: String) -> Result<Bytes, Response> {
+    if let Some(b) = app.objects.get(&key) {
+        app.metrics.cache_hits.inc();
+        return Ok(b);
+    }
+    app.metrics.cache_misses.inc();
+    match app.storage.get(&key).await {
+        Ok(b) => {
+            app.objects.insert(key, b.clone());
+            Ok(b)
+        }
+        Err(object_store::Error::NotFound { .. }) => Err(not_found()),
+        Err(e) => Err(super::Problem::from(e).into_response()),
+    }
+}
+
+/// Appends `token=` to every URI in a playlist: URI lines and `URI="…"` attributes
+/// (RFC 8216 §4.2 attribute lists: EXT-X-MAP, EXT-X-MEDIA and the rest).
+fn with_token(text: &str, token: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 64 * (text.len() / 40 + 1));
+    for line in text.lines() {
+        if line.is_empty() {
+            out.push('\n');
+            continue;
+        }
+        if !line.starts_with('#') {
+            push_uri(&mut out, line, token);
+        } else if let Some(pos) = line.find("URI=\"") {
+            let start = pos + 5;
+            match line[start..].find('"') {
+                Some(len) => {
+                    out.push_str(&line[..start]);
+                    push_uri(&mut out, &line[start..start + len], token);
+                    out.push_str(&line[start + len..]);
+                }
+                None => out.push_str(line),
+            }
+        } else {
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+    out
+}
+
+fn push_uri(out: &mut String, uri: &str, token: &str) {
+    let sep = if uri.contains('?') { '&' } else { '?' };
+    let _ = write!(out, "{uri}{sep}token={token}");
+}
+
+fn body_response(app: &App, status: StatusCode, body: Bytes, head: bool) -> Response {
+    let len = body.len();
+    let mut r = if head {
+        Response::new(Body::empty())
+    } else {
+        app.metrics.bytes_out.inc_by(len as u64);
+        Response::new(Body::from(body))
+    };
+    *r.status_mut() = status;
+    r.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    r
+}
+
+/// A strong validator: the bytes under a key never change.
+fn etag(key: &str) -> String {
+    let digest = Sha256::digest(key.as_bytes());
+    let mut s = String::with_capacity(34);
+    s.push('"');
+    for b in &digest[..16] {
+        let _ = write!(s, "{b:02x}");
+    }
+    s.push('"');
+    s
+}
+
+/// Whether an `If-None-Match` list matches `tag` (weak comparison, RFC 9110 §13.1.2).
+fn none_match(headers: &HeaderMap, tag: &str) -> bool {
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim())
+        .any(|t| t == "*" || t.strip_prefix("W/").unwrap_or(t) == tag)
+}
+
+/// A single byte range, RFC 9110 §14.1.2: `None` serves the whole body (no Range, several ranges,
+/// or a syntax error, which the RFC says to ignore); `Some(Err(()))` is unsatisfiable.
+fn range(headers: &HeaderMap, len: u64) -> Option<Result<(u64, u64), ()>> {
+    let v = headers.get(header::RANGE)?.to_str().ok()?;
+    let spec = v.trim().strip_prefix("bytes=")?;
+    if spec.contains(',') {
+        return None;
+    }
+    let (a, b) = spec.trim().split_once('-')?;
+    let (a, b) = (a.trim(), b.trim());
+    if a.is_empty() {
+        let n: u64 = b.parse().ok()?;
+        if n == 0 || len == 0 {
+            return Some(Err(()));
+        }
+        return Some(Ok((len.saturating_sub(n), len - 1)));
+    }
+    let start: u64 = a.parse().ok()?;
+    let end: u64 = if b.is_empty() { u64::MAX } else { b.parse().ok()? };
+    if end < start {
+        return None;
+    }
+    if start >= len {
+        return Some(Err(()));
+    }
+    Some(Ok((start, end.min(len - 1))))
+}
+
+fn immutable(app: &App, key: &str, data: Bytes, content_type: &'static str, head: bool, headers: &HeaderMap) -> Response {
+    let tag = etag(key);
+    let len = data.len() as u64;
+    let mut r = if none_match(headers, &tag) {
+        let mut r = Response::new(Body::empty());
+        *r.status_mut() = StatusCode::NOT_MODIFIED;
+        r
+    } else {
+        let if_range_ok = headers
+            .get(header::IF_RANGE)
+            .map(|v| v.to_str().ok() == Some(tag.as_str()))
+            .unwrap_or(true);
+        match range(headers, len).filter(|_| if_range_ok) {
+            None => body_response(app, StatusCode::OK, data, head),
+            Some(Ok((start, end))) => {
+                let mut r = body_response(
+                    app,
+                    StatusCode::PARTIAL_CONTENT,
+                    data.slice(start as usize..=end as usize),
+                    head,
+                );
+                r.headers_mut().insert(
+                    header::CONTENT_RANGE,
+                    HeaderValue::from_str(&format!("bytes {start}-{end}/{len}")).expect("ASCII digits"),
+                );
+                r
+            }
+            Some(Err(())) => {
+                let mut r = static_problem(
+                    StatusCode::RANGE_NOT_SATISFIABLE,
+                    r#"{"type":"https://veza.stream/problems/range-not-satisfiable","title":"Range not satisfiable","status":416,"detail":"the range starts past the end"}"#,
+                );
+                r.headers_mut().insert(
+                    header::CONTENT_RANGE,
+                    HeaderValue::from_str(&format!("bytes */{len}")).expect("ASCII digits"),
+                );
+                return r;
+            }
+        }
+    };
+    let h = r.headers_mut();
+    h.insert(header::ETAG, HeaderValue::from_str(&tag).expect("hex in quotes"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=31536000, immutable"));
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    if r.status() != StatusCode::NOT_MODIFIED {
+        r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    }
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn h(name: header::HeaderName, v: &str) -> HeaderMap {
+        let mut m = HeaderMap::new();
+        m.insert(name, HeaderValue::from_str(v).unwrap());
+        m
+    }
+
+    #[test]
+    fn ranges_follow_rfc_9110() {
+        let r = |v: &str| range(&h(header::RANGE, v), 100);
+        assert_eq!(r("bytes=0-9"), Some(Ok((0, 9))));
+        assert_eq!(r("bytes=90-"), Some(Ok((90, 99))));
+        assert_eq!(r("bytes=90-500"), Some(Ok((90, 99))));
+        assert_eq!(r("bytes=-10"), Some(Ok((90, 99))));
+        assert_eq!(r("bytes=-1000"), Some(Ok((0, 99))));
+        assert_eq!(r("bytes=100-"), Some(Err(())));
+        assert_eq!(r("bytes=-0"), Some(Err(())));
+        assert_eq!(r("bytes=5-1"), None);
+        assert_eq!(r("bytes=0-1,5-6"), None);
+        assert_eq!(r("items=0-1"), None);
+        assert_eq!(range(&HeaderMap::new(), 100), None);
+    }
+
+    #[test]
+    fn if_none_match_lists_and_weak_tags_match() {
+        assert!(none_match(&h(header::IF_NONE_MATCH, r#""a", "b""#), r#""b""#));
+        assert!(none_match(&h(header::IF_NONE_MATCH, r#"W/"b""#), r#""b""#));
+        assert!(none_match(&h(header::IF_NONE_MATCH, "*"), r#""b""#));
+        assert!(!none_match(&h(header::IF_NONE_MATCH, r#""a""#), r#""b""#));
+    }
+
+    #[test]
+    fn every_playlist_uri_gets_the_token() {
+        let text = "#EXTM3U\n#EXT-X-MAP:URI=\"init.mp4\"\n#EXTINF:6.0,\nseg_00000.m4s\n#EXT-X-STREAM-INF:BANDWIDTH=1\naac-128/index.m3u8\n";
+        let out = with_token(text, "T");
+        assert_eq!(
+            out,
+            "#EXTM3U\n#EXT-X-MAP:URI=\"init.mp4?token=T\"\n#EXTINF:6.0,\nseg_00000.m4s?token=T\n#EXT-X-STREAM-INF:BANDWIDTH=1\naac-128/index.m3u8?token=T\n"
+        );
+    }
+
+    #[test]
+    fn only_known_file_names_are_served() {
+        assert!(nested_kind("seg_00012.m4s").is_some());
+        assert!(nested_kind("seg_.m4s").is_none());
+        assert!(nested_kind("seg_1.m4s.bak").is_none());
+        assert!(nested_kind("..").is_none());
+        assert!(top_kind("analysis.json").is_none());
+        assert!(top_kind("master.m3u8").is_some());
+    }
+}

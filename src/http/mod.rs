@@ -1,0 +1,128 @@
+//! `http`: the routers. Control API under `/v1`, HLS delivery under `/hls`, and operations
+//! (`/healthz`, `/readyz`, `/metrics`). Errors are RFC 9457 problem documents ([`Problem`]).
+
+mod control;
+mod delivery;
+mod problem;
+
+pub use problem::Problem;
+
+use crate::server::App;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use std::sync::Arc;
+use std::time::Instant;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+/// The whole HTTP surface.
+pub fn router(app: Arc<App>) -> Router {
+    let cors = cors(&app.config.server.cors_origins);
+    Router::new()
+        .merge(control::routes())
+        .merge(delivery::routes())
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/", get(index))
+        .fallback(|| async { Problem::not_found("no such route") })
+        .method_not_allowed_fallback(|| async {
+            Problem::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                "Method not allowed",
+                "this route does not take that method",
+            )
+        })
+        .layer(axum::middleware::from_fn_with_state(app.clone(), observe))
+        .layer(cors)
+        .with_state(app)
+}
+
+fn cors(origins: &[String]) -> CorsLayer {
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
+    };
+    CorsLayer::new()
+        .allow_origin(allow)
+        .allow_methods([Method::GET, Method::HEAD, Method::POST, Method::DELETE, Method::OPTIONS])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::RANGE,
+            header::IF_NONE_MATCH,
+            header::IF_RANGE,
+        ])
+        .expose_headers([
+            header::CONTENT_LENGTH,
+            header::CONTENT_RANGE,
+            header::ETAG,
+            header::ACCEPT_RANGES,
+            header::LOCATION,
+        ])
+        .max_age(std::time::Duration::from_secs(86400))
+}
+
+/// Counts every request by route template and status, and times it.
+async fn observe(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned());
+    let response = next.run(req).await;
+    let route = route.as_deref().unwrap_or("unmatched");
+    let status = response.status();
+    app.metrics
+        .requests
+        .with_label_values(&[route, status.as_str()])
+        .inc();
+    app.metrics
+        .latency
+        .with_label_values(&[route])
+        .observe(started.elapsed().as_secs_f64());
+    response
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn readyz(State(app): State<Arc<App>>) -> Response {
+    if let Err(e) = app.store.ping().await {
+        return Problem::unavailable("metadata store", &e).into_response();
+    }
+    if let Err(e) = app.storage.ping().await {
+        return Problem::unavailable("object storage", &e).into_response();
+    }
+    "ready\n".into_response()
+}
+
+async fn metrics(State(app): State<Arc<App>>) -> Response {
+    if let Ok(c) = app.store.job_counts().await {
+        app.metrics.jobs_queued.set(c.queued);
+        app.metrics.jobs_running.set(c.running);
+        app.metrics.jobs_failed.set(c.failed);
+    }
+    app.metrics
+        .listeners
+        .set(app.listeners.sweep(Instant::now()) as i64);
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        app.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn index() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        include_str!("index.html"),
+    )
+        .into_response()
+}

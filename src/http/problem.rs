@@ -1,0 +1,108 @@
+//! RFC 9457 problem details: every error answer of the server, in one `IntoResponse`.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+/// An error answer. `kind` is stable and becomes the problem `type`
+/// (`https://veza.stream/problems/<kind>`); `detail` explains this occurrence.
+#[derive(Debug, Clone)]
+pub struct Problem {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Stable machine-readable kind.
+    pub kind: &'static str,
+    /// Short human-readable summary of the kind.
+    pub title: &'static str,
+    /// What happened this time.
+    pub detail: String,
+}
+
+impl Problem {
+    /// A problem of `kind`.
+    pub fn new(status: StatusCode, kind: &'static str, title: &'static str, detail: impl Into<String>) -> Problem {
+        Problem {
+            status,
+            kind,
+            title,
+            detail: detail.into(),
+        }
+    }
+
+    /// 404.
+    pub fn not_found(detail: impl Into<String>) -> Problem {
+        Problem::new(StatusCode::NOT_FOUND, "not-found", "Not found", detail)
+    }
+
+    /// 400.
+    pub fn bad_request(detail: impl Into<String>) -> Problem {
+        Problem::new(StatusCode::BAD_REQUEST, "bad-request", "Bad request", detail)
+    }
+
+    /// 401.
+    pub fn unauthorized() -> Problem {
+        Problem::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "Unauthorized",
+            "send Authorization: Bearer <api key>",
+        )
+    }
+
+    /// 503: a dependency failed; logged, not shown in detail.
+    pub fn unavailable(what: &str, error: &dyn std::fmt::Display) -> Problem {
+        tracing::error!(%error, "{what} failed");
+        Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "Service unavailable",
+            format!("the {what} is unavailable; retry later"),
+        )
+    }
+}
+
+impl From<crate::store::Error> for Problem {
+    fn from(e: crate::store::Error) -> Problem {
+        Problem::unavailable("metadata store", &e)
+    }
+}
+
+impl From<crate::storage::Error> for Problem {
+    fn from(e: crate::storage::Error) -> Problem {
+        match e {
+            crate::storage::Error::NotFound { .. } => Problem::not_found("no such object"),
+            e => Problem::unavailable("object storage", &e),
+        }
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({
+            "type": format!("https://veza.stream/problems/{}", self.kind),
+            "title": self.title,
+            "status": self.status.as_u16(),
+            "detail": self.detail,
+        });
+        let mut r = (self.status, body.to_string()).into_response();
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if self.status == StatusCode::UNAUTHORIZED {
+            r.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        r
+    }
+}
+
+/// A problem answer built from static parts, for the delivery path's hot refusals (unknown id, bad
+/// token): it allocates no body.
+pub fn static_problem(status: StatusCode, body: &'static str) -> Response {
+    let mut r = (status, body).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
+    r
+}

@@ -1,0 +1,118 @@
+//! `metrics`: the Prometheus registry, rendered at `/metrics`.
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
+    Registry, TextEncoder,
+};
+
+/// Every metric the server exports.
+pub struct Metrics {
+    registry: Registry,
+    /// `veza_http_requests_total{route,status}`.
+    pub requests: IntCounterVec,
+    /// `veza_http_request_duration_seconds{route}`.
+    pub latency: HistogramVec,
+    /// `veza_http_response_bytes_total`: body bytes sent by delivery routes.
+    pub bytes_out: IntCounter,
+    /// `veza_cache_hits_total` / `veza_cache_misses_total`: the hot-object cache.
+    pub cache_hits: IntCounter,
+    /// See `cache_hits`.
+    pub cache_misses: IntCounter,
+    /// `veza_upload_bytes_total`.
+    pub upload_bytes: IntCounter,
+    /// `veza_jobs{state}`: queued, running and failed jobs in the store.
+    pub jobs_queued: IntGauge,
+    /// See `jobs_queued`.
+    pub jobs_running: IntGauge,
+    /// See `jobs_queued`.
+    pub jobs_failed: IntGauge,
+    /// `veza_job_attempts_failed_total`: attempts that ended in an error.
+    pub job_attempts_failed: IntCounter,
+    /// `veza_job_duration_seconds`: claim to publish.
+    pub job_duration: Histogram,
+    /// `veza_job_realtime_factor`: seconds of audio packaged per second of work.
+    pub job_realtime: Histogram,
+    /// `veza_active_listeners`: listener sessions seen within the idle window.
+    pub listeners: IntGauge,
+}
+
+impl Metrics {
+    /// Registers every metric.
+    pub fn new() -> Metrics {
+        let registry = Registry::new();
+        let requests = IntCounterVec::new(
+            Opts::new("veza_http_requests_total", "HTTP requests by route and status"),
+            &["route", "status"],
+        )
+        .expect("valid metric");
+        let latency = HistogramVec::new(
+            HistogramOpts::new("veza_http_request_duration_seconds", "Time to response headers")
+                .buckets(vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5]),
+            &["route"],
+        )
+        .expect("valid metric");
+        let counter = |name: &str, help: &str| IntCounter::new(name, help).expect("valid metric");
+        let gauge = |name: &str, help: &str| IntGauge::new(name, help).expect("valid metric");
+        let jobs = |state: &str| {
+            IntGauge::with_opts(Opts::new("veza_jobs", "Jobs in the store by state").const_label("state", state))
+                .expect("valid metric")
+        };
+        let m = Metrics {
+            requests,
+            latency,
+            bytes_out: counter("veza_http_response_bytes_total", "Body bytes sent by delivery routes"),
+            cache_hits: counter("veza_cache_hits_total", "Hot-object cache hits"),
+            cache_misses: counter("veza_cache_misses_total", "Hot-object cache misses"),
+            upload_bytes: counter("veza_upload_bytes_total", "Upload bytes received"),
+            jobs_queued: jobs("queued"),
+            jobs_running: jobs("running"),
+            jobs_failed: jobs("failed"),
+            job_attempts_failed: counter("veza_job_attempts_failed_total", "Job attempts that failed"),
+            job_duration: Histogram::with_opts(
+                HistogramOpts::new("veza_job_duration_seconds", "Claim to publish")
+                    .buckets(vec![0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0]),
+            )
+            .expect("valid metric"),
+            job_realtime: Histogram::with_opts(
+                HistogramOpts::new("veza_job_realtime_factor", "Seconds of audio per second of job")
+                    .buckets(vec![1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 200.0, 400.0]),
+            )
+            .expect("valid metric"),
+            listeners: gauge("veza_active_listeners", "Listener sessions seen recently"),
+            registry,
+        };
+        let r = &m.registry;
+        for c in [
+            Box::new(m.requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(m.latency.clone()),
+            Box::new(m.bytes_out.clone()),
+            Box::new(m.cache_hits.clone()),
+            Box::new(m.cache_misses.clone()),
+            Box::new(m.upload_bytes.clone()),
+            Box::new(m.jobs_queued.clone()),
+            Box::new(m.jobs_running.clone()),
+            Box::new(m.jobs_failed.clone()),
+            Box::new(m.job_attempts_failed.clone()),
+            Box::new(m.job_duration.clone()),
+            Box::new(m.job_realtime.clone()),
+            Box::new(m.listeners.clone()),
+        ] {
+            r.register(c).expect("metric names are unique");
+        }
+        m
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        // Encoding into a Vec cannot fail for metrics we registered ourselves.
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
+        String::from_utf8(buf).unwrap_or_default()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}

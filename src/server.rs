@@ -1,0 +1,251 @@
+//! `server`: [`Server::load`] wires the configuration into live objects (store, storage, keys,
+//! caches, listener) and [`Server::run`] serves until SIGTERM/SIGINT, then drains.
+
+use crate::auth::{ApiKeys, DevSecrets, Tokens};
+use crate::config::{Config, PlaybackKey};
+use crate::listeners::Listeners;
+use crate::metrics::Metrics;
+use crate::storage::Storage;
+use crate::store::{MetadataStore, TrackId};
+use anyhow::Context;
+use bytes::Bytes;
+use dashmap::DashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// A published track as delivery needs it.
+#[derive(Debug)]
+pub struct Published {
+    /// Object prefix of the package.
+    pub prefix: String,
+    /// Rendition directory names.
+    pub renditions: Vec<String>,
+}
+
+/// Everything a request handler or worker shares.
+pub struct App {
+    /// The validated configuration.
+    pub config: Config,
+    /// Base URL for playback URLs.
+    pub public_url: String,
+    /// The metadata store.
+    pub store: Arc<dyn MetadataStore>,
+    /// Object storage.
+    pub storage: Storage,
+    /// Playback-token keys.
+    pub tokens: Tokens,
+    /// Control API keys.
+    pub api_keys: ApiKeys,
+    /// Prometheus metrics.
+    pub metrics: Metrics,
+    /// Listener sessions.
+    pub listeners: Listeners,
+    /// Published tracks by id (`None`: not playable), refreshed every few seconds.
+    pub published: moka::sync::Cache<TrackId, Option<Arc<Published>>>,
+    /// Hot objects (segments, init segments, playlists) by key, bounded in bytes.
+    pub objects: moka::sync::Cache<String, Bytes>,
+    /// Jobs running on this node, to cancel on DELETE.
+    pub running: DashMap<TrackId, CancellationToken>,
+    /// Wakes idle workers when a job is queued.
+    pub wake: tokio::sync::Notify,
+    /// Cancelled at shutdown.
+    pub shutdown: CancellationToken,
+    /// Renditions and options for new jobs.
+    pub package_options: crate::Options,
+}
+
+impl App {
+    /// Unix milliseconds now.
+    pub fn now_ms() -> i64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0)
+    }
+}
+
+/// A server bound to its port, ready to run.
+pub struct Server {
+    app: Arc<App>,
+    listener: TcpListener,
+    dev_api_key: Option<String>,
+}
+
+impl Server {
+    /// Opens the store (running migrations), the storage and the listening socket.
+    pub async fn load(mut config: Config) -> anyhow::Result<Server> {
+        // object_store (S3) and other rustls users may pull in two crypto providers; pick one.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut dev_api_key = None;
+        if config.auth.api_keys.is_empty() || config.auth.playback_keys.is_empty() {
+            let dev = DevSecrets::load_or_create(&config.server.data_dir).with_context(|| {
+                format!("creating development secrets in {}", config.server.data_dir.display())
+            })?;
+            if config.auth.api_keys.is_empty() {
+                config.auth.api_keys = vec![dev.api_key.clone()];
+                dev_api_key = Some(dev.api_key);
+            }
+            if config.auth.playback_keys.is_empty() {
+                config.auth.playback_keys = vec![PlaybackKey {
+                    id: "dev".into(),
+                    secret: dev.playback_secret,
+                }];
+            }
+        }
+        let store = crate::store::open(&config.database.url, config.database.max_connections)
+            .await
+            .with_context(|| format!("opening the metadata store {}", redact(&config.database.url)))?;
+        store.migrate().await.context("migrating the metadata store")?;
+        let storage = Storage::open(&config.storage).context("opening object storage")?;
+        let listener = TcpListener::bind(config.server.listen)
+            .await
+            .with_context(|| format!("binding {}", config.server.listen))?;
+        let mut package_options = crate::Options {
+            segment_seconds: config.packaging.segment_seconds,
+            ..crate::Options::default()
+        };
+        package_options.renditions = config
+            .packaging
+            .renditions
+            .iter()
+            .map(|r| r.parse())
+            .collect::<Result<_, String>>()
+            .map_err(anyhow::Error::msg)?;
+        if !config.packaging.normalize {
+            package_options.normalize = None;
+        }
+        let mut public_url = config.public_url();
+        if config.server.public_url.is_empty() {
+            public_url = format!("http://{}", listener.local_addr()?);
+        }
+        let app = App {
+            tokens: Tokens::new(&config.auth.playback_keys, &config.auth.playback_signing_key),
+            api_keys: ApiKeys::new(config.auth.api_keys.clone()),
+            metrics: Metrics::new(),
+            listeners: Listeners::new(Duration::from_secs(config.delivery.listener_idle_seconds)),
+            published: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(Duration::from_secs(5))
+                .build(),
+            objects: moka::sync::Cache::builder()
+                .max_capacity(config.delivery.cache_bytes)
+                .weigher(|k: &String, v: &Bytes| {
+                    u32::try_from(k.len() + v.len()).unwrap_or(u32::MAX)
+                })
+                .build(),
+            running: DashMap::new(),
+            wake: tokio::sync::Notify::new(),
+            shutdown: CancellationToken::new(),
+            package_options,
+            public_url,
+            store,
+            storage,
+            config,
+        };
+        Ok(Server {
+            app: Arc::new(app),
+            listener,
+            dev_api_key,
+        })
+    }
+
+    /// The shared state (for in-process tests).
+    pub fn app(&self) -> &Arc<App> {
+        &self.app
+    }
+
+    /// The start-up banner: where to go and how.
+    pub fn banner(&self) -> String {
+        let url = &self.app.public_url;
+        let mut s = format!("Veza Stream listening on {url}\n");
+        s += &format!("  metadata store: {}\n", redact(&self.app.config.database.url));
+        s += &format!("  media storage:  {}\n", self.app.storage.describe());
+        if let Some(k) = &self.dev_api_key {
+            s += &format!(
+                "  development API key: {k}\n    (kept in {}; set auth.api_keys for production)\n",
+                self.app.config.server.data_dir.join("dev-secrets.toml").display()
+            );
+        }
+        let key = self.dev_api_key.as_deref().unwrap_or("$VEZA_API_KEY");
+        s += &format!(
+            "  upload:   curl -H 'Authorization: Bearer {key}' -H 'Content-Type: audio/flac' --data-binary @track.flac {url}/v1/tracks\n"
+        );
+        s += &format!("  tracks:   curl -H 'Authorization: Bearer {key}' {url}/v1/tracks\n");
+        s += &format!("  metrics:  {url}/metrics   health: {url}/healthz   ready: {url}/readyz\n");
+        s
+    }
+
+    /// Serves until SIGTERM or SIGINT (or [`App::shutdown`]), then stops accepting, lets in-flight
+    /// requests finish within `server.shutdown_grace_seconds`, and gives running jobs back.
+    pub async fn run(self) -> anyhow::Result<()> {
+        let app = self.app;
+        let workers = match app.config.jobs.workers {
+            0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            n => n,
+        };
+        let mut tasks = tokio::task::JoinSet::new();
+        for n in 0..workers {
+            tasks.spawn(crate::jobs::worker(app.clone(), n));
+        }
+        tasks.spawn(sweeper(app.clone()));
+        let shutdown = app.shutdown.clone();
+        tokio::spawn(signals(shutdown.clone()));
+        let router = crate::http::router(app.clone());
+        let grace = Duration::from_secs(app.config.server.shutdown_grace_seconds);
+        let serve = axum::serve(self.listener, router)
+            .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+        let served = tokio::spawn(async move { serve.await });
+        shutdown.cancelled().await;
+        tracing::info!("shutting down: draining requests and releasing jobs");
+        match tokio::time::timeout(grace, served).await {
+            Ok(r) => r.context("server task")?.context("serving")?,
+            Err(_) => tracing::warn!("in-flight requests outlived the grace period"),
+        }
+        while tasks.join_next().await.is_some() {}
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+async fn signals(shutdown: CancellationToken) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        tracing::error!("cannot install signal handlers");
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+        _ = shutdown.cancelled() => {}
+    }
+    shutdown.cancel();
+}
+
+/// Drops idle listener sessions and refreshes the listener gauge.
+async fn sweeper(app: Arc<App>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = app.shutdown.cancelled() => return,
+        }
+        let n = app.listeners.sweep(Instant::now());
+        app.metrics.listeners.set(n as i64);
+    }
+}
+
+/// A database URL without its password.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.find(':') {
+                Some(c) => format!("{}{}:***{}", &url[..s + 3], &creds[..c], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}

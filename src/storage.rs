@@ -1,0 +1,146 @@
+//! `storage`: object storage for originals and packaged media, through `object_store`: a local
+//! directory by default, or any S3-compatible service.
+//!
+//! Keys: `originals/<track>` holds an upload; `tracks/<track>/<attempt>/…` holds one packaging
+//! attempt. An attempt's prefix is recorded on its job before anything is written under it, and
+//! becomes the track's `media_prefix` only in the publishing transaction, so a prefix is either
+//! published or known to the job that must remove it.
+
+use crate::config;
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
+use object_store::path::Path as Key;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use std::sync::Arc;
+
+pub use object_store::Error;
+
+/// The media store.
+#[derive(Clone)]
+pub struct Storage {
+    inner: Arc<dyn ObjectStore>,
+    description: String,
+}
+
+impl Storage {
+    /// Opens the configured backend; the local directory is created if missing.
+    pub fn open(cfg: &config::Storage) -> Result<Storage, Error> {
+        match cfg.backend.as_str() {
+            "s3" => {
+                let mut b = object_store::aws::AmazonS3Builder::from_env()
+                    .with_bucket_name(&cfg.s3_bucket)
+                    .with_region(&cfg.s3_region)
+                    .with_allow_http(cfg.s3_allow_http);
+                if !cfg.s3_endpoint.is_empty() {
+                    b = b.with_endpoint(&cfg.s3_endpoint);
+                }
+                if !cfg.s3_access_key_id.is_empty() {
+                    b = b
+                        .with_access_key_id(&cfg.s3_access_key_id)
+                        .with_secret_access_key(&cfg.s3_secret_access_key);
+                }
+                Ok(Storage {
+                    inner: Arc::new(b.build()?),
+                    description: format!("s3://{}", cfg.s3_bucket),
+                })
+            }
+            _ => {
+                std::fs::create_dir_all(&cfg.path).map_err(|e| Error::Generic {
+                    store: "local",
+                    source: Box::new(e),
+                })?;
+                let local = object_store::local::LocalFileSystem::new_with_prefix(&cfg.path)?
+                    .with_automatic_cleanup(true);
+                Ok(Storage {
+                    inner: Arc::new(local),
+                    description: cfg.path.display().to_string(),
+                })
+            }
+        }
+    }
+
+    /// Where the media lives, for the start-up banner.
+    pub fn describe(&self) -> &str {
+        &self.description
+    }
+
+    /// The underlying store.
+    pub fn inner(&self) -> &Arc<dyn ObjectStore> {
+        &self.inner
+    }
+
+    /// Writes one object.
+    pub async fn put(&self, key: &str, data: Bytes) -> Result<(), Error> {
+        self.inner.put(&Key::from(key), PutPayload::from(data)).await?;
+        Ok(())
+    }
+
+    /// Reads one object whole.
+    pub async fn get(&self, key: &str) -> Result<Bytes, Error> {
+        self.inner.get(&Key::from(key)).await?.bytes().await
+    }
+
+    /// Streams one object into a local file.
+    pub async fn download(&self, key: &str, to: &std::path::Path) -> Result<u64, Error> {
+        use tokio::io::AsyncWriteExt;
+        let io = |e: std::io::Error| Error::Generic {
+            store: "download",
+            source: Box::new(e),
+        };
+        let mut file = tokio::fs::File::create(to).await.map_err(io)?;
+        let mut stream = self.inner.get(&Key::from(key)).await?.into_stream();
+        let mut n = 0u64;
+        while let Some(chunk) = stream.try_next().await? {
+            n += chunk.len() as u64;
+            file.write_all(&chunk).await.map_err(io)?;
+        }
+        file.flush().await.map_err(io)?;
+        Ok(n)
+    }
+
+    /// Removes one object; a missing object is not an error.
+    pub async fn delete(&self, key: &str) -> Result<(), Error> {
+        match self.inner.delete(&Key::from(key)).await {
+            Ok(()) | Err(Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Removes every object under `prefix`. Returns how many were removed.
+    pub async fn delete_prefix(&self, prefix: &str) -> Result<usize, Error> {
+        let keys: Vec<Key> = self
+            .inner
+            .list(Some(&Key::from(prefix)))
+            .map_ok(|m| m.location)
+            .try_collect()
+            .await?;
+        let n = keys.len();
+        let stream = futures::stream::iter(keys.into_iter().map(Ok)).boxed();
+        let mut deleted = self.inner.delete_stream(stream);
+        while let Some(r) = deleted.next().await {
+            match r {
+                Ok(_) | Err(Error::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(n)
+    }
+
+    /// Every key under `prefix` (or everywhere).
+    pub async fn list(&self, prefix: Option<&str>) -> Result<Vec<String>, Error> {
+        let prefix = prefix.map(Key::from);
+        self.inner
+            .list(prefix.as_ref())
+            .map_ok(|m| m.location.to_string())
+            .try_collect()
+            .await
+    }
+
+    /// Checks the store answers: a missing object is a healthy answer.
+    pub async fn ping(&self) -> Result<(), Error> {
+        match self.inner.head(&Key::from("readyz-probe")).await {
+            Ok(_) | Err(Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}

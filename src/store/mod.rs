@@ -1,0 +1,245 @@
+//! `store`: the metadata store. Tracks, their renditions and the durable job queue.
+//!
+//! [`MetadataStore`] is the seam; [`open`] picks the backend from `database.url`: SQLite
+//! (embedded, the default) or PostgreSQL. Both run the same SQL apart from job claiming and their
+//! column types (one migrations directory each), and the same test suite (`tests/store.rs`).
+//!
+//! Times are Unix milliseconds passed in by the caller, so the store reads no clock.
+
+mod sql;
+
+use serde::Serialize;
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+/// A track id: a UUIDv7, so ids sort by creation time and serve as pagination cursors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TrackId(pub uuid::Uuid);
+
+impl TrackId {
+    /// A fresh, time-ordered id.
+    pub fn new() -> TrackId {
+        TrackId(uuid::Uuid::now_v7())
+    }
+}
+
+impl Default for TrackId {
+    fn default() -> Self {
+        TrackId::new()
+    }
+}
+
+impl fmt::Display for TrackId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.hyphenated().fmt(f)
+    }
+}
+
+impl FromStr for TrackId {
+    type Err = uuid::Error;
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        uuid::Uuid::try_parse(s).map(TrackId)
+    }
+}
+
+/// Where a track is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Uploaded, waiting for a worker.
+    Queued,
+    /// A worker is packaging it.
+    Processing,
+    /// Published: playable.
+    Ready,
+    /// Failed for good; `error` says why.
+    Failed,
+}
+
+impl Status {
+    /// The name stored in the database and shown in the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Queued => "queued",
+            Status::Processing => "processing",
+            Status::Ready => "ready",
+            Status::Failed => "failed",
+        }
+    }
+
+    fn parse(s: &str) -> Status {
+        match s {
+            "processing" => Status::Processing,
+            "ready" => Status::Ready,
+            "failed" => Status::Failed,
+            _ => Status::Queued,
+        }
+    }
+
+    /// Whether the track will change no more.
+    pub fn is_final(self) -> bool {
+        matches!(self, Status::Ready | Status::Failed)
+    }
+}
+
+/// A track row.
+#[derive(Debug, Clone)]
+pub struct Track {
+    /// Its id.
+    pub id: TrackId,
+    /// Title given at upload, or the file name.
+    pub title: String,
+    /// The uploaded file's name (its extension is a decoding hint).
+    pub filename: String,
+    /// The upload's `Content-Type`.
+    pub content_type: String,
+    /// Size of the original in bytes.
+    pub size_bytes: i64,
+    /// Object key of the original.
+    pub original_key: String,
+    /// Where it is in its life.
+    pub status: Status,
+    /// Packaging progress, 0 to 1.
+    pub progress: f64,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// `analysis.json` of the published package.
+    pub analysis: Option<String>,
+    /// Object prefix of the published package.
+    pub media_prefix: Option<String>,
+    /// Unix ms.
+    pub created_at: i64,
+    /// Unix ms.
+    pub updated_at: i64,
+}
+
+/// A published rendition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Rendition {
+    /// `opus-96`, `aac-128`, `flac`: also its directory in the package.
+    pub name: String,
+    /// RFC 6381 codecs string.
+    pub codecs: String,
+    /// Hz.
+    pub sample_rate: i64,
+    /// Channel count.
+    pub channels: i64,
+    /// Peak bit rate.
+    pub bandwidth: i64,
+    /// Average bit rate.
+    pub average_bandwidth: i64,
+    /// Number of media segments.
+    pub segments: i64,
+}
+
+/// A claimed job.
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// Job id.
+    pub id: String,
+    /// The track it packages.
+    pub track_id: TrackId,
+    /// Claims so far, this one included.
+    pub attempts: i64,
+    /// The lease this claim holds; every later write is conditional on it.
+    pub lease_id: String,
+    /// The staging prefix of an earlier attempt that did not finish, to be removed.
+    pub stale_staging: Option<String>,
+}
+
+/// Job counts for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct JobCounts {
+    /// Waiting (including retries waiting for their backoff).
+    pub queued: i64,
+    /// Claimed.
+    pub running: i64,
+    /// Failed for good.
+    pub failed: i64,
+}
+
+/// What a failed attempt leads to.
+#[derive(Debug, Clone)]
+pub enum Failure {
+    /// Try again at this time (Unix ms).
+    Retry {
+        /// When.
+        at: i64,
+        /// Why this attempt failed.
+        error: String,
+    },
+    /// Give up: the track becomes `failed` with this reason.
+    Final(String),
+}
+
+/// Store errors.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The database failed or is unreachable. Retry later; answer 503.
+    #[error("metadata store: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Migrations failed at start-up. Fix the database.
+    #[error("metadata store migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A stored value is malformed: a bug or a hand-edited row.
+    #[error("metadata store: corrupt row: {0}")]
+    Corrupt(String),
+}
+
+/// The result type of the store.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// The metadata store. Every method is one statement or one transaction.
+#[async_trait::async_trait]
+pub trait MetadataStore: Send + Sync + 'static {
+    /// Applies pending migrations.
+    async fn migrate(&self) -> Result<()>;
+    /// Checks the store answers.
+    async fn ping(&self) -> Result<()>;
+    /// Inserts a queued track and its job, in one transaction.
+    async fn create_track(&self, track: &Track, job_id: &str, now: i64) -> Result<()>;
+    /// One track.
+    async fn track(&self, id: TrackId) -> Result<Option<Track>>;
+    /// Up to `limit` tracks, newest first, older than `before` when given.
+    async fn tracks(&self, before: Option<TrackId>, limit: i64) -> Result<Vec<Track>>;
+    /// The published renditions of a track.
+    async fn renditions(&self, id: TrackId) -> Result<Vec<Rendition>>;
+    /// Deletes a track with its renditions and job. Returns the row as it was.
+    async fn delete_track(&self, id: TrackId) -> Result<Option<Track>>;
+    /// Claims the next runnable job: queued and due, or running with an expired lease.
+    async fn claim(&self, lease_id: &str, lease_until: i64, now: i64) -> Result<Option<Job>>;
+    /// Extends a lease. False when the lease was lost.
+    async fn heartbeat(&self, job: &Job, lease_until: i64) -> Result<bool>;
+    /// Records the attempt's staging prefix before anything is written there.
+    async fn set_staging(&self, job: &Job, prefix: &str) -> Result<bool>;
+    /// Records progress; sets the track `processing`.
+    async fn set_progress(&self, job: &Job, progress: f64, now: i64) -> Result<bool>;
+    /// Publishes: the track becomes `ready` with its renditions and package prefix and the job is
+    /// removed, in one transaction, if the lease still holds and the track still exists.
+    async fn publish(
+        &self,
+        job: &Job,
+        prefix: &str,
+        analysis: &str,
+        renditions: &[Rendition],
+        now: i64,
+    ) -> Result<bool>;
+    /// Ends an attempt that failed.
+    async fn fail(&self, job: &Job, failure: &Failure, now: i64) -> Result<bool>;
+    /// Gives a job back (shutdown): queued again, due now, this attempt not counted.
+    async fn release(&self, job: &Job, now: i64) -> Result<bool>;
+    /// Job counts by state.
+    async fn job_counts(&self) -> Result<JobCounts>;
+}
+
+/// Opens the store named by `url` (`sqlite:` or `postgres://`), creating a SQLite file and its
+/// directory if needed.
+pub async fn open(url: &str, max_connections: u32) -> Result<Arc<dyn MetadataStore>> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(sql::SqliteStore::open(url, max_connections).await?))
+    } else {
+        Ok(Arc::new(sql::PgStore::open(url, max_connections).await?))
+    }
+}
