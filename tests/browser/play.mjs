@@ -2,6 +2,8 @@
 //
 //   node play.mjs DIR SECONDS [--native] PLAYLIST...
 //
+// A PLAYLIST that is an absolute http:// URL is played from there (cross-origin, so the server's
+// CORS headers are exercised too).
 // Serves DIR and hls.js on a loopback port, then for each PLAYLIST (relative to DIR) plays it for
 // SECONDS and checks that media time advances past most of that span, that no fatal or media error
 // occurs, and that the audio is not silent (a WebAudio analyser on the element's output). With
@@ -90,7 +92,7 @@ for (const playlist of playlists) {
     const t = audio.currentTime;
     if (hls) hls.destroy();
     return { ok: errors.length === 0, currentTime: t, peak, errors };
-  }, { src: `${base}/${playlist}`, seconds, native });
+  }, { src: playlist.startsWith('http') ? playlist : `${base}/${playlist}`, seconds, native });
   const pass = result.ok && result.currentTime > seconds * 0.5 && result.peak > 0.01;
   if (!pass) failed += 1;
   console.log(JSON.stringify({ playlist, native, pass, ...result }));

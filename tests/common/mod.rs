@@ -159,3 +159,4 @@ pub fn rendition_dirs(out: &Path) -> Vec<PathBuf> {
     dirs.sort();
     dirs
 }
+pub mod server;
