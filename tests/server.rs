@@ -187,3 +187,251 @@ async fn end_to_end_on_sqlite() {
 async fn end_to_end_on_postgres() {
     end_to_end(Db::Postgres).await;
 }
+
+/// A playback key for tests that configure their own.
+fn key(id: &str) -> veza_stream::config::PlaybackKey {
+    veza_stream::config::PlaybackKey {
+        id: id.into(),
+        secret: format!("{id}-secret-for-tests-0123456789abcdef"),
+    }
+}
+
+fn keys_env(ids: &[&str]) -> String {
+    let items: Vec<String> = ids
+        .iter()
+        .map(|id| format!("{{ id = \"{id}\", secret = \"{}\" }}", key(id).secret))
+        .collect();
+    format!("[{}]", items.join(", "))
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+}
+
+/// Every URI reachable from a playlist URL, with the query each carries, resolved.
+async fn crawl(client: &reqwest::Client, master: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut queue = vec![master.to_string()];
+    while let Some(url) = queue.pop() {
+        let base = reqwest::Url::parse(&url).unwrap();
+        let text = client.get(&url).send().await.unwrap().text().await.unwrap();
+        for line in text.lines() {
+            let uri = if let Some(p) = line.find("URI=\"") {
+                let rest = &line[p + 5..];
+                &rest[..rest.find('"').unwrap()]
+            } else if !line.starts_with('#') && !line.is_empty() {
+                line
+            } else {
+                continue;
+            };
+            let abs = base.join(uri).unwrap().to_string();
+            if uri.contains(".m3u8") {
+                queue.push(abs.clone());
+            }
+            out.push(abs);
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn playback_tokens_are_enforced_and_rotate() {
+    let api_key = "service-key-0123456789";
+    let env_both = keys_env(&["k2", "k1"]);
+    let mut s = Server::start(
+        Db::Sqlite,
+        &[
+            ("VEZA_AUTH__API_KEYS", &format!("[\"{api_key}\"]")),
+            ("VEZA_AUTH__PLAYBACK_KEYS", &keys_env(&["k1"])),
+            ("VEZA_SERVER__LISTEN", "127.0.0.1:0"),
+        ],
+    )
+    .await;
+    let a = s.upload(&fixtures().join("formats/mp3_cbr128_stereo_44k.mp3")).await["id"].as_str().unwrap().to_string();
+    let b = s.upload(&fixtures().join("formats/wav_pcm16_mono_16k.wav")).await["id"].as_str().unwrap().to_string();
+    s.wait_final(&a).await;
+    s.wait_final(&b).await;
+    let play = s.playback(&a).await;
+    let token = play["token"].as_str().unwrap().to_string();
+    assert!(token.starts_with("v1.k1.track_"));
+    let c = s.client();
+
+    // The token is on every URI of every playlist, and opens each of them.
+    for master in [play["master_url"].as_str().unwrap(), play["masters"]["opus"].as_str().unwrap(), play["masters"]["flac"].as_str().unwrap()] {
+        let uris = crawl(&c, master).await;
+        assert!(uris.len() >= 3, "{uris:?}");
+        for u in uris {
+            assert!(u.ends_with(&format!("?token={token}")), "{u}");
+            assert_eq!(c.get(&u).send().await.unwrap().status(), 200, "{u}");
+        }
+    }
+
+    let seg = |tok: &str| format!("{}/hls/tracks/{a}/aac-128/seg_00000.m4s?token={tok}", s.url);
+    let status = |url: String| {
+        let c = c.clone();
+        async move {
+            let r = c.get(url).send().await.unwrap();
+            let st = r.status().as_u16();
+            if st == 403 {
+                assert_eq!(r.headers()["content-type"], "application/problem+json");
+            }
+            st
+        }
+    };
+    let track_a: veza_stream::store::TrackId = a.parse().unwrap();
+    let k1 = veza_stream::auth::Tokens::new(&[key("k1")], "k1");
+    assert_eq!(status(seg(&token)).await, 200);
+    assert_eq!(status(format!("{}/hls/tracks/{a}/aac-128/seg_00000.m4s", s.url)).await, 403, "missing");
+    assert_eq!(status(seg(&k1.sign(track_a, 1, unix_now() - 1))).await, 403, "expired");
+    let mut tampered = token.clone().into_bytes();
+    let i = tampered.len() - 5;
+    tampered[i] = if tampered[i] == b'A' { b'B' } else { b'A' };
+    assert_eq!(status(seg(std::str::from_utf8(&tampered).unwrap())).await, 403, "tampered");
+    let other = s.playback(&b).await["token"].as_str().unwrap().to_string();
+    assert_eq!(status(seg(&other)).await, 403, "another track's token");
+    let foreign = veza_stream::auth::Tokens::new(&[key("k9")], "k9");
+    assert_eq!(status(seg(&foreign.sign(track_a, 1, unix_now() + 60))).await, 403, "unknown key");
+
+    // Rotation: k2 signs, k1 still verifies; then k1 is retired.
+    s.kill();
+    s.set_env("VEZA_AUTH__PLAYBACK_KEYS", &env_both);
+    s.spawn();
+    let seg = |tok: &str| format!("{}/hls/tracks/{a}/aac-128/seg_00000.m4s?token={tok}", s.url);
+    assert_eq!(status(seg(&token)).await, 200, "old key still verifies");
+    let new_token = s.playback(&a).await["token"].as_str().unwrap().to_string();
+    assert!(new_token.starts_with("v1.k2."));
+    s.kill();
+    s.set_env("VEZA_AUTH__PLAYBACK_KEYS", &keys_env(&["k2"]));
+    s.spawn();
+    let seg = |tok: &str| format!("{}/hls/tracks/{a}/aac-128/seg_00000.m4s?token={tok}", s.url);
+    assert_eq!(status(seg(&token)).await, 403, "retired key");
+    assert_eq!(status(seg(&new_token)).await, 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn delivery_speaks_http_the_way_cdns_expect() {
+    let s = Server::start(
+        Db::Sqlite,
+        &[
+            ("VEZA_SERVER__CORS_ORIGINS", "[\"https://app.example\"]"),
+            ("VEZA_SERVER__MAX_UPLOAD_BYTES", "1000000"),
+        ],
+    )
+    .await;
+    let id = s.upload(&fixtures().join("formats/mp3_cbr128_stereo_44k.mp3")).await["id"].as_str().unwrap().to_string();
+    s.wait_final(&id).await;
+    let play = s.playback(&id).await;
+    let token = play["token"].as_str().unwrap();
+    let c = s.client();
+    let seg = format!("{}/hls/tracks/{id}/flac/seg_00000.m4s?token={token}", s.url);
+
+    let full = c.get(&seg).send().await.unwrap();
+    assert_eq!(full.status(), 200);
+    let h = full.headers().clone();
+    assert_eq!(h["cache-control"], "public, max-age=31536000, immutable");
+    assert_eq!(h["content-type"], "audio/mp4");
+    assert_eq!(h["accept-ranges"], "bytes");
+    let etag = h["etag"].to_str().unwrap().to_string();
+    assert!(etag.starts_with('"') && etag.ends_with('"') && !etag.starts_with("W/"), "strong: {etag}");
+    let body = full.bytes().await.unwrap();
+    assert_eq!(h["content-length"].to_str().unwrap(), body.len().to_string());
+    let len = body.len();
+
+    let r = c.get(&seg).header("if-none-match", &etag).send().await.unwrap();
+    assert_eq!(r.status(), 304);
+    assert_eq!(r.headers()["etag"], etag.as_str());
+    assert!(r.bytes().await.unwrap().is_empty());
+    assert_eq!(c.get(&seg).header("if-none-match", "\"other\"").send().await.unwrap().status(), 200);
+
+    let r = c.get(&seg).header("range", "bytes=100-199").send().await.unwrap();
+    assert_eq!(r.status(), 206);
+    assert_eq!(r.headers()["content-range"], format!("bytes 100-199/{len}").as_str());
+    assert_eq!(r.bytes().await.unwrap(), body.slice(100..200));
+    let r = c.get(&seg).header("range", "bytes=-10").send().await.unwrap();
+    assert_eq!(r.status(), 206);
+    assert_eq!(r.bytes().await.unwrap(), body.slice(len - 10..));
+    let r = c.get(&seg).header("range", format!("bytes={len}-")).send().await.unwrap();
+    assert_eq!(r.status(), 416);
+    assert_eq!(r.headers()["content-range"], format!("bytes */{len}").as_str());
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    // If-Range with another validator: the whole object.
+    let r = c.get(&seg).header("range", "bytes=0-9").header("if-range", "\"stale\"").send().await.unwrap();
+    assert_eq!(r.status(), 200);
+
+    let r = c.head(&seg).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-length"].to_str().unwrap(), len.to_string());
+    assert_eq!(r.headers()["etag"], etag.as_str());
+    assert!(r.bytes().await.unwrap().is_empty());
+
+    let init = c.get(format!("{}/hls/tracks/{id}/opus-96/init.mp4?token={token}", s.url)).send().await.unwrap();
+    assert_eq!(init.status(), 200);
+    assert_eq!(init.headers()["cache-control"], "public, max-age=31536000, immutable");
+
+    let master = c.get(play["master_url"].as_str().unwrap()).send().await.unwrap();
+    assert_eq!(master.headers()["content-type"], "application/vnd.apple.mpegurl");
+    assert_eq!(master.headers()["cache-control"], "public, max-age=10");
+
+    // CORS: the configured origin only, preflight included.
+    let r = c.get(&seg).header("origin", "https://app.example").send().await.unwrap();
+    assert_eq!(r.headers()["access-control-allow-origin"], "https://app.example");
+    assert!(r.headers()["access-control-expose-headers"].to_str().unwrap().contains("content-range"));
+    let r = c.get(&seg).header("origin", "https://evil.example").send().await.unwrap();
+    assert!(r.headers().get("access-control-allow-origin").is_none());
+    let r = c
+        .request(reqwest::Method::OPTIONS, &seg)
+        .header("origin", "https://app.example")
+        .header("access-control-request-method", "GET")
+        .header("access-control-request-headers", "range")
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    assert!(r.headers()["access-control-allow-headers"].to_str().unwrap().contains("range"));
+
+    // Unknown ids and files: 404 problem documents.
+    let dev = veza_stream::auth::DevSecrets::load_or_create(&s.dir.join("data")).unwrap();
+    let dev_keys = veza_stream::auth::Tokens::new(
+        &[veza_stream::config::PlaybackKey { id: "dev".into(), secret: dev.playback_secret }],
+        "dev",
+    );
+    let unknown = veza_stream::store::TrackId::new();
+    let tok = dev_keys.sign(unknown, 1, unix_now() + 60);
+    for url in [
+        format!("{}/hls/tracks/{unknown}/master.m3u8?token={tok}", s.url),
+        format!("{}/hls/tracks/not-a-uuid/master.m3u8", s.url),
+        format!("{}/hls/tracks/{id}/aac-128/seg_99999.m4s?token={token}", s.url),
+        format!("{}/hls/tracks/{id}/mp3-320/index.m3u8?token={token}", s.url),
+        format!("{}/hls/tracks/{id}/analysis.json?token={token}", s.url),
+    ] {
+        let r = c.get(&url).send().await.unwrap();
+        assert_eq!(r.status(), 404, "{url}");
+        assert_eq!(r.headers()["content-type"], "application/problem+json");
+        let p: Value = r.json().await.unwrap();
+        assert_eq!(p["status"], 404);
+    }
+
+    // Control API errors.
+    let r = c.get(format!("{}/v1/tracks", s.url)).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    let r = c.post(format!("{}/v1/tracks", s.url)).header("authorization", s.auth()).header("content-type", "text/plain").body("hello").send().await.unwrap();
+    assert_eq!(r.status(), 415);
+    let r = c.post(format!("{}/v1/tracks", s.url)).header("authorization", s.auth()).header("content-type", "audio/wav").body(vec![0u8; 1_000_001]).send().await.unwrap();
+    assert_eq!(r.status(), 413);
+    let p: Value = r.json().await.unwrap();
+    assert_eq!(p["type"], "https://veza.stream/problems/upload-too-large");
+    // A chunked body with no length is cut off at the limit too, and leaves nothing behind.
+    let before = s.objects();
+    let chunks = futures::stream::iter((0..40).map(|_| Ok::<_, std::io::Error>(vec![1u8; 50_000])));
+    let r = c.post(format!("{}/v1/tracks", s.url)).header("authorization", s.auth()).header("content-type", "audio/wav").body(reqwest::Body::wrap_stream(chunks)).send().await.unwrap();
+    assert_eq!(r.status(), 413);
+    assert_eq!(s.objects(), before);
+    let r = c.post(format!("{}/v1/tracks", s.url)).header("authorization", s.auth()).header("content-type", "audio/wav").body(Vec::new()).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    let r = c.post(format!("{}/v1/tracks/{}/playback", s.url, veza_stream::store::TrackId::new())).header("authorization", s.auth()).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    let r = c.get(format!("{}/nowhere", s.url)).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+}
