@@ -77,7 +77,8 @@ fn init_logging(log: &veza_stream::config::Log) {
     let filter = tracing_subscriber::EnvFilter::new(&log.level);
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     if log.format == "json" {
         builder.json().init();
     } else {

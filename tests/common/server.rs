@@ -124,6 +124,43 @@ impl Server {
         self.env.push((key.into(), value.into()));
     }
 
+    /// The metadata store URL the server uses.
+    pub fn db_url(&self) -> String {
+        self.env.iter().find(|(k, _)| k == "VEZA_DATABASE__URL").map(|(_, v)| v.clone()).expect("database url")
+    }
+
+    /// Runs `sql` (one row, one column) against the server's store.
+    pub async fn scalar(&self, sql: &str) -> i64 {
+        let url = self.db_url();
+        if url.starts_with("sqlite:") {
+            let pool = sqlx::SqlitePool::connect(&url).await.expect("sqlite");
+            let v: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string())).fetch_one(&pool).await.expect(sql);
+            pool.close().await;
+            v
+        } else {
+            let pool = sqlx::PgPool::connect(&url).await.expect("postgres");
+            let v: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string())).fetch_one(&pool).await.expect(sql);
+            pool.close().await;
+            v
+        }
+    }
+
+    /// Runs `sql` returning one text value, or None.
+    pub async fn text(&self, sql: &str) -> Option<String> {
+        let url = self.db_url();
+        if url.starts_with("sqlite:") {
+            let pool = sqlx::SqlitePool::connect(&url).await.expect("sqlite");
+            let v: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string())).fetch_optional(&pool).await.expect(sql).flatten();
+            pool.close().await;
+            v
+        } else {
+            let pool = sqlx::PgPool::connect(&url).await.expect("postgres");
+            let v: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string())).fetch_optional(&pool).await.expect(sql).flatten();
+            pool.close().await;
+            v
+        }
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
     }
@@ -138,6 +175,11 @@ impl Server {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+
+    /// Waits for the process to exit by itself.
+    pub fn wait_exit(&mut self) -> std::process::ExitStatus {
+        self.child.take().expect("running").wait().expect("wait")
     }
 
     /// SIGTERM; returns the exit status.
