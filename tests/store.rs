@@ -1,0 +1,180 @@
+//! The metadata store's contract, run against both backends: SQLite and PostgreSQL.
+
+mod common;
+
+use common::server::pg_schema;
+use std::sync::Arc;
+use veza_stream::store::{self, Failure, MetadataStore, Rendition, Status, Track, TrackId};
+
+async fn sqlite() -> (Arc<dyn MetadataStore>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("sub/veza.db").display());
+    let s = store::open(&url, 4).await.unwrap();
+    s.migrate().await.unwrap();
+    (s, dir)
+}
+
+async fn postgres() -> Arc<dyn MetadataStore> {
+    let s = store::open(&pg_schema().await, 8).await.unwrap();
+    s.migrate().await.unwrap();
+    s
+}
+
+fn track(title: &str) -> Track {
+    let id = TrackId::new();
+    Track {
+        id,
+        title: title.into(),
+        filename: format!("{title}.flac"),
+        content_type: "audio/flac".into(),
+        size_bytes: 10,
+        original_key: format!("originals/{id}"),
+        status: Status::Queued,
+        progress: 0.0,
+        error: None,
+        analysis: None,
+        media_prefix: None,
+        created_at: 0,
+        updated_at: 0,
+    }
+}
+
+fn rendition(name: &str) -> Rendition {
+    Rendition {
+        name: name.into(),
+        codecs: "fLaC".into(),
+        sample_rate: 44100,
+        channels: 2,
+        bandwidth: 900_000,
+        average_bandwidth: 800_000,
+        segments: 3,
+    }
+}
+
+async fn lifecycle(s: Arc<dyn MetadataStore>) {
+    s.migrate().await.unwrap(); // idempotent
+    s.ping().await.unwrap();
+    let t = track("one");
+    s.create_track(&t, "job-1", 1000).await.unwrap();
+    let got = s.track(t.id).await.unwrap().unwrap();
+    assert_eq!((got.status, got.title.as_str(), got.created_at), (Status::Queued, "one", 1000));
+    assert_eq!(s.job_counts().await.unwrap().queued, 1);
+
+    // Not due yet, then claimed once.
+    assert!(s.claim("early", 5000, 999).await.unwrap().is_none());
+    let job = s.claim("lease-a", 31_000, 1000).await.unwrap().unwrap();
+    assert_eq!((job.track_id, job.attempts, job.stale_staging.as_deref()), (t.id, 1, None));
+    assert!(s.claim("lease-b", 31_000, 1001).await.unwrap().is_none(), "a held lease is not claimed");
+    assert!(s.heartbeat(&job, 40_000).await.unwrap());
+    assert!(s.set_staging(&job, "tracks/x/attempt-1").await.unwrap());
+    assert!(s.set_progress(&job, 0.5, 1100).await.unwrap());
+    assert_eq!(s.track(t.id).await.unwrap().unwrap().status, Status::Processing);
+    assert_eq!(s.job_counts().await.unwrap().running, 1);
+
+    // The lease expires: another worker takes over and learns the stale staging prefix; the first
+    // worker's writes are refused from then on.
+    let taken = s.claim("lease-c", 100_000, 40_001).await.unwrap().unwrap();
+    assert_eq!(taken.attempts, 2);
+    assert_eq!(taken.stale_staging.as_deref(), Some("tracks/x/attempt-1"));
+    assert!(!s.heartbeat(&job, 50_000).await.unwrap());
+    assert!(!s.publish(&job, "tracks/x/attempt-1", "{}", &[rendition("flac")], 41_000).await.unwrap());
+
+    // A retry goes back to the queue with its backoff.
+    let retry = Failure::Retry { at: 60_000, error: "storage down".into() };
+    assert!(s.fail(&taken, &retry, 41_000).await.unwrap());
+    assert!(s.claim("lease-d", 100_000, 59_999).await.unwrap().is_none());
+    let third = s.claim("lease-d", 100_000, 60_000).await.unwrap().unwrap();
+    assert_eq!(third.attempts, 3);
+
+    // Publishing flips the track and writes its renditions in one go.
+    let rs = [rendition("aac-128"), rendition("flac")];
+    assert!(s.publish(&third, "tracks/x/attempt-3", "{\"a\":1}", &rs, 61_000).await.unwrap());
+    let ready = s.track(t.id).await.unwrap().unwrap();
+    assert_eq!(ready.status, Status::Ready);
+    assert_eq!(ready.progress, 1.0);
+    assert_eq!(ready.media_prefix.as_deref(), Some("tracks/x/attempt-3"));
+    assert_eq!(ready.analysis.as_deref(), Some("{\"a\":1}"));
+    assert_eq!(s.renditions(t.id).await.unwrap(), rs.to_vec());
+    assert_eq!(s.job_counts().await.unwrap(), Default::default());
+    assert!(!s.publish(&third, "tracks/x/attempt-3", "{}", &rs, 62_000).await.unwrap(), "exactly once");
+
+    // Final failure.
+    let bad = track("bad");
+    s.create_track(&bad, "job-2", 70_000).await.unwrap();
+    let job = s.claim("lease-e", 100_000, 70_000).await.unwrap().unwrap();
+    assert!(s.fail(&job, &Failure::Final("not audio".into()), 70_001).await.unwrap());
+    let failed = s.track(bad.id).await.unwrap().unwrap();
+    assert_eq!((failed.status, failed.error.as_deref()), (Status::Failed, Some("not audio")));
+    assert_eq!(s.job_counts().await.unwrap().failed, 1);
+    assert!(s.claim("lease-f", 100_000, 99_000).await.unwrap().is_none());
+
+    // Release at shutdown: queued again and the attempt not counted.
+    let rel = track("released");
+    s.create_track(&rel, "job-3", 80_000).await.unwrap();
+    let job = s.claim("lease-g", 200_000, 80_000).await.unwrap().unwrap();
+    assert!(s.release(&job, 80_500).await.unwrap());
+    let again = s.claim("lease-h", 200_000, 80_500).await.unwrap().unwrap();
+    assert_eq!(again.attempts, 1);
+
+    // Deleting a track mid-job: the job goes with it and publishing finds nothing.
+    let gone = s.delete_track(rel.id).await.unwrap().unwrap();
+    assert_eq!(gone.id, rel.id);
+    assert!(s.delete_track(rel.id).await.unwrap().is_none());
+    assert!(!s.publish(&again, "p", "{}", &[], 81_000).await.unwrap());
+    assert!(s.track(rel.id).await.unwrap().is_none());
+
+    // Newest first, with a cursor.
+    let page = s.tracks(None, 1).await.unwrap();
+    assert_eq!(page[0].id, bad.id);
+    let rest = s.tracks(Some(bad.id), 10).await.unwrap();
+    assert_eq!(rest.iter().map(|t| t.id).collect::<Vec<_>>(), vec![t.id]);
+}
+
+#[tokio::test]
+async fn sqlite_store_lifecycle() {
+    let (s, _dir) = sqlite().await;
+    lifecycle(s).await;
+}
+
+#[tokio::test]
+async fn postgres_store_lifecycle() {
+    lifecycle(postgres().await).await;
+}
+
+/// Many workers claiming at once each get a different job and every job is claimed once.
+async fn concurrent_claims(s: Arc<dyn MetadataStore>) {
+    let mut ids = Vec::new();
+    for i in 0..40 {
+        let t = track(&format!("t{i}"));
+        s.create_track(&t, &format!("job-{i}"), 0).await.unwrap();
+        ids.push(t.id);
+    }
+    let claimers = (0..8).map(|w| {
+        let s = s.clone();
+        tokio::spawn(async move {
+            let mut mine = Vec::new();
+            while let Some(job) = s.claim(&format!("w{w}-{}", mine.len()), i64::MAX / 2, 1).await.unwrap() {
+                mine.push(job.track_id);
+            }
+            mine
+        })
+    });
+    let mut claimed: Vec<TrackId> = Vec::new();
+    for c in claimers {
+        claimed.extend(c.await.unwrap());
+    }
+    claimed.sort();
+    ids.sort();
+    assert_eq!(claimed, ids);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_claims_never_collide() {
+    let (s, _dir) = sqlite().await;
+    concurrent_claims(s).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_claims_never_collide() {
+    concurrent_claims(postgres().await).await;
+}
