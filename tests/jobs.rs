@@ -43,7 +43,7 @@ async fn crash_then_recover(db: Db) {
     assert_eq!(s.scalar("SELECT COUNT(*) FROM jobs").await, 0);
     let prefix = s.text(&format!("SELECT media_prefix FROM tracks WHERE id = '{id}'")).await.unwrap();
     assert_ne!(Some(&prefix), staging.as_ref(), "a fresh prefix for the new attempt");
-    let objects = s.objects();
+    let objects = s.objects().await;
     let stray: Vec<&String> = objects
         .iter()
         .filter(|k| !k.starts_with(&format!("{prefix}/")) && **k != format!("originals/{id}"))
@@ -99,7 +99,7 @@ async fn sigterm_drains_and_releases_the_job() {
     assert_eq!(s.text(&format!("SELECT state FROM jobs WHERE track_id = '{id}'")).await.as_deref(), Some("queued"));
     assert_eq!(s.scalar(&format!("SELECT attempts FROM jobs WHERE track_id = '{id}'")).await, 0);
     assert_eq!(s.scalar(&format!("SELECT COUNT(*) FROM jobs WHERE lease_id IS NOT NULL")).await, 0);
-    let staged = s.objects().iter().filter(|k| k.starts_with(&format!("tracks/{id}/"))).count();
+    let staged = s.objects().await.iter().filter(|k| k.starts_with(&format!("tracks/{id}/"))).count();
     assert_eq!(staged, 0, "the released attempt removed its staging prefix");
     // Both jobs finish after a restart; the lease was not waited out (it is 10 minutes).
     s.spawn();
@@ -216,5 +216,5 @@ async fn a_500_mb_upload_keeps_rss_under_100_mb() {
     let done = s.wait_final(id).await;
     assert_eq!(done["status"], "failed");
     assert!(done["error"].as_str().unwrap().len() > 10);
-    assert!(s.objects().is_empty(), "{:?}", s.objects());
+    assert!(s.objects().await.is_empty(), "{:?}", s.objects().await);
 }

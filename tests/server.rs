@@ -63,8 +63,7 @@ async fn upload_multipart(s: &Server, path: &Path, title: &str) -> Value {
     r.json().await.unwrap()
 }
 
-async fn end_to_end(db: Db) {
-    let s = Server::start(db, &[]).await;
+async fn end_to_end(s: Server) {
     let mut good = Vec::new();
     for (i, rel) in GOOD.iter().enumerate() {
         let path = fixtures().join(rel);
@@ -88,9 +87,9 @@ async fn end_to_end(db: Db) {
         let reason = t["error"].as_str().unwrap_or_default();
         assert!(reason.len() > 10, "{rel}: a precise reason, got {reason:?}");
         assert!(
-            !s.objects().iter().any(|k| k.contains(id.as_str())),
+            !s.objects().await.iter().any(|k| k.contains(id.as_str())),
             "{rel} left objects: {:?}",
-            s.objects()
+            s.objects().await
         );
     }
 
@@ -98,6 +97,9 @@ async fn end_to_end(db: Db) {
         let t = s.wait_final(id).await;
         assert_eq!(t["status"], "ready", "{rel}: {t}\n{}", s.log());
         assert_eq!(t["progress"], 1.0);
+        let objects = s.objects().await;
+        assert!(objects.contains(&format!("originals/{id}")), "{objects:?}");
+        assert!(objects.iter().any(|k| k.starts_with(&format!("tracks/{id}/")) && k.ends_with("/flac/seg_00000.m4s")));
         let names: Vec<&str> = t["renditions"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
         assert_eq!(names, ["aac-128", "flac", "opus-96"], "{rel}");
         let duration = t["analysis"]["duration_seconds"].as_f64().unwrap();
@@ -150,7 +152,7 @@ async fn end_to_end(db: Db) {
     let (_, gone) = &good[0];
     let r = s.client().delete(format!("{}/v1/tracks/{gone}", s.url)).header("authorization", s.auth()).send().await.unwrap();
     assert_eq!(r.status(), 204);
-    assert!(!s.objects().iter().any(|k| k.contains(gone.as_str())));
+    assert!(!s.objects().await.iter().any(|k| k.contains(gone.as_str())));
     let r = s.client().get(format!("{}/v1/tracks/{gone}", s.url)).header("authorization", s.auth()).send().await.unwrap();
     assert_eq!(r.status(), 404);
     assert_eq!(r.headers()["content-type"], "application/problem+json");
@@ -180,12 +182,17 @@ async fn end_to_end(db: Db) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn end_to_end_on_sqlite() {
-    end_to_end(Db::Sqlite).await;
+    end_to_end(Server::start(Db::Sqlite, &[]).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn end_to_end_on_s3() {
+    end_to_end(Server::start_s3(Db::Sqlite).await).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn end_to_end_on_postgres() {
-    end_to_end(Db::Postgres).await;
+    end_to_end(Server::start(Db::Postgres, &[]).await).await;
 }
 
 /// A playback key for tests that configure their own.
@@ -422,11 +429,11 @@ async fn delivery_speaks_http_the_way_cdns_expect() {
     let p: Value = r.json().await.unwrap();
     assert_eq!(p["type"], "https://veza.stream/problems/upload-too-large");
     // A chunked body with no length is cut off at the limit too, and leaves nothing behind.
-    let before = s.objects();
+    let before = s.objects().await;
     let chunks = futures::stream::iter((0..40).map(|_| Ok::<_, std::io::Error>(vec![1u8; 50_000])));
     let r = c.post(format!("{}/v1/tracks", s.url)).header("authorization", s.auth()).header("content-type", "audio/wav").body(reqwest::Body::wrap_stream(chunks)).send().await.unwrap();
     assert_eq!(r.status(), 413);
-    assert_eq!(s.objects(), before);
+    assert_eq!(s.objects().await, before);
     let r = c.post(format!("{}/v1/tracks", s.url)).header("authorization", s.auth()).header("content-type", "audio/wav").body(Vec::new()).send().await.unwrap();
     assert_eq!(r.status(), 400);
     let r = c.post(format!("{}/v1/tracks/{}/playback", s.url, veza_stream::store::TrackId::new())).header("authorization", s.auth()).send().await.unwrap();

@@ -35,7 +35,70 @@ pub struct Server {
     pub key: String,
     pub dir: PathBuf,
     env: Vec<(String, String)>,
+    bucket: Option<Moto>,
     _tmp: Option<tempfile::TempDir>,
+}
+
+/// moto's S3-compatible server on a free port, with one bucket.
+pub struct Moto {
+    child: Child,
+    pub endpoint: String,
+    pub bucket: String,
+}
+
+impl Moto {
+    pub async fn start() -> Moto {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("moto_server (pip install 'moto[server]')");
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let c = reqwest::Client::new();
+        let start = Instant::now();
+        while c.get(format!("{endpoint}/")).send().await.is_err() {
+            assert!(start.elapsed() < Duration::from_secs(60), "moto did not start");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let bucket = "veza-test".to_string();
+        let r = c.put(format!("{endpoint}/{bucket}")).send().await.unwrap();
+        assert!(r.status().is_success(), "create bucket: {}", r.status());
+        Moto { child, endpoint, bucket }
+    }
+
+    /// Every key in the bucket (ListObjectsV2; moto accepts unsigned requests).
+    pub async fn keys(&self) -> Vec<String> {
+        let mut keys = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut url = format!("{}/{}?list-type=2", self.endpoint, self.bucket);
+            if let Some(t) = &token {
+                url += &format!("&continuation-token={}", t.replace('+', "%2B").replace('/', "%2F").replace('=', "%3D"));
+            }
+            let xml = reqwest::get(url).await.unwrap().text().await.unwrap();
+            for part in xml.split("<Key>").skip(1) {
+                keys.push(part.split("</Key>").next().unwrap().to_string());
+            }
+            token = xml
+                .split("<NextContinuationToken>")
+                .nth(1)
+                .map(|p| p.split("</NextContinuationToken>").next().unwrap().to_string());
+            if token.is_none() {
+                break;
+            }
+        }
+        keys.sort();
+        keys
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 pub fn binary() -> PathBuf {
@@ -43,8 +106,33 @@ pub fn binary() -> PathBuf {
 }
 
 impl Server {
+    /// Starts a server on `db` with its media in a fresh S3 bucket on moto.
+    pub async fn start_s3(db: Db) -> Server {
+        let moto = Moto::start().await;
+        let mut s = Server::start_with(
+            db,
+            &[
+                ("VEZA_STORAGE__BACKEND", "s3"),
+                ("VEZA_STORAGE__S3_ENDPOINT", &moto.endpoint),
+                ("VEZA_STORAGE__S3_BUCKET", &moto.bucket),
+                ("VEZA_STORAGE__S3_ALLOW_HTTP", "true"),
+                ("VEZA_STORAGE__S3_ACCESS_KEY_ID", "test"),
+                ("VEZA_STORAGE__S3_SECRET_ACCESS_KEY", "test"),
+            ],
+            false,
+        )
+        .await;
+        s.bucket = Some(moto);
+        s.spawn();
+        s
+    }
+
     /// Starts a server on `db` with extra `VEZA_*` settings.
     pub async fn start(db: Db, extra: &[(&str, &str)]) -> Server {
+        Server::start_with(db, extra, true).await
+    }
+
+    async fn start_with(db: Db, extra: &[(&str, &str)], spawn: bool) -> Server {
         let tmp = tempfile::tempdir().expect("tempdir");
         let dir = tmp.path().to_path_buf();
         let mut env: Vec<(String, String)> = vec![
@@ -68,9 +156,12 @@ impl Server {
             key: String::new(),
             dir,
             env,
+            bucket: None,
             _tmp: Some(tmp),
         };
-        s.spawn();
+        if spawn {
+            s.spawn();
+        }
         s
     }
 
@@ -256,8 +347,11 @@ impl Server {
         r.json().await.expect("json")
     }
 
-    /// Every object key in the local media directory.
-    pub fn objects(&self) -> Vec<String> {
+    /// Every object key in the media store (local directory or S3 bucket).
+    pub async fn objects(&self) -> Vec<String> {
+        if let Some(bucket) = &self.bucket {
+            return bucket.keys().await;
+        }
         let root = self.dir.join("media");
         let mut out = Vec::new();
         let mut stack = vec![root.clone()];
