@@ -83,7 +83,8 @@ impl Tokens {
             .map(|k| Key {
                 id: k.id.clone(),
                 // HMAC takes keys of any length.
-                mac: HmacSha256::new_from_slice(k.secret.as_bytes()).expect("HMAC accepts any key length"),
+                mac: HmacSha256::new_from_slice(k.secret.as_bytes())
+                    .expect("HMAC accepts any key length"),
             })
             .collect();
         let signer = keys.iter().position(|k| k.id == signing).unwrap_or(0);
@@ -107,7 +108,12 @@ impl Tokens {
     }
 
     /// Verifies `token` for `track` at `now` (Unix seconds). Allocates nothing.
-    pub fn verify(&self, token: Option<&str>, track: TrackId, now: u64) -> Result<Grant, TokenError> {
+    pub fn verify(
+        &self,
+        token: Option<&str>,
+        track: TrackId,
+        now: u64,
+    ) -> Result<Grant, TokenError> {
         let token = token.filter(|t| !t.is_empty()).ok_or(TokenError::Missing)?;
         if token.len() > 256 {
             return Err(TokenError::Malformed);
@@ -124,7 +130,11 @@ impl Tokens {
         ) else {
             return Err(TokenError::Malformed);
         };
-        let key = self.keys.iter().find(|k| k.id == kid).ok_or(TokenError::UnknownKey)?;
+        let key = self
+            .keys
+            .iter()
+            .find(|k| k.id == kid)
+            .ok_or(TokenError::UnknownKey)?;
         let mut sig_bytes = [0u8; 32];
         match B64.decode_slice(sig, &mut sig_bytes) {
             Ok(32) => {}
@@ -132,7 +142,8 @@ impl Tokens {
         }
         let mut mac = key.mac.clone();
         mac.update(body.as_bytes());
-        mac.verify_slice(&sig_bytes).map_err(|_| TokenError::BadSignature)?;
+        mac.verify_slice(&sig_bytes)
+            .map_err(|_| TokenError::BadSignature)?;
         let expires: u64 = exp.parse().map_err(|_| TokenError::Malformed)?;
         if expires <= now {
             return Err(TokenError::Expired);
@@ -170,7 +181,10 @@ impl ApiKeys {
 
     /// Whether an `Authorization` header value carries a valid key. Compares in constant time.
     pub fn check(&self, header: Option<&str>) -> bool {
-        let Some(given) = header.and_then(|h| h.strip_prefix("Bearer ")).map(str::trim) else {
+        let Some(given) = header
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .map(str::trim)
+        else {
             return false;
         };
         let mut ok = false;
@@ -257,9 +271,15 @@ mod tests {
         let g = t.verify(Some(&tok), track, 999).unwrap();
         assert_eq!((g.session, g.expires), (42, 1000));
         assert_eq!(t.verify(Some(&tok), track, 1000), Err(TokenError::Expired));
-        assert_eq!(t.verify(Some(&tok), TrackId::new(), 1), Err(TokenError::WrongScope));
+        assert_eq!(
+            t.verify(Some(&tok), TrackId::new(), 1),
+            Err(TokenError::WrongScope)
+        );
         assert_eq!(t.verify(None, track, 1), Err(TokenError::Missing));
-        assert_eq!(t.verify(Some("v1.k1"), track, 1), Err(TokenError::Malformed));
+        assert_eq!(
+            t.verify(Some("v1.k1"), track, 1),
+            Err(TokenError::Malformed)
+        );
     }
 
     #[test]
@@ -269,11 +289,17 @@ mod tests {
         let tok = t.sign(track, 7, 5000);
         let fields: Vec<&str> = tok.split('.').collect();
         let altered = format!("v1.k1.{}.9999.{}.{}", fields[2], fields[4], fields[5]);
-        assert_eq!(t.verify(Some(&altered), track, 1), Err(TokenError::BadSignature));
+        assert_eq!(
+            t.verify(Some(&altered), track, 1),
+            Err(TokenError::BadSignature)
+        );
         let mut sig = fields[5].to_string();
         sig.replace_range(0..1, if sig.starts_with('A') { "B" } else { "A" });
         let altered = format!("{}.{sig}", fields[..5].join("."));
-        assert_eq!(t.verify(Some(&altered), track, 1), Err(TokenError::BadSignature));
+        assert_eq!(
+            t.verify(Some(&altered), track, 1),
+            Err(TokenError::BadSignature)
+        );
     }
 
     #[test]
@@ -284,7 +310,10 @@ mod tests {
         let track = TrackId::new();
         let old_tok = old.sign(track, 1, 100);
         assert!(both.verify(Some(&old_tok), track, 1).is_ok());
-        assert_eq!(new_only.verify(Some(&old_tok), track, 1), Err(TokenError::UnknownKey));
+        assert_eq!(
+            new_only.verify(Some(&old_tok), track, 1),
+            Err(TokenError::UnknownKey)
+        );
         let new_tok = both.sign(track, 1, 100);
         assert!(new_tok.starts_with("v1.k2."));
         assert!(new_only.verify(Some(&new_tok), track, 1).is_ok());

@@ -295,10 +295,8 @@ impl Config {
 
     fn validate(&self) -> Result<(), Error> {
         let bad = |key: &str, why: &str| Err(Error(format!("{key}: {why}")));
-        if !self.server.public_url.is_empty()
-            && !(self.server.public_url.starts_with("http://")
-                || self.server.public_url.starts_with("https://"))
-        {
+        let url = &self.server.public_url;
+        if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
             return bad("server.public_url", "must start with http:// or https://");
         }
         if self.server.max_upload_bytes == 0 {
@@ -313,7 +311,10 @@ impl Config {
             );
         }
         let db = &self.database.url;
-        if !(db.starts_with("sqlite:") || db.starts_with("postgres://") || db.starts_with("postgresql://")) {
+        if !(db.starts_with("sqlite:")
+            || db.starts_with("postgres://")
+            || db.starts_with("postgresql://"))
+        {
             return bad("database.url", "must start with sqlite: or postgres://");
         }
         if self.database.max_connections == 0 {
@@ -323,7 +324,10 @@ impl Config {
             "local" => {}
             "s3" => {
                 if self.storage.s3_bucket.is_empty() {
-                    return bad("storage.s3_bucket", "is required when storage.backend = \"s3\"");
+                    return bad(
+                        "storage.s3_bucket",
+                        "is required when storage.backend = \"s3\"",
+                    );
                 }
             }
             _ => return bad("storage.backend", "must be \"local\" or \"s3\""),
@@ -333,7 +337,10 @@ impl Config {
         }
         for k in &self.auth.playback_keys {
             if k.id.is_empty()
-                || !k.id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+                || !k
+                    .id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
             {
                 return bad("auth.playback_keys.id", "use letters, digits, '_' and '-'");
             }
@@ -342,9 +349,16 @@ impl Config {
             }
         }
         if !self.auth.playback_signing_key.is_empty()
-            && !self.auth.playback_keys.iter().any(|k| k.id == self.auth.playback_signing_key)
+            && !self
+                .auth
+                .playback_keys
+                .iter()
+                .any(|k| k.id == self.auth.playback_signing_key)
         {
-            return bad("auth.playback_signing_key", "names no key in auth.playback_keys");
+            return bad(
+                "auth.playback_signing_key",
+                "names no key in auth.playback_keys",
+            );
         }
         if self.auth.playback_ttl_seconds == 0 {
             return bad("auth.playback_ttl_seconds", "must be positive");
@@ -390,7 +404,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
     }
 
     #[test]
@@ -405,14 +422,29 @@ mod tests {
     fn the_shipped_default_file_is_the_defaults() {
         let text = include_str!("../config/default.toml");
         let c = Config::load(Some(text), env(&[])).unwrap();
-        assert_eq!(format!("{c:?}"), format!("{:?}", Config::load(None, env(&[])).unwrap()));
+        assert_eq!(
+            format!("{c:?}"),
+            format!("{:?}", Config::load(None, env(&[])).unwrap())
+        );
+    }
+
+    #[test]
+    fn the_production_example_is_valid() {
+        let text = include_str!("../config/production.example.toml");
+        let c = Config::load(Some(text), env(&[])).unwrap();
+        assert_eq!(c.storage.backend, "s3");
+        assert_eq!(c.auth.playback_signing_key, "2026-11");
     }
 
     #[test]
     fn env_overrides_file() {
         let c = Config::load(
             Some("[server]\nlisten = \"127.0.0.1:1\"\n"),
-            env(&[("VEZA_SERVER__LISTEN", "127.0.0.1:2"), ("VEZA_JOBS__WORKERS", "3"), ("HOME", "/")]),
+            env(&[
+                ("VEZA_SERVER__LISTEN", "127.0.0.1:2"),
+                ("VEZA_JOBS__WORKERS", "3"),
+                ("HOME", "/"),
+            ]),
         )
         .unwrap();
         assert_eq!(c.server.listen.port(), 2);
@@ -427,7 +459,8 @@ mod tests {
         assert!(e.0.starts_with("server.listen"), "{e}");
         let e = Config::load(None, env(&[("VEZA_STORAGE__BACKEND", "ftp")])).unwrap_err();
         assert!(e.0.starts_with("storage.backend"), "{e}");
-        let e = Config::load(None, env(&[("VEZA_PACKAGING__RENDITIONS", "[\"mp3-1\"]")])).unwrap_err();
+        let e =
+            Config::load(None, env(&[("VEZA_PACKAGING__RENDITIONS", "[\"mp3-1\"]")])).unwrap_err();
         assert!(e.0.starts_with("packaging.renditions"), "{e}");
         let e = Config::load(None, env(&[("VEZA_NOPE", "1")])).unwrap_err();
         assert!(e.0.starts_with("VEZA_NOPE"), "{e}");

@@ -107,7 +107,8 @@ async fn run(app: &Arc<App>, job: Job) {
                 tracing::warn!(track = %job.track_id, %error, "job failed for good");
                 Failure::Final(format!("gave up after {} attempts: {error}", job.attempts))
             } else {
-                let backoff = app.config.jobs.retry_backoff_seconds * (1 << (job.attempts - 1).clamp(0, 16));
+                let backoff =
+                    app.config.jobs.retry_backoff_seconds * (1 << (job.attempts - 1).clamp(0, 16));
                 tracing::warn!(track = %job.track_id, %error, backoff, "job attempt failed; will retry");
                 Failure::Retry {
                     at: now + backoff as i64 * 1000,
@@ -143,7 +144,12 @@ async fn heartbeat(app: Arc<App>, job: Job, cancel: CancellationToken) {
 }
 
 /// One attempt. Returns the seconds of audio published.
-async fn attempt(app: &Arc<App>, job: &Job, staging: &str, cancel: &CancellationToken) -> Result<f64, Stop> {
+async fn attempt(
+    app: &Arc<App>,
+    job: &Job,
+    staging: &str,
+    cancel: &CancellationToken,
+) -> Result<f64, Stop> {
     let retry = |what: &str, e: &dyn std::fmt::Display| Stop::Retry(format!("{what}: {e}"));
     if let Some(stale) = &job.stale_staging {
         app.storage
@@ -188,7 +194,8 @@ async fn attempt(app: &Arc<App>, job: &Job, staging: &str, cancel: &Cancellation
     let opts = app.package_options.clone();
     let p = progress.clone();
     let task = tokio::task::spawn_blocking(move || {
-        let report = |stage: crate::Stage, f: f32| p.store(stage.overall(f).to_bits(), Ordering::Relaxed);
+        let report =
+            |stage: crate::Stage, f: f32| p.store(stage.overall(f).to_bits(), Ordering::Relaxed);
         let r = crate::package(&input, &out, &opts, &report);
         (tmp, out, r)
     });
@@ -214,7 +221,9 @@ async fn attempt(app: &Arc<App>, job: &Job, staging: &str, cancel: &Cancellation
             .unwrap_or_default();
         let key = format!("{staging}/{rel}");
         async move {
-            let data = tokio::fs::read(&path).await.map_err(|e| retry("reading the package", &e))?;
+            let data = tokio::fs::read(&path)
+                .await
+                .map_err(|e| retry("reading the package", &e))?;
             app.storage
                 .put(&key, data.into())
                 .await

@@ -70,7 +70,10 @@ fn load_config(path: Option<&std::path::Path>) -> anyhow::Result<veza_stream::Co
         }
         None => None,
     };
-    Ok(veza_stream::Config::load(text.as_deref(), std::env::vars())?)
+    Ok(veza_stream::Config::load(
+        text.as_deref(),
+        std::env::vars(),
+    )?)
 }
 
 fn init_logging(log: &veza_stream::config::Log) {

@@ -41,41 +41,61 @@ impl Metrics {
     pub fn new() -> Metrics {
         let registry = Registry::new();
         let requests = IntCounterVec::new(
-            Opts::new("veza_http_requests_total", "HTTP requests by route and status"),
+            Opts::new(
+                "veza_http_requests_total",
+                "HTTP requests by route and status",
+            ),
             &["route", "status"],
         )
         .expect("valid metric");
         let latency = HistogramVec::new(
-            HistogramOpts::new("veza_http_request_duration_seconds", "Time to response headers")
-                .buckets(vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5]),
+            HistogramOpts::new(
+                "veza_http_request_duration_seconds",
+                "Time to response headers",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+            ]),
             &["route"],
         )
         .expect("valid metric");
         let counter = |name: &str, help: &str| IntCounter::new(name, help).expect("valid metric");
         let gauge = |name: &str, help: &str| IntGauge::new(name, help).expect("valid metric");
         let jobs = |state: &str| {
-            IntGauge::with_opts(Opts::new("veza_jobs", "Jobs in the store by state").const_label("state", state))
-                .expect("valid metric")
+            IntGauge::with_opts(
+                Opts::new("veza_jobs", "Jobs in the store by state").const_label("state", state),
+            )
+            .expect("valid metric")
         };
         let m = Metrics {
             requests,
             latency,
-            bytes_out: counter("veza_http_response_bytes_total", "Body bytes sent by delivery routes"),
+            bytes_out: counter(
+                "veza_http_response_bytes_total",
+                "Body bytes sent by delivery routes",
+            ),
             cache_hits: counter("veza_cache_hits_total", "Hot-object cache hits"),
             cache_misses: counter("veza_cache_misses_total", "Hot-object cache misses"),
             upload_bytes: counter("veza_upload_bytes_total", "Upload bytes received"),
             jobs_queued: jobs("queued"),
             jobs_running: jobs("running"),
             jobs_failed: jobs("failed"),
-            job_attempts_failed: counter("veza_job_attempts_failed_total", "Job attempts that failed"),
+            job_attempts_failed: counter(
+                "veza_job_attempts_failed_total",
+                "Job attempts that failed",
+            ),
             job_duration: Histogram::with_opts(
-                HistogramOpts::new("veza_job_duration_seconds", "Claim to publish")
-                    .buckets(vec![0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0]),
+                HistogramOpts::new("veza_job_duration_seconds", "Claim to publish").buckets(vec![
+                    0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0,
+                ]),
             )
             .expect("valid metric"),
             job_realtime: Histogram::with_opts(
-                HistogramOpts::new("veza_job_realtime_factor", "Seconds of audio per second of job")
-                    .buckets(vec![1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 200.0, 400.0]),
+                HistogramOpts::new(
+                    "veza_job_realtime_factor",
+                    "Seconds of audio per second of job",
+                )
+                .buckets(vec![1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 200.0, 400.0]),
             )
             .expect("valid metric"),
             listeners: gauge("veza_active_listeners", "Listener sessions seen recently"),

@@ -24,6 +24,15 @@ pub struct Published {
     pub renditions: Vec<String>,
 }
 
+/// An object held in the hot cache, with its strong validator.
+#[derive(Debug, Clone)]
+pub struct Object {
+    /// The bytes.
+    pub data: Bytes,
+    /// The quoted ETag.
+    pub etag: axum::http::HeaderValue,
+}
+
 /// Everything a request handler or worker shares.
 pub struct App {
     /// The validated configuration.
@@ -45,7 +54,7 @@ pub struct App {
     /// Published tracks by id (`None`: not playable), refreshed every few seconds.
     pub published: moka::sync::Cache<TrackId, Option<Arc<Published>>>,
     /// Hot objects (segments, init segments, playlists) by key, bounded in bytes.
-    pub objects: moka::sync::Cache<String, Bytes>,
+    pub objects: moka::sync::Cache<String, Object>,
     /// Jobs running on this node, to cancel on DELETE.
     pub running: DashMap<TrackId, CancellationToken>,
     /// Wakes idle workers when a job is queued.
@@ -81,7 +90,10 @@ impl Server {
         let mut dev_api_key = None;
         if config.auth.api_keys.is_empty() || config.auth.playback_keys.is_empty() {
             let dev = DevSecrets::load_or_create(&config.server.data_dir).with_context(|| {
-                format!("creating development secrets in {}", config.server.data_dir.display())
+                format!(
+                    "creating development secrets in {}",
+                    config.server.data_dir.display()
+                )
             })?;
             if config.auth.api_keys.is_empty() {
                 config.auth.api_keys = vec![dev.api_key.clone()];
@@ -96,8 +108,16 @@ impl Server {
         }
         let store = crate::store::open(&config.database.url, config.database.max_connections)
             .await
-            .with_context(|| format!("opening the metadata store {}", redact(&config.database.url)))?;
-        store.migrate().await.context("migrating the metadata store")?;
+            .with_context(|| {
+                format!(
+                    "opening the metadata store {}",
+                    redact(&config.database.url)
+                )
+            })?;
+        store
+            .migrate()
+            .await
+            .context("migrating the metadata store")?;
         let storage = Storage::open(&config.storage).context("opening object storage")?;
         let listener = TcpListener::bind(config.server.listen)
             .await
@@ -121,7 +141,10 @@ impl Server {
             public_url = format!("http://{}", listener.local_addr()?);
         }
         let app = App {
-            tokens: Tokens::new(&config.auth.playback_keys, &config.auth.playback_signing_key),
+            tokens: Tokens::new(
+                &config.auth.playback_keys,
+                &config.auth.playback_signing_key,
+            ),
             api_keys: ApiKeys::new(config.auth.api_keys.clone()),
             metrics: Metrics::new(),
             listeners: Listeners::new(Duration::from_secs(config.delivery.listener_idle_seconds)),
@@ -131,8 +154,8 @@ impl Server {
                 .build(),
             objects: moka::sync::Cache::builder()
                 .max_capacity(config.delivery.cache_bytes)
-                .weigher(|k: &String, v: &Bytes| {
-                    u32::try_from(k.len() + v.len()).unwrap_or(u32::MAX)
+                .weigher(|k: &String, v: &Object| {
+                    u32::try_from(k.len() + v.data.len()).unwrap_or(u32::MAX)
                 })
                 .build(),
             running: DashMap::new(),
@@ -160,10 +183,14 @@ impl Server {
     pub fn banner(&self) -> String {
         let url = &self.app.public_url;
         let mut s = format!("Veza Stream listening on {url}\n");
-        s += &format!("  metadata store: {}\n", redact(&self.app.config.database.url));
+        s += &format!(
+            "  metadata store: {}\n",
+            redact(&self.app.config.database.url)
+        );
         s += &format!("  media storage:  {}\n", self.app.storage.describe());
         if let Some(k) = &self.dev_api_key {
-            s += &format!(
+            s +=
+                &format!(
                 "  development API key: {k}\n    (kept in {}; set auth.api_keys for production)\n",
                 self.app.config.server.data_dir.join("dev-secrets.toml").display()
             );
@@ -182,7 +209,9 @@ impl Server {
     pub async fn run(self) -> anyhow::Result<()> {
         let app = self.app;
         let workers = match app.config.jobs.workers {
-            0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            0 => std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
             n => n,
         };
         let mut tasks = tokio::task::JoinSet::new();
@@ -194,7 +223,11 @@ impl Server {
         tokio::spawn(signals(shutdown.clone()));
         let router = crate::http::router(app.clone());
         let grace = Duration::from_secs(app.config.server.shutdown_grace_seconds);
-        let serve = axum::serve(self.listener, router)
+        // Responses are written whole; Nagle's algorithm would only hold back their tails.
+        let listener = axum::serve::ListenerExt::tap_io(self.listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        let serve = axum::serve(listener, router)
             .with_graceful_shutdown(shutdown.clone().cancelled_owned());
         let served = tokio::spawn(async move { serve.await });
         shutdown.cancelled().await;
@@ -211,7 +244,10 @@ impl Server {
 
 async fn signals(shutdown: CancellationToken) {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
         tracing::error!("cannot install signal handlers");
         return;
     };

@@ -71,7 +71,9 @@ impl Storage {
 
     /// Writes one object.
     pub async fn put(&self, key: &str, data: Bytes) -> Result<(), Error> {
-        self.inner.put(&Key::from(key), PutPayload::from(data)).await?;
+        self.inner
+            .put(&Key::from(key), PutPayload::from(data))
+            .await?;
         Ok(())
     }
 

@@ -165,3 +165,53 @@ fn a_terminal_gets_a_progress_bar() {
     assert!(screen.contains('%'));
     assert!(screen.contains("segments each"), "{screen}");
 }
+
+#[test]
+fn serve_refuses_bad_configuration_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    // (environment, configuration file, the key the message must name)
+    type Case<'a> = (&'a [(&'a str, &'a str)], Option<&'a str>, &'a str);
+    let cases: [Case; 4] = [
+        (&[("VEZA_SERVER__LISTEN", "nowhere")], None, "server.listen"),
+        (&[("VEZA_STORAGE__BACKEND", "ftp")], None, "storage.backend"),
+        (&[], Some("[jobs]\nworkerz = 2\n"), "workerz"),
+        (&[("VEZA_DATABASE__URL", "mysql://x")], None, "database.url"),
+    ];
+    for (env, file, key) in cases {
+        let mut cmd = veza();
+        cmd.arg("serve")
+            .current_dir(dir.path())
+            .envs(env.iter().copied());
+        if let Some(text) = file {
+            let path = dir.path().join("bad.toml");
+            std::fs::write(&path, text).unwrap();
+            cmd.arg("--config").arg(path);
+        }
+        let out = cmd.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{key}: {stderr}");
+        assert!(stderr.contains(key), "{key}: {stderr}");
+    }
+    assert!(
+        !dir.path().join("data").exists(),
+        "nothing is created for a bad configuration"
+    );
+}
+
+#[test]
+fn migrate_creates_the_embedded_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("state/veza.db");
+    let out = veza()
+        .arg("migrate")
+        .env("VEZA_DATABASE__URL", format!("sqlite://{}", db.display()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("migrations applied"));
+    assert!(db.exists());
+}

@@ -19,7 +19,10 @@ async fn wait_processing(s: &Server, id: &str, at_least: f64) {
         if t["status"] == "processing" && t["progress"].as_f64().unwrap() >= at_least {
             return;
         }
-        assert_ne!(t["status"], "ready", "finished before the test could interrupt it");
+        assert_ne!(
+            t["status"], "ready",
+            "finished before the test could interrupt it"
+        );
         assert!(start.elapsed() < Duration::from_secs(300), "{t}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -28,21 +31,57 @@ async fn wait_processing(s: &Server, id: &str, at_least: f64) {
 /// After a SIGKILL mid-job the job is picked up again once its lease expires, and the track is
 /// published exactly once: one row set, and objects under one attempt's prefix only.
 async fn crash_then_recover(db: Db) {
-    let mut s = Server::start(db, &[("VEZA_JOBS__LEASE_SECONDS", "2"), ("VEZA_JOBS__WORKERS", "1")]).await;
-    let id = s.upload(&fixtures().join(LONG)).await["id"].as_str().unwrap().to_string();
+    let mut s = Server::start(
+        db,
+        &[
+            ("VEZA_JOBS__LEASE_SECONDS", "2"),
+            ("VEZA_JOBS__WORKERS", "1"),
+        ],
+    )
+    .await;
+    let id = s.upload(&fixtures().join(LONG)).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     wait_processing(&s, &id, 0.2).await;
-    let staging = s.text(&format!("SELECT staging_prefix FROM jobs WHERE track_id = '{id}'")).await;
-    assert!(staging.is_some(), "the attempt records its staging prefix before writing");
+    let staging = s
+        .text(&format!(
+            "SELECT staging_prefix FROM jobs WHERE track_id = '{id}'"
+        ))
+        .await;
+    assert!(
+        staging.is_some(),
+        "the attempt records its staging prefix before writing"
+    );
     s.kill();
     s.spawn();
     let t = s.wait_final(&id).await;
     assert_eq!(t["status"], "ready", "{}", s.log());
     assert!(s.log().contains("attempt=2"), "the job was claimed again");
-    assert_eq!(s.scalar(&format!("SELECT COUNT(*) FROM tracks WHERE id = '{id}'")).await, 1);
-    assert_eq!(s.scalar(&format!("SELECT COUNT(*) FROM renditions WHERE track_id = '{id}'")).await, 3);
+    assert_eq!(
+        s.scalar(&format!("SELECT COUNT(*) FROM tracks WHERE id = '{id}'"))
+            .await,
+        1
+    );
+    assert_eq!(
+        s.scalar(&format!(
+            "SELECT COUNT(*) FROM renditions WHERE track_id = '{id}'"
+        ))
+        .await,
+        3
+    );
     assert_eq!(s.scalar("SELECT COUNT(*) FROM jobs").await, 0);
-    let prefix = s.text(&format!("SELECT media_prefix FROM tracks WHERE id = '{id}'")).await.unwrap();
-    assert_ne!(Some(&prefix), staging.as_ref(), "a fresh prefix for the new attempt");
+    let prefix = s
+        .text(&format!(
+            "SELECT media_prefix FROM tracks WHERE id = '{id}'"
+        ))
+        .await
+        .unwrap();
+    assert_ne!(
+        Some(&prefix),
+        staging.as_ref(),
+        "a fresh prefix for the new attempt"
+    );
     let objects = s.objects().await;
     let stray: Vec<&String> = objects
         .iter()
@@ -51,7 +90,12 @@ async fn crash_then_recover(db: Db) {
     assert!(stray.is_empty(), "orphaned objects: {stray:?}");
     assert!(objects.iter().filter(|k| k.ends_with(".m4s")).count() >= 90);
     let play = s.playback(&id).await;
-    let r = s.client().get(play["master_url"].as_str().unwrap()).send().await.unwrap();
+    let r = s
+        .client()
+        .get(play["master_url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
 }
 
@@ -69,8 +113,18 @@ async fn sigkill_mid_job_publishes_once_on_postgres() {
 /// back at once (not left to lease expiry) without counting as an attempt.
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_drains_and_releases_the_job() {
-    let mut s = Server::start(Db::Sqlite, &[("VEZA_JOBS__LEASE_SECONDS", "600"), ("VEZA_JOBS__WORKERS", "1")]).await;
-    let id = s.upload(&fixtures().join(LONG)).await["id"].as_str().unwrap().to_string();
+    let mut s = Server::start(
+        Db::Sqlite,
+        &[
+            ("VEZA_JOBS__LEASE_SECONDS", "600"),
+            ("VEZA_JOBS__WORKERS", "1"),
+        ],
+    )
+    .await;
+    let id = s.upload(&fixtures().join(LONG)).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     wait_processing(&s, &id, 0.1).await;
     // A request in flight when the signal arrives: a slow upload still sending its body.
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(1);
@@ -88,25 +142,53 @@ async fn sigterm_drains_and_releases_the_job() {
     tx.send(Ok(a.to_vec())).await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let pid = s.pid();
-    std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     tx.send(Ok(b.to_vec())).await.unwrap();
     drop(tx);
-    let r = upload.await.unwrap().expect("the in-flight upload is answered");
+    let r = upload
+        .await
+        .unwrap()
+        .expect("the in-flight upload is answered");
     assert_eq!(r.status(), 202);
     let status = s.wait_exit();
     assert!(status.success(), "{status:?}\n{}", s.log());
-    assert_eq!(s.text(&format!("SELECT state FROM jobs WHERE track_id = '{id}'")).await.as_deref(), Some("queued"));
-    assert_eq!(s.scalar(&format!("SELECT attempts FROM jobs WHERE track_id = '{id}'")).await, 0);
-    assert_eq!(s.scalar(&format!("SELECT COUNT(*) FROM jobs WHERE lease_id IS NOT NULL")).await, 0);
-    let staged = s.objects().await.iter().filter(|k| k.starts_with(&format!("tracks/{id}/"))).count();
+    assert_eq!(
+        s.text(&format!("SELECT state FROM jobs WHERE track_id = '{id}'"))
+            .await
+            .as_deref(),
+        Some("queued")
+    );
+    assert_eq!(
+        s.scalar(&format!(
+            "SELECT attempts FROM jobs WHERE track_id = '{id}'"
+        ))
+        .await,
+        0
+    );
+    assert_eq!(
+        s.scalar("SELECT COUNT(*) FROM jobs WHERE lease_id IS NOT NULL")
+            .await,
+        0
+    );
+    let staged = s
+        .objects()
+        .await
+        .iter()
+        .filter(|k| k.starts_with(&format!("tracks/{id}/")))
+        .count();
     assert_eq!(staged, 0, "the released attempt removed its staging prefix");
     // Both jobs finish after a restart; the lease was not waited out (it is 10 minutes).
     s.spawn();
     assert_eq!(s.wait_final(&id).await["status"], "ready");
 }
 
-fn tokio_stream_from<T: Send + 'static>(mut rx: tokio::sync::mpsc::Receiver<T>) -> impl futures::Stream<Item = T> {
+fn tokio_stream_from<T: Send + 'static>(
+    mut rx: tokio::sync::mpsc::Receiver<T>,
+) -> impl futures::Stream<Item = T> {
     futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
 
@@ -114,7 +196,10 @@ fn tokio_stream_from<T: Send + 'static>(mut rx: tokio::sync::mpsc::Receiver<T>) 
 #[tokio::test(flavor = "multi_thread")]
 async fn progress_arrives_as_server_sent_events() {
     let s = Server::start(Db::Sqlite, &[]).await;
-    let id = s.upload(&fixtures().join(LONG)).await["id"].as_str().unwrap().to_string();
+    let id = s.upload(&fixtures().join(LONG)).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let r = s
         .client()
         .get(format!("{}/v1/tracks/{id}/events", s.url))
@@ -134,7 +219,10 @@ async fn progress_arrives_as_server_sent_events() {
         .map(|d| serde_json::from_str(d).unwrap())
         .collect();
     assert!(events.len() >= 3, "{text}");
-    let progress: Vec<f64> = events.iter().map(|e| e["progress"].as_f64().unwrap()).collect();
+    let progress: Vec<f64> = events
+        .iter()
+        .map(|e| e["progress"].as_f64().unwrap())
+        .collect();
     assert!(progress.windows(2).all(|w| w[0] <= w[1]), "{progress:?}");
     assert!(events.iter().any(|e| e["status"] == "processing"));
     assert_eq!(events.last().unwrap()["status"], "ready");
@@ -160,10 +248,18 @@ async fn twenty_concurrent_uploads_all_finish() {
     for id in &ids {
         assert_eq!(s.wait_final(id).await["status"], "ready", "{}", s.log());
     }
-    assert_eq!(s.scalar("SELECT COUNT(*) FROM tracks WHERE status = 'ready'").await, 20);
+    assert_eq!(
+        s.scalar("SELECT COUNT(*) FROM tracks WHERE status = 'ready'")
+            .await,
+        20
+    );
     assert_eq!(s.scalar("SELECT COUNT(*) FROM renditions").await, 60);
     assert_eq!(s.scalar("SELECT COUNT(*) FROM jobs").await, 0);
-    assert_eq!(s.scalar("SELECT COUNT(DISTINCT media_prefix) FROM tracks").await, 20);
+    assert_eq!(
+        s.scalar("SELECT COUNT(DISTINCT media_prefix) FROM tracks")
+            .await,
+        20
+    );
 }
 
 fn vm_hwm_kib(pid: u32) -> u64 {

@@ -15,16 +15,31 @@ const GOOD: &[&str] = &[
     "formats/wav_pcm16_mono_16k.wav",
     "formats/m4a_aac_lc_itunes_stereo_44k.m4a",
 ];
-const BAD: &[&str] = &["edge/random_bytes.mp3", "edge/png_renamed.wav", "edge/polyglot_riff_text.wav"];
+const BAD: &[&str] = &[
+    "edge/random_bytes.mp3",
+    "edge/png_renamed.wav",
+    "edge/polyglot_riff_text.wav",
+];
 
 /// Decodes an HLS URL with ffmpeg to mono f32 at 48 kHz and returns the decoded seconds.
 fn ffmpeg_seconds(url: &str) -> f64 {
     let out = Command::new("ffmpeg")
-        .args(["-v", "error", "-i", url, "-map", "0:a:0", "-ac", "1", "-ar", "48000", "-f", "f32le", "-"])
+        .args([
+            "-v", "error", "-i", url, "-map", "0:a:0", "-ac", "1", "-ar", "48000", "-f", "f32le",
+            "-",
+        ])
         .output()
         .expect("ffmpeg runs");
-    assert!(out.status.success(), "ffmpeg {url}: {}", String::from_utf8_lossy(&out.stderr));
-    assert!(out.stderr.is_empty(), "ffmpeg {url}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "ffmpeg {url}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "ffmpeg {url}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     out.stdout.len() as f64 / 4.0 / 48000.0
 }
 
@@ -40,7 +55,11 @@ fn browser_plays(url: &str, seconds: &str) {
         .output()
         .expect("node runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "hls.js failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "hls.js failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("\"pass\":true"), "{stdout}");
 }
 
@@ -50,7 +69,9 @@ async fn upload_multipart(s: &Server, path: &Path, title: &str) -> Value {
         .file_name(path.file_name().unwrap().to_string_lossy().to_string())
         .mime_str("audio/mp4")
         .unwrap();
-    let form = reqwest::multipart::Form::new().text("title", title.to_string()).part("file", part);
+    let form = reqwest::multipart::Form::new()
+        .text("title", title.to_string())
+        .part("file", part);
     let r = s
         .client()
         .post(format!("{}/v1/tracks", s.url))
@@ -99,12 +120,25 @@ async fn end_to_end(s: Server) {
         assert_eq!(t["progress"], 1.0);
         let objects = s.objects().await;
         assert!(objects.contains(&format!("originals/{id}")), "{objects:?}");
-        assert!(objects.iter().any(|k| k.starts_with(&format!("tracks/{id}/")) && k.ends_with("/flac/seg_00000.m4s")));
-        let names: Vec<&str> = t["renditions"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
+        assert!(
+            objects
+                .iter()
+                .any(|k| k.starts_with(&format!("tracks/{id}/"))
+                    && k.ends_with("/flac/seg_00000.m4s"))
+        );
+        let names: Vec<&str> = t["renditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["name"].as_str().unwrap())
+            .collect();
         assert_eq!(names, ["aac-128", "flac", "opus-96"], "{rel}");
         let duration = t["analysis"]["duration_seconds"].as_f64().unwrap();
         let expected = fixture(rel).decoded_seconds.unwrap();
-        assert!((duration - expected).abs() < 0.03, "{rel}: {duration} vs {expected}");
+        assert!(
+            (duration - expected).abs() < 0.03,
+            "{rel}: {duration} vs {expected}"
+        );
 
         let play = s.playback(id).await;
         let master = play["master_url"].as_str().unwrap();
@@ -113,9 +147,20 @@ async fn end_to_end(s: Server) {
         for codec in ["aac", "opus", "flac"] {
             let url = play["masters"][codec].as_str().unwrap();
             let seconds = ffmpeg_seconds(url);
-            assert!((seconds - duration).abs() < 0.005, "{rel} {codec}: decoded {seconds} s of {duration} s");
+            assert!(
+                (seconds - duration).abs() < 0.005,
+                "{rel} {codec}: decoded {seconds} s of {duration} s"
+            );
         }
-        let wf: Value = s.client().get(play["waveform_url"].as_str().unwrap()).send().await.unwrap().json().await.unwrap();
+        let wf: Value = s
+            .client()
+            .get(play["waveform_url"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         assert_eq!(wf["version"], 2);
         // ffmpeg just listened with this token's session.
         assert!(s.track(id).await["listeners"].as_u64().unwrap() >= 1);
@@ -131,7 +176,11 @@ async fn end_to_end(s: Server) {
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
-        let mut req = s.client().get(format!("{}/v1/tracks", s.url)).header("authorization", s.auth()).query(&[("limit", "3")]);
+        let mut req = s
+            .client()
+            .get(format!("{}/v1/tracks", s.url))
+            .header("authorization", s.auth())
+            .query(&[("limit", "3")]);
         if let Some(c) = &cursor {
             req = req.query(&[("cursor", c.as_str())]);
         }
@@ -144,24 +193,53 @@ async fn end_to_end(s: Server) {
             None => break,
         }
     }
-    let mut all: Vec<String> = good.iter().chain(bad.iter()).map(|(_, id)| id.clone()).collect();
+    let mut all: Vec<String> = good
+        .iter()
+        .chain(bad.iter())
+        .map(|(_, id)| id.clone())
+        .collect();
     all.reverse();
     assert_eq!(seen, all);
 
     // Delete removes the rows and every object; the URLs stop working.
     let (_, gone) = &good[0];
-    let r = s.client().delete(format!("{}/v1/tracks/{gone}", s.url)).header("authorization", s.auth()).send().await.unwrap();
+    let r = s
+        .client()
+        .delete(format!("{}/v1/tracks/{gone}", s.url))
+        .header("authorization", s.auth())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 204);
     assert!(!s.objects().await.iter().any(|k| k.contains(gone.as_str())));
-    let r = s.client().get(format!("{}/v1/tracks/{gone}", s.url)).header("authorization", s.auth()).send().await.unwrap();
+    let r = s
+        .client()
+        .get(format!("{}/v1/tracks/{gone}", s.url))
+        .header("authorization", s.auth())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404);
     assert_eq!(r.headers()["content-type"], "application/problem+json");
     tokio::time::sleep(std::time::Duration::from_secs(6)).await; // the published cache's lifetime
-    let r = s.client().get(play["master_url"].as_str().unwrap()).send().await.unwrap();
+    let r = s
+        .client()
+        .get(play["master_url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404);
 
     // Metrics.
-    let m = s.client().get(format!("{}/metrics", s.url)).send().await.unwrap().text().await.unwrap();
+    let m = s
+        .client()
+        .get(format!("{}/metrics", s.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     for needle in [
         "veza_http_requests_total{route=\"/hls/tracks/{id}/{rendition}/{file}\",status=\"200\"}",
         "veza_http_request_duration_seconds_bucket",
@@ -176,7 +254,15 @@ async fn end_to_end(s: Server) {
         assert!(m.contains(needle), "metrics lack {needle}:\n{m}");
     }
     for path in ["/healthz", "/readyz"] {
-        assert_eq!(s.client().get(format!("{}{path}", s.url)).send().await.unwrap().status(), 200);
+        assert_eq!(
+            s.client()
+                .get(format!("{}{path}", s.url))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
     }
 }
 
@@ -212,7 +298,10 @@ fn keys_env(ids: &[&str]) -> String {
 }
 
 fn unix_now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
 /// Every URI reachable from a playlist URL, with the query each carries, resolved.
@@ -254,8 +343,18 @@ async fn playback_tokens_are_enforced_and_rotate() {
         ],
     )
     .await;
-    let a = s.upload(&fixtures().join("formats/mp3_cbr128_stereo_44k.mp3")).await["id"].as_str().unwrap().to_string();
-    let b = s.upload(&fixtures().join("formats/wav_pcm16_mono_16k.wav")).await["id"].as_str().unwrap().to_string();
+    let a = s
+        .upload(&fixtures().join("formats/mp3_cbr128_stereo_44k.mp3"))
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let b = s
+        .upload(&fixtures().join("formats/wav_pcm16_mono_16k.wav"))
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     s.wait_final(&a).await;
     s.wait_final(&b).await;
     let play = s.playback(&a).await;
@@ -264,7 +363,11 @@ async fn playback_tokens_are_enforced_and_rotate() {
     let c = s.client();
 
     // The token is on every URI of every playlist, and opens each of them.
-    for master in [play["master_url"].as_str().unwrap(), play["masters"]["opus"].as_str().unwrap(), play["masters"]["flac"].as_str().unwrap()] {
+    for master in [
+        play["master_url"].as_str().unwrap(),
+        play["masters"]["opus"].as_str().unwrap(),
+        play["masters"]["flac"].as_str().unwrap(),
+    ] {
         let uris = crawl(&c, master).await;
         assert!(uris.len() >= 3, "{uris:?}");
         for u in uris {
@@ -288,16 +391,32 @@ async fn playback_tokens_are_enforced_and_rotate() {
     let track_a: veza_stream::store::TrackId = a.parse().unwrap();
     let k1 = veza_stream::auth::Tokens::new(&[key("k1")], "k1");
     assert_eq!(status(seg(&token)).await, 200);
-    assert_eq!(status(format!("{}/hls/tracks/{a}/aac-128/seg_00000.m4s", s.url)).await, 403, "missing");
-    assert_eq!(status(seg(&k1.sign(track_a, 1, unix_now() - 1))).await, 403, "expired");
+    assert_eq!(
+        status(format!("{}/hls/tracks/{a}/aac-128/seg_00000.m4s", s.url)).await,
+        403,
+        "missing"
+    );
+    assert_eq!(
+        status(seg(&k1.sign(track_a, 1, unix_now() - 1))).await,
+        403,
+        "expired"
+    );
     let mut tampered = token.clone().into_bytes();
     let i = tampered.len() - 5;
     tampered[i] = if tampered[i] == b'A' { b'B' } else { b'A' };
-    assert_eq!(status(seg(std::str::from_utf8(&tampered).unwrap())).await, 403, "tampered");
+    assert_eq!(
+        status(seg(std::str::from_utf8(&tampered).unwrap())).await,
+        403,
+        "tampered"
+    );
     let other = s.playback(&b).await["token"].as_str().unwrap().to_string();
     assert_eq!(status(seg(&other)).await, 403, "another track's token");
     let foreign = veza_stream::auth::Tokens::new(&[key("k9")], "k9");
-    assert_eq!(status(seg(&foreign.sign(track_a, 1, unix_now() + 60))).await, 403, "unknown key");
+    assert_eq!(
+        status(seg(&foreign.sign(track_a, 1, unix_now() + 60))).await,
+        403,
+        "unknown key"
+    );
 
     // Rotation: k2 signs, k1 still verifies; then k1 is retired.
     s.kill();
@@ -325,7 +444,12 @@ async fn delivery_speaks_http_the_way_cdns_expect() {
         ],
     )
     .await;
-    let id = s.upload(&fixtures().join("formats/mp3_cbr128_stereo_44k.mp3")).await["id"].as_str().unwrap().to_string();
+    let id = s
+        .upload(&fixtures().join("formats/mp3_cbr128_stereo_44k.mp3"))
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     s.wait_final(&id).await;
     let play = s.playback(&id).await;
     let token = play["token"].as_str().unwrap();
@@ -339,51 +463,133 @@ async fn delivery_speaks_http_the_way_cdns_expect() {
     assert_eq!(h["content-type"], "audio/mp4");
     assert_eq!(h["accept-ranges"], "bytes");
     let etag = h["etag"].to_str().unwrap().to_string();
-    assert!(etag.starts_with('"') && etag.ends_with('"') && !etag.starts_with("W/"), "strong: {etag}");
+    assert!(
+        etag.starts_with('"') && etag.ends_with('"') && !etag.starts_with("W/"),
+        "strong: {etag}"
+    );
     let body = full.bytes().await.unwrap();
-    assert_eq!(h["content-length"].to_str().unwrap(), body.len().to_string());
+    assert_eq!(
+        h["content-length"].to_str().unwrap(),
+        body.len().to_string()
+    );
     let len = body.len();
 
-    let r = c.get(&seg).header("if-none-match", &etag).send().await.unwrap();
+    let r = c
+        .get(&seg)
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 304);
     assert_eq!(r.headers()["etag"], etag.as_str());
     assert!(r.bytes().await.unwrap().is_empty());
-    assert_eq!(c.get(&seg).header("if-none-match", "\"other\"").send().await.unwrap().status(), 200);
+    assert_eq!(
+        c.get(&seg)
+            .header("if-none-match", "\"other\"")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
 
-    let r = c.get(&seg).header("range", "bytes=100-199").send().await.unwrap();
+    let r = c
+        .get(&seg)
+        .header("range", "bytes=100-199")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 206);
-    assert_eq!(r.headers()["content-range"], format!("bytes 100-199/{len}").as_str());
+    assert_eq!(
+        r.headers()["content-range"],
+        format!("bytes 100-199/{len}").as_str()
+    );
     assert_eq!(r.bytes().await.unwrap(), body.slice(100..200));
-    let r = c.get(&seg).header("range", "bytes=-10").send().await.unwrap();
+    let r = c
+        .get(&seg)
+        .header("range", "bytes=-10")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 206);
     assert_eq!(r.bytes().await.unwrap(), body.slice(len - 10..));
-    let r = c.get(&seg).header("range", format!("bytes={len}-")).send().await.unwrap();
+    let r = c
+        .get(&seg)
+        .header("range", format!("bytes={len}-"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 416);
-    assert_eq!(r.headers()["content-range"], format!("bytes */{len}").as_str());
+    assert_eq!(
+        r.headers()["content-range"],
+        format!("bytes */{len}").as_str()
+    );
     assert_eq!(r.headers()["content-type"], "application/problem+json");
     // If-Range with another validator: the whole object.
-    let r = c.get(&seg).header("range", "bytes=0-9").header("if-range", "\"stale\"").send().await.unwrap();
+    let r = c
+        .get(&seg)
+        .header("range", "bytes=0-9")
+        .header("if-range", "\"stale\"")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
 
     let r = c.head(&seg).send().await.unwrap();
     assert_eq!(r.status(), 200);
-    assert_eq!(r.headers()["content-length"].to_str().unwrap(), len.to_string());
+    assert_eq!(
+        r.headers()["content-length"].to_str().unwrap(),
+        len.to_string()
+    );
     assert_eq!(r.headers()["etag"], etag.as_str());
     assert!(r.bytes().await.unwrap().is_empty());
 
-    let init = c.get(format!("{}/hls/tracks/{id}/opus-96/init.mp4?token={token}", s.url)).send().await.unwrap();
+    let init = c
+        .get(format!(
+            "{}/hls/tracks/{id}/opus-96/init.mp4?token={token}",
+            s.url
+        ))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(init.status(), 200);
-    assert_eq!(init.headers()["cache-control"], "public, max-age=31536000, immutable");
+    assert_eq!(
+        init.headers()["cache-control"],
+        "public, max-age=31536000, immutable"
+    );
 
-    let master = c.get(play["master_url"].as_str().unwrap()).send().await.unwrap();
-    assert_eq!(master.headers()["content-type"], "application/vnd.apple.mpegurl");
+    let master = c
+        .get(play["master_url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        master.headers()["content-type"],
+        "application/vnd.apple.mpegurl"
+    );
     assert_eq!(master.headers()["cache-control"], "public, max-age=10");
 
     // CORS: the configured origin only, preflight included.
-    let r = c.get(&seg).header("origin", "https://app.example").send().await.unwrap();
-    assert_eq!(r.headers()["access-control-allow-origin"], "https://app.example");
-    assert!(r.headers()["access-control-expose-headers"].to_str().unwrap().contains("content-range"));
-    let r = c.get(&seg).header("origin", "https://evil.example").send().await.unwrap();
+    let r = c
+        .get(&seg)
+        .header("origin", "https://app.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.headers()["access-control-allow-origin"],
+        "https://app.example"
+    );
+    assert!(r.headers()["access-control-expose-headers"]
+        .to_str()
+        .unwrap()
+        .contains("content-range"));
+    let r = c
+        .get(&seg)
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
     assert!(r.headers().get("access-control-allow-origin").is_none());
     let r = c
         .request(reqwest::Method::OPTIONS, &seg)
@@ -394,12 +600,18 @@ async fn delivery_speaks_http_the_way_cdns_expect() {
         .await
         .unwrap();
     assert!(r.status().is_success());
-    assert!(r.headers()["access-control-allow-headers"].to_str().unwrap().contains("range"));
+    assert!(r.headers()["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .contains("range"));
 
     // Unknown ids and files: 404 problem documents.
     let dev = veza_stream::auth::DevSecrets::load_or_create(&s.dir.join("data")).unwrap();
     let dev_keys = veza_stream::auth::Tokens::new(
-        &[veza_stream::config::PlaybackKey { id: "dev".into(), secret: dev.playback_secret }],
+        &[veza_stream::config::PlaybackKey {
+            id: "dev".into(),
+            secret: dev.playback_secret,
+        }],
         "dev",
     );
     let unknown = veza_stream::store::TrackId::new();
@@ -407,7 +619,10 @@ async fn delivery_speaks_http_the_way_cdns_expect() {
     for url in [
         format!("{}/hls/tracks/{unknown}/master.m3u8?token={tok}", s.url),
         format!("{}/hls/tracks/not-a-uuid/master.m3u8", s.url),
-        format!("{}/hls/tracks/{id}/aac-128/seg_99999.m4s?token={token}", s.url),
+        format!(
+            "{}/hls/tracks/{id}/aac-128/seg_99999.m4s?token={token}",
+            s.url
+        ),
         format!("{}/hls/tracks/{id}/mp3-320/index.m3u8?token={token}", s.url),
         format!("{}/hls/tracks/{id}/analysis.json?token={token}", s.url),
     ] {
@@ -422,21 +637,58 @@ async fn delivery_speaks_http_the_way_cdns_expect() {
     let r = c.get(format!("{}/v1/tracks", s.url)).send().await.unwrap();
     assert_eq!(r.status(), 401);
     assert_eq!(r.headers()["content-type"], "application/problem+json");
-    let r = c.post(format!("{}/v1/tracks", s.url)).header("authorization", s.auth()).header("content-type", "text/plain").body("hello").send().await.unwrap();
+    let r = c
+        .post(format!("{}/v1/tracks", s.url))
+        .header("authorization", s.auth())
+        .header("content-type", "text/plain")
+        .body("hello")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 415);
-    let r = c.post(format!("{}/v1/tracks", s.url)).header("authorization", s.auth()).header("content-type", "audio/wav").body(vec![0u8; 1_000_001]).send().await.unwrap();
+    let r = c
+        .post(format!("{}/v1/tracks", s.url))
+        .header("authorization", s.auth())
+        .header("content-type", "audio/wav")
+        .body(vec![0u8; 1_000_001])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 413);
     let p: Value = r.json().await.unwrap();
     assert_eq!(p["type"], "https://veza.stream/problems/upload-too-large");
     // A chunked body with no length is cut off at the limit too, and leaves nothing behind.
     let before = s.objects().await;
     let chunks = futures::stream::iter((0..40).map(|_| Ok::<_, std::io::Error>(vec![1u8; 50_000])));
-    let r = c.post(format!("{}/v1/tracks", s.url)).header("authorization", s.auth()).header("content-type", "audio/wav").body(reqwest::Body::wrap_stream(chunks)).send().await.unwrap();
+    let r = c
+        .post(format!("{}/v1/tracks", s.url))
+        .header("authorization", s.auth())
+        .header("content-type", "audio/wav")
+        .body(reqwest::Body::wrap_stream(chunks))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 413);
     assert_eq!(s.objects().await, before);
-    let r = c.post(format!("{}/v1/tracks", s.url)).header("authorization", s.auth()).header("content-type", "audio/wav").body(Vec::new()).send().await.unwrap();
+    let r = c
+        .post(format!("{}/v1/tracks", s.url))
+        .header("authorization", s.auth())
+        .header("content-type", "audio/wav")
+        .body(Vec::new())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
-    let r = c.post(format!("{}/v1/tracks/{}/playback", s.url, veza_stream::store::TrackId::new())).header("authorization", s.auth()).send().await.unwrap();
+    let r = c
+        .post(format!(
+            "{}/v1/tracks/{}/playback",
+            s.url,
+            veza_stream::store::TrackId::new()
+        ))
+        .header("authorization", s.auth())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404);
     let r = c.get(format!("{}/nowhere", s.url)).send().await.unwrap();
     assert_eq!(r.status(), 404);

@@ -57,18 +57,30 @@ async fn lifecycle(s: Arc<dyn MetadataStore>) {
     let t = track("one");
     s.create_track(&t, "job-1", 1000).await.unwrap();
     let got = s.track(t.id).await.unwrap().unwrap();
-    assert_eq!((got.status, got.title.as_str(), got.created_at), (Status::Queued, "one", 1000));
+    assert_eq!(
+        (got.status, got.title.as_str(), got.created_at),
+        (Status::Queued, "one", 1000)
+    );
     assert_eq!(s.job_counts().await.unwrap().queued, 1);
 
     // Not due yet, then claimed once.
     assert!(s.claim("early", 5000, 999).await.unwrap().is_none());
     let job = s.claim("lease-a", 31_000, 1000).await.unwrap().unwrap();
-    assert_eq!((job.track_id, job.attempts, job.stale_staging.as_deref()), (t.id, 1, None));
-    assert!(s.claim("lease-b", 31_000, 1001).await.unwrap().is_none(), "a held lease is not claimed");
+    assert_eq!(
+        (job.track_id, job.attempts, job.stale_staging.as_deref()),
+        (t.id, 1, None)
+    );
+    assert!(
+        s.claim("lease-b", 31_000, 1001).await.unwrap().is_none(),
+        "a held lease is not claimed"
+    );
     assert!(s.heartbeat(&job, 40_000).await.unwrap());
     assert!(s.set_staging(&job, "tracks/x/attempt-1").await.unwrap());
     assert!(s.set_progress(&job, 0.5, 1100).await.unwrap());
-    assert_eq!(s.track(t.id).await.unwrap().unwrap().status, Status::Processing);
+    assert_eq!(
+        s.track(t.id).await.unwrap().unwrap().status,
+        Status::Processing
+    );
     assert_eq!(s.job_counts().await.unwrap().running, 1);
 
     // The lease expires: another worker takes over and learns the stale staging prefix; the first
@@ -77,10 +89,22 @@ async fn lifecycle(s: Arc<dyn MetadataStore>) {
     assert_eq!(taken.attempts, 2);
     assert_eq!(taken.stale_staging.as_deref(), Some("tracks/x/attempt-1"));
     assert!(!s.heartbeat(&job, 50_000).await.unwrap());
-    assert!(!s.publish(&job, "tracks/x/attempt-1", "{}", &[rendition("flac")], 41_000).await.unwrap());
+    assert!(!s
+        .publish(
+            &job,
+            "tracks/x/attempt-1",
+            "{}",
+            &[rendition("flac")],
+            41_000
+        )
+        .await
+        .unwrap());
 
     // A retry goes back to the queue with its backoff.
-    let retry = Failure::Retry { at: 60_000, error: "storage down".into() };
+    let retry = Failure::Retry {
+        at: 60_000,
+        error: "storage down".into(),
+    };
     assert!(s.fail(&taken, &retry, 41_000).await.unwrap());
     assert!(s.claim("lease-d", 100_000, 59_999).await.unwrap().is_none());
     let third = s.claim("lease-d", 100_000, 60_000).await.unwrap().unwrap();
@@ -88,7 +112,10 @@ async fn lifecycle(s: Arc<dyn MetadataStore>) {
 
     // Publishing flips the track and writes its renditions in one go.
     let rs = [rendition("aac-128"), rendition("flac")];
-    assert!(s.publish(&third, "tracks/x/attempt-3", "{\"a\":1}", &rs, 61_000).await.unwrap());
+    assert!(s
+        .publish(&third, "tracks/x/attempt-3", "{\"a\":1}", &rs, 61_000)
+        .await
+        .unwrap());
     let ready = s.track(t.id).await.unwrap().unwrap();
     assert_eq!(ready.status, Status::Ready);
     assert_eq!(ready.progress, 1.0);
@@ -96,15 +123,26 @@ async fn lifecycle(s: Arc<dyn MetadataStore>) {
     assert_eq!(ready.analysis.as_deref(), Some("{\"a\":1}"));
     assert_eq!(s.renditions(t.id).await.unwrap(), rs.to_vec());
     assert_eq!(s.job_counts().await.unwrap(), Default::default());
-    assert!(!s.publish(&third, "tracks/x/attempt-3", "{}", &rs, 62_000).await.unwrap(), "exactly once");
+    assert!(
+        !s.publish(&third, "tracks/x/attempt-3", "{}", &rs, 62_000)
+            .await
+            .unwrap(),
+        "exactly once"
+    );
 
     // Final failure.
     let bad = track("bad");
     s.create_track(&bad, "job-2", 70_000).await.unwrap();
     let job = s.claim("lease-e", 100_000, 70_000).await.unwrap().unwrap();
-    assert!(s.fail(&job, &Failure::Final("not audio".into()), 70_001).await.unwrap());
+    assert!(s
+        .fail(&job, &Failure::Final("not audio".into()), 70_001)
+        .await
+        .unwrap());
     let failed = s.track(bad.id).await.unwrap().unwrap();
-    assert_eq!((failed.status, failed.error.as_deref()), (Status::Failed, Some("not audio")));
+    assert_eq!(
+        (failed.status, failed.error.as_deref()),
+        (Status::Failed, Some("not audio"))
+    );
     assert_eq!(s.job_counts().await.unwrap().failed, 1);
     assert!(s.claim("lease-f", 100_000, 99_000).await.unwrap().is_none());
 
@@ -153,7 +191,11 @@ async fn concurrent_claims(s: Arc<dyn MetadataStore>) {
         let s = s.clone();
         tokio::spawn(async move {
             let mut mine = Vec::new();
-            while let Some(job) = s.claim(&format!("w{w}-{}", mine.len()), i64::MAX / 2, 1).await.unwrap() {
+            while let Some(job) = s
+                .claim(&format!("w{w}-{}", mine.len()), i64::MAX / 2, 1)
+                .await
+                .unwrap()
+            {
                 mine.push(job.track_id);
             }
             mine

@@ -153,7 +153,10 @@ async fn upload(
                 .map(str::to_owned)
                 .or(q.filename.clone())
                 .unwrap_or_else(|| "upload".into());
-            let ct = field.content_type().unwrap_or("application/octet-stream").to_owned();
+            let ct = field
+                .content_type()
+                .unwrap_or("application/octet-stream")
+                .to_owned();
             let stream = field.map(|r| r.map_err(|e| Problem::bad_request(e.body_text())));
             let size = store_stream(&app, &key, stream, limit).await?;
             found = Some(Incoming {
@@ -197,12 +200,15 @@ async fn upload(
         app.storage.delete(&key).await?;
         return Err(Problem::bad_request("the upload is empty"));
     }
-    let title = incoming.title.filter(|t| !t.trim().is_empty()).unwrap_or_else(|| {
-        std::path::Path::new(&incoming.filename)
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_else(|| incoming.filename.clone())
-    });
+    let title = incoming
+        .title
+        .filter(|t| !t.trim().is_empty())
+        .unwrap_or_else(|| {
+            std::path::Path::new(&incoming.filename)
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| incoming.filename.clone())
+        });
     let now = App::now_ms();
     let track = Track {
         id,
@@ -350,7 +356,9 @@ async fn list(
     for t in &rows {
         items.push(view(&app, t).await?);
     }
-    let next = more.then(|| rows.last().map(|t| t.id.to_string())).flatten();
+    let next = more
+        .then(|| rows.last().map(|t| t.id.to_string()))
+        .flatten();
     Ok(Json(json!({ "items": items, "next_cursor": next })))
 }
 
@@ -400,7 +408,9 @@ async fn events(
             let t = match app.store.track(id).await {
                 Ok(Some(t)) => t,
                 Ok(None) => {
-                    let ev = Event::default().event("deleted").data(json!({"id": id.to_string()}).to_string());
+                    let ev = Event::default()
+                        .event("deleted")
+                        .data(json!({"id": id.to_string()}).to_string());
                     return Some((Ok::<_, std::convert::Infallible>(ev), (app, last, true)));
                 }
                 Err(_) => {
@@ -461,7 +471,11 @@ async fn playback(
     let base = format!("{}/hls/tracks/{id}", app.public_url);
     let renditions = app.store.renditions(id).await?;
     let mut masters = serde_json::Map::new();
-    for (codec, file) in [("aac", "master_aac.m3u8"), ("opus", "master_opus.m3u8"), ("flac", "master_flac.m3u8")] {
+    for (codec, file) in [
+        ("aac", "master_aac.m3u8"),
+        ("opus", "master_opus.m3u8"),
+        ("flac", "master_flac.m3u8"),
+    ] {
         if renditions.iter().any(|r| r.name.starts_with(codec)) {
             masters.insert(codec.into(), json!(format!("{base}/{file}?token={token}")));
         }
@@ -474,4 +488,3 @@ async fn playback(
         "expires_at": rfc3339(expires as i64 * 1000),
     })))
 }
-

@@ -12,7 +12,7 @@
 
 use super::problem::static_problem;
 use crate::auth::TokenError;
-use crate::server::{App, Published};
+use crate::server::{App, Object, Published};
 use crate::store::{Status, TrackId};
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -36,11 +36,21 @@ const NOT_FOUND: &str = r#"{"type":"https://veza.stream/problems/not-found","tit
 
 fn forbidden(e: TokenError) -> Response {
     let body = match e {
-        TokenError::Missing => r#"{"type":"https://veza.stream/problems/token-missing","title":"Forbidden","status":403,"detail":"a playback token is required"}"#,
-        TokenError::Expired => r#"{"type":"https://veza.stream/problems/token-expired","title":"Forbidden","status":403,"detail":"the playback token has expired"}"#,
-        TokenError::WrongScope => r#"{"type":"https://veza.stream/problems/token-scope","title":"Forbidden","status":403,"detail":"the playback token is for another track"}"#,
-        TokenError::UnknownKey => r#"{"type":"https://veza.stream/problems/token-key","title":"Forbidden","status":403,"detail":"the playback token's key is unknown or retired"}"#,
-        _ => r#"{"type":"https://veza.stream/problems/token-invalid","title":"Forbidden","status":403,"detail":"the playback token is invalid"}"#,
+        TokenError::Missing => {
+            r#"{"type":"https://veza.stream/problems/token-missing","title":"Forbidden","status":403,"detail":"a playback token is required"}"#
+        }
+        TokenError::Expired => {
+            r#"{"type":"https://veza.stream/problems/token-expired","title":"Forbidden","status":403,"detail":"the playback token has expired"}"#
+        }
+        TokenError::WrongScope => {
+            r#"{"type":"https://veza.stream/problems/token-scope","title":"Forbidden","status":403,"detail":"the playback token is for another track"}"#
+        }
+        TokenError::UnknownKey => {
+            r#"{"type":"https://veza.stream/problems/token-key","title":"Forbidden","status":403,"detail":"the playback token's key is unknown or retired"}"#
+        }
+        _ => {
+            r#"{"type":"https://veza.stream/problems/token-invalid","title":"Forbidden","status":403,"detail":"the playback token is invalid"}"#
+        }
     };
     static_problem(StatusCode::FORBIDDEN, body)
 }
@@ -60,7 +70,9 @@ enum Kind {
 
 fn top_kind(file: &str) -> Option<Kind> {
     match file {
-        "master.m3u8" | "master_aac.m3u8" | "master_opus.m3u8" | "master_flac.m3u8" => Some(Kind::Playlist),
+        "master.m3u8" | "master_aac.m3u8" | "master_opus.m3u8" | "master_flac.m3u8" => {
+            Some(Kind::Playlist)
+        }
         "waveform.json" => Some(Kind::Json),
         "cover.jpg" => Some(Kind::Image("image/jpeg")),
         "cover.png" => Some(Kind::Image("image/png")),
@@ -102,7 +114,17 @@ async fn nested(
     let Some(kind) = nested_kind(&file) else {
         return not_found();
     };
-    serve(&app, &id, Some(&rendition), &file, kind, &method, &uri, &headers).await
+    serve(
+        &app,
+        &id,
+        Some(&rendition),
+        &file,
+        kind,
+        &method,
+        &uri,
+        &headers,
+    )
+    .await
 }
 
 /// The `token` query parameter, borrowed from the URI.
@@ -150,32 +172,42 @@ async fn serve(
         Some(r) => format!("{}/{r}/{file}", published.prefix),
         None => format!("{}/{file}", published.prefix),
     };
-    let data = match object(app, key.clone()).await {
-        Ok(d) => d,
+    let obj = match object(app, key).await {
+        Ok(o) => o,
         Err(r) => return r,
     };
     let head = method == Method::HEAD;
     match kind {
         Kind::Playlist => {
             // `token` passed verification, so it is made of URL-safe characters only.
-            let text = with_token(&String::from_utf8_lossy(&data), token.unwrap_or_default());
+            let text = with_token(
+                &String::from_utf8_lossy(&obj.data),
+                token.unwrap_or_default(),
+            );
             let max_age = app.config.delivery.playlist_max_age_seconds;
             let mut r = body_response(app, StatusCode::OK, Bytes::from(text), head);
             let h = r.headers_mut();
-            h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/vnd.apple.mpegurl"));
+            h.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/vnd.apple.mpegurl"),
+            );
             h.insert(
                 header::CACHE_CONTROL,
-                HeaderValue::from_str(&format!("public, max-age={max_age}")).unwrap_or(HeaderValue::from_static("no-cache")),
+                HeaderValue::from_str(&format!("public, max-age={max_age}"))
+                    .unwrap_or(HeaderValue::from_static("no-cache")),
             );
             r
         }
         Kind::Json => {
-            let mut r = immutable(app, &key, data, "application/json", head, headers);
-            r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
+            let mut r = immutable(app, obj, "application/json", head, headers);
+            r.headers_mut().insert(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=3600"),
+            );
             r
         }
-        Kind::Image(ct) => immutable(app, &key, data, ct, head, headers),
-        Kind::Media => immutable(app, &key, data, "audio/mp4", head, headers),
+        Kind::Image(ct) => immutable(app, obj, ct, head, headers),
+        Kind::Media => immutable(app, obj, "audio/mp4", head, headers),
     }
 }
 
@@ -206,16 +238,20 @@ async fn published(app: &App, track: TrackId) -> Result<Option<Arc<Published>>, 
 }
 
 /// One object, from the hot cache or storage.
-async fn object(app: &App, key: String) -> Result<Bytes, Response> {
-    if let Some(b) = app.objects.get(&key) {
+async fn object(app: &App, key: String) -> Result<Object, Response> {
+    if let Some(o) = app.objects.get(&key) {
         app.metrics.cache_hits.inc();
-        return Ok(b);
+        return Ok(o);
     }
     app.metrics.cache_misses.inc();
     match app.storage.get(&key).await {
-        Ok(b) => {
-            app.objects.insert(key, b.clone());
-            Ok(b)
+        Ok(data) => {
+            let o = Object {
+                etag: HeaderValue::from_str(&etag(&key)).expect("hex in quotes"),
+                data,
+            };
+            app.objects.insert(key, o.clone());
+            Ok(o)
         }
         Err(object_store::Error::NotFound { .. }) => Err(not_found()),
         Err(e) => Err(super::Problem::from(e).into_response()),
@@ -265,7 +301,8 @@ fn body_response(app: &App, status: StatusCode, body: Bytes, head: bool) -> Resp
         Response::new(Body::from(body))
     };
     *r.status_mut() = status;
-    r.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    r.headers_mut()
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
     r
 }
 
@@ -310,7 +347,11 @@ fn range(headers: &HeaderMap, len: u64) -> Option<Result<(u64, u64), ()>> {
         return Some(Ok((len.saturating_sub(n), len - 1)));
     }
     let start: u64 = a.parse().ok()?;
-    let end: u64 = if b.is_empty() { u64::MAX } else { b.parse().ok()? };
+    let end: u64 = if b.is_empty() {
+        u64::MAX
+    } else {
+        b.parse().ok()?
+    };
     if end < start {
         return None;
     }
@@ -320,17 +361,27 @@ fn range(headers: &HeaderMap, len: u64) -> Option<Result<(u64, u64), ()>> {
     Some(Ok((start, end.min(len - 1))))
 }
 
-fn immutable(app: &App, key: &str, data: Bytes, content_type: &'static str, head: bool, headers: &HeaderMap) -> Response {
-    let tag = etag(key);
+fn immutable(
+    app: &App,
+    obj: Object,
+    content_type: &'static str,
+    head: bool,
+    headers: &HeaderMap,
+) -> Response {
+    let Object {
+        data,
+        etag: tag_value,
+    } = obj;
+    let tag = tag_value.to_str().unwrap_or_default();
     let len = data.len() as u64;
-    let mut r = if none_match(headers, &tag) {
+    let mut r = if none_match(headers, tag) {
         let mut r = Response::new(Body::empty());
         *r.status_mut() = StatusCode::NOT_MODIFIED;
         r
     } else {
         let if_range_ok = headers
             .get(header::IF_RANGE)
-            .map(|v| v.to_str().ok() == Some(tag.as_str()))
+            .map(|v| v.to_str().ok() == Some(tag))
             .unwrap_or(true);
         match range(headers, len).filter(|_| if_range_ok) {
             None => body_response(app, StatusCode::OK, data, head),
@@ -343,7 +394,8 @@ fn immutable(app: &App, key: &str, data: Bytes, content_type: &'static str, head
                 );
                 r.headers_mut().insert(
                     header::CONTENT_RANGE,
-                    HeaderValue::from_str(&format!("bytes {start}-{end}/{len}")).expect("ASCII digits"),
+                    HeaderValue::from_str(&format!("bytes {start}-{end}/{len}"))
+                        .expect("ASCII digits"),
                 );
                 r
             }
@@ -361,11 +413,15 @@ fn immutable(app: &App, key: &str, data: Bytes, content_type: &'static str, head
         }
     };
     let h = r.headers_mut();
-    h.insert(header::ETAG, HeaderValue::from_str(&tag).expect("hex in quotes"));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=31536000, immutable"));
+    h.insert(header::ETAG, tag_value.clone());
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=31536000, immutable"),
+    );
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     if r.status() != StatusCode::NOT_MODIFIED {
-        r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        r.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     }
     r
 }
@@ -398,7 +454,10 @@ mod tests {
 
     #[test]
     fn if_none_match_lists_and_weak_tags_match() {
-        assert!(none_match(&h(header::IF_NONE_MATCH, r#""a", "b""#), r#""b""#));
+        assert!(none_match(
+            &h(header::IF_NONE_MATCH, r#""a", "b""#),
+            r#""b""#
+        ));
         assert!(none_match(&h(header::IF_NONE_MATCH, r#"W/"b""#), r#""b""#));
         assert!(none_match(&h(header::IF_NONE_MATCH, "*"), r#""b""#));
         assert!(!none_match(&h(header::IF_NONE_MATCH, r#""a""#), r#""b""#));

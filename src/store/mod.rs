@@ -238,7 +238,9 @@ pub trait MetadataStore: Send + Sync + 'static {
 /// directory if needed.
 pub async fn open(url: &str, max_connections: u32) -> Result<Arc<dyn MetadataStore>> {
     if url.starts_with("sqlite:") {
-        Ok(Arc::new(sql::SqliteStore::open(url, max_connections).await?))
+        Ok(Arc::new(
+            sql::SqliteStore::open(url, max_connections).await?,
+        ))
     } else {
         Ok(Arc::new(sql::PgStore::open(url, max_connections).await?))
     }

@@ -1,7 +1,9 @@
 //! The SQLite and PostgreSQL backends. One macro writes both from the same SQL; they differ in the
 //! pool set-up, the migrations directory, how a write transaction starts and how a job is claimed.
 
-use super::{Error, Failure, Job, JobCounts, MetadataStore, Rendition, Result, Status, Track, TrackId};
+use super::{
+    Error, Failure, Job, JobCounts, MetadataStore, Rendition, Result, Status, Track, TrackId,
+};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use std::str::FromStr;
@@ -31,7 +33,10 @@ impl TryFrom<TrackRow> for Track {
     type Error = Error;
     fn try_from(r: TrackRow) -> Result<Track> {
         Ok(Track {
-            id: r.id.parse().map_err(|_| Error::Corrupt(format!("track id {}", r.id)))?,
+            id: r
+                .id
+                .parse()
+                .map_err(|_| Error::Corrupt(format!("track id {}", r.id)))?,
             title: r.title,
             filename: r.filename,
             content_type: r.content_type,
@@ -399,8 +404,20 @@ macro_rules! sql_store {
     };
 }
 
-sql_store!(SqliteStore, sqlx::Sqlite, "./migrations/sqlite", "BEGIN IMMEDIATE", CLAIM_SQLITE);
-sql_store!(PgStore, sqlx::Postgres, "./migrations/postgres", "BEGIN", CLAIM_POSTGRES);
+sql_store!(
+    SqliteStore,
+    sqlx::Sqlite,
+    "./migrations/sqlite",
+    "BEGIN IMMEDIATE",
+    CLAIM_SQLITE
+);
+sql_store!(
+    PgStore,
+    sqlx::Postgres,
+    "./migrations/postgres",
+    "BEGIN",
+    CLAIM_POSTGRES
+);
 
 impl SqliteStore {
     /// Opens (creating if needed) a SQLite database in WAL mode.

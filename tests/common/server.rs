@@ -13,7 +13,9 @@ pub const POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
 pub async fn pg_schema() -> String {
     use sqlx::Executor;
     let name = format!("t_{}", uuid::Uuid::new_v4().simple());
-    let pool = sqlx::PgPool::connect(POSTGRES).await.expect("PostgreSQL at 127.0.0.1:5432 (database test)");
+    let pool = sqlx::PgPool::connect(POSTGRES)
+        .await
+        .expect("PostgreSQL at 127.0.0.1:5432 (database test)");
     pool.execute(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {name}")))
         .await
         .expect("create schema");
@@ -48,7 +50,11 @@ pub struct Moto {
 
 impl Moto {
     pub async fn start() -> Moto {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let child = Command::new("moto_server")
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
@@ -59,13 +65,20 @@ impl Moto {
         let c = reqwest::Client::new();
         let start = Instant::now();
         while c.get(format!("{endpoint}/")).send().await.is_err() {
-            assert!(start.elapsed() < Duration::from_secs(60), "moto did not start");
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "moto did not start"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         let bucket = "veza-test".to_string();
         let r = c.put(format!("{endpoint}/{bucket}")).send().await.unwrap();
         assert!(r.status().is_success(), "create bucket: {}", r.status());
-        Moto { child, endpoint, bucket }
+        Moto {
+            child,
+            endpoint,
+            bucket,
+        }
     }
 
     /// Every key in the bucket (ListObjectsV2; moto accepts unsigned requests).
@@ -75,16 +88,23 @@ impl Moto {
         loop {
             let mut url = format!("{}/{}?list-type=2", self.endpoint, self.bucket);
             if let Some(t) = &token {
-                url += &format!("&continuation-token={}", t.replace('+', "%2B").replace('/', "%2F").replace('=', "%3D"));
+                url += &format!(
+                    "&continuation-token={}",
+                    t.replace('+', "%2B")
+                        .replace('/', "%2F")
+                        .replace('=', "%3D")
+                );
             }
             let xml = reqwest::get(url).await.unwrap().text().await.unwrap();
             for part in xml.split("<Key>").skip(1) {
                 keys.push(part.split("</Key>").next().unwrap().to_string());
             }
-            token = xml
-                .split("<NextContinuationToken>")
-                .nth(1)
-                .map(|p| p.split("</NextContinuationToken>").next().unwrap().to_string());
+            token = xml.split("<NextContinuationToken>").nth(1).map(|p| {
+                p.split("</NextContinuationToken>")
+                    .next()
+                    .unwrap()
+                    .to_string()
+            });
             if token.is_none() {
                 break;
             }
@@ -137,8 +157,14 @@ impl Server {
         let dir = tmp.path().to_path_buf();
         let mut env: Vec<(String, String)> = vec![
             ("VEZA_SERVER__LISTEN".into(), "127.0.0.1:0".into()),
-            ("VEZA_SERVER__DATA_DIR".into(), dir.join("data").display().to_string()),
-            ("VEZA_STORAGE__PATH".into(), dir.join("media").display().to_string()),
+            (
+                "VEZA_SERVER__DATA_DIR".into(),
+                dir.join("data").display().to_string(),
+            ),
+            (
+                "VEZA_STORAGE__PATH".into(),
+                dir.join("media").display().to_string(),
+            ),
             ("VEZA_JOBS__WORKERS".into(), "2".into()),
         ];
         let url = match db {
@@ -204,7 +230,9 @@ impl Server {
             self.key = k;
         }
         if let Some((_, k)) = self.env.iter().find(|(k, _)| k == "VEZA_AUTH__API_KEYS") {
-            self.key = k.trim_matches(|c| c == '[' || c == ']' || c == '"').to_string();
+            self.key = k
+                .trim_matches(|c| c == '[' || c == ']' || c == '"')
+                .to_string();
         }
         self.child = Some(child);
     }
@@ -217,7 +245,11 @@ impl Server {
 
     /// The metadata store URL the server uses.
     pub fn db_url(&self) -> String {
-        self.env.iter().find(|(k, _)| k == "VEZA_DATABASE__URL").map(|(_, v)| v.clone()).expect("database url")
+        self.env
+            .iter()
+            .find(|(k, _)| k == "VEZA_DATABASE__URL")
+            .map(|(_, v)| v.clone())
+            .expect("database url")
     }
 
     /// Runs `sql` (one row, one column) against the server's store.
@@ -225,12 +257,18 @@ impl Server {
         let url = self.db_url();
         if url.starts_with("sqlite:") {
             let pool = sqlx::SqlitePool::connect(&url).await.expect("sqlite");
-            let v: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string())).fetch_one(&pool).await.expect(sql);
+            let v: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string()))
+                .fetch_one(&pool)
+                .await
+                .expect(sql);
             pool.close().await;
             v
         } else {
             let pool = sqlx::PgPool::connect(&url).await.expect("postgres");
-            let v: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string())).fetch_one(&pool).await.expect(sql);
+            let v: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string()))
+                .fetch_one(&pool)
+                .await
+                .expect(sql);
             pool.close().await;
             v
         }
@@ -241,12 +279,20 @@ impl Server {
         let url = self.db_url();
         if url.starts_with("sqlite:") {
             let pool = sqlx::SqlitePool::connect(&url).await.expect("sqlite");
-            let v: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string())).fetch_optional(&pool).await.expect(sql).flatten();
+            let v: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string()))
+                .fetch_optional(&pool)
+                .await
+                .expect(sql)
+                .flatten();
             pool.close().await;
             v
         } else {
             let pool = sqlx::PgPool::connect(&url).await.expect("postgres");
-            let v: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string())).fetch_optional(&pool).await.expect(sql).flatten();
+            let v: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string()))
+                .fetch_optional(&pool)
+                .await
+                .expect(sql)
+                .flatten();
             pool.close().await;
             v
         }
@@ -330,7 +376,11 @@ impl Server {
             if t["status"] == "ready" || t["status"] == "failed" {
                 return t;
             }
-            assert!(start.elapsed() < Duration::from_secs(600), "track {id} stuck: {t}\n{}", self.log());
+            assert!(
+                start.elapsed() < Duration::from_secs(600),
+                "track {id} stuck: {t}\n{}",
+                self.log()
+            );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
@@ -356,7 +406,9 @@ impl Server {
         let mut out = Vec::new();
         let mut stack = vec![root.clone()];
         while let Some(d) = stack.pop() {
-            let Ok(rd) = std::fs::read_dir(&d) else { continue };
+            let Ok(rd) = std::fs::read_dir(&d) else {
+                continue;
+            };
             for e in rd.flatten() {
                 if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
                     stack.push(e.path());

@@ -1,0 +1,24 @@
+# veza-stream: build in the Rust image, run on Debian slim.
+#   docker build -t veza-stream .
+#   docker run -p 8080:8080 -v veza-data:/data veza-stream
+FROM rust:1.95-bookworm AS build
+RUN apt-get update && apt-get install -y --no-install-recommends cmake && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY . .
+RUN cargo build --release --locked --bin veza-stream
+
+FROM debian:bookworm-slim
+RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates && rm -rf /var/lib/apt/lists/* \
+ && useradd --system --home /data veza && mkdir -p /data && chown veza /data
+COPY --from=build /src/target/release/veza-stream /usr/local/bin/veza-stream
+COPY config/default.toml /etc/veza/default.toml
+USER veza
+WORKDIR /data
+ENV VEZA_SERVER__LISTEN=0.0.0.0:8080 \
+    VEZA_SERVER__DATA_DIR=/data \
+    VEZA_DATABASE__URL=sqlite:///data/veza.db \
+    VEZA_STORAGE__PATH=/data/media
+EXPOSE 8080
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["veza-stream"]
+CMD ["serve"]
