@@ -568,6 +568,26 @@ async fn delivery_speaks_http_the_way_cdns_expect() {
         "application/vnd.apple.mpegurl"
     );
     assert_eq!(master.headers()["cache-control"], "public, max-age=10");
+    let tag = master.headers()["etag"].to_str().unwrap().to_string();
+    let r = c
+        .get(play["master_url"].as_str().unwrap())
+        .header("if-none-match", &tag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 304);
+    let other = s.playback(&id).await;
+    let r = c
+        .get(other["master_url"].as_str().unwrap())
+        .header("if-none-match", &tag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        200,
+        "another token rewrites the playlist differently"
+    );
 
     // CORS: the configured origin only, preflight included.
     let r = c

@@ -121,6 +121,12 @@ async fn upload(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok());
     if declared.is_some_and(|n| n > limit) {
+        // A client that asked `Expect: 100-continue` has sent nothing yet: answer at once. One that
+        // is already sending gets a bounded drain first, so its 413 is not lost to a reset.
+        let expects = req.headers().contains_key(header::EXPECT);
+        if !expects && declared.is_some_and(|n| n - limit <= DRAIN_BYTES) {
+            drain(req.into_body().into_data_stream()).await;
+        }
         return Err(too_large(limit));
     }
     let id = TrackId::new();
@@ -271,6 +277,7 @@ async fn store_stream(
             size += chunk.len() as u64;
             app.metrics.upload_bytes.inc_by(chunk.len() as u64);
             if size > limit {
+                drain(&mut body).await;
                 return Err(too_large(limit));
             }
             writer.wait_for_capacity(2).await?;
@@ -288,6 +295,28 @@ async fn store_stream(
             let _ = writer.abort().await;
             let _ = app.storage.delete(key).await;
             Err(e)
+        }
+    }
+}
+
+/// How much of an over-limit body is read and discarded before answering 413.
+const DRAIN_BYTES: u64 = 16 << 20;
+
+/// Reads and discards up to [`DRAIN_BYTES`] of a refused body, for at most five seconds. Closing a
+/// socket with unread data makes the kernel send a reset, which can destroy the 413 before the
+/// client reads it (the reason for nginx's lingering close).
+async fn drain<E>(body: impl Stream<Item = Result<Bytes, E>> + Unpin) {
+    let mut body = body;
+    let mut read = 0u64;
+    let deadline = tokio::time::sleep(Duration::from_secs(5));
+    tokio::pin!(deadline);
+    while read <= DRAIN_BYTES {
+        tokio::select! {
+            chunk = body.next() => match chunk {
+                Some(Ok(c)) => read += c.len() as u64,
+                _ => return,
+            },
+            _ = &mut deadline => return,
         }
     }
 }

@@ -179,17 +179,29 @@ async fn serve(
     let head = method == Method::HEAD;
     match kind {
         Kind::Playlist => {
-            // `token` passed verification, so it is made of URL-safe characters only.
-            let text = with_token(
-                &String::from_utf8_lossy(&obj.data),
-                token.unwrap_or_default(),
-            );
+            // The body is a function of the stored playlist and the token, so a hash of the two is
+            // a strong validator for it.
+            let token = token.unwrap_or_default();
+            let tag = etag_of(&[obj.etag.as_bytes(), token.as_bytes()]);
             let max_age = app.config.delivery.playlist_max_age_seconds;
-            let mut r = body_response(app, StatusCode::OK, Bytes::from(text), head);
+            let mut r = if none_match(headers, &tag) {
+                let mut r = Response::new(Body::empty());
+                *r.status_mut() = StatusCode::NOT_MODIFIED;
+                r
+            } else {
+                // `token` passed verification, so it is made of URL-safe characters only.
+                let text = with_token(&String::from_utf8_lossy(&obj.data), token);
+                let mut r = body_response(app, StatusCode::OK, Bytes::from(text), head);
+                r.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/vnd.apple.mpegurl"),
+                );
+                r
+            };
             let h = r.headers_mut();
             h.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/vnd.apple.mpegurl"),
+                header::ETAG,
+                HeaderValue::from_str(&tag).expect("hex in quotes"),
             );
             h.insert(
                 header::CACHE_CONTROL,
@@ -308,7 +320,16 @@ fn body_response(app: &App, status: StatusCode, body: Bytes, head: bool) -> Resp
 
 /// A strong validator: the bytes under a key never change.
 fn etag(key: &str) -> String {
-    let digest = Sha256::digest(key.as_bytes());
+    etag_of(&[key.as_bytes()])
+}
+
+/// A quoted ETag: the first 128 bits of SHA-256 over `parts`.
+fn etag_of(parts: &[&[u8]]) -> String {
+    let mut hasher = Sha256::new();
+    for p in parts {
+        hasher.update(p);
+    }
+    let digest = hasher.finalize();
     let mut s = String::with_capacity(34);
     s.push('"');
     for b in &digest[..16] {
