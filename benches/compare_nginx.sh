@@ -33,18 +33,27 @@ for _ in $(seq 100); do grep -q "development API key" "$work/banner" 2>/dev/null
 key=$(sed -n 's/.*development API key: //p' "$work/banner")
 base=http://127.0.0.1:$vport
 
+# Upload-to-ready = the upload request's duration (client clock) + queued-to-ready (the track's
+# created_at and updated_at, server clock, ms). The poll is slow on purpose: a tight polling loop
+# would steal CPU from the transcode it measures.
 upload_to_ready() {
-  local t0 id status
+  local t0 t1 id body
   t0=$(date +%s.%N)
   id=$(curl -sf -H "Authorization: Bearer $key" -H 'Content-Type: audio/flac' --data-binary @"$input" \
     "$base/v1/tracks?filename=track.flac" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+  t1=$(date +%s.%N)
   while :; do
-    status=$(curl -sf -H "Authorization: Bearer $key" "$base/v1/tracks/$id" | python3 -c 'import json,sys; print(json.load(sys.stdin)["status"])')
-    [ "$status" = ready ] || [ "$status" = failed ] && break
-    sleep 0.02
+    sleep 0.5
+    body=$(curl -sf -H "Authorization: Bearer $key" "$base/v1/tracks/$id")
+    echo "$body" | grep -qE '"status":"(ready|failed)"' && break
   done
-  [ "$status" = ready ] || { echo "upload failed: $status" >&2; exit 1; }
-  echo "$id $(echo "$(date +%s.%N) - $t0" | bc -l)"
+  echo "$body" | python3 -c '
+import datetime, json, sys
+t = json.load(sys.stdin)
+if t["status"] != "ready":
+    sys.exit("upload failed: %s" % t["error"])
+ts = lambda s: datetime.datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp()
+print(t["id"], float(sys.argv[1]) + ts(t["updated_at"]) - ts(t["created_at"]))' "$(echo "$t1 - $t0" | bc -l)"
 }
 times=()
 for i in 1 2 3; do
@@ -66,27 +75,29 @@ veza_pl="$base/hls/tracks/$id/$pl?token=$token"
 mkdir -p "$work/www/aac-128"
 curl -sf "$veza_seg" -o "$work/www/$seg"
 curl -sf "$veza_pl" -o "$work/www/$pl"
-# Two nginx configurations: one worker (the figure this project's issues quote) and one worker per
-# core (what a tuned origin runs).
-conf() { # workers port
+# Three nginx configurations: one worker (the figure this project's issues quote), one worker per
+# core (what a tuned origin runs), and one per core without sendfile (copying through user space,
+# as any server that is not handing the kernel a file must, veza-stream included).
+conf() { # workers port sendfile name
   cat <<CONF
 worker_processes $1;
-pid $work/nginx-$1.pid;
+pid $work/nginx-$4.pid;
 error_log $work/nginx.err;
 events { worker_connections 4096; }
 http {
   access_log off;
-  sendfile on; tcp_nopush on; tcp_nodelay on; keepalive_requests 1000000;
+  sendfile $3; tcp_nopush on; tcp_nodelay on; keepalive_requests 1000000;
   types { application/vnd.apple.mpegurl m3u8; audio/mp4 m4s; }
   server { listen 127.0.0.1:$2; root $work/www;
     location / { add_header Cache-Control "public, max-age=31536000, immutable"; } }
 }
 CONF
 }
-n1=$(free_port); nN=$(free_port)
-conf 1 "$n1" >"$work/nginx-1.conf"; conf auto "$nN" >"$work/nginx-auto.conf"
-nginx -c "$work/nginx-1.conf" -g 'daemon off;' & pids+=($!)
-nginx -c "$work/nginx-auto.conf" -g 'daemon off;' & pids+=($!)
+n1=$(free_port); nN=$(free_port); nC=$(free_port)
+conf 1 "$n1" on one >"$work/nginx-1.conf"
+conf auto "$nN" on auto >"$work/nginx-auto.conf"
+conf auto "$nC" off copy >"$work/nginx-copy.conf"
+for c in 1 auto copy; do nginx -c "$work/nginx-$c.conf" -g 'daemon off;' & pids+=($!); done
 sleep 0.5
 size=$(stat -c %s "$work/www/$seg")
 
@@ -105,9 +116,10 @@ for target in segment playlist; do
   run_wrk "$v" >/dev/null # warm the hot cache
   : >"$work/r"
   for r in $(seq $rounds); do # alternate, so drift hits every server alike
-    for who in veza nginx1 nginxN; do
+    for who in veza nginx1 nginxN nginxC; do
       case $who in
         veza) u=$v ;; nginx1) u="http://127.0.0.1:$n1/$path" ;; nginxN) u="http://127.0.0.1:$nN/$path" ;;
+        nginxC) u="http://127.0.0.1:$nC/$path" ;;
       esac
       read -r rps p99 < <(run_wrk "$u")
       echo "$who $rps $p99" >>"$work/r"
@@ -116,10 +128,14 @@ for target in segment playlist; do
   done
   stat() { grep "^$1 " "$work/r" | awk -v c="$2" '{ print $c }' | median; }
   vr=$(stat veza 2); vp=$(stat veza 3)
-  for who in nginx1 nginxN; do
+  for who in nginx1 nginxN nginxC; do
     nr=$(stat $who 2); np=$(stat $who 3)
-    label="nginx (1 worker)"; [ $who = nginxN ] && label="nginx ($(nproc) workers)"
-    printf '%-8s veza-stream %7s req/s p99 %6s ms | %-18s %7s req/s p99 %6s ms | ratio %.2fx\n' \
+    case $who in
+      nginx1) label="nginx (1 worker)" ;;
+      nginxN) label="nginx ($(nproc) workers)" ;;
+      nginxC) label="nginx ($(nproc) w, no sendfile)" ;;
+    esac
+    printf '%-8s veza-stream %7s req/s p99 %6s ms | %-27s %7s req/s p99 %6s ms | ratio %.2fx\n' \
       "$target" "$vr" "$vp" "$label" "$nr" "$np" "$(echo "$vr / $nr" | bc -l)"
   done
 done

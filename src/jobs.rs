@@ -151,6 +151,7 @@ async fn attempt(
     cancel: &CancellationToken,
 ) -> Result<f64, Stop> {
     let retry = |what: &str, e: &dyn std::fmt::Display| Stop::Retry(format!("{what}: {e}"));
+    let started = std::time::Instant::now();
     if let Some(stale) = &job.stale_staging {
         app.storage
             .delete_prefix(stale)
@@ -182,6 +183,7 @@ async fn attempt(
     tokio::select! {
         r = app.storage.download(&track.original_key, &input) => {
             r.map_err(|e| retry("downloading the original", &e))?;
+            tracing::debug!(track = %job.track_id, seconds = started.elapsed().as_secs_f64(), "original downloaded");
         }
         _ = cancel.cancelled() => return Err(Stop::Abandon),
         _ = app.shutdown.cancelled() => return Err(Stop::Shutdown),
@@ -207,6 +209,7 @@ async fn attempt(
     };
     reporter.abort();
     let (tmp, out, packaged) = joined.map_err(|e| retry("packaging thread", &e))?;
+    tracing::debug!(track = %job.track_id, seconds = started.elapsed().as_secs_f64(), "packaged");
     let summary = match packaged {
         Ok(s) => s,
         Err(crate::Error::Input(e)) => return Err(Stop::Reject(e.to_string())),
@@ -238,6 +241,7 @@ async fn attempt(
         _ = app.shutdown.cancelled() => return Err(Stop::Shutdown),
     }
     drop(tmp);
+    tracing::debug!(track = %job.track_id, seconds = started.elapsed().as_secs_f64(), "package uploaded");
 
     let renditions: Vec<Rendition> = summary
         .analysis

@@ -195,7 +195,7 @@ fn tokio_stream_from<T: Send + 'static>(
 /// Server-sent events report progress and end with the final state.
 #[tokio::test(flavor = "multi_thread")]
 async fn progress_arrives_as_server_sent_events() {
-    let s = Server::start(Db::Sqlite, &[]).await;
+    let s = Server::start(Db::Sqlite, &[("VEZA_LOG__FORMAT", "json")]).await;
     let id = s.upload(&fixtures().join(LONG)).await["id"]
         .as_str()
         .unwrap()
@@ -226,6 +226,13 @@ async fn progress_arrives_as_server_sent_events() {
     assert!(progress.windows(2).all(|w| w[0] <= w[1]), "{progress:?}");
     assert!(events.iter().any(|e| e["status"] == "processing"));
     assert_eq!(events.last().unwrap()["status"], "ready");
+    // With log.format = "json", every log line is a JSON object with the event's fields.
+    let log = s.log();
+    let lines: Vec<Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}")))
+        .collect();
+    assert!(lines.iter().any(|l| l["fields"]["message"] == "track ready" && l["fields"]["track"] == id.as_str()), "{log}");
 }
 
 /// Twenty uploads at once all finish, each exactly once (PostgreSQL, SKIP LOCKED claims).

@@ -84,7 +84,7 @@ async fn upload_multipart(s: &Server, path: &Path, title: &str) -> Value {
     r.json().await.unwrap()
 }
 
-async fn end_to_end(s: Server) {
+async fn end_to_end(mut s: Server) {
     let mut good = Vec::new();
     for (i, rel) in GOOD.iter().enumerate() {
         let path = fixtures().join(rel);
@@ -257,6 +257,27 @@ async fn end_to_end(s: Server) {
         assert_eq!(
             s.client()
                 .get(format!("{}{path}", s.url))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+    }
+    if s.is_s3() {
+        // Storage outage: not ready, still alive.
+        s.stop_storage();
+        let r = s
+            .client()
+            .get(format!("{}/readyz", s.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 503);
+        assert_eq!(r.headers()["content-type"], "application/problem+json");
+        assert_eq!(
+            s.client()
+                .get(format!("{}/healthz", s.url))
                 .send()
                 .await
                 .unwrap()

@@ -96,12 +96,18 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
+/// Ready when the store and the storage both answer within two seconds each.
 async fn readyz(State(app): State<Arc<App>>) -> Response {
-    if let Err(e) = app.store.ping().await {
-        return Problem::unavailable("metadata store", &e).into_response();
+    let limit = std::time::Duration::from_secs(2);
+    match tokio::time::timeout(limit, app.store.ping()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Problem::unavailable("metadata store", &e).into_response(),
+        Err(e) => return Problem::unavailable("metadata store", &e).into_response(),
     }
-    if let Err(e) = app.storage.ping().await {
-        return Problem::unavailable("object storage", &e).into_response();
+    match tokio::time::timeout(limit, app.storage.ping()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Problem::unavailable("object storage", &e).into_response(),
+        Err(e) => return Problem::unavailable("object storage", &e).into_response(),
     }
     "ready\n".into_response()
 }

@@ -243,6 +243,16 @@ impl Server {
         self.env.push((key.into(), value.into()));
     }
 
+    /// Whether media lives in S3 (moto).
+    pub fn is_s3(&self) -> bool {
+        self.bucket.is_some()
+    }
+
+    /// Stops the S3 server under a running veza-stream (storage outage).
+    pub fn stop_storage(&mut self) {
+        self.bucket.take().expect("an S3-backed server");
+    }
+
     /// The metadata store URL the server uses.
     pub fn db_url(&self) -> String {
         self.env
