@@ -19,6 +19,7 @@ command -v wrk >/dev/null && command -v nginx >/dev/null ||
 cargo build --release --quiet --bin veza-stream
 bin=$PWD/target/release/veza-stream
 work=$(mktemp -d)
+chmod 755 "$work" # nginx's workers run as nobody and must read the files
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT
@@ -100,12 +101,18 @@ conf auto "$nC" off copy >"$work/nginx-copy.conf"
 for c in 1 auto copy; do nginx -c "$work/nginx-$c.conf" -g 'daemon off;' & pids+=($!); done
 sleep 0.5
 size=$(stat -c %s "$work/www/$seg")
+# Every server must answer 200 with the same bytes before anything is measured.
+for p in $n1 $nN $nC; do
+  got=$(curl -s -o /dev/null -w '%{http_code} %{size_download}' "http://127.0.0.1:$p/$seg")
+  [ "$got" = "200 $size" ] || { echo "nginx on port $p answered '$got' for $seg" >&2; exit 1; }
+done
 
-run_wrk() { # url -> "req/s p99_ms"
+run_wrk() { # url -> "req/s p99_ms"; any non-2xx answer voids the run
   wrk -t2 -c"$conns" -d"${secs}s" --latency "$1" 2>/dev/null | awk '
+    /Non-2xx/ { print "non-2xx answers from " url > "/dev/stderr"; bad = 1 }
     /Requests\/sec/ { rps = $2 }
     /^ +99%/ { v = $2; if (v ~ /us$/) { sub(/us$/, "", v); v /= 1000 } else if (v ~ /ms$/) { sub(/ms$/, "", v) } else if (v ~ /s$/) { sub(/s$/, "", v); v *= 1000 }; p99 = v }
-    END { printf "%.0f %.2f\n", rps, p99 }'
+    END { if (bad) exit 1; printf "%.0f %.2f\n", rps, p99 }' url="$1"
 }
 median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 
@@ -121,7 +128,8 @@ for target in segment playlist; do
         veza) u=$v ;; nginx1) u="http://127.0.0.1:$n1/$path" ;; nginxN) u="http://127.0.0.1:$nN/$path" ;;
         nginxC) u="http://127.0.0.1:$nC/$path" ;;
       esac
-      read -r rps p99 < <(run_wrk "$u")
+      read -r rps p99 < <(run_wrk "$u") || true
+      [ -n "${rps:-}" ] || { echo "$who: the run failed" >&2; exit 1; }
       echo "$who $rps $p99" >>"$work/r"
       printf '  %-8s round %d %-7s %7s req/s  p99 %6s ms\n' "$target" "$r" "$who" "$rps" "$p99"
     done
