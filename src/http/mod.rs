@@ -4,6 +4,7 @@
 mod control;
 mod delivery;
 mod problem;
+pub mod semantics;
 
 pub use problem::Problem;
 
