@@ -731,6 +731,13 @@ async fn delivery_speaks_http_the_way_cdns_expect() {
         .await
         .unwrap();
     assert_eq!(r.status(), 404);
+    let r = c.get(format!("{}/", s.url)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    assert!(r.text().await.unwrap().contains("/v1/tracks"));
     let r = c.get(format!("{}/nowhere", s.url)).send().await.unwrap();
     assert_eq!(r.status(), 404);
     assert_eq!(r.headers()["content-type"], "application/problem+json");
