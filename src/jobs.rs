@@ -235,10 +235,14 @@ async fn attempt(
     }))
     .buffer_unordered(8)
     .try_collect::<Vec<()>>();
-    tokio::select! {
-        r = uploads => { r?; }
-        _ = cancel.cancelled() => return Err(Stop::Abandon),
-        _ = app.shutdown.cancelled() => return Err(Stop::Shutdown),
+    // Uploads are not cut short: a dropped put may still land after the staging prefix has been
+    // removed. They take a fraction of a second; cancellation is honoured once they are done.
+    uploads.await?;
+    if cancel.is_cancelled() {
+        return Err(Stop::Abandon);
+    }
+    if app.shutdown.is_cancelled() {
+        return Err(Stop::Shutdown);
     }
     drop(tmp);
     tracing::debug!(track = %job.track_id, seconds = started.elapsed().as_secs_f64(), "package uploaded");

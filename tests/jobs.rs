@@ -321,3 +321,67 @@ async fn a_500_mb_upload_keeps_rss_under_100_mb() {
     assert!(done["error"].as_str().unwrap().len() > 10);
     assert!(s.objects().await.is_empty(), "{:?}", s.objects().await);
 }
+
+/// DELETE during a transcode cancels it: the track, its job and every object go, including what
+/// the cancelled attempt had staged, and the worker moves on to the next job.
+#[tokio::test(flavor = "multi_thread")]
+async fn delete_cancels_a_running_job_and_leaves_nothing() {
+    let s = Server::start(Db::Sqlite, &[("VEZA_JOBS__WORKERS", "1")]).await;
+    let id = s.upload(&fixtures().join(LONG)).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    wait_processing(&s, &id, 0.1).await;
+    let r = s
+        .client()
+        .delete(format!("{}/v1/tracks/{id}", s.url))
+        .header("authorization", s.auth())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(
+        s.client()
+            .get(format!("{}/v1/tracks/{id}", s.url))
+            .header("authorization", s.auth())
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    // The single worker is free again: the next upload finishes.
+    let next = s
+        .upload(&fixtures().join("formats/mp3_cbr128_stereo_44k.mp3"))
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(s.wait_final(&next).await["status"], "ready");
+    assert!(
+        s.log().contains(&format!("track deleted track={id}")),
+        "{}",
+        s.log()
+    );
+    let left: Vec<String> = s
+        .objects()
+        .await
+        .into_iter()
+        .filter(|k| k.contains(id.as_str()))
+        .collect();
+    assert!(left.is_empty(), "objects of the deleted track: {left:?}");
+    assert_eq!(
+        s.scalar(&format!(
+            "SELECT COUNT(*) FROM jobs WHERE track_id = '{id}'"
+        ))
+        .await,
+        0
+    );
+    assert_eq!(
+        s.scalar(&format!(
+            "SELECT COUNT(*) FROM renditions WHERE track_id = '{id}'"
+        ))
+        .await,
+        0
+    );
+}
