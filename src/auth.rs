@@ -56,8 +56,6 @@ pub enum TokenError {
 /// What a valid token grants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Grant {
-    /// The track it opens.
-    pub track: TrackId,
     /// Expiry, Unix seconds.
     pub expires: u64,
     /// The listener session.
@@ -161,7 +159,6 @@ impl Tokens {
             _ => return Err(TokenError::Malformed),
         }
         Ok(Grant {
-            track,
             expires,
             session: u128::from_be_bytes(sid_bytes),
         })

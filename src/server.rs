@@ -66,6 +66,14 @@ pub struct App {
 }
 
 impl App {
+    /// Unix seconds now.
+    pub fn now_secs() -> u64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0)
+    }
+
     /// Unix milliseconds now.
     pub fn now_ms() -> i64 {
         SystemTime::now()
@@ -136,10 +144,12 @@ impl Server {
         if !config.packaging.normalize {
             package_options.normalize = None;
         }
-        let mut public_url = config.public_url();
-        if config.server.public_url.is_empty() {
-            public_url = format!("http://{}", listener.local_addr()?);
-        }
+        // With no public URL configured, the bound address (a port of 0 is resolved here).
+        let public_url = if config.server.public_url.is_empty() {
+            format!("http://{}", listener.local_addr()?)
+        } else {
+            config.public_url()
+        };
         let app = App {
             tokens: Tokens::new(
                 &config.auth.playback_keys,

@@ -128,16 +128,6 @@ impl Storage {
         Ok(n)
     }
 
-    /// Every key under `prefix` (or everywhere).
-    pub async fn list(&self, prefix: Option<&str>) -> Result<Vec<String>, Error> {
-        let prefix = prefix.map(Key::from);
-        self.inner
-            .list(prefix.as_ref())
-            .map_ok(|m| m.location.to_string())
-            .try_collect()
-            .await
-    }
-
     /// Checks the store answers: a missing object is a healthy answer.
     pub async fn ping(&self) -> Result<(), Error> {
         match self.inner.head(&Key::from("readyz-probe")).await {

@@ -11,6 +11,16 @@ use std::time::{Duration, Instant};
 
 const LONG: &str = "track/full_track_3min_stereo_44k.flac";
 
+/// Uploads the 3-minute track and returns its id once packaging has reached `at_least`.
+async fn upload_and_wait_processing(s: &Server, at_least: f64) -> String {
+    let id = s.upload(&fixtures().join(LONG)).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    wait_processing(s, &id, at_least).await;
+    id
+}
+
 /// Waits until the track is being packaged.
 async fn wait_processing(s: &Server, id: &str, at_least: f64) {
     let start = Instant::now();
@@ -39,11 +49,7 @@ async fn crash_then_recover(db: Db) {
         ],
     )
     .await;
-    let id = s.upload(&fixtures().join(LONG)).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    wait_processing(&s, &id, 0.2).await;
+    let id = upload_and_wait_processing(&s, 0.2).await;
     let staging = s
         .text(&format!(
             "SELECT staging_prefix FROM jobs WHERE track_id = '{id}'"
@@ -121,11 +127,7 @@ async fn sigterm_drains_and_releases_the_job() {
         ],
     )
     .await;
-    let id = s.upload(&fixtures().join(LONG)).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    wait_processing(&s, &id, 0.1).await;
+    let id = upload_and_wait_processing(&s, 0.1).await;
     // A request in flight when the signal arrives: a slow upload still sending its body.
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(1);
     let body = reqwest::Body::wrap_stream(tokio_stream_from(rx));
@@ -327,19 +329,8 @@ async fn a_500_mb_upload_keeps_rss_under_100_mb() {
 #[tokio::test(flavor = "multi_thread")]
 async fn delete_cancels_a_running_job_and_leaves_nothing() {
     let s = Server::start(Db::Sqlite, &[("VEZA_JOBS__WORKERS", "1")]).await;
-    let id = s.upload(&fixtures().join(LONG)).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    wait_processing(&s, &id, 0.1).await;
-    let r = s
-        .client()
-        .delete(format!("{}/v1/tracks/{id}", s.url))
-        .header("authorization", s.auth())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 204);
+    let id = upload_and_wait_processing(&s, 0.1).await;
+    assert_eq!(s.delete(&id).await, 204);
     assert_eq!(
         s.client()
             .get(format!("{}/v1/tracks/{id}", s.url))

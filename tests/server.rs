@@ -203,14 +203,7 @@ async fn end_to_end(mut s: Server) {
 
     // Delete removes the rows and every object; the URLs stop working.
     let (_, gone) = &good[0];
-    let r = s
-        .client()
-        .delete(format!("{}/v1/tracks/{gone}", s.url))
-        .header("authorization", s.auth())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 204);
+    assert_eq!(s.delete(gone).await, 204);
     assert!(!s.objects().await.iter().any(|k| k.contains(gone.as_str())));
     let r = s
         .client()

@@ -17,7 +17,7 @@ use object_store::{ObjectStoreExt, WriteMultipart};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
 pub(super) fn routes() -> Router<Arc<App>> {
     Router::new()
@@ -46,6 +46,16 @@ fn authorize(app: &App, headers: &HeaderMap) -> Result<(), Problem> {
 fn parse_id(id: &str) -> Result<TrackId, Problem> {
     id.parse()
         .map_err(|_| Problem::not_found(format!("no track {id}")))
+}
+
+/// The track named by a path, for an authorized caller; 401 or 404 otherwise.
+async fn find_track(app: &App, headers: &HeaderMap, id: &str) -> Result<Track, Problem> {
+    authorize(app, headers)?;
+    let id = parse_id(id)?;
+    app.store
+        .track(id)
+        .await?
+        .ok_or_else(|| Problem::not_found(format!("no track {id}")))
 }
 
 fn rfc3339(ms: i64) -> String {
@@ -344,13 +354,7 @@ async fn show(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, Problem> {
-    authorize(&app, &headers)?;
-    let id = parse_id(&id)?;
-    let t = app
-        .store
-        .track(id)
-        .await?
-        .ok_or_else(|| Problem::not_found(format!("no track {id}")))?;
+    let t = find_track(&app, &headers, &id).await?;
     Ok(Json(view(&app, &t).await?))
 }
 
@@ -421,11 +425,7 @@ async fn events(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
-    authorize(&app, &headers)?;
-    let id = parse_id(&id)?;
-    if app.store.track(id).await?.is_none() {
-        return Err(Problem::not_found(format!("no track {id}")));
-    }
+    let id = find_track(&app, &headers, &id).await?.id;
     // Polls the store rather than listening to this node's workers, so it reports jobs running on
     // any node.
     let state = (app.clone(), None::<(Status, i64)>, false);
@@ -475,13 +475,8 @@ async fn playback(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, Problem> {
-    authorize(&app, &headers)?;
-    let id = parse_id(&id)?;
-    let t = app
-        .store
-        .track(id)
-        .await?
-        .ok_or_else(|| Problem::not_found(format!("no track {id}")))?;
+    let t = find_track(&app, &headers, &id).await?;
+    let id = t.id;
     if t.status != Status::Ready {
         return Err(Problem::new(
             StatusCode::CONFLICT,
@@ -490,11 +485,7 @@ async fn playback(
             format!("track {id} is {}", t.status.as_str()),
         ));
     }
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let expires = now + app.config.auth.playback_ttl_seconds;
+    let expires = App::now_secs() + app.config.auth.playback_ttl_seconds;
     let session = u128::from_be_bytes(rand::random());
     let token = app.tokens.sign(id, session, expires);
     let base = format!("{}/hls/tracks/{id}", app.public_url);

@@ -25,7 +25,7 @@ use bytes::Bytes;
 use sha2::{Digest, Sha256};
 use std::fmt::Write as _;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 pub(super) fn routes() -> Router<Arc<App>> {
     Router::new()
@@ -149,12 +149,8 @@ async fn serve(
     let Ok(track) = id.parse::<TrackId>() else {
         return not_found();
     };
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
     let token = token_of(uri);
-    let grant = match app.tokens.verify(token, track, now) {
+    let grant = match app.tokens.verify(token, track, App::now_secs()) {
         Ok(g) => g,
         Err(e) => return forbidden(e),
     };

@@ -68,12 +68,13 @@ impl Status {
         }
     }
 
-    fn parse(s: &str) -> Status {
+    fn parse(s: &str) -> Option<Status> {
         match s {
-            "processing" => Status::Processing,
-            "ready" => Status::Ready,
-            "failed" => Status::Failed,
-            _ => Status::Queued,
+            "queued" => Some(Status::Queued),
+            "processing" => Some(Status::Processing),
+            "ready" => Some(Status::Ready),
+            "failed" => Some(Status::Failed),
+            _ => None,
         }
     }
 

@@ -42,7 +42,8 @@ impl TryFrom<TrackRow> for Track {
             content_type: r.content_type,
             size_bytes: r.size_bytes,
             original_key: r.original_key,
-            status: Status::parse(&r.status),
+            status: Status::parse(&r.status)
+                .ok_or_else(|| Error::Corrupt(format!("track status {}", r.status)))?,
             progress: r.progress,
             error: r.error,
             analysis: r.analysis,

@@ -37,6 +37,7 @@ pub struct Server {
     pub key: String,
     pub dir: PathBuf,
     env: Vec<(String, String)>,
+    http: reqwest::Client,
     bucket: Option<Moto>,
     _tmp: Option<tempfile::TempDir>,
 }
@@ -182,6 +183,7 @@ impl Server {
             key: String::new(),
             dir,
             env,
+            http: reqwest::Client::new(),
             bucket: None,
             _tmp: Some(tmp),
         };
@@ -264,45 +266,42 @@ impl Server {
 
     /// Runs `sql` (one row, one column) against the server's store.
     pub async fn scalar(&self, sql: &str) -> i64 {
-        let url = self.db_url();
-        if url.starts_with("sqlite:") {
-            let pool = sqlx::SqlitePool::connect(&url).await.expect("sqlite");
-            let v: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string()))
-                .fetch_one(&pool)
-                .await
-                .expect(sql);
-            pool.close().await;
-            v
-        } else {
-            let pool = sqlx::PgPool::connect(&url).await.expect("postgres");
-            let v: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string()))
-                .fetch_one(&pool)
-                .await
-                .expect(sql);
-            pool.close().await;
-            v
-        }
+        self.one::<i64>(sql)
+            .await
+            .unwrap_or_else(|| panic!("no row: {sql}"))
     }
 
     /// Runs `sql` returning one text value, or None.
     pub async fn text(&self, sql: &str) -> Option<String> {
+        self.one::<Option<String>>(sql).await.flatten()
+    }
+
+    /// At most one row of one column, from whichever backend the server uses.
+    async fn one<T>(&self, sql: &str) -> Option<T>
+    where
+        T: Send
+            + Unpin
+            + for<'r> sqlx::Decode<'r, sqlx::Sqlite>
+            + sqlx::Type<sqlx::Sqlite>
+            + for<'r> sqlx::Decode<'r, sqlx::Postgres>
+            + sqlx::Type<sqlx::Postgres>,
+    {
         let url = self.db_url();
+        let query = sqlx::AssertSqlSafe(sql.to_string());
         if url.starts_with("sqlite:") {
             let pool = sqlx::SqlitePool::connect(&url).await.expect("sqlite");
-            let v: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string()))
+            let v = sqlx::query_scalar(query)
                 .fetch_optional(&pool)
                 .await
-                .expect(sql)
-                .flatten();
+                .expect(sql);
             pool.close().await;
             v
         } else {
             let pool = sqlx::PgPool::connect(&url).await.expect("postgres");
-            let v: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string()))
+            let v = sqlx::query_scalar(query)
                 .fetch_optional(&pool)
                 .await
-                .expect(sql)
-                .flatten();
+                .expect(sql);
             pool.close().await;
             v
         }
@@ -329,18 +328,9 @@ impl Server {
         self.child.take().expect("running").wait().expect("wait")
     }
 
-    /// SIGTERM; returns the exit status.
-    pub fn terminate(&mut self) -> std::process::ExitStatus {
-        let mut c = self.child.take().expect("running");
-        Command::new("kill")
-            .args(["-TERM", &c.id().to_string()])
-            .status()
-            .expect("kill");
-        c.wait().expect("wait")
-    }
-
+    /// One client (and connection pool) per server under test.
     pub fn client(&self) -> reqwest::Client {
-        reqwest::Client::new()
+        self.http.clone()
     }
 
     pub fn auth(&self) -> String {
@@ -363,6 +353,17 @@ impl Server {
             .expect("upload");
         assert_eq!(r.status(), 202, "upload of {name}");
         r.json().await.expect("json")
+    }
+
+    /// DELETE /v1/tracks/{id}; the status.
+    pub async fn delete(&self, id: &str) -> reqwest::StatusCode {
+        self.client()
+            .delete(format!("{}/v1/tracks/{id}", self.url))
+            .header("authorization", self.auth())
+            .send()
+            .await
+            .expect("delete")
+            .status()
     }
 
     pub async fn track(&self, id: &str) -> serde_json::Value {
