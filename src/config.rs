@@ -32,6 +32,10 @@ pub struct Config {
     pub delivery: Delivery,
     /// Logging.
     pub log: Log,
+    /// `[limits]`
+    pub limits: Limits,
+    /// `[events]`
+    pub events: Events,
 }
 
 /// `[server]`
@@ -144,6 +148,26 @@ pub struct Auth {
     pub playback_signing_key: String,
     /// Lifetime of a playback token.
     pub playback_ttl_seconds: u64,
+    /// Shared secret for HS256 JWTs. Empty, with no other JWT key configured: a development secret
+    /// is generated like the API key, and `veza-stream token create` signs with it.
+    pub jwt_hs256_secret: String,
+    /// PEM file with the RS256 or ES256 public key of the token issuer.
+    pub jwt_public_key_file: String,
+    /// JWKS file (RFC 7517) with the issuer's RS256/ES256 keys.
+    pub jwt_jwks_file: String,
+    /// JWKS URL, such as Keycloak's `/realms/<realm>/protocol/openid-connect/certs`.
+    pub jwt_jwks_url: String,
+    /// How often the JWKS URL is fetched again.
+    pub jwt_jwks_refresh_seconds: u64,
+    /// Required `iss`; empty: not checked.
+    pub jwt_issuer: String,
+    /// Required `aud`; empty: not checked.
+    pub jwt_audience: String,
+    /// Clock skew allowed on `exp` and `nbf`.
+    pub jwt_leeway_seconds: u64,
+    /// Claim holding the role: a dotted path (`realm_access.roles` for Keycloak) to a string or an
+    /// array of strings. The strongest of `admin`, `artist`, `listener` found wins.
+    pub jwt_role_claim: String,
 }
 
 impl Default for Auth {
@@ -153,6 +177,15 @@ impl Default for Auth {
             playback_keys: Vec::new(),
             playback_signing_key: String::new(),
             playback_ttl_seconds: 6 * 3600,
+            jwt_hs256_secret: String::new(),
+            jwt_public_key_file: String::new(),
+            jwt_jwks_file: String::new(),
+            jwt_jwks_url: String::new(),
+            jwt_jwks_refresh_seconds: 300,
+            jwt_issuer: String::new(),
+            jwt_audience: String::new(),
+            jwt_leeway_seconds: 60,
+            jwt_role_claim: "role".into(),
         }
     }
 }
@@ -241,6 +274,82 @@ impl Default for Log {
         Log {
             format: "text".into(),
             level: "info".into(),
+        }
+    }
+}
+
+/// `[limits]`: request rates on the control API (`/v1`), as token buckets.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Requests per minute per authenticated subject; 0 turns the limit off.
+    pub per_subject_per_minute: u32,
+    /// Requests per minute per client IP address; 0 turns the limit off.
+    pub per_ip_per_minute: u32,
+    /// Requests allowed at once above the steady rate.
+    pub burst: u32,
+    /// Lifetime of idempotency keys.
+    pub idempotency_ttl_seconds: u64,
+    /// Lifetime of an unfinished resumable upload.
+    pub upload_expiration_seconds: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            per_subject_per_minute: 6000,
+            per_ip_per_minute: 12000,
+            burst: 200,
+            idempotency_ttl_seconds: 86400,
+            upload_expiration_seconds: 86400,
+        }
+    }
+}
+
+/// One webhook endpoint.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Webhook {
+    /// Where events are POSTed.
+    pub url: String,
+    /// The HMAC-SHA256 secret the receiver verifies with (at least 16 bytes).
+    pub secret: String,
+}
+
+/// `[events]`: where outbox events go.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Events {
+    /// Webhook endpoints.
+    pub webhooks: Vec<Webhook>,
+    /// AMQP 0-9-1 broker (RabbitMQ) URL, `amqp://user:pass@host:5672/vhost`; empty: none.
+    pub amqp_url: String,
+    /// Topic exchange the events are published to, with the event type as routing key.
+    pub amqp_exchange: String,
+    /// A durable queue declared and bound to every event type, so that events wait for a consumer
+    /// that has never connected; empty: none.
+    pub amqp_queue: String,
+    /// Delivery attempts before an event is dead-lettered.
+    pub max_attempts: u32,
+    /// Backoff before the first retry, doubled for each further one.
+    pub retry_backoff_ms: u64,
+    /// Longest backoff.
+    pub retry_backoff_max_ms: u64,
+    /// Timeout of one webhook request.
+    pub timeout_ms: u64,
+}
+
+impl Default for Events {
+    fn default() -> Self {
+        Events {
+            webhooks: Vec::new(),
+            amqp_url: String::new(),
+            amqp_exchange: "veza.events".into(),
+            amqp_queue: String::new(),
+            max_attempts: 12,
+            retry_backoff_ms: 1000,
+            retry_backoff_max_ms: 300_000,
+            timeout_ms: 10_000,
         }
     }
 }
@@ -362,6 +471,55 @@ impl Config {
         }
         if self.auth.playback_ttl_seconds == 0 {
             return bad("auth.playback_ttl_seconds", "must be positive");
+        }
+        let jwt_sources = [
+            &self.auth.jwt_public_key_file,
+            &self.auth.jwt_jwks_file,
+            &self.auth.jwt_jwks_url,
+        ];
+        if jwt_sources.iter().filter(|s| !s.is_empty()).count() > 1 {
+            return bad(
+                "auth.jwt_public_key_file",
+                "set at most one of jwt_public_key_file, jwt_jwks_file and jwt_jwks_url",
+            );
+        }
+        if !self.auth.jwt_hs256_secret.is_empty() && self.auth.jwt_hs256_secret.len() < 32 {
+            return bad("auth.jwt_hs256_secret", "must be at least 32 bytes");
+        }
+        if !(self.auth.jwt_jwks_url.is_empty()
+            || self.auth.jwt_jwks_url.starts_with("http://")
+            || self.auth.jwt_jwks_url.starts_with("https://"))
+        {
+            return bad("auth.jwt_jwks_url", "must start with http:// or https://");
+        }
+        if self.auth.jwt_role_claim.is_empty() {
+            return bad("auth.jwt_role_claim", "must name a claim");
+        }
+        for w in &self.events.webhooks {
+            if !(w.url.starts_with("http://") || w.url.starts_with("https://")) {
+                return bad("events.webhooks.url", "must start with http:// or https://");
+            }
+            if w.secret.len() < 16 {
+                return bad("events.webhooks.secret", "must be at least 16 bytes");
+            }
+        }
+        if !(self.events.amqp_url.is_empty()
+            || self.events.amqp_url.starts_with("amqp://")
+            || self.events.amqp_url.starts_with("amqps://"))
+        {
+            return bad("events.amqp_url", "must start with amqp:// or amqps://");
+        }
+        if self.events.max_attempts == 0 {
+            return bad("events.max_attempts", "must be at least 1");
+        }
+        if self.events.retry_backoff_ms == 0 || self.events.timeout_ms == 0 {
+            return bad(
+                "events.retry_backoff_ms",
+                "backoff and timeout must be positive",
+            );
+        }
+        if self.limits.burst == 0 {
+            return bad("limits.burst", "must be at least 1");
         }
         if self.jobs.lease_seconds < 2 {
             return bad("jobs.lease_seconds", "must be at least 2");

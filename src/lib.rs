@@ -21,6 +21,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod dispatch;
 pub mod http;
 pub mod jobs;
 pub mod listeners;

@@ -44,8 +44,35 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Development JWTs for the control API.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Print the control API's OpenAPI 3.1 document.
+    Openapi,
     /// Apply the metadata store's migrations and exit.
     Migrate {
+        /// A TOML configuration file; VEZA_* variables override it.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Mint an HS256 JWT signed with auth.jwt_hs256_secret (or the development secret that
+    /// `serve` keeps in data_dir/dev-secrets.toml), with the configured issuer and audience.
+    Create {
+        /// The subject (`sub`): the user or service the token stands for.
+        #[arg(long)]
+        sub: String,
+        /// admin, artist or listener.
+        #[arg(long)]
+        role: String,
+        /// Lifetime, such as 15m, 1h or 7d.
+        #[arg(long, default_value = "1h")]
+        ttl: humantime::Duration,
         /// A TOML configuration file; VEZA_* variables override it.
         #[arg(long)]
         config: Option<PathBuf>,
@@ -108,6 +135,59 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 std::io::stdout().flush()?;
                 server.run().await
             })
+        }
+        Command::Token {
+            command:
+                TokenCommand::Create {
+                    sub,
+                    role,
+                    ttl,
+                    config,
+                },
+        } => {
+            let config = load_config(config.as_deref())?;
+            let role = veza_stream::auth::Role::parse(&role)
+                .with_context(|| format!("--role {role}: use admin, artist or listener"))?;
+            anyhow::ensure!(
+                !sub.is_empty() && sub.len() <= 255,
+                "--sub must be 1 to 255 bytes"
+            );
+            let secret = if config.auth.jwt_hs256_secret.is_empty() {
+                anyhow::ensure!(
+                    config.auth.jwt_public_key_file.is_empty()
+                        && config.auth.jwt_jwks_file.is_empty()
+                        && config.auth.jwt_jwks_url.is_empty(),
+                    "this configuration verifies tokens of an external issuer \
+                     (auth.jwt_public_key_file or a JWKS) and has no auth.jwt_hs256_secret to sign with"
+                );
+                veza_stream::auth::DevSecrets::load_or_create(&config.server.data_dir)
+                    .with_context(|| {
+                        format!(
+                            "reading the development secrets in {}",
+                            config.server.data_dir.display()
+                        )
+                    })?
+                    .jwt_secret
+            } else {
+                config.auth.jwt_hs256_secret.clone()
+            };
+            let token = veza_stream::auth::jwt::mint(
+                &secret,
+                &sub,
+                role,
+                ttl.as_secs().max(1),
+                &config.auth,
+                veza_stream::server::App::now_secs(),
+            )
+            .map_err(anyhow::Error::msg)?;
+            println!("{token}");
+            Ok(())
+        }
+        Command::Openapi => {
+            use std::io::Write;
+            let text = veza_stream::http::openapi().to_pretty_json()?;
+            writeln!(std::io::stdout(), "{text}").context("writing to stdout")?;
+            Ok(())
         }
         Command::Migrate { config } => {
             let config = load_config(config.as_deref())?;

@@ -20,6 +20,12 @@ pub struct Metrics {
     pub cache_misses: IntCounter,
     /// `veza_upload_bytes_total`.
     pub upload_bytes: IntCounter,
+    /// `veza_events_delivered_total`.
+    pub events_delivered: IntCounter,
+    /// `veza_events_retried_total`.
+    pub events_retried: IntCounter,
+    /// `veza_events_dead_total`.
+    pub events_dead: IntCounter,
     /// `veza_jobs{state}`: queued, running and failed jobs in the store.
     pub jobs_queued: IntGauge,
     /// See `jobs_queued`.
@@ -77,6 +83,18 @@ impl Metrics {
             cache_hits: counter("veza_cache_hits_total", "Hot-object cache hits"),
             cache_misses: counter("veza_cache_misses_total", "Hot-object cache misses"),
             upload_bytes: counter("veza_upload_bytes_total", "Upload bytes received"),
+            events_delivered: counter(
+                "veza_events_delivered_total",
+                "Outbox events delivered to every destination",
+            ),
+            events_retried: counter(
+                "veza_events_retried_total",
+                "Outbox event deliveries that failed and will be retried",
+            ),
+            events_dead: counter(
+                "veza_events_dead_total",
+                "Outbox events dead-lettered after their last attempt",
+            ),
             jobs_queued: jobs("queued"),
             jobs_running: jobs("running"),
             jobs_failed: jobs("failed"),
@@ -109,6 +127,9 @@ impl Metrics {
             Box::new(m.cache_hits.clone()),
             Box::new(m.cache_misses.clone()),
             Box::new(m.upload_bytes.clone()),
+            Box::new(m.events_delivered.clone()),
+            Box::new(m.events_retried.clone()),
+            Box::new(m.events_dead.clone()),
             Box::new(m.jobs_queued.clone()),
             Box::new(m.jobs_running.clone()),
             Box::new(m.jobs_failed.clone()),

@@ -1,7 +1,7 @@
 //! `server`: [`Server::load`] wires the configuration into live objects (store, storage, keys,
 //! caches, listener) and [`Server::run`] serves until SIGTERM/SIGINT, then drains.
 
-use crate::auth::{ApiKeys, DevSecrets, Tokens};
+use crate::auth::{ApiKeys, DevSecrets, Jwt, Tokens};
 use crate::config::{Config, PlaybackKey};
 use crate::listeners::Listeners;
 use crate::metrics::Metrics;
@@ -47,6 +47,14 @@ pub struct App {
     pub tokens: Tokens,
     /// Control API keys.
     pub api_keys: ApiKeys,
+    /// JWT verification.
+    pub jwt: Jwt,
+    /// The HS256 secret `token create` signs with, when there is one.
+    pub jwt_secret: Option<String>,
+    /// Request-rate limits of the control API.
+    pub limits: crate::http::Limiters,
+    /// Wakes the event dispatcher when something was written to the outbox.
+    pub events_wake: tokio::sync::Notify,
     /// Prometheus metrics.
     pub metrics: Metrics,
     /// Listener sessions.
@@ -96,7 +104,15 @@ impl Server {
         // object_store (S3) and other rustls users may pull in two crypto providers; pick one.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let mut dev_api_key = None;
-        if config.auth.api_keys.is_empty() || config.auth.playback_keys.is_empty() {
+        let jwt_configured = !(config.auth.jwt_hs256_secret.is_empty()
+            && config.auth.jwt_public_key_file.is_empty()
+            && config.auth.jwt_jwks_file.is_empty()
+            && config.auth.jwt_jwks_url.is_empty());
+        let mut jwt_secret = Some(config.auth.jwt_hs256_secret.clone()).filter(|s| !s.is_empty());
+        if config.auth.api_keys.is_empty()
+            || config.auth.playback_keys.is_empty()
+            || !jwt_configured
+        {
             let dev = DevSecrets::load_or_create(&config.server.data_dir).with_context(|| {
                 format!(
                     "creating development secrets in {}",
@@ -113,7 +129,11 @@ impl Server {
                     secret: dev.playback_secret,
                 }];
             }
+            if !jwt_configured {
+                jwt_secret = Some(dev.jwt_secret);
+            }
         }
+        let jwt = Jwt::new(&config.auth, jwt_secret.as_deref()).map_err(anyhow::Error::msg)?;
         let store = crate::store::open(&config.database.url, config.database.max_connections)
             .await
             .with_context(|| {
@@ -156,6 +176,10 @@ impl Server {
                 &config.auth.playback_signing_key,
             ),
             api_keys: ApiKeys::new(config.auth.api_keys.clone()),
+            jwt,
+            jwt_secret,
+            limits: crate::http::Limiters::new(&config.limits),
+            events_wake: tokio::sync::Notify::new(),
             metrics: Metrics::new(),
             listeners: Listeners::new(Duration::from_secs(config.delivery.listener_idle_seconds)),
             published: moka::sync::Cache::builder()
@@ -229,6 +253,10 @@ impl Server {
             tasks.spawn(crate::jobs::worker(app.clone(), n));
         }
         tasks.spawn(sweeper(app.clone()));
+        tasks.spawn(crate::dispatch::dispatcher(app.clone()));
+        if !app.config.auth.jwt_jwks_url.is_empty() {
+            tasks.spawn(crate::dispatch::jwks_refresher(app.clone()));
+        }
         let shutdown = app.shutdown.clone();
         tokio::spawn(signals(shutdown.clone()));
         let router = crate::http::router(app.clone());
@@ -237,8 +265,11 @@ impl Server {
         let listener = axum::serve::ListenerExt::tap_io(self.listener, |tcp| {
             let _ = tcp.set_nodelay(true);
         });
-        let serve = axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+        let serve = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned());
         let served = tokio::spawn(async move { serve.await });
         shutdown.cancelled().await;
         tracing::info!("shutting down: draining requests and releasing jobs");
@@ -279,6 +310,13 @@ async fn sweeper(app: Arc<App>) {
         }
         let n = app.listeners.sweep(Instant::now());
         app.metrics.listeners.set(n as i64);
+        app.limits.sweep();
+        let now = App::now_ms();
+        let ttl = app.config.limits.idempotency_ttl_seconds as i64 * 1000;
+        if let Err(e) = app.store.forget_idempotency(now - ttl).await {
+            tracing::warn!(error = %e, "forgetting old idempotency keys");
+        }
+        crate::http::expire_uploads(&app, now).await;
     }
 }
 

@@ -4,7 +4,8 @@
 //! Keys: `originals/<track>` holds an upload; `tracks/<track>/<attempt>/…` holds one packaging
 //! attempt. An attempt's prefix is recorded on its job before anything is written under it, and
 //! becomes the track's `media_prefix` only in the publishing transaction, so a prefix is either
-//! published or known to the job that must remove it.
+//! published or known to the job that must remove it. `uploads/<upload>/<offset>` holds the
+//! pieces of a resumable upload until it is complete and joined into `originals/<track>`.
 
 use crate::config;
 use bytes::Bytes;
@@ -126,6 +127,53 @@ impl Storage {
             }
         }
         Ok(n)
+    }
+
+    /// The keys under `prefix` with their sizes, sorted by key.
+    pub async fn list(&self, prefix: &str) -> Result<Vec<(String, u64)>, Error> {
+        let mut all: Vec<(String, u64)> = self
+            .inner
+            .list(Some(&Key::from(prefix)))
+            .map_ok(|m| (m.location.to_string(), m.size))
+            .try_collect()
+            .await?;
+        all.sort();
+        Ok(all)
+    }
+
+    /// Joins objects, in order, into one new object, streaming. On error the new object is
+    /// removed.
+    pub async fn concat(&self, parts: &[String], into: &str) -> Result<u64, Error> {
+        let upload = self.inner.put_multipart(&Key::from(into)).await?;
+        let mut writer = object_store::WriteMultipart::new_with_chunk_size(upload, 5 << 20);
+        let mut n = 0u64;
+        let copied: Result<(), Error> = async {
+            for key in parts {
+                let mut stream = self
+                    .inner
+                    .get(&Key::from(key.as_str()))
+                    .await?
+                    .into_stream();
+                while let Some(chunk) = stream.try_next().await? {
+                    n += chunk.len() as u64;
+                    writer.wait_for_capacity(2).await?;
+                    writer.put(chunk);
+                }
+            }
+            Ok(())
+        }
+        .await;
+        match copied {
+            Ok(()) => {
+                writer.finish().await?;
+                Ok(n)
+            }
+            Err(e) => {
+                let _ = writer.abort().await;
+                let _ = self.delete(into).await;
+                Err(e)
+            }
+        }
     }
 
     /// Checks the store answers: a missing object is a healthy answer.

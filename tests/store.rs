@@ -4,7 +4,10 @@ mod common;
 
 use common::server::pg_schema;
 use std::sync::Arc;
-use veza_stream::store::{self, Failure, MetadataStore, Rendition, Status, Track, TrackId};
+use veza_stream::store::{
+    self, Entry, Failure, Idempotent, MetadataStore, Playlist, PlaylistFilter, PlaylistId,
+    Rendition, Settle, Status, Track, TrackId, Upload,
+};
 
 async fn sqlite() -> (Arc<dyn MetadataStore>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
@@ -24,6 +27,7 @@ fn track(title: &str) -> Track {
     let id = TrackId::new();
     Track {
         id,
+        owner: "alice".into(),
         title: title.into(),
         filename: format!("{title}.flac"),
         content_type: "audio/flac".into(),
@@ -155,17 +159,187 @@ async fn lifecycle(s: Arc<dyn MetadataStore>) {
     assert_eq!(again.attempts, 1);
 
     // Deleting a track mid-job: the job goes with it and publishing finds nothing.
-    let gone = s.delete_track(rel.id).await.unwrap().unwrap();
+    let gone = s.delete_track(rel.id, 81_000).await.unwrap().unwrap();
     assert_eq!(gone.id, rel.id);
-    assert!(s.delete_track(rel.id).await.unwrap().is_none());
+    assert!(s.delete_track(rel.id, 81_000).await.unwrap().is_none());
     assert!(!s.publish(&again, "p", "{}", &[], 81_000).await.unwrap());
     assert!(s.track(rel.id).await.unwrap().is_none());
 
     // Newest first, with a cursor.
-    let page = s.tracks(None, 1).await.unwrap();
+    let page = s.tracks(None, 1, None).await.unwrap();
     assert_eq!(page[0].id, bad.id);
-    let rest = s.tracks(Some(bad.id), 10).await.unwrap();
+    let rest = s.tracks(Some(bad.id), 10, None).await.unwrap();
     assert_eq!(rest.iter().map(|t| t.id).collect::<Vec<_>>(), vec![t.id]);
+    assert_eq!(s.tracks(None, 10, Some("alice")).await.unwrap().len(), 2);
+    assert!(s.tracks(None, 10, Some("bob")).await.unwrap().is_empty());
+
+    // Each final change wrote its event in its own transaction.
+    let kinds: Vec<String> = s
+        .events(None, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .rev()
+        .collect();
+    assert_eq!(kinds, ["track.ready", "track.failed", "track.deleted"]);
+}
+
+/// Playlists (compare-and-set on the version), the outbox (claim, retry, dead letter, replay),
+/// idempotency records and resumable uploads.
+async fn control(s: Arc<dyn MetadataStore>) {
+    let t = track("in a playlist");
+    s.create_track(&t, "job-p", 0).await.unwrap();
+    let p = Playlist {
+        id: PlaylistId::new(),
+        owner: "alice".into(),
+        title: "Mix".into(),
+        description: String::new(),
+        public: false,
+        version: 1,
+        created_at: 1,
+        updated_at: 1,
+    };
+    let e = |id| Entry {
+        id: uuid::Uuid::new_v4(),
+        track_id: id,
+    };
+    let entries = vec![e(t.id), e(t.id)];
+    s.create_playlist(&p, &entries, 1).await.unwrap();
+    let (got, got_entries) = s.playlist(p.id).await.unwrap().unwrap();
+    assert_eq!((got.title.as_str(), got.version), ("Mix", 1));
+    assert_eq!(got_entries, entries);
+    // One update wins; the second, made against the same version, does not.
+    let mut v2 = got.clone();
+    v2.title = "Mix 2".into();
+    v2.version = 2;
+    assert!(s
+        .update_playlist(&v2, Some(&entries[..1]), 1, 2)
+        .await
+        .unwrap());
+    assert!(!s.update_playlist(&v2, None, 1, 3).await.unwrap());
+    let (got, got_entries) = s.playlist(p.id).await.unwrap().unwrap();
+    assert_eq!(
+        (got.title.as_str(), got.version, got_entries.len()),
+        ("Mix 2", 2, 1)
+    );
+    assert!(s
+        .playlists(PlaylistFilter::Public, None, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        s.playlists(PlaylistFilter::Owner("alice"), None, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(!s.delete_playlist(p.id, Some(1), 4).await.unwrap());
+    assert!(s.delete_playlist(p.id, Some(2), 4).await.unwrap());
+    assert!(s.playlist(p.id).await.unwrap().is_none());
+
+    // The outbox: claimed once under a lease, retried, dead, replayed.
+    let batch = s.claim_events("l1", 1_000, 10, 10).await.unwrap();
+    let kinds: Vec<&str> = batch.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        ["playlist.created", "playlist.updated", "playlist.deleted"]
+    );
+    assert!(s
+        .claim_events("l2", 1_000, 10, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let first = &batch[0];
+    let retry = Settle::Retry {
+        delivered: vec!["amqp".into()],
+        next_at: 500,
+        error: "receiver down".into(),
+    };
+    assert!(s.settle_event(first, &retry, 20).await.unwrap());
+    assert!(!s.settle_event(first, &retry, 20).await.unwrap());
+    assert!(s
+        .settle_event(&batch[1], &Settle::Delivered, 20)
+        .await
+        .unwrap());
+    let dead = Settle::Dead {
+        delivered: vec![],
+        error: "gone".into(),
+    };
+    assert!(s.settle_event(&batch[2], &dead, 20).await.unwrap());
+    // Not due yet; then due again, remembering where it was delivered.
+    assert!(s
+        .claim_events("l3", 2_000, 499, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let again = s.claim_events("l3", 2_000, 500, 10).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(
+        (again[0].attempts, again[0].delivered.clone()),
+        (1, vec!["amqp".to_string()])
+    );
+    assert_eq!(s.events(Some("dead"), 10).await.unwrap().len(), 1);
+    assert!(s.replay_event(&batch[2].id, 600).await.unwrap());
+    assert!(!s.replay_event("no-such-event", 600).await.unwrap());
+    let replayed = s.claim_events("l4", 3_000, 600, 10).await.unwrap();
+    assert_eq!(replayed.len(), 1);
+    assert_eq!(replayed[0].id, batch[2].id);
+
+    // Idempotency: the first response is kept.
+    let r = Idempotent {
+        fingerprint: "f1".into(),
+        status: 201,
+        body: "{}".into(),
+    };
+    assert!(s.idempotent("alice", "k").await.unwrap().is_none());
+    assert!(s.remember("alice", "k", &r, 1).await.unwrap());
+    assert!(!s.remember("alice", "k", &r, 2).await.unwrap());
+    assert_eq!(s.idempotent("alice", "k").await.unwrap(), Some(r));
+    assert!(s.idempotent("bob", "k").await.unwrap().is_none());
+    assert_eq!(s.forget_idempotency(2).await.unwrap(), 1);
+
+    // Uploads: the offset moves by compare-and-set; completion inserts the track once.
+    let u = Upload {
+        id: uuid::Uuid::new_v4().to_string(),
+        owner: "alice".into(),
+        length: 10,
+        offset: 0,
+        metadata: String::new(),
+        track_id: None,
+        created_at: 1,
+        expires_at: 100,
+    };
+    s.create_upload(&u).await.unwrap();
+    assert!(s.advance_upload(&u.id, 0, 6).await.unwrap());
+    assert!(!s.advance_upload(&u.id, 0, 6).await.unwrap());
+    let done = track("from tus");
+    assert!(!s.complete_upload(&u.id, &done, "job-u", 5).await.unwrap());
+    assert!(s.advance_upload(&u.id, 6, 10).await.unwrap());
+    assert!(s.complete_upload(&u.id, &done, "job-u", 5).await.unwrap());
+    assert!(!s.complete_upload(&u.id, &done, "job-u2", 5).await.unwrap());
+    assert_eq!(
+        s.upload(&u.id).await.unwrap().unwrap().track_id,
+        Some(done.id)
+    );
+    assert_eq!(
+        s.track(done.id).await.unwrap().unwrap().status,
+        Status::Queued
+    );
+    assert_eq!(s.expired_uploads(101).await.unwrap().len(), 1);
+    assert!(s.delete_upload(&u.id).await.unwrap());
+}
+
+#[tokio::test]
+async fn sqlite_store_control() {
+    let (s, _dir) = sqlite().await;
+    control(s).await;
+}
+
+#[tokio::test]
+async fn postgres_store_control() {
+    control(postgres().await).await;
 }
 
 #[tokio::test]

@@ -40,5 +40,8 @@ mod segment;
 
 pub use error::{Error, Result};
 pub use fmp4::{init_segment, media_segment, SampleEntry, TrackInfo};
-pub use playlist::{render_media, render_multivariant, MediaPlaylist, SegmentRef, Variant};
+pub use playlist::{
+    parse_media, render_media, render_multivariant, render_stitched, MediaPlaylist, SegmentRef,
+    Variant,
+};
 pub use segment::{Fragment, Plan, Segmenter, GRID, LOSSY_TIMESCALE};

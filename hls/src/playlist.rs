@@ -67,22 +67,74 @@ pub struct MediaPlaylist {
 /// Renders a VOD media playlist: version 7, EXT-X-MAP, a TARGETDURATION no smaller than any
 /// rounded EXTINF (RFC 8216 4.3.3.1), and EXT-X-ENDLIST.
 pub fn render_media(p: &MediaPlaylist) -> String {
-    let target = p
-        .segments
+    render_stitched(std::slice::from_ref(p))
+}
+
+/// Renders several VOD media playlists as one, in order: each after the first opens with
+/// `EXT-X-DISCONTINUITY` (its timestamps start again and its encoding may differ, RFC 8216
+/// 4.3.2.3) and its own `EXT-X-MAP`. Nothing is re-encoded and every EXTINF is kept, so the
+/// stream lasts exactly the sum of its parts.
+pub fn render_stitched(parts: &[MediaPlaylist]) -> String {
+    let target = parts
         .iter()
+        .flat_map(|p| &p.segments)
         .map(|s| s.seconds.round() as u64)
         .max()
         .unwrap_or(0)
         .max(1);
     let mut out = format!(
-        "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:{target}\n#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-MAP:URI=\"{}\"\n",
-        p.map_uri
+        "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:{target}\n#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-DISCONTINUITY-SEQUENCE:0\n#EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-INDEPENDENT-SEGMENTS\n"
     );
-    for s in &p.segments {
-        let _ = writeln!(out, "#EXTINF:{:.6},\n{}", s.seconds, s.uri);
+    if parts.len() < 2 {
+        // A single part keeps the plain VOD shape.
+        out = out.replace("#EXT-X-DISCONTINUITY-SEQUENCE:0\n", "");
+    }
+    for (i, p) in parts.iter().enumerate() {
+        if i > 0 {
+            out.push_str("#EXT-X-DISCONTINUITY\n");
+        }
+        let _ = writeln!(out, "#EXT-X-MAP:URI=\"{}\"", p.map_uri);
+        for s in &p.segments {
+            let _ = writeln!(out, "#EXTINF:{:.6},\n{}", s.seconds, s.uri);
+        }
     }
     out.push_str("#EXT-X-ENDLIST\n");
     out
+}
+
+/// Reads back a VOD media playlist of the shape [`render_media`] writes: one `EXT-X-MAP` and
+/// `EXTINF`/URI pairs. Other tags are skipped. `None` when the map or a duration is missing or
+/// malformed, or a duration is not finite and positive.
+pub fn parse_media(text: &str) -> Option<MediaPlaylist> {
+    let mut map_uri = None;
+    let mut segments = Vec::new();
+    let mut pending: Option<f64> = None;
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if let Some(attrs) = line.strip_prefix("#EXT-X-MAP:") {
+            let uri = attrs.strip_prefix("URI=\"")?.split('"').next()?;
+            map_uri = Some(uri.to_owned());
+        } else if let Some(d) = line.strip_prefix("#EXTINF:") {
+            let secs: f64 = d.split(',').next()?.trim().parse().ok()?;
+            if !(secs.is_finite() && secs > 0.0) || pending.is_some() {
+                return None;
+            }
+            pending = Some(secs);
+        } else if line.starts_with('#') {
+            continue;
+        } else {
+            segments.push(SegmentRef {
+                uri: line.to_owned(),
+                seconds: pending.take()?,
+            });
+        }
+    }
+    if pending.is_some() {
+        return None;
+    }
+    Some(MediaPlaylist {
+        map_uri: map_uri?,
+        segments,
+    })
 }
 
 #[cfg(test)]
@@ -109,6 +161,46 @@ mod tests {
         assert_eq!(parsed.segments.len(), 2);
         assert!(parsed.end_list);
         assert_eq!(parsed.version, Some(7));
+    }
+
+    #[test]
+    fn stitched_playlists_mark_each_join_and_keep_every_duration() {
+        let a = MediaPlaylist {
+            map_uri: "a/init.mp4".into(),
+            segments: vec![
+                SegmentRef {
+                    uri: "a/seg_00000.m4s".into(),
+                    seconds: 6.4,
+                },
+                SegmentRef {
+                    uri: "a/seg_00001.m4s".into(),
+                    seconds: 1.234567,
+                },
+            ],
+        };
+        let b = MediaPlaylist {
+            map_uri: "b/init.mp4".into(),
+            segments: vec![SegmentRef {
+                uri: "b/seg_00000.m4s".into(),
+                seconds: 3.2,
+            }],
+        };
+        let text = render_stitched(&[a.clone(), b.clone()]);
+        assert_eq!(text.matches("#EXT-X-DISCONTINUITY\n").count(), 1);
+        assert_eq!(text.matches("#EXT-X-MAP:").count(), 2);
+        let parsed = m3u8_rs::parse_media_playlist_res(text.as_bytes()).unwrap();
+        assert_eq!(parsed.segments.len(), 3);
+        assert!(parsed.segments[2].discontinuity);
+        assert_eq!(
+            parsed.segments[2].map.as_ref().map(|m| m.uri.as_str()),
+            Some("b/init.mp4")
+        );
+        let total: f64 = parsed.segments.iter().map(|s| s.duration as f64).sum();
+        assert!((total - (6.4 + 1.234567 + 3.2)).abs() < 1e-5);
+        assert_eq!(parse_media(&render_media(&a)), Some(a));
+        assert_eq!(parse_media("#EXTM3U\n#EXTINF:1.0,\nx.m4s\n"), None);
+        assert_eq!(parse_media("#EXT-X-MAP:URI=\"i\"\n#EXTINF:nan,\nx\n"), None);
+        assert_eq!(parse_media("#EXT-X-MAP:URI=\"i\"\n#EXTINF:1,\n"), None);
     }
 
     #[test]

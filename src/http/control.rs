@@ -1,46 +1,41 @@
-//! The control API: upload, track status, listing, deletion, progress events and playback URLs.
-//! Every route takes `Authorization: Bearer <api key>`.
+//! The control API for tracks: upload, status, listing, deletion, progress events and playback
+//! URLs. Every route takes `Authorization: Bearer <API key or JWT>`.
+//!
+//! Who may do what: artists upload and manage their own tracks, admins (and API keys) manage all,
+//! and every role may ask for playback of a ready track.
 
+use super::access::{authenticate, require};
+use super::idempotency;
+use super::openapi::{ProblemDoc, TRACKS};
 use super::Problem;
+use crate::auth::{Identity, Role};
 use crate::server::App;
-use crate::store::{Status, Track, TrackId};
+use crate::store::{Rendition, Status, Track, TrackId};
 use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use object_store::path::Path as Key;
 use object_store::{ObjectStoreExt, WriteMultipart};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::{Duration, Instant, UNIX_EPOCH};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub(super) fn routes() -> Router<Arc<App>> {
-    Router::new()
-        .route(
-            "/v1/tracks",
-            post(upload)
-                .get(list)
-                .layer(axum::extract::DefaultBodyLimit::disable()),
-        )
-        .route("/v1/tracks/{id}", get(show).delete(remove))
-        .route("/v1/tracks/{id}/events", get(events))
-        .route("/v1/tracks/{id}/playback", post(playback))
-}
-
-fn authorize(app: &App, headers: &HeaderMap) -> Result<(), Problem> {
-    let h = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    if app.api_keys.check(h) {
-        Ok(())
-    } else {
-        Err(Problem::unauthorized())
-    }
+pub(super) fn routes() -> OpenApiRouter<Arc<App>> {
+    OpenApiRouter::new()
+        .routes(routes!(upload, list))
+        .layer(axum::extract::DefaultBodyLimit::disable())
+        .routes(routes!(show, remove))
+        .routes(routes!(events))
+        .routes(routes!(playback))
 }
 
 fn parse_id(id: &str) -> Result<TrackId, Problem> {
@@ -48,59 +43,125 @@ fn parse_id(id: &str) -> Result<TrackId, Problem> {
         .map_err(|_| Problem::not_found(format!("no track {id}")))
 }
 
-/// The track named by a path, for an authorized caller; 401 or 404 otherwise.
-async fn find_track(app: &App, headers: &HeaderMap, id: &str) -> Result<Track, Problem> {
-    authorize(app, headers)?;
+/// The track named by a path and its caller, who must be able to manage it (`manage`) or only to
+/// know of it; 401, 403 or 404 otherwise.
+async fn find_track(
+    app: &App,
+    headers: &HeaderMap,
+    id: &str,
+    manage: bool,
+) -> Result<(Track, Identity), Problem> {
+    let who = authenticate(app, headers)?;
     let id = parse_id(id)?;
-    app.store
+    let t = app
+        .store
         .track(id)
         .await?
-        .ok_or_else(|| Problem::not_found(format!("no track {id}")))
+        .ok_or_else(|| Problem::not_found(format!("no track {id}")))?;
+    if manage && !who.manages(&t.owner) {
+        return Err(Problem::forbidden(format!(
+            "track {id} belongs to another artist"
+        )));
+    }
+    Ok((t, who))
 }
 
-fn rfc3339(ms: i64) -> String {
+/// Unix milliseconds as RFC 3339.
+pub fn rfc3339(ms: i64) -> String {
     let t = UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
     humantime::format_rfc3339_millis(t).to_string()
 }
 
-/// The JSON view of a track.
-pub(super) async fn view(app: &App, t: &Track) -> Result<Value, Problem> {
+/// A track as the API shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TrackView {
+    /// Track id (UUIDv7).
+    pub id: String,
+    /// Subject of the uploader.
+    pub owner: String,
+    /// Title.
+    pub title: String,
+    /// The uploaded file's name.
+    pub filename: String,
+    /// The upload's content type.
+    pub content_type: String,
+    /// Size of the original.
+    pub size_bytes: i64,
+    /// Where it is in its life.
+    pub status: Status,
+    /// Packaging progress, 0 to 1.
+    pub progress: f64,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// Loudness, duration and format analysis of the published package.
+    #[schema(value_type = Option<Object>)]
+    pub analysis: Option<Value>,
+    /// Published renditions.
+    pub renditions: Vec<Rendition>,
+    /// Listener sessions seen recently on this node.
+    pub listeners: u64,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339.
+    pub updated_at: String,
+    /// Related resources.
+    pub links: TrackLinks,
+}
+
+/// Links of a track.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TrackLinks {
+    /// This track.
+    #[serde(rename = "self")]
+    pub this: String,
+    /// Progress events (SSE).
+    pub events: String,
+    /// Playback URLs.
+    pub playback: String,
+}
+
+/// The view of a track.
+pub(super) async fn view(app: &App, t: &Track) -> Result<TrackView, Problem> {
     let renditions = if t.status == Status::Ready {
         app.store.renditions(t.id).await?
     } else {
         Vec::new()
     };
-    let analysis: Value = t
+    let analysis = t
         .analysis
         .as_deref()
-        .and_then(|a| serde_json::from_str(a).ok())
-        .unwrap_or(Value::Null);
+        .and_then(|a| serde_json::from_str(a).ok());
     let id = t.id.to_string();
-    Ok(json!({
-        "id": id,
-        "title": t.title,
-        "filename": t.filename,
-        "content_type": t.content_type,
-        "size_bytes": t.size_bytes,
-        "status": t.status,
-        "progress": (t.progress * 1000.0).round() / 1000.0,
-        "error": t.error,
-        "analysis": analysis,
-        "renditions": renditions,
-        "listeners": app.listeners.count(t.id, Instant::now()),
-        "created_at": rfc3339(t.created_at),
-        "updated_at": rfc3339(t.updated_at),
-        "links": {
-            "self": format!("/v1/tracks/{id}"),
-            "events": format!("/v1/tracks/{id}/events"),
-            "playback": format!("/v1/tracks/{id}/playback"),
+    Ok(TrackView {
+        links: TrackLinks {
+            this: format!("/v1/tracks/{id}"),
+            events: format!("/v1/tracks/{id}/events"),
+            playback: format!("/v1/tracks/{id}/playback"),
         },
-    }))
+        id,
+        owner: t.owner.clone(),
+        title: t.title.clone(),
+        filename: t.filename.clone(),
+        content_type: t.content_type.clone(),
+        size_bytes: t.size_bytes,
+        status: t.status,
+        progress: (t.progress * 1000.0).round() / 1000.0,
+        error: t.error.clone(),
+        analysis,
+        renditions,
+        listeners: app.listeners.count(t.id, Instant::now()) as u64,
+        created_at: rfc3339(t.created_at),
+        updated_at: rfc3339(t.updated_at),
+    })
 }
 
-#[derive(Deserialize)]
+/// Upload options.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct UploadQuery {
+    /// Title; defaults to the file name without its extension.
     title: Option<String>,
+    /// File name, whose extension is a decoding hint for raw uploads.
     filename: Option<String>,
 }
 
@@ -112,12 +173,36 @@ struct Incoming {
     size: u64,
 }
 
+/// Upload a track, as the raw body (`Content-Type: audio/*`) or as `multipart/form-data` with a
+/// `file` field (and optionally `title`). Answers 202: packaging runs in the background.
+#[utoipa::path(
+    post, path = "/v1/tracks", tag = TRACKS, params(UploadQuery,
+        ("Idempotency-Key" = Option<String>, Header, description = "Replays the first response for the same key and body")),
+    request_body(content(
+        (Vec<u8> = "audio/flac"), (Vec<u8> = "audio/mpeg"), (Vec<u8> = "audio/wav"),
+        (Vec<u8> = "application/octet-stream"),
+    )),
+    responses(
+        (status = 202, description = "Queued for packaging", body = TrackView),
+        (status = 400, description = "Empty or malformed upload", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 401, description = "No valid credentials", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 403, description = "Listeners cannot upload", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 413, description = "Over server.max_upload_bytes", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 415, description = "Not audio or multipart", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 422, description = "Idempotency-Key reused for another body", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limited", body = ProblemDoc, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
 async fn upload(
     State(app): State<Arc<App>>,
     Query(q): Query<UploadQuery>,
     req: Request,
 ) -> Result<Response, Problem> {
-    authorize(&app, req.headers())?;
+    let who = authenticate(&app, req.headers())?;
+    require(&who, Role::Artist, "uploading")?;
+    let idem = idempotency::key(req.headers())?;
+    let mut digest = Sha256::new();
     let limit = app.config.server.max_upload_bytes;
     let content_type = req
         .headers()
@@ -174,7 +259,7 @@ async fn upload(
                 .unwrap_or("application/octet-stream")
                 .to_owned();
             let stream = field.map(|r| r.map_err(|e| Problem::bad_request(e.body_text())));
-            let size = store_stream(&app, &key, stream, limit).await?;
+            let size = store_stream(&app, &key, stream, limit, &mut digest).await?;
             found = Some(Incoming {
                 filename,
                 content_type: ct,
@@ -197,7 +282,7 @@ async fn upload(
             .into_body()
             .into_data_stream()
             .map(|r| r.map_err(|e| Problem::bad_request(format!("reading the body: {e}"))));
-        let size = store_stream(&app, &key, stream, limit).await?;
+        let size = store_stream(&app, &key, stream, limit, &mut digest).await?;
         Incoming {
             filename,
             content_type,
@@ -216,6 +301,22 @@ async fn upload(
         app.storage.delete(&key).await?;
         return Err(Problem::bad_request("the upload is empty"));
     }
+    let fingerprint = {
+        digest.update(incoming.title.as_deref().unwrap_or("").as_bytes());
+        digest.update([0]);
+        digest.update(incoming.filename.as_bytes());
+        idempotency::fingerprint("POST", "/v1/tracks", &digest.finalize())
+    };
+    if let Some(k) = &idem {
+        match idempotency::replay(&app, &who, k, &fingerprint).await {
+            Ok(None) => {}
+            other => {
+                // Seen before: the copy just stored is not needed.
+                let _ = app.storage.delete(&key).await;
+                return other.map(|r| r.expect("Some: None is handled above"));
+            }
+        }
+    }
     let title = incoming
         .title
         .filter(|t| !t.trim().is_empty())
@@ -228,6 +329,7 @@ async fn upload(
     let now = App::now_ms();
     let track = Track {
         id,
+        owner: who.subject.clone(),
         title: title.chars().take(500).collect(),
         filename: incoming.filename.chars().take(255).collect(),
         content_type: incoming.content_type.chars().take(255).collect(),
@@ -251,17 +353,29 @@ async fn upload(
         return Err(e.into());
     }
     app.wake.notify_waiters();
-    tracing::info!(track = %id, bytes = incoming.size, "upload queued");
-    let body = view(&app, &track).await?;
-    Ok((
+    tracing::info!(track = %id, bytes = incoming.size, owner = %who.subject, "upload queued");
+    let body = serde_json::to_value(view(&app, &track).await?).expect("views serialise");
+    let headers = [("location".to_string(), format!("/v1/tracks/{id}"))];
+    if let Some(k) = &idem {
+        idempotency::remember(
+            &app,
+            &who,
+            k,
+            &fingerprint,
+            StatusCode::ACCEPTED,
+            &headers,
+            Some(&body),
+        )
+        .await;
+    }
+    Ok(idempotency::respond(
         StatusCode::ACCEPTED,
-        [(header::LOCATION, format!("/v1/tracks/{id}"))],
-        Json(body),
-    )
-        .into_response())
+        &headers,
+        Some(&body),
+    ))
 }
 
-fn too_large(limit: u64) -> Problem {
+pub(super) fn too_large(limit: u64) -> Problem {
     Problem::new(
         StatusCode::PAYLOAD_TOO_LARGE,
         "upload-too-large",
@@ -270,13 +384,14 @@ fn too_large(limit: u64) -> Problem {
     )
 }
 
-/// Streams a body into one object, part by part. Over `limit`, or on any error, the multipart upload
-/// is aborted so no partial object remains.
-async fn store_stream(
+/// Streams a body into one object, part by part, hashing it into `digest`. Over `limit`, or on any
+/// error, the multipart upload is aborted so no partial object remains.
+pub(super) async fn store_stream(
     app: &App,
     key: &str,
     mut body: impl Stream<Item = Result<Bytes, Problem>> + Unpin,
     limit: u64,
+    digest: &mut Sha256,
 ) -> Result<u64, Problem> {
     let upload = app.storage.inner().put_multipart(&Key::from(key)).await?;
     let mut writer = WriteMultipart::new_with_chunk_size(upload, 5 << 20);
@@ -290,6 +405,7 @@ async fn store_stream(
                 drain(&mut body).await;
                 return Err(too_large(limit));
             }
+            digest.update(&chunk);
             writer.wait_for_capacity(2).await?;
             writer.put(chunk);
         }
@@ -315,7 +431,7 @@ const DRAIN_BYTES: u64 = 16 << 20;
 /// Reads and discards up to [`DRAIN_BYTES`] of a refused body, for at most five seconds. Closing a
 /// socket with unread data makes the kernel send a reset, which can destroy the 413 before the
 /// client reads it (the reason for nginx's lingering close).
-async fn drain<E>(body: impl Stream<Item = Result<Bytes, E>> + Unpin) {
+pub(super) async fn drain<E>(body: impl Stream<Item = Result<Bytes, E>> + Unpin) {
     let mut body = body;
     let mut read = 0u64;
     let deadline = tokio::time::sleep(Duration::from_secs(5));
@@ -349,64 +465,130 @@ fn extension_for(content_type: &str) -> &'static str {
     }
 }
 
+/// One track: status, progress, analysis and renditions. Its owner and admins only.
+#[utoipa::path(
+    get, path = "/v1/tracks/{id}", tag = TRACKS, params(("id" = String, Path, description = "Track id")),
+    responses(
+        (status = 200, description = "The track", body = TrackView),
+        (status = 401, description = "No valid credentials", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 403, description = "Another artist's track", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 404, description = "No such track", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limited", body = ProblemDoc, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
 async fn show(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
     headers: HeaderMap,
-) -> Result<Json<Value>, Problem> {
-    let t = find_track(&app, &headers, &id).await?;
+) -> Result<Json<TrackView>, Problem> {
+    let (t, _) = find_track(&app, &headers, &id, true).await?;
     Ok(Json(view(&app, &t).await?))
 }
 
-#[derive(Deserialize)]
-struct ListQuery {
-    limit: Option<i64>,
-    cursor: Option<String>,
+/// Pagination.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct ListQuery {
+    /// Page size, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
 }
 
+impl ListQuery {
+    /// The page size, checked.
+    pub fn limit(&self) -> Result<i64, Problem> {
+        let limit = self.limit.unwrap_or(50);
+        if !(1..=200).contains(&limit) {
+            return Err(Problem::bad_request("limit must be between 1 and 200"));
+        }
+        Ok(limit)
+    }
+
+    /// The cursor, parsed as the id type it was made from.
+    pub fn cursor<T: std::str::FromStr>(&self) -> Result<Option<T>, Problem> {
+        self.cursor
+            .as_deref()
+            .map(|c| {
+                c.parse::<T>()
+                    .map_err(|_| Problem::bad_request("cursor is not one this server issued"))
+            })
+            .transpose()
+    }
+}
+
+/// A page of tracks.
+#[derive(Serialize, ToSchema)]
+pub struct TrackPage {
+    /// Newest first.
+    pub items: Vec<TrackView>,
+    /// Pass as `cursor` for the next page; null on the last.
+    pub next_cursor: Option<String>,
+}
+
+/// Tracks, newest first: all of them for admins, their own for artists.
+#[utoipa::path(
+    get, path = "/v1/tracks", tag = TRACKS, params(ListQuery),
+    responses(
+        (status = 200, description = "A page of tracks", body = TrackPage),
+        (status = 400, description = "Bad limit or cursor", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 401, description = "No valid credentials", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 403, description = "Listeners cannot list tracks", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limited", body = ProblemDoc, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
 async fn list(
     State(app): State<Arc<App>>,
     Query(q): Query<ListQuery>,
     headers: HeaderMap,
-) -> Result<Json<Value>, Problem> {
-    authorize(&app, &headers)?;
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        return Err(Problem::bad_request("limit must be between 1 and 200"));
-    }
-    let before = match q.cursor.as_deref() {
-        Some(c) => Some(
-            c.parse::<TrackId>()
-                .map_err(|_| Problem::bad_request("cursor is not one this server issued"))?,
-        ),
-        None => None,
-    };
+) -> Result<Json<TrackPage>, Problem> {
+    let who = authenticate(&app, &headers)?;
+    require(&who, Role::Artist, "listing tracks")?;
+    let limit = q.limit()?;
+    let before = q.cursor::<TrackId>()?;
+    let owner = (who.role != Role::Admin).then_some(who.subject.as_str());
     // One more than asked tells whether another page exists.
-    let mut rows = app.store.tracks(before, limit + 1).await?;
+    let mut rows = app.store.tracks(before, limit + 1, owner).await?;
     let more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
     let mut items = Vec::with_capacity(rows.len());
     for t in &rows {
         items.push(view(&app, t).await?);
     }
-    let next = more
+    let next_cursor = more
         .then(|| rows.last().map(|t| t.id.to_string()))
         .flatten();
-    Ok(Json(json!({ "items": items, "next_cursor": next })))
+    Ok(Json(TrackPage { items, next_cursor }))
 }
 
+/// Delete a track, its original and its package. Playlists keep their entries, shown as deleted.
+#[utoipa::path(
+    delete, path = "/v1/tracks/{id}", tag = TRACKS, params(("id" = String, Path, description = "Track id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "No valid credentials", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 403, description = "Another artist's track", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 404, description = "No such track", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limited", body = ProblemDoc, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
 async fn remove(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<StatusCode, Problem> {
-    authorize(&app, &headers)?;
-    let id = parse_id(&id)?;
+    let (t, _) = find_track(&app, &headers, &id, true).await?;
+    let id = t.id;
     let t = app
         .store
-        .delete_track(id)
+        .delete_track(id, App::now_ms())
         .await?
         .ok_or_else(|| Problem::not_found(format!("no track {id}")))?;
+    app.events_wake.notify_one();
     if let Some((_, cancel)) = app.running.remove(&id) {
         cancel.cancel();
     }
@@ -420,12 +602,24 @@ async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Progress as server-sent events: `progress` until the track is ready or failed, or `deleted`.
+#[utoipa::path(
+    get, path = "/v1/tracks/{id}/events", tag = TRACKS, params(("id" = String, Path, description = "Track id")),
+    responses(
+        (status = 200, description = "An event stream", content_type = "text/event-stream", body = String),
+        (status = 401, description = "No valid credentials", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 403, description = "Another artist's track", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 404, description = "No such track", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limited", body = ProblemDoc, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
 async fn events(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
-    let id = find_track(&app, &headers, &id).await?.id;
+    let id = find_track(&app, &headers, &id, true).await?.0.id;
     // Polls the store rather than listening to this node's workers, so it reports jobs running on
     // any node.
     let state = (app.clone(), None::<(Status, i64)>, false);
@@ -470,12 +664,40 @@ async fn events(
         .into_response())
 }
 
+/// Signed playback URLs for a ready track.
+#[derive(Serialize, ToSchema)]
+pub struct TrackPlayback {
+    /// The multivariant playlist of every rendition.
+    pub master_url: String,
+    /// BBC audiowaveform JSON (version 2).
+    pub waveform_url: String,
+    /// One multivariant playlist per codec family (`aac`, `opus`, `flac`).
+    #[schema(value_type = Object)]
+    pub masters: serde_json::Map<String, Value>,
+    /// The playback token in the URLs.
+    pub token: String,
+    /// RFC 3339.
+    pub expires_at: String,
+}
+
+/// Playback URLs, signed for `auth.playback_ttl_seconds`. Any role may play a ready track.
+#[utoipa::path(
+    post, path = "/v1/tracks/{id}/playback", tag = TRACKS, params(("id" = String, Path, description = "Track id")),
+    responses(
+        (status = 200, description = "Signed URLs", body = TrackPlayback),
+        (status = 401, description = "No valid credentials", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 404, description = "No such track", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 409, description = "Not ready yet, or failed", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limited", body = ProblemDoc, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
 async fn playback(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
     headers: HeaderMap,
-) -> Result<Json<Value>, Problem> {
-    let t = find_track(&app, &headers, &id).await?;
+) -> Result<Json<TrackPlayback>, Problem> {
+    let (t, _) = find_track(&app, &headers, &id, false).await?;
     let id = t.id;
     if t.status != Status::Ready {
         return Err(Problem::new(
@@ -500,11 +722,11 @@ async fn playback(
             masters.insert(codec.into(), json!(format!("{base}/{file}?token={token}")));
         }
     }
-    Ok(Json(json!({
-        "master_url": format!("{base}/master.m3u8?token={token}"),
-        "waveform_url": format!("{base}/waveform.json?token={token}"),
-        "masters": masters,
-        "token": token,
-        "expires_at": rfc3339(expires as i64 * 1000),
-    })))
+    Ok(Json(TrackPlayback {
+        master_url: format!("{base}/master.m3u8?token={token}"),
+        waveform_url: format!("{base}/waveform.json?token={token}"),
+        masters,
+        expires_at: rfc3339(expires as i64 * 1000),
+        token,
+    }))
 }

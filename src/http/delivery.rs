@@ -35,7 +35,7 @@ pub(super) fn routes() -> Router<Arc<App>> {
 
 const NOT_FOUND: &str = r#"{"type":"https://veza.stream/problems/not-found","title":"Not found","status":404,"detail":"no such track or file"}"#;
 
-fn forbidden(e: TokenError) -> Response {
+pub(super) fn forbidden(e: TokenError) -> Response {
     let body = match e {
         TokenError::Missing => {
             r#"{"type":"https://veza.stream/problems/token-missing","title":"Forbidden","status":403,"detail":"a playback token is required"}"#
@@ -56,7 +56,7 @@ fn forbidden(e: TokenError) -> Response {
     static_problem(StatusCode::FORBIDDEN, body)
 }
 
-fn not_found() -> Response {
+pub(super) fn not_found() -> Response {
     static_problem(StatusCode::NOT_FOUND, NOT_FOUND)
 }
 
@@ -129,7 +129,7 @@ async fn nested(
 }
 
 /// The `token` query parameter, borrowed from the URI.
-fn token_of(uri: &Uri) -> Option<&str> {
+pub(super) fn token_of(uri: &Uri) -> Option<&str> {
     uri.query()?
         .split('&')
         .find_map(|kv| kv.strip_prefix("token="))
@@ -221,7 +221,10 @@ async fn serve(
 }
 
 /// The published state of a track, cached for a few seconds.
-async fn published(app: &App, track: TrackId) -> Result<Option<Arc<Published>>, Response> {
+pub(super) async fn published(
+    app: &App,
+    track: TrackId,
+) -> Result<Option<Arc<Published>>, Response> {
     if let Some(p) = app.published.get(&track) {
         return Ok(p);
     }
@@ -247,7 +250,7 @@ async fn published(app: &App, track: TrackId) -> Result<Option<Arc<Published>>, 
 }
 
 /// One object, from the hot cache or storage.
-async fn object(app: &App, key: String) -> Result<Object, Response> {
+pub(super) async fn object(app: &App, key: String) -> Result<Object, Response> {
     if let Some(o) = app.objects.get(&key) {
         app.metrics.cache_hits.inc();
         return Ok(o);
@@ -287,7 +290,7 @@ fn etag(key: &str) -> String {
 }
 
 /// A quoted ETag: the first 128 bits of SHA-256 over `parts`.
-fn etag_of(parts: &[&[u8]]) -> String {
+pub(super) fn etag_of(parts: &[&[u8]]) -> String {
     let mut hasher = Sha256::new();
     for p in parts {
         hasher.update(p);

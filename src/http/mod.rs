@@ -1,30 +1,56 @@
-//! `http`: the routers. Control API under `/v1`, HLS delivery under `/hls`, and operations
-//! (`/healthz`, `/readyz`, `/metrics`). Errors are RFC 9457 problem documents ([`Problem`]).
+//! `http`: the routers. Control API under `/v1` (described at `/openapi.json`), HLS delivery under
+//! `/hls`, and operations (`/healthz`, `/readyz`, `/metrics`). Errors are RFC 9457 problem
+//! documents ([`Problem`]).
 
+mod access;
 mod control;
 mod delivery;
+mod events;
+mod idempotency;
+mod openapi;
+mod playlists;
 mod problem;
 pub mod semantics;
+mod stitch;
+mod tus;
 
+pub use access::Limiters;
+pub use control::rfc3339;
+pub use openapi::ApiDoc;
 pub use problem::Problem;
+pub use tus::expire_uploads;
 
 use crate::server::App;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
+use axum::{Json, Router};
 use std::sync::Arc;
 use std::time::Instant;
 use tower_http::cors::{AllowOrigin, CorsLayer};
+use utoipa::OpenApi;
 
 /// The whole HTTP surface.
 pub fn router(app: Arc<App>) -> Router {
     let cors = cors(&app.config.server.cors_origins);
+    let (api, doc) = control_api();
+    let doc = Arc::new(doc);
     Router::new()
-        .merge(control::routes())
+        .merge(api.layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            access::limit_ip,
+        )))
+        .route(
+            "/openapi.json",
+            get(move || {
+                let doc = doc.clone();
+                async move { Json(doc.as_ref().clone()) }
+            }),
+        )
         .merge(delivery::routes())
+        .merge(stitch::routes())
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -40,7 +66,53 @@ pub fn router(app: Arc<App>) -> Router {
         })
         .layer(axum::middleware::from_fn_with_state(app.clone(), observe))
         .layer(cors)
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            tus::discovery,
+        ))
         .with_state(app)
+}
+
+/// The control API's routes and their OpenAPI document.
+fn control_api() -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
+    let (router, mut doc) = utoipa_axum::router::OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(control::routes())
+        .merge(playlists::routes())
+        .merge(tus::routes())
+        .merge(events::routes())
+        .split_for_parts();
+    // Handlers in different modules share names (`list`, `show`): prefix each operation id with
+    // its tag so that ids are unique, as OpenAPI requires.
+    for item in doc.paths.paths.values_mut() {
+        for op in [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.patch,
+            &mut item.delete,
+            &mut item.head,
+            &mut item.options,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let tag = op
+                .tags
+                .as_ref()
+                .and_then(|t| t.first())
+                .cloned()
+                .unwrap_or_default();
+            if let Some(id) = &op.operation_id {
+                op.operation_id = Some(format!("{tag}_{id}"));
+            }
+        }
+    }
+    (router, doc)
+}
+
+/// The OpenAPI document of the control API.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    control_api().1
 }
 
 fn cors(origins: &[String]) -> CorsLayer {
@@ -55,6 +127,8 @@ fn cors(origins: &[String]) -> CorsLayer {
             Method::GET,
             Method::HEAD,
             Method::POST,
+            Method::PUT,
+            Method::PATCH,
             Method::DELETE,
             Method::OPTIONS,
         ])
@@ -64,6 +138,14 @@ fn cors(origins: &[String]) -> CorsLayer {
             header::RANGE,
             header::IF_NONE_MATCH,
             header::IF_RANGE,
+            header::IF_MATCH,
+            HeaderName::from_static("idempotency-key"),
+            HeaderName::from_static("tus-resumable"),
+            HeaderName::from_static("upload-length"),
+            HeaderName::from_static("upload-metadata"),
+            HeaderName::from_static("upload-offset"),
+            HeaderName::from_static("upload-checksum"),
+            HeaderName::from_static("x-http-method-override"),
         ])
         .expose_headers([
             header::CONTENT_LENGTH,
@@ -71,6 +153,16 @@ fn cors(origins: &[String]) -> CorsLayer {
             header::ETAG,
             header::ACCEPT_RANGES,
             header::LOCATION,
+            header::RETRY_AFTER,
+            HeaderName::from_static("tus-resumable"),
+            HeaderName::from_static("tus-version"),
+            HeaderName::from_static("tus-extension"),
+            HeaderName::from_static("tus-max-size"),
+            HeaderName::from_static("upload-offset"),
+            HeaderName::from_static("upload-length"),
+            HeaderName::from_static("upload-expires"),
+            HeaderName::from_static("veza-track"),
+            HeaderName::from_static("idempotent-replayed"),
         ])
         .max_age(std::time::Duration::from_secs(86400))
 }

@@ -15,6 +15,8 @@ pub struct Problem {
     pub title: &'static str,
     /// What happened this time.
     pub detail: String,
+    /// Seconds for a `Retry-After` header (429, 503).
+    pub retry_after: Option<u64>,
 }
 
 impl Problem {
@@ -30,7 +32,44 @@ impl Problem {
             kind,
             title,
             detail: detail.into(),
+            retry_after: None,
         }
+    }
+
+    /// Adds `Retry-After`.
+    pub fn retry_after(mut self, secs: u64) -> Problem {
+        self.retry_after = Some(secs);
+        self
+    }
+
+    /// 403: the caller is known but may not do this.
+    pub fn forbidden(detail: impl Into<String>) -> Problem {
+        Problem::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden", detail)
+    }
+
+    /// 409.
+    pub fn conflict(kind: &'static str, title: &'static str, detail: impl Into<String>) -> Problem {
+        Problem::new(StatusCode::CONFLICT, kind, title, detail)
+    }
+
+    /// 422: well-formed, but not something this server can do.
+    pub fn unprocessable(kind: &'static str, detail: impl Into<String>) -> Problem {
+        Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            kind,
+            "Unprocessable request",
+            detail,
+        )
+    }
+
+    /// 412: `If-Match` named another version.
+    pub fn precondition_failed(detail: impl Into<String>) -> Problem {
+        Problem::new(
+            StatusCode::PRECONDITION_FAILED,
+            "precondition-failed",
+            "Precondition failed",
+            detail,
+        )
     }
 
     /// 404.
@@ -54,7 +93,7 @@ impl Problem {
             StatusCode::UNAUTHORIZED,
             "unauthorized",
             "Unauthorized",
-            "send Authorization: Bearer <api key>",
+            "send Authorization: Bearer <API key or JWT>",
         )
     }
 
@@ -98,6 +137,10 @@ impl IntoResponse for Problem {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if let Some(secs) = self.retry_after {
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             r.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

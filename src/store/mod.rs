@@ -1,4 +1,5 @@
-//! `store`: the metadata store. Tracks, their renditions and the durable job queue.
+//! `store`: the metadata store. Tracks, their renditions, the durable job queue, playlists, the
+//! event outbox, idempotency records and resumable uploads.
 //!
 //! [`MetadataStore`] is the seam; [`open`] picks the backend from `database.url`: SQLite
 //! (embedded, the default) or PostgreSQL. Both run the same SQL apart from job claiming and their
@@ -44,7 +45,7 @@ impl FromStr for TrackId {
 }
 
 /// Where a track is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     /// Uploaded, waiting for a worker.
@@ -89,6 +90,8 @@ impl Status {
 pub struct Track {
     /// Its id.
     pub id: TrackId,
+    /// The subject that uploaded it.
+    pub owner: String,
     /// Title given at upload, or the file name.
     pub title: String,
     /// The uploaded file's name (its extension is a decoding hint).
@@ -116,7 +119,7 @@ pub struct Track {
 }
 
 /// A published rendition.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Rendition {
     /// `opus-96`, `aac-128`, `flac`: also its directory in the package.
     pub name: String,
@@ -203,12 +206,18 @@ pub trait MetadataStore: Send + Sync + 'static {
     async fn create_track(&self, track: &Track, job_id: &str, now: i64) -> Result<()>;
     /// One track.
     async fn track(&self, id: TrackId) -> Result<Option<Track>>;
-    /// Up to `limit` tracks, newest first, older than `before` when given.
-    async fn tracks(&self, before: Option<TrackId>, limit: i64) -> Result<Vec<Track>>;
+    /// Up to `limit` tracks, newest first, older than `before` when given, of `owner` when given.
+    async fn tracks(
+        &self,
+        before: Option<TrackId>,
+        limit: i64,
+        owner: Option<&str>,
+    ) -> Result<Vec<Track>>;
     /// The published renditions of a track.
     async fn renditions(&self, id: TrackId) -> Result<Vec<Rendition>>;
-    /// Deletes a track with its renditions and job. Returns the row as it was.
-    async fn delete_track(&self, id: TrackId) -> Result<Option<Track>>;
+    /// Deletes a track with its renditions and job, recording `track.deleted`. Returns the row as
+    /// it was.
+    async fn delete_track(&self, id: TrackId, now: i64) -> Result<Option<Track>>;
     /// Claims the next runnable job: queued and due, or running with an expired lease.
     async fn claim(&self, lease_id: &str, lease_until: i64, now: i64) -> Result<Option<Job>>;
     /// Extends a lease. False when the lease was lost.
@@ -217,8 +226,9 @@ pub trait MetadataStore: Send + Sync + 'static {
     async fn set_staging(&self, job: &Job, prefix: &str) -> Result<bool>;
     /// Records progress; sets the track `processing`.
     async fn set_progress(&self, job: &Job, progress: f64, now: i64) -> Result<bool>;
-    /// Publishes: the track becomes `ready` with its renditions and package prefix and the job is
-    /// removed, in one transaction, if the lease still holds and the track still exists.
+    /// Publishes: the track becomes `ready` with its renditions and package prefix, the job is
+    /// removed and `track.ready` is recorded, in one transaction, if the lease still holds and the
+    /// track still exists.
     async fn publish(
         &self,
         job: &Job,
@@ -227,12 +237,234 @@ pub trait MetadataStore: Send + Sync + 'static {
         renditions: &[Rendition],
         now: i64,
     ) -> Result<bool>;
-    /// Ends an attempt that failed.
+    /// Ends an attempt that failed; a final failure records `track.failed`.
     async fn fail(&self, job: &Job, failure: &Failure, now: i64) -> Result<bool>;
     /// Gives a job back (shutdown): queued again, due now, this attempt not counted.
     async fn release(&self, job: &Job, now: i64) -> Result<bool>;
     /// Job counts by state.
     async fn job_counts(&self) -> Result<JobCounts>;
+
+    /// Inserts a playlist with its entries and records `playlist.created`.
+    async fn create_playlist(&self, p: &Playlist, entries: &[Entry], now: i64) -> Result<()>;
+    /// One playlist and its entries in order.
+    async fn playlist(&self, id: PlaylistId) -> Result<Option<(Playlist, Vec<Entry>)>>;
+    /// Up to `limit` playlists, newest first, older than `before` when given.
+    async fn playlists(
+        &self,
+        filter: PlaylistFilter<'_>,
+        before: Option<PlaylistId>,
+        limit: i64,
+    ) -> Result<Vec<Playlist>>;
+    /// Replaces a playlist's fields (and its entries when given) if its version is still
+    /// `expected`, and records `playlist.updated`. False when another update won.
+    async fn update_playlist(
+        &self,
+        p: &Playlist,
+        entries: Option<&[Entry]>,
+        expected: i64,
+        now: i64,
+    ) -> Result<bool>;
+    /// Deletes a playlist if its version is `expected` (any version when `None`) and records
+    /// `playlist.deleted`. False when it is gone or another update won.
+    async fn delete_playlist(
+        &self,
+        id: PlaylistId,
+        expected: Option<i64>,
+        now: i64,
+    ) -> Result<bool>;
+
+    /// Claims up to `limit` due outbox events for `lease_until`.
+    async fn claim_events(
+        &self,
+        lease_id: &str,
+        lease_until: i64,
+        now: i64,
+        limit: i64,
+    ) -> Result<Vec<OutboxEvent>>;
+    /// Records a dispatch attempt under its lease: delivered everywhere, retry at `next_at`, or
+    /// dead.
+    async fn settle_event(&self, event: &OutboxEvent, outcome: &Settle, now: i64) -> Result<bool>;
+    /// Events, newest first, in `state` when given.
+    async fn events(&self, state: Option<&str>, limit: i64) -> Result<Vec<OutboxEvent>>;
+    /// Sends an event again to every destination. False when there is no such event.
+    async fn replay_event(&self, id: &str, now: i64) -> Result<bool>;
+
+    /// The response stored for an idempotency key.
+    async fn idempotent(&self, subject: &str, key: &str) -> Result<Option<Idempotent>>;
+    /// Stores the response for an idempotency key; false when the key was taken meanwhile.
+    async fn remember(&self, subject: &str, key: &str, r: &Idempotent, now: i64) -> Result<bool>;
+    /// Forgets idempotency keys created before `before`.
+    async fn forget_idempotency(&self, before: i64) -> Result<u64>;
+
+    /// Inserts a resumable upload.
+    async fn create_upload(&self, u: &Upload) -> Result<()>;
+    /// One resumable upload.
+    async fn upload(&self, id: &str) -> Result<Option<Upload>>;
+    /// Moves an upload's offset from `from` to `to`; false when it was not at `from`.
+    async fn advance_upload(&self, id: &str, from: i64, to: i64) -> Result<bool>;
+    /// Completes an upload: the track and its job are inserted and the upload points at the
+    /// track, in one transaction. False when another request completed it first.
+    async fn complete_upload(
+        &self,
+        id: &str,
+        track: &Track,
+        job_id: &str,
+        now: i64,
+    ) -> Result<bool>;
+    /// Removes an upload row.
+    async fn delete_upload(&self, id: &str) -> Result<bool>;
+    /// Uploads that expired before `now`.
+    async fn expired_uploads(&self, now: i64) -> Result<Vec<Upload>>;
+}
+
+/// A playlist id (UUIDv7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PlaylistId(pub uuid::Uuid);
+
+impl PlaylistId {
+    /// A fresh, time-ordered id.
+    pub fn new() -> PlaylistId {
+        PlaylistId(uuid::Uuid::now_v7())
+    }
+}
+
+impl Default for PlaylistId {
+    fn default() -> Self {
+        PlaylistId::new()
+    }
+}
+
+impl fmt::Display for PlaylistId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.hyphenated().fmt(f)
+    }
+}
+
+impl FromStr for PlaylistId {
+    type Err = uuid::Error;
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        uuid::Uuid::try_parse(s).map(PlaylistId)
+    }
+}
+
+/// A playlist row.
+#[derive(Debug, Clone)]
+pub struct Playlist {
+    /// Its id.
+    pub id: PlaylistId,
+    /// The subject that owns it.
+    pub owner: String,
+    /// Title.
+    pub title: String,
+    /// Free text.
+    pub description: String,
+    /// Whether listeners other than the owner may read and play it.
+    pub public: bool,
+    /// Bumped by every change; the ETag is made from it.
+    pub version: i64,
+    /// Unix ms.
+    pub created_at: i64,
+    /// Unix ms.
+    pub updated_at: i64,
+}
+
+/// One entry of a playlist. The same track may appear more than once; the entry id tells them
+/// apart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// Stable id of this entry.
+    pub id: uuid::Uuid,
+    /// The track it plays (which may have been deleted since).
+    pub track_id: TrackId,
+}
+
+/// Which playlists a listing shows.
+#[derive(Debug, Clone, Copy)]
+pub enum PlaylistFilter<'a> {
+    /// Every playlist (admins).
+    All,
+    /// Those owned by a subject.
+    Owner(&'a str),
+    /// Public ones.
+    Public,
+}
+
+/// An event waiting in (or delivered from) the outbox.
+#[derive(Debug, Clone)]
+pub struct OutboxEvent {
+    /// UUIDv7; receivers use it as an idempotency key.
+    pub id: String,
+    /// `track.ready`, `playlist.updated`, ...
+    pub kind: String,
+    /// JSON object.
+    pub data: String,
+    /// `pending`, `delivered` or `dead`.
+    pub state: String,
+    /// Dispatch attempts so far.
+    pub attempts: i64,
+    /// Destinations that have acknowledged it.
+    pub delivered: Vec<String>,
+    /// The last failure.
+    pub last_error: Option<String>,
+    /// Unix ms.
+    pub created_at: i64,
+    /// The claim this copy was read under.
+    pub lease_id: Option<String>,
+}
+
+/// The outcome of one dispatch attempt.
+#[derive(Debug, Clone)]
+pub enum Settle {
+    /// Every destination has it.
+    Delivered,
+    /// Some failed: try again at `next_at` (Unix ms).
+    Retry {
+        /// Destinations that have it now.
+        delivered: Vec<String>,
+        /// When.
+        next_at: i64,
+        /// Why.
+        error: String,
+    },
+    /// Out of attempts.
+    Dead {
+        /// Destinations that have it.
+        delivered: Vec<String>,
+        /// Why.
+        error: String,
+    },
+}
+
+/// A stored response for an idempotency key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Idempotent {
+    /// SHA-256 of the method, path and body of the first request.
+    pub fingerprint: String,
+    /// Its status code.
+    pub status: u16,
+    /// Its JSON body.
+    pub body: String,
+}
+
+/// A resumable (tus) upload.
+#[derive(Debug, Clone)]
+pub struct Upload {
+    /// Its id (UUIDv4, unguessable: the URL is the capability tus clients resume with).
+    pub id: String,
+    /// The subject that created it.
+    pub owner: String,
+    /// Total length in bytes.
+    pub length: i64,
+    /// Bytes received so far.
+    pub offset: i64,
+    /// The `Upload-Metadata` header as sent.
+    pub metadata: String,
+    /// The track it became, once complete.
+    pub track_id: Option<TrackId>,
+    /// Unix ms.
+    pub created_at: i64,
+    /// Unix ms; an incomplete upload is removed after this.
+    pub expires_at: i64,
 }
 
 /// Opens the store named by `url` (`sqlite:` or `postgres://`), creating a SQLite file and its

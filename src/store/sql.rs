@@ -2,8 +2,10 @@
 //! pool set-up, the migrations directory, how a write transaction starts and how a job is claimed.
 
 use super::{
-    Error, Failure, Job, JobCounts, MetadataStore, Rendition, Result, Status, Track, TrackId,
+    Entry, Error, Failure, Idempotent, Job, JobCounts, MetadataStore, OutboxEvent, Playlist,
+    PlaylistFilter, PlaylistId, Rendition, Result, Settle, Status, Track, TrackId, Upload,
 };
+use serde_json::json;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use std::str::FromStr;
@@ -12,6 +14,7 @@ use std::time::Duration;
 #[derive(sqlx::FromRow)]
 struct TrackRow {
     id: String,
+    owner: String,
     title: String,
     filename: String,
     content_type: String,
@@ -26,7 +29,8 @@ struct TrackRow {
     updated_at: i64,
 }
 
-const TRACK_COLUMNS: &str = "id, title, filename, content_type, size_bytes, original_key, status, \
+const TRACK_COLUMNS: &str =
+    "id, owner, title, filename, content_type, size_bytes, original_key, status, \
      progress, error, analysis, media_prefix, created_at, updated_at";
 
 impl TryFrom<TrackRow> for Track {
@@ -37,6 +41,7 @@ impl TryFrom<TrackRow> for Track {
                 .id
                 .parse()
                 .map_err(|_| Error::Corrupt(format!("track id {}", r.id)))?,
+            owner: r.owner,
             title: r.title,
             filename: r.filename,
             content_type: r.content_type,
@@ -50,6 +55,123 @@ impl TryFrom<TrackRow> for Track {
             media_prefix: r.media_prefix,
             created_at: r.created_at,
             updated_at: r.updated_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct PlaylistRow {
+    id: String,
+    owner: String,
+    title: String,
+    description: String,
+    visibility: String,
+    version: i64,
+    created_at: i64,
+    updated_at: i64,
+}
+
+const PLAYLIST_COLUMNS: &str =
+    "id, owner, title, description, visibility, version, created_at, updated_at";
+
+impl TryFrom<PlaylistRow> for Playlist {
+    type Error = Error;
+    fn try_from(r: PlaylistRow) -> Result<Playlist> {
+        Ok(Playlist {
+            id: r
+                .id
+                .parse()
+                .map_err(|_| Error::Corrupt(format!("playlist id {}", r.id)))?,
+            owner: r.owner,
+            title: r.title,
+            description: r.description,
+            public: match r.visibility.as_str() {
+                "public" => true,
+                "private" => false,
+                v => return Err(Error::Corrupt(format!("playlist visibility {v}"))),
+            },
+            version: r.version,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+fn visibility(p: &Playlist) -> &'static str {
+    if p.public {
+        "public"
+    } else {
+        "private"
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct EventRow {
+    id: String,
+    kind: String,
+    data: String,
+    state: String,
+    attempts: i64,
+    delivered: String,
+    last_error: Option<String>,
+    created_at: i64,
+    lease_id: Option<String>,
+}
+
+const EVENT_COLUMNS: &str =
+    "id, kind, data, state, attempts, delivered, last_error, created_at, lease_id";
+
+impl TryFrom<EventRow> for OutboxEvent {
+    type Error = Error;
+    fn try_from(r: EventRow) -> Result<OutboxEvent> {
+        Ok(OutboxEvent {
+            delivered: serde_json::from_str(&r.delivered)
+                .map_err(|_| Error::Corrupt(format!("event {} delivered list", r.id)))?,
+            id: r.id,
+            kind: r.kind,
+            data: r.data,
+            state: r.state,
+            attempts: r.attempts,
+            last_error: r.last_error,
+            created_at: r.created_at,
+            lease_id: r.lease_id,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct UploadRow {
+    id: String,
+    owner: String,
+    length: i64,
+    upload_offset: i64,
+    metadata: String,
+    track_id: Option<String>,
+    created_at: i64,
+    expires_at: i64,
+}
+
+const UPLOAD_COLUMNS: &str =
+    "id, owner, length, upload_offset, metadata, track_id, created_at, expires_at";
+
+impl TryFrom<UploadRow> for Upload {
+    type Error = Error;
+    fn try_from(r: UploadRow) -> Result<Upload> {
+        Ok(Upload {
+            track_id: match r.track_id {
+                Some(t) => Some(
+                    t.parse()
+                        .map_err(|_| Error::Corrupt(format!("upload {} track id", r.id)))?,
+                ),
+                None => None,
+            },
+            id: r.id,
+            owner: r.owner,
+            length: r.length,
+            offset: r.upload_offset,
+            metadata: r.metadata,
+            created_at: r.created_at,
+            expires_at: r.expires_at,
         })
     }
 }
@@ -92,7 +214,7 @@ const CLAIM_POSTGRES: &str = "UPDATE jobs SET state = 'running', lease_id = $1, 
      RETURNING id, track_id, attempts, staging_prefix";
 
 macro_rules! sql_store {
-    ($name:ident, $db:ty, $migrations:literal, $begin:literal, $claim:expr) => {
+    ($name:ident, $db:ty, $migrations:literal, $begin:literal, $claim:expr, $skip_locked:literal) => {
         /// A metadata store backend.
         pub struct $name {
             pool: sqlx::Pool<$db>,
@@ -112,30 +234,7 @@ macro_rules! sql_store {
 
             async fn create_track(&self, t: &Track, job_id: &str, now: i64) -> Result<()> {
                 let mut tx = self.pool.begin_with($begin).await?;
-                sqlx::query(
-                    "INSERT INTO tracks (id, title, filename, content_type, size_bytes, \
-                     original_key, status, progress, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $8)",
-                )
-                .bind(t.id.to_string())
-                .bind(&t.title)
-                .bind(&t.filename)
-                .bind(&t.content_type)
-                .bind(t.size_bytes)
-                .bind(&t.original_key)
-                .bind(t.status.as_str())
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-                sqlx::query(
-                    "INSERT INTO jobs (id, track_id, state, attempts, run_at, created_at) \
-                     VALUES ($1, $2, 'queued', 0, $3, $3)",
-                )
-                .bind(job_id)
-                .bind(t.id.to_string())
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
+                Self::insert_track(&mut tx, t, job_id, now).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -149,25 +248,24 @@ macro_rules! sql_store {
                 row.map(Track::try_from).transpose()
             }
 
-            async fn tracks(&self, before: Option<TrackId>, limit: i64) -> Result<Vec<Track>> {
-                let rows: Vec<TrackRow> = match before {
-                    Some(b) => {
-                        let sql = sqlx::AssertSqlSafe(format!(
-                            "SELECT {TRACK_COLUMNS} FROM tracks WHERE id < $1 ORDER BY id DESC LIMIT $2"
-                        ));
-                        sqlx::query_as(sql)
-                            .bind(b.to_string())
-                            .bind(limit)
-                            .fetch_all(&self.pool)
-                            .await?
-                    }
-                    None => {
-                        let sql = sqlx::AssertSqlSafe(format!(
-                            "SELECT {TRACK_COLUMNS} FROM tracks ORDER BY id DESC LIMIT $1"
-                        ));
-                        sqlx::query_as(sql).bind(limit).fetch_all(&self.pool).await?
-                    }
-                };
+            async fn tracks(
+                &self,
+                before: Option<TrackId>,
+                limit: i64,
+                owner: Option<&str>,
+            ) -> Result<Vec<Track>> {
+                // Absent filters compare against values every row passes: '' sorts before any id
+                // and a NULL owner matches everything.
+                let sql = sqlx::AssertSqlSafe(format!(
+                    "SELECT {TRACK_COLUMNS} FROM tracks WHERE ($1 = '' OR id < $1) \
+                     AND ($2 = '' OR owner = $2) ORDER BY id DESC LIMIT $3"
+                ));
+                let rows: Vec<TrackRow> = sqlx::query_as(sql)
+                    .bind(before.map(|b| b.to_string()).unwrap_or_default())
+                    .bind(owner.unwrap_or(""))
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?;
                 rows.into_iter().map(Track::try_from).collect()
             }
 
@@ -193,7 +291,7 @@ macro_rules! sql_store {
                     .collect())
             }
 
-            async fn delete_track(&self, id: TrackId) -> Result<Option<Track>> {
+            async fn delete_track(&self, id: TrackId, now: i64) -> Result<Option<Track>> {
                 let mut tx = self.pool.begin_with($begin).await?;
                 let sql = sqlx::AssertSqlSafe(format!(
                     "DELETE FROM tracks WHERE id = $1 RETURNING {TRACK_COLUMNS}"
@@ -212,8 +310,12 @@ macro_rules! sql_store {
                     .bind(id.to_string())
                     .execute(&mut *tx)
                     .await?;
+                let track = row.map(Track::try_from).transpose()?;
+                if let Some(t) = &track {
+                    Self::emit(&mut tx, "track.deleted", json!({"track_id": id.to_string(), "owner": t.owner}), now).await?;
+                }
                 tx.commit().await?;
-                row.map(Track::try_from).transpose()
+                Ok(track)
             }
 
             async fn claim(&self, lease_id: &str, lease_until: i64, now: i64) -> Result<Option<Job>> {
@@ -309,6 +411,17 @@ macro_rules! sql_store {
                     tx.rollback().await?;
                     return Ok(false);
                 }
+                let owner: (String,) = sqlx::query_as("SELECT owner FROM tracks WHERE id = $1")
+                    .bind(job.track_id.to_string())
+                    .fetch_one(&mut *tx)
+                    .await?;
+                Self::emit(
+                    &mut tx,
+                    "track.ready",
+                    json!({"track_id": job.track_id.to_string(), "owner": owner.0}),
+                    now,
+                )
+                .await?;
                 for r in renditions {
                     sqlx::query(
                         "INSERT INTO renditions (track_id, name, codecs, sample_rate, channels, \
@@ -356,14 +469,24 @@ macro_rules! sql_store {
                         .execute(&mut *tx)
                         .await?;
                         if r.rows_affected() == 1 {
-                            sqlx::query(
-                                "UPDATE tracks SET status = 'failed', error = $1, updated_at = $2 WHERE id = $3",
+                            let owner: Option<(String,)> = sqlx::query_as(
+                                "UPDATE tracks SET status = 'failed', error = $1, updated_at = $2 \
+                                 WHERE id = $3 RETURNING owner",
                             )
                             .bind(error)
                             .bind(now)
                             .bind(job.track_id.to_string())
-                            .execute(&mut *tx)
+                            .fetch_optional(&mut *tx)
                             .await?;
+                            if let Some((owner,)) = owner {
+                                Self::emit(
+                                    &mut tx,
+                                    "track.failed",
+                                    json!({"track_id": job.track_id.to_string(), "owner": owner, "error": error}),
+                                    now,
+                                )
+                                .await?;
+                            }
                         }
                         r
                     }
@@ -401,6 +524,437 @@ macro_rules! sql_store {
                 }
                 Ok(c)
             }
+
+            async fn create_playlist(&self, p: &Playlist, entries: &[Entry], now: i64) -> Result<()> {
+                let mut tx = self.pool.begin_with($begin).await?;
+                sqlx::query(
+                    "INSERT INTO playlists (id, owner, title, description, visibility, version, \
+                     created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(p.id.to_string())
+                .bind(&p.owner)
+                .bind(&p.title)
+                .bind(&p.description)
+                .bind(visibility(p))
+                .bind(p.version)
+                .bind(p.created_at)
+                .bind(p.updated_at)
+                .execute(&mut *tx)
+                .await?;
+                Self::write_entries(&mut tx, p.id, entries).await?;
+                Self::emit(&mut tx, "playlist.created", Self::playlist_data(p, entries), now).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn playlist(&self, id: PlaylistId) -> Result<Option<(Playlist, Vec<Entry>)>> {
+                let sql = sqlx::AssertSqlSafe(format!(
+                    "SELECT {PLAYLIST_COLUMNS} FROM playlists WHERE id = $1"
+                ));
+                let row: Option<PlaylistRow> = sqlx::query_as(sql)
+                    .bind(id.to_string())
+                    .fetch_optional(&self.pool)
+                    .await?;
+                let Some(row) = row else { return Ok(None) };
+                let p = Playlist::try_from(row)?;
+                let rows: Vec<(String, String)> = sqlx::query_as(
+                    "SELECT entry_id, track_id FROM playlist_entries WHERE playlist_id = $1 \
+                     ORDER BY position",
+                )
+                .bind(id.to_string())
+                .fetch_all(&self.pool)
+                .await?;
+                let entries = rows
+                    .into_iter()
+                    .map(|(e, t)| {
+                        Ok(Entry {
+                            id: e.parse().map_err(|_| Error::Corrupt(format!("entry id {e}")))?,
+                            track_id: t
+                                .parse()
+                                .map_err(|_| Error::Corrupt(format!("entry track id {t}")))?,
+                        })
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                Ok(Some((p, entries)))
+            }
+
+            async fn playlists(
+                &self,
+                filter: PlaylistFilter<'_>,
+                before: Option<PlaylistId>,
+                limit: i64,
+            ) -> Result<Vec<Playlist>> {
+                let (owner, vis) = match filter {
+                    PlaylistFilter::All => ("", ""),
+                    PlaylistFilter::Owner(o) => (o, ""),
+                    PlaylistFilter::Public => ("", "public"),
+                };
+                let sql = sqlx::AssertSqlSafe(format!(
+                    "SELECT {PLAYLIST_COLUMNS} FROM playlists WHERE ($1 = '' OR id < $1) \
+                     AND ($2 = '' OR owner = $2) AND ($3 = '' OR visibility = $3) \
+                     ORDER BY id DESC LIMIT $4"
+                ));
+                let rows: Vec<PlaylistRow> = sqlx::query_as(sql)
+                    .bind(before.map(|b| b.to_string()).unwrap_or_default())
+                    .bind(owner)
+                    .bind(vis)
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.into_iter().map(Playlist::try_from).collect()
+            }
+
+            async fn update_playlist(
+                &self,
+                p: &Playlist,
+                entries: Option<&[Entry]>,
+                expected: i64,
+                now: i64,
+            ) -> Result<bool> {
+                let mut tx = self.pool.begin_with($begin).await?;
+                let r = sqlx::query(
+                    "UPDATE playlists SET title = $1, description = $2, visibility = $3, \
+                     version = $4, updated_at = $5 WHERE id = $6 AND version = $7",
+                )
+                .bind(&p.title)
+                .bind(&p.description)
+                .bind(visibility(p))
+                .bind(p.version)
+                .bind(p.updated_at)
+                .bind(p.id.to_string())
+                .bind(expected)
+                .execute(&mut *tx)
+                .await?;
+                if r.rows_affected() != 1 {
+                    tx.rollback().await?;
+                    return Ok(false);
+                }
+                if let Some(entries) = entries {
+                    sqlx::query("DELETE FROM playlist_entries WHERE playlist_id = $1")
+                        .bind(p.id.to_string())
+                        .execute(&mut *tx)
+                        .await?;
+                    Self::write_entries(&mut tx, p.id, entries).await?;
+                }
+                let mut data = Self::playlist_data(p, entries.unwrap_or(&[]));
+                if entries.is_none() {
+                    data.as_object_mut().map(|o| o.remove("track_ids"));
+                }
+                Self::emit(&mut tx, "playlist.updated", data, now).await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn delete_playlist(
+                &self,
+                id: PlaylistId,
+                expected: Option<i64>,
+                now: i64,
+            ) -> Result<bool> {
+                let mut tx = self.pool.begin_with($begin).await?;
+                let owner: Option<(String,)> = sqlx::query_as(
+                    "DELETE FROM playlists WHERE id = $1 AND ($2 < 0 OR version = $2) RETURNING owner",
+                )
+                .bind(id.to_string())
+                .bind(expected.unwrap_or(-1))
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some((owner,)) = owner else {
+                    tx.rollback().await?;
+                    return Ok(false);
+                };
+                sqlx::query("DELETE FROM playlist_entries WHERE playlist_id = $1")
+                    .bind(id.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+                Self::emit(
+                    &mut tx,
+                    "playlist.deleted",
+                    json!({"playlist_id": id.to_string(), "owner": owner}),
+                    now,
+                )
+                .await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn claim_events(
+                &self,
+                lease_id: &str,
+                lease_until: i64,
+                now: i64,
+                limit: i64,
+            ) -> Result<Vec<OutboxEvent>> {
+                let sql = sqlx::AssertSqlSafe(format!(
+                    "UPDATE outbox SET lease_id = $1, lease_until = $2 WHERE id IN \
+                     (SELECT id FROM outbox WHERE state = 'pending' AND next_at <= $3 \
+                      AND (lease_until IS NULL OR lease_until < $3) ORDER BY id LIMIT $4 {}) \
+                     RETURNING {EVENT_COLUMNS}",
+                    $skip_locked
+                ));
+                let rows: Vec<EventRow> = sqlx::query_as(sql)
+                    .bind(lease_id)
+                    .bind(lease_until)
+                    .bind(now)
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?;
+                let mut events = rows
+                    .into_iter()
+                    .map(OutboxEvent::try_from)
+                    .collect::<Result<Vec<_>>>()?;
+                events.sort_by(|a, b| a.id.cmp(&b.id));
+                Ok(events)
+            }
+
+            async fn settle_event(&self, e: &OutboxEvent, outcome: &Settle, _now: i64) -> Result<bool> {
+                let lease = e.lease_id.as_deref().unwrap_or("");
+                let (state, delivered, next_at, error) = match outcome {
+                    Settle::Delivered => ("delivered", e.delivered.clone(), None, None),
+                    Settle::Retry { delivered, next_at, error } => {
+                        ("pending", delivered.clone(), Some(*next_at), Some(error.as_str()))
+                    }
+                    Settle::Dead { delivered, error } => ("dead", delivered.clone(), None, Some(error.as_str())),
+                };
+                let delivered = serde_json::to_string(&delivered).expect("strings serialise");
+                let r = sqlx::query(
+                    "UPDATE outbox SET state = $1, delivered = $2, next_at = COALESCE($3, next_at), \
+                     last_error = $4, attempts = attempts + 1, lease_id = NULL, lease_until = NULL \
+                     WHERE id = $5 AND lease_id = $6",
+                )
+                .bind(state)
+                .bind(delivered)
+                .bind(next_at)
+                .bind(error)
+                .bind(&e.id)
+                .bind(lease)
+                .execute(&self.pool)
+                .await?;
+                Ok(r.rows_affected() == 1)
+            }
+
+            async fn events(&self, state: Option<&str>, limit: i64) -> Result<Vec<OutboxEvent>> {
+                let sql = sqlx::AssertSqlSafe(format!(
+                    "SELECT {EVENT_COLUMNS} FROM outbox WHERE ($1 = '' OR state = $1) \
+                     ORDER BY id DESC LIMIT $2"
+                ));
+                let rows: Vec<EventRow> = sqlx::query_as(sql)
+                    .bind(state.unwrap_or(""))
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.into_iter().map(OutboxEvent::try_from).collect()
+            }
+
+            async fn replay_event(&self, id: &str, now: i64) -> Result<bool> {
+                let r = sqlx::query(
+                    "UPDATE outbox SET state = 'pending', attempts = 0, delivered = '[]', \
+                     next_at = $1, lease_id = NULL, lease_until = NULL, last_error = NULL WHERE id = $2",
+                )
+                .bind(now)
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
+                Ok(r.rows_affected() == 1)
+            }
+
+            async fn idempotent(&self, subject: &str, key: &str) -> Result<Option<Idempotent>> {
+                let row: Option<(String, i64, String)> = sqlx::query_as(
+                    "SELECT fingerprint, status, body FROM idempotency WHERE subject = $1 AND key = $2",
+                )
+                .bind(subject)
+                .bind(key)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.map(|(fingerprint, status, body)| Idempotent {
+                    fingerprint,
+                    status: u16::try_from(status).unwrap_or(200),
+                    body,
+                }))
+            }
+
+            async fn remember(&self, subject: &str, key: &str, r: &Idempotent, now: i64) -> Result<bool> {
+                let done = sqlx::query(
+                    "INSERT INTO idempotency (subject, key, fingerprint, status, body, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (subject, key) DO NOTHING",
+                )
+                .bind(subject)
+                .bind(key)
+                .bind(&r.fingerprint)
+                .bind(i64::from(r.status))
+                .bind(&r.body)
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn forget_idempotency(&self, before: i64) -> Result<u64> {
+                let r = sqlx::query("DELETE FROM idempotency WHERE created_at < $1")
+                    .bind(before)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(r.rows_affected())
+            }
+
+            async fn create_upload(&self, u: &Upload) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO uploads (id, owner, length, upload_offset, metadata, track_id, \
+                     created_at, expires_at) VALUES ($1, $2, $3, $4, $5, NULL, $6, $7)",
+                )
+                .bind(&u.id)
+                .bind(&u.owner)
+                .bind(u.length)
+                .bind(u.offset)
+                .bind(&u.metadata)
+                .bind(u.created_at)
+                .bind(u.expires_at)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn upload(&self, id: &str) -> Result<Option<Upload>> {
+                let sql = sqlx::AssertSqlSafe(format!("SELECT {UPLOAD_COLUMNS} FROM uploads WHERE id = $1"));
+                let row: Option<UploadRow> = sqlx::query_as(sql)
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.map(Upload::try_from).transpose()
+            }
+
+            async fn advance_upload(&self, id: &str, from: i64, to: i64) -> Result<bool> {
+                let r = sqlx::query(
+                    "UPDATE uploads SET upload_offset = $1 WHERE id = $2 AND upload_offset = $3 \
+                     AND track_id IS NULL",
+                )
+                .bind(to)
+                .bind(id)
+                .bind(from)
+                .execute(&self.pool)
+                .await?;
+                Ok(r.rows_affected() == 1)
+            }
+
+            async fn complete_upload(&self, id: &str, t: &Track, job_id: &str, now: i64) -> Result<bool> {
+                let mut tx = self.pool.begin_with($begin).await?;
+                let r = sqlx::query(
+                    "UPDATE uploads SET track_id = $1 WHERE id = $2 AND track_id IS NULL \
+                     AND upload_offset = length",
+                )
+                .bind(t.id.to_string())
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+                if r.rows_affected() != 1 {
+                    tx.rollback().await?;
+                    return Ok(false);
+                }
+                Self::insert_track(&mut tx, t, job_id, now).await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn delete_upload(&self, id: &str) -> Result<bool> {
+                let r = sqlx::query("DELETE FROM uploads WHERE id = $1")
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(r.rows_affected() == 1)
+            }
+
+            async fn expired_uploads(&self, now: i64) -> Result<Vec<Upload>> {
+                let sql = sqlx::AssertSqlSafe(format!(
+                    "SELECT {UPLOAD_COLUMNS} FROM uploads WHERE expires_at < $1 LIMIT 100"
+                ));
+                let rows: Vec<UploadRow> = sqlx::query_as(sql).bind(now).fetch_all(&self.pool).await?;
+                rows.into_iter().map(Upload::try_from).collect()
+            }
+        }
+
+        impl $name {
+            async fn insert_track(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                t: &Track,
+                job_id: &str,
+                now: i64,
+            ) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO tracks (id, owner, title, filename, content_type, size_bytes, \
+                     original_key, status, progress, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $9)",
+                )
+                .bind(t.id.to_string())
+                .bind(&t.owner)
+                .bind(&t.title)
+                .bind(&t.filename)
+                .bind(&t.content_type)
+                .bind(t.size_bytes)
+                .bind(&t.original_key)
+                .bind(t.status.as_str())
+                .bind(now)
+                .execute(&mut **tx)
+                .await?;
+                sqlx::query(
+                    "INSERT INTO jobs (id, track_id, state, attempts, run_at, created_at) \
+                     VALUES ($1, $2, 'queued', 0, $3, $3)",
+                )
+                .bind(job_id)
+                .bind(t.id.to_string())
+                .bind(now)
+                .execute(&mut **tx)
+                .await?;
+                Ok(())
+            }
+
+            /// Writes an event to the outbox inside the caller's transaction.
+            async fn emit(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                kind: &str,
+                data: serde_json::Value,
+                now: i64,
+            ) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO outbox (id, kind, data, state, attempts, next_at, delivered, created_at) \
+                     VALUES ($1, $2, $3, 'pending', 0, $4, '[]', $4)",
+                )
+                .bind(uuid::Uuid::now_v7().to_string())
+                .bind(kind)
+                .bind(data.to_string())
+                .bind(now)
+                .execute(&mut **tx)
+                .await?;
+                Ok(())
+            }
+
+            async fn write_entries(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                id: PlaylistId,
+                entries: &[Entry],
+            ) -> Result<()> {
+                for (i, e) in entries.iter().enumerate() {
+                    sqlx::query(
+                        "INSERT INTO playlist_entries (playlist_id, position, entry_id, track_id) \
+                         VALUES ($1, $2, $3, $4)",
+                    )
+                    .bind(id.to_string())
+                    .bind(i as i64)
+                    .bind(e.id.to_string())
+                    .bind(e.track_id.to_string())
+                    .execute(&mut **tx)
+                    .await?;
+                }
+                Ok(())
+            }
+
+            fn playlist_data(p: &Playlist, entries: &[Entry]) -> serde_json::Value {
+                json!({
+                    "playlist_id": p.id.to_string(),
+                    "owner": p.owner,
+                    "version": p.version,
+                    "track_ids": entries.iter().map(|e| e.track_id.to_string()).collect::<Vec<_>>(),
+                })
+            }
         }
     };
 }
@@ -410,14 +964,16 @@ sql_store!(
     sqlx::Sqlite,
     "./migrations/sqlite",
     "BEGIN IMMEDIATE",
-    CLAIM_SQLITE
+    CLAIM_SQLITE,
+    ""
 );
 sql_store!(
     PgStore,
     sqlx::Postgres,
     "./migrations/postgres",
     "BEGIN",
-    CLAIM_POSTGRES
+    CLAIM_POSTGRES,
+    "FOR UPDATE SKIP LOCKED"
 );
 
 impl SqliteStore {

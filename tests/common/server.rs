@@ -337,6 +337,81 @@ impl Server {
         format!("Bearer {}", self.key)
     }
 
+    /// A development JWT for `sub` in `role`, minted by `veza-stream token create` with this
+    /// server's settings.
+    pub fn token(&self, sub: &str, role: &str) -> String {
+        self.token_ttl(sub, role, "1h")
+    }
+
+    /// Like [`Server::token`], with a lifetime.
+    pub fn token_ttl(&self, sub: &str, role: &str, ttl: &str) -> String {
+        let out = Command::new(binary())
+            .args([
+                "token", "create", "--sub", sub, "--role", role, "--ttl", ttl,
+            ])
+            .envs(self.env.iter().cloned())
+            .output()
+            .expect("token create");
+        assert!(
+            out.status.success(),
+            "token create: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+
+    /// One control request with `bearer` (an API key or a JWT; empty: none) and an optional JSON
+    /// body. Returns the status, headers and JSON body (Null when there is none).
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        bearer: &str,
+        body: Option<serde_json::Value>,
+        headers: &[(&str, &str)],
+    ) -> (
+        reqwest::StatusCode,
+        reqwest::header::HeaderMap,
+        serde_json::Value,
+    ) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut req = self.client().request(method, format!("{}{path}", self.url));
+        if !bearer.is_empty() {
+            req = req.header("authorization", format!("Bearer {bearer}"));
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        if let Some(b) = body {
+            req = req
+                .header("content-type", "application/json")
+                .body(b.to_string());
+        }
+        let r = req.send().await.expect("request");
+        let status = r.status();
+        let h = r.headers().clone();
+        let text = r.text().await.unwrap_or_default();
+        let json = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
+        (status, h, json)
+    }
+
+    /// Uploads a file as a raw body with `bearer`; returns the 202 body.
+    pub async fn upload_as(&self, path: &Path, bearer: &str) -> serde_json::Value {
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        let r = self
+            .client()
+            .post(format!("{}/v1/tracks", self.url))
+            .query(&[("filename", name.as_str())])
+            .header("authorization", format!("Bearer {bearer}"))
+            .header("content-type", "application/octet-stream")
+            .body(tokio::fs::read(path).await.expect("fixture"))
+            .send()
+            .await
+            .expect("upload");
+        assert_eq!(r.status(), 202, "upload of {name}");
+        r.json().await.expect("json")
+    }
+
     /// Uploads a file as a raw body; returns the 202 body.
     pub async fn upload(&self, path: &Path) -> serde_json::Value {
         let name = path.file_name().unwrap().to_string_lossy().to_string();

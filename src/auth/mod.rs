@@ -1,4 +1,5 @@
-//! `auth`: service API keys for the control API, and signed playback tokens for delivery.
+//! `auth`: who calls the control API (service API keys and JWTs, see [`jwt`]), and signed playback
+//! tokens for delivery.
 //!
 //! # Playback tokens
 //!
@@ -9,7 +10,9 @@
 //! ```
 //!
 //! - `kid`: the id of the key that signed it (letters, digits, `_`, `-`);
-//! - `scope`: what it opens, `track_<uuid in 32 lowercase hex digits>`;
+//! - `scope`: what it opens, `track_<uuid>` or `playlist_<uuid>`, the UUID in 32 lowercase hex
+//!   digits. A playlist's playlists name their tracks' files with track tokens of the same session
+//!   and expiry, so segments stay shared between tracks and playlists;
 //! - `exp`: expiry, Unix seconds, decimal;
 //! - `sid`: the listener session, 16 random bytes in unpadded base64url (22 characters);
 //! - `sig`: unpadded base64url of HMAC-SHA256(key, `v1.<kid>.<scope>.<exp>.<sid>`), that is, of
@@ -19,8 +22,12 @@
 //! the HMAC in constant time, check `exp` against the clock and `scope` against the path. Several
 //! keys verify; one signs, so keys rotate without breaking tokens already handed out.
 
+pub mod jwt;
+
+pub use jwt::{Identity, Jwt, JwtError, Role};
+
 use crate::config;
-use crate::store::TrackId;
+use crate::store::{PlaylistId, TrackId};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
 use hmac::{Hmac, Mac};
@@ -49,8 +56,26 @@ pub enum TokenError {
     #[error("the playback token has expired")]
     Expired,
     /// Valid, but for something else.
-    #[error("the playback token is for another track")]
+    #[error("the playback token is for another track or playlist")]
     WrongScope,
+}
+
+/// What a playback token opens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// One track's files.
+    Track(TrackId),
+    /// One playlist's stitched playlists.
+    Playlist(PlaylistId),
+}
+
+impl Scope {
+    fn parts(self) -> (&'static str, uuid::Uuid) {
+        match self {
+            Scope::Track(t) => ("track_", t.0),
+            Scope::Playlist(p) => ("playlist_", p.0),
+        }
+    }
 }
 
 /// What a valid token grants.
@@ -89,13 +114,15 @@ impl Tokens {
         Tokens { keys, signer }
     }
 
-    /// Signs a token for `track` and listener `session`, valid until `expires` (Unix seconds).
-    pub fn sign(&self, track: TrackId, session: u128, expires: u64) -> String {
+    /// Signs a token for `scope` and listener `session`, valid until `expires` (Unix seconds).
+    /// The same arguments always give the same token.
+    pub fn sign(&self, scope: impl Into<Scope>, session: u128, expires: u64) -> String {
         let key = &self.keys[self.signer];
+        let (kind, id) = scope.into().parts();
         let body = format!(
-            "v1.{}.track_{}.{}.{}",
+            "v1.{}.{kind}{}.{}.{}",
             key.id,
-            track.0.simple(),
+            id.simple(),
             expires,
             B64.encode(session.to_be_bytes())
         );
@@ -105,13 +132,14 @@ impl Tokens {
         format!("{body}.{sig}")
     }
 
-    /// Verifies `token` for `track` at `now` (Unix seconds). Allocates nothing.
+    /// Verifies `token` for `scope` at `now` (Unix seconds). Allocates nothing.
     pub fn verify(
         &self,
         token: Option<&str>,
-        track: TrackId,
+        scope: impl Into<Scope>,
         now: u64,
     ) -> Result<Grant, TokenError> {
+        let (kind, id) = scope.into().parts();
         let token = token.filter(|t| !t.is_empty()).ok_or(TokenError::Missing)?;
         if token.len() > 256 {
             return Err(TokenError::Malformed);
@@ -146,11 +174,12 @@ impl Tokens {
         if expires <= now {
             return Err(TokenError::Expired);
         }
-        let scoped = scope
-            .strip_prefix("track_")
-            .and_then(|hex| uuid::Uuid::try_parse(hex).ok())
+        let (scoped_kind, hex) = scope
+            .split_once('_')
+            .map(|(k, h)| (&scope[..k.len() + 1], h))
             .ok_or(TokenError::Malformed)?;
-        if scoped != track.0 {
+        let scoped = uuid::Uuid::try_parse(hex).map_err(|_| TokenError::Malformed)?;
+        if scoped_kind != kind || scoped != id {
             return Err(TokenError::WrongScope);
         }
         let mut sid_bytes = [0u8; 16];
@@ -162,6 +191,18 @@ impl Tokens {
             expires,
             session: u128::from_be_bytes(sid_bytes),
         })
+    }
+}
+
+impl From<TrackId> for Scope {
+    fn from(t: TrackId) -> Scope {
+        Scope::Track(t)
+    }
+}
+
+impl From<PlaylistId> for Scope {
+    fn from(p: PlaylistId) -> Scope {
+        Scope::Playlist(p)
     }
 }
 
@@ -207,22 +248,32 @@ pub struct DevSecrets {
     pub api_key: String,
     /// The development playback-token secret.
     pub playback_secret: String,
+    /// The development HS256 JWT secret (absent from files written by older versions).
+    #[serde(default)]
+    pub jwt_secret: String,
 }
 
 impl DevSecrets {
     /// Loads the file, or creates it (mode 0600) with fresh random secrets.
     pub fn load_or_create(data_dir: &Path) -> std::io::Result<DevSecrets> {
         let path = data_dir.join("dev-secrets.toml");
-        if let Ok(text) = std::fs::read_to_string(&path) {
-            if let Ok(s) = toml::from_str::<DevSecrets>(&text) {
-                return Ok(s);
-            }
-        }
-        std::fs::create_dir_all(data_dir)?;
-        let s = DevSecrets {
-            api_key: format!("dev_{}", random_b64(24)),
-            playback_secret: random_b64(32),
+        let s = match std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|text| toml::from_str::<DevSecrets>(&text).ok())
+        {
+            Some(s) if !s.jwt_secret.is_empty() => return Ok(s),
+            // Keep the secrets a file already holds; add the missing one.
+            Some(s) => DevSecrets {
+                jwt_secret: random_b64(32),
+                ..s
+            },
+            None => DevSecrets {
+                api_key: format!("dev_{}", random_b64(24)),
+                playback_secret: random_b64(32),
+                jwt_secret: random_b64(32),
+            },
         };
+        std::fs::create_dir_all(data_dir)?;
         let text = toml::to_string(&s).map_err(std::io::Error::other)?;
         let tmp = data_dir.join(".dev-secrets.toml.tmp");
         {

@@ -1,0 +1,126 @@
+//! Who is calling the control API, and how often.
+//!
+//! `Authorization: Bearer <credential>` carries either a service API key (an admin) or a JWT
+//! ([`crate::auth::jwt`]). Rates are limited per client IP before anything else, and per subject
+//! once the caller is known; both are token buckets (governor's GCRA) answering 429 with
+//! `Retry-After`.
+
+use super::Problem;
+use crate::auth::{Identity, JwtError, Role};
+use crate::config;
+use crate::server::App;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+/// The control API's rate limiters.
+pub struct Limiters {
+    subject: Option<DefaultKeyedRateLimiter<String>>,
+    ip: Option<DefaultKeyedRateLimiter<IpAddr>>,
+}
+
+impl Limiters {
+    /// Builds the limiters of `[limits]`; a rate of 0 turns one off.
+    pub fn new(limits: &config::Limits) -> Limiters {
+        let burst = NonZeroU32::new(limits.burst).unwrap_or(NonZeroU32::MIN);
+        let quota = |per_minute: u32| {
+            NonZeroU32::new(per_minute).map(|n| Quota::per_minute(n).allow_burst(burst))
+        };
+        Limiters {
+            subject: quota(limits.per_subject_per_minute).map(RateLimiter::keyed),
+            ip: quota(limits.per_ip_per_minute).map(RateLimiter::keyed),
+        }
+    }
+
+    /// Forgets buckets that are full again, so the maps stay as small as the active clients.
+    pub fn sweep(&self) {
+        if let Some(l) = &self.subject {
+            l.retain_recent();
+        }
+        if let Some(l) = &self.ip {
+            l.retain_recent();
+        }
+    }
+}
+
+fn too_many(wait: std::time::Duration, whom: &str) -> Problem {
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    Problem::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate-limited",
+        "Too many requests",
+        format!("the request rate of this {whom} is over its limit; retry in {secs} s"),
+    )
+    .retry_after(secs.max(1))
+}
+
+/// Middleware on `/v1`: the per-IP limit.
+pub async fn limit_ip(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
+    if let (Some(limiter), Some(ConnectInfo(addr))) = (
+        &app.limits.ip,
+        req.extensions().get::<ConnectInfo<SocketAddr>>(),
+    ) {
+        if let Err(not_until) = limiter.check_key(&addr.ip()) {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            return too_many(wait, "client address").into_response();
+        }
+    }
+    next.run(req).await
+}
+
+/// The caller of a control request: an API key or a valid JWT, within its rate limit.
+pub fn authenticate(app: &App, headers: &HeaderMap) -> Result<Identity, Problem> {
+    let h = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let identity = if app.api_keys.check(h) {
+        Identity::service()
+    } else {
+        let token = h
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .map(str::trim)
+            .ok_or_else(Problem::unauthorized)?;
+        match app.jwt.verify(token) {
+            Ok(i) => i,
+            Err(JwtError::NoRole(claim)) => {
+                return Err(Problem::forbidden(format!(
+                    "the token's {claim} claim names no role of admin, artist or listener"
+                )))
+            }
+            Err(e) => {
+                return Err(Problem::new(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid-token",
+                    "Unauthorized",
+                    e.to_string(),
+                ))
+            }
+        }
+    };
+    if let Some(limiter) = &app.limits.subject {
+        if let Err(not_until) = limiter.check_key(&identity.subject) {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            return Err(too_many(wait, "subject"));
+        }
+    }
+    Ok(identity)
+}
+
+/// Refuses callers weaker than `role`.
+pub fn require(who: &Identity, role: Role, what: &str) -> Result<(), Problem> {
+    if who.role >= role {
+        Ok(())
+    } else {
+        Err(Problem::forbidden(format!(
+            "{what} needs the {} role; this caller is a {}",
+            role.as_str(),
+            who.role.as_str()
+        )))
+    }
+}

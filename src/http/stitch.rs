@@ -1,0 +1,261 @@
+//! Playlist delivery: `/hls/playlists/{id}/…`, a whole playlist as one HLS stream.
+//!
+//! Nothing is re-encoded or copied. The media playlists stitch the tracks' own published media
+//! playlists with [`veza_hls::render_stitched`]: every track after the first opens with
+//! `EXT-X-DISCONTINUITY` and its own `EXT-X-MAP`, and every `EXTINF` is kept, so the stream lasts
+//! exactly the sum of its tracks. Segment URIs point at the tracks' own files, signed with track
+//! tokens of the playlist token's session and expiry, so CDNs cache each segment once however many
+//! playlists hold it.
+//!
+//! Only renditions every playable track has are offered. Entries whose track is deleted, failed or
+//! not ready are left out.
+
+use super::delivery::{etag_of, forbidden, not_found, object, published};
+use super::playlists::tracks_of;
+use super::Problem;
+use crate::auth::{Scope, TokenError};
+use crate::server::App;
+use crate::store::{Entry, PlaylistId, Rendition, Status, Track, TrackId};
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use std::collections::HashMap;
+use std::sync::Arc;
+use veza_hls::{parse_media, render_multivariant, render_stitched, Variant};
+
+pub(super) fn routes() -> Router<Arc<App>> {
+    Router::new()
+        .route("/hls/playlists/{id}/{file}", get(master))
+        .route("/hls/playlists/{id}/{rendition}/{file}", get(media))
+}
+
+/// Codec families, most compatible first.
+const FAMILIES: [&str; 3] = ["aac", "opus", "flac"];
+
+fn family(rendition: &str) -> &str {
+    rendition.split('-').next().unwrap_or(rendition)
+}
+
+/// The ready tracks of some entries, in order.
+fn playable<'a>(entries: &[Entry], tracks: &'a HashMap<TrackId, Option<Track>>) -> Vec<&'a Track> {
+    entries
+        .iter()
+        .filter_map(|e| tracks.get(&e.track_id).and_then(Option::as_ref))
+        .filter(|t| t.status == Status::Ready)
+        .collect()
+}
+
+/// The renditions every playable track has, with the first track's details and the highest
+/// bandwidths.
+async fn common(app: &App, tracks: &[&Track]) -> Result<Vec<Rendition>, Problem> {
+    let mut out: Option<Vec<Rendition>> = None;
+    for t in tracks {
+        let mine = app.store.renditions(t.id).await?;
+        out = Some(match out {
+            None => mine,
+            Some(acc) => acc
+                .into_iter()
+                .filter_map(|mut r| {
+                    let m = mine.iter().find(|m| m.name == r.name)?;
+                    r.bandwidth = r.bandwidth.max(m.bandwidth);
+                    r.average_bandwidth = r.average_bandwidth.max(m.average_bandwidth);
+                    r.channels = r.channels.max(m.channels);
+                    Some(r)
+                })
+                .collect(),
+        });
+    }
+    Ok(out.unwrap_or_default())
+}
+
+/// The codec families a playlist can be played in.
+pub(super) async fn families(
+    app: &App,
+    entries: &[Entry],
+    tracks: &HashMap<TrackId, Option<Track>>,
+) -> Result<Vec<&'static str>, Problem> {
+    let renditions = common(app, &playable(entries, tracks)).await?;
+    Ok(FAMILIES
+        .into_iter()
+        .filter(|f| renditions.iter().any(|r| family(&r.name) == *f))
+        .collect())
+}
+
+/// The token, checked against the playlist: its grant, or why it is refused (`None`: no such
+/// playlist id).
+fn check(
+    app: &App,
+    id: &str,
+    uri: &Uri,
+) -> Result<(PlaylistId, crate::auth::Grant), Option<TokenError>> {
+    let pid = id.parse::<PlaylistId>().map_err(|_| None)?;
+    let token = super::delivery::token_of(uri);
+    app.tokens
+        .verify(token, Scope::Playlist(pid), App::now_secs())
+        .map(|g| (pid, g))
+        .map_err(Some)
+}
+
+fn refusal(e: Option<TokenError>) -> Response {
+    e.map_or_else(not_found, forbidden)
+}
+
+async fn load(
+    app: &App,
+    pid: PlaylistId,
+) -> Result<(Vec<Entry>, HashMap<TrackId, Option<Track>>), Response> {
+    let (_, entries) = match app.store.playlist(pid).await {
+        Ok(Some(p)) => p,
+        Ok(None) => return Err(not_found()),
+        Err(e) => return Err(Problem::from(e).into_response()),
+    };
+    let tracks = tracks_of(app, &entries)
+        .await
+        .map_err(IntoResponse::into_response)?;
+    Ok((entries, tracks))
+}
+
+fn playlist_response(app: &App, text: String, headers: &HeaderMap) -> Response {
+    let tag = etag_of(&[text.as_bytes()]);
+    let mut r = if super::semantics::none_match(headers, &tag) {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        app.metrics.bytes_out.inc_by(text.len() as u64);
+        let mut r = text.into_response();
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/vnd.apple.mpegurl"),
+        );
+        r
+    };
+    let h = r.headers_mut();
+    h.insert(
+        header::ETAG,
+        HeaderValue::from_str(&tag).expect("hex in quotes"),
+    );
+    // A playlist's contents change when it is edited, so it is cached like any VOD playlist:
+    // briefly.
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_str(&format!(
+            "public, max-age={}",
+            app.config.delivery.playlist_max_age_seconds
+        ))
+        .unwrap_or(HeaderValue::from_static("no-cache")),
+    );
+    r
+}
+
+async fn master(
+    State(app): State<Arc<App>>,
+    Path((id, file)): Path<(String, String)>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let wanted = match file.as_str() {
+        "master.m3u8" => None,
+        f => match f
+            .strip_prefix("master_")
+            .and_then(|f| f.strip_suffix(".m3u8"))
+            .and_then(|f| FAMILIES.into_iter().find(|x| *x == f))
+        {
+            Some(f) => Some(f),
+            None => return not_found(),
+        },
+    };
+    let (pid, _) = match check(&app, &id, &uri) {
+        Ok(g) => g,
+        Err(e) => return refusal(e),
+    };
+    let (entries, tracks) = match load(&app, pid).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let renditions = match common(&app, &playable(&entries, &tracks)).await {
+        Ok(r) => r,
+        Err(p) => return p.into_response(),
+    };
+    let family_of_master = match wanted {
+        Some(f) => f,
+        None => match FAMILIES
+            .into_iter()
+            .find(|f| renditions.iter().any(|r| family(&r.name) == *f))
+        {
+            Some(f) => f,
+            None => return not_found(),
+        },
+    };
+    let token = super::delivery::token_of(&uri).unwrap_or_default();
+    let variants: Vec<Variant> = renditions
+        .iter()
+        .filter(|r| family(&r.name) == family_of_master)
+        .map(|r| Variant {
+            name: r.name.clone(),
+            uri: format!("{}/index.m3u8?token={token}", r.name),
+            bandwidth: r.bandwidth as u64,
+            average_bandwidth: r.average_bandwidth as u64,
+            codecs: r.codecs.clone(),
+            channels: r.channels as u16,
+        })
+        .collect();
+    if variants.is_empty() {
+        return not_found();
+    }
+    playlist_response(&app, render_multivariant(&variants), &headers)
+}
+
+async fn media(
+    State(app): State<Arc<App>>,
+    Path((id, rendition, file)): Path<(String, String, String)>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    if file != "index.m3u8" {
+        return not_found();
+    }
+    let (pid, grant) = match check(&app, &id, &uri) {
+        Ok(g) => g,
+        Err(e) => return refusal(e),
+    };
+    let (entries, tracks) = match load(&app, pid).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let mut parts = Vec::new();
+    for t in playable(&entries, &tracks) {
+        let p = match published(&app, t.id).await {
+            Ok(Some(p)) => p,
+            // Deleted or re-packaged since the store was read: leave it out.
+            Ok(None) => continue,
+            Err(r) => return r,
+        };
+        if !p.renditions.contains(&rendition) {
+            return not_found();
+        }
+        let obj = match object(&app, format!("{}/{rendition}/index.m3u8", p.prefix)).await {
+            Ok(o) => o,
+            Err(r) => return r,
+        };
+        let Some(mut part) = parse_media(&String::from_utf8_lossy(&obj.data)) else {
+            return Problem::from(crate::store::Error::Corrupt(format!(
+                "the published playlist of track {} cannot be read",
+                t.id
+            )))
+            .into_response();
+        };
+        // From /hls/playlists/{pid}/{rendition}/ up to /hls/, then into the track's own files.
+        let token = app.tokens.sign(t.id, grant.session, grant.expires);
+        let base = format!("../../../tracks/{}/{rendition}", t.id);
+        part.map_uri = format!("{base}/{}?token={token}", part.map_uri);
+        for s in &mut part.segments {
+            s.uri = format!("{base}/{}?token={token}", s.uri);
+        }
+        parts.push(part);
+    }
+    if parts.is_empty() {
+        return not_found();
+    }
+    playlist_response(&app, render_stitched(&parts), &headers)
+}

@@ -1,0 +1,433 @@
+//! The control API against the real binary, on SQLite and on PostgreSQL: who may do what (every
+//! rule allowed and denied), playlists (order, duplication, If-Match, Idempotency-Key, missing
+//! tracks), JWT issuers (HS256, RS256 key file, ES256 JWKS URL, Keycloak-style roles) and rate
+//! limits.
+
+mod common;
+
+use common::fixtures;
+use common::server::{Db, Server};
+use serde_json::{json, Value};
+
+const SMALL: &str = "formats/wav_pcm16_mono_16k.wav";
+
+struct Cast {
+    admin_key: String,
+    admin_jwt: String,
+    alice: String,
+    bob: String,
+    lisa: String,
+}
+
+fn cast(s: &Server) -> Cast {
+    Cast {
+        admin_key: s.key.clone(),
+        admin_jwt: s.token("root", "admin"),
+        alice: s.token("alice", "artist"),
+        bob: s.token("bob", "artist"),
+        lisa: s.token("lisa", "listener"),
+    }
+}
+
+/// Asserts the status of one request and returns its body.
+async fn expect(
+    s: &Server,
+    who: &str,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+    want: u16,
+) -> Value {
+    let (status, headers, json) = s.call(method, path, who, body.clone(), &[]).await;
+    assert_eq!(
+        status.as_u16(),
+        want,
+        "{method} {path} {body:?}: {json}\nlog:\n{}",
+        s.log()
+    );
+    if status.as_u16() >= 400 {
+        assert_eq!(
+            headers["content-type"], "application/problem+json",
+            "{method} {path}"
+        );
+        assert!(
+            json["type"]
+                .as_str()
+                .unwrap()
+                .starts_with("https://veza.stream/problems/"),
+            "{json}"
+        );
+        assert_eq!(json["status"], want);
+    }
+    json
+}
+
+async fn ready_track(s: &Server, who: &str) -> String {
+    let t = s.upload_as(&fixtures().join(SMALL), who).await;
+    let id = t["id"].as_str().unwrap().to_string();
+    assert_eq!(s.wait_final(&id).await["status"], "ready");
+    id
+}
+
+async fn authorization_matrix(db: Db) {
+    // No clock-skew allowance, so that a token one second past its expiry is refused.
+    let s = Server::start(db, &[("VEZA_AUTH__JWT_LEEWAY_SECONDS", "0")]).await;
+    let c = cast(&s);
+    let wav = std::fs::read(fixtures().join(SMALL)).unwrap();
+
+    // Credentials.
+    expect(&s, "", "GET", "/v1/tracks", None, 401).await;
+    expect(&s, "not-a-key", "GET", "/v1/tracks", None, 401).await;
+    let expired = s.token_ttl("alice", "artist", "1s");
+    let forged = {
+        let mut parts: Vec<String> = c.alice.split('.').map(str::to_string).collect();
+        parts[2] = parts[2].chars().rev().collect();
+        parts.join(".")
+    };
+    expect(&s, &forged, "GET", "/v1/tracks", None, 401).await;
+    expect(&s, &expired, "GET", "/v1/tracks", None, 200).await;
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    expect(&s, &expired, "GET", "/v1/tracks", None, 401).await;
+
+    // Tracks: upload.
+    for (who, want) in [(&c.admin_key, 202), (&c.alice, 202), (&c.lisa, 403)] {
+        let r = s
+            .client()
+            .post(format!("{}/v1/tracks?filename=a.wav", s.url))
+            .header("authorization", format!("Bearer {who}"))
+            .header("content-type", "audio/wav")
+            .body(wav.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), want, "upload by {who}");
+    }
+    let a = ready_track(&s, &c.alice).await;
+    let a_path = format!("/v1/tracks/{a}");
+
+    // Tracks: list. Artists see their own only; listeners may not list.
+    let all = expect(&s, &c.admin_key, "GET", "/v1/tracks", None, 200).await;
+    assert!(all["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|t| t["id"] == a));
+    let mine = expect(&s, &c.alice, "GET", "/v1/tracks", None, 200).await;
+    assert!(mine["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|t| t["owner"] == "alice"));
+    assert!(mine["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|t| t["id"] == a));
+    let bobs = expect(&s, &c.bob, "GET", "/v1/tracks", None, 200).await;
+    assert!(bobs["items"].as_array().unwrap().is_empty());
+    expect(&s, &c.lisa, "GET", "/v1/tracks", None, 403).await;
+
+    // Tracks: read, events, playback.
+    for (who, want) in [
+        (&c.admin_key, 200),
+        (&c.admin_jwt, 200),
+        (&c.alice, 200),
+        (&c.bob, 403),
+        (&c.lisa, 403),
+    ] {
+        expect(&s, who, "GET", &a_path, None, want).await;
+        expect(&s, who, "GET", &format!("{a_path}/events"), None, want).await;
+    }
+    for who in [&c.admin_key, &c.alice, &c.bob, &c.lisa] {
+        expect(&s, who, "POST", &format!("{a_path}/playback"), None, 200).await;
+    }
+
+    // Tracks: delete.
+    expect(&s, &c.bob, "DELETE", &a_path, None, 403).await;
+    expect(&s, &c.lisa, "DELETE", &a_path, None, 403).await;
+    let a2 = s.upload_as(&fixtures().join(SMALL), &c.alice).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let a3 = s.upload_as(&fixtures().join(SMALL), &c.alice).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    expect(
+        &s,
+        &c.alice,
+        "DELETE",
+        &format!("/v1/tracks/{a2}"),
+        None,
+        204,
+    )
+    .await;
+    expect(
+        &s,
+        &c.admin_jwt,
+        "DELETE",
+        &format!("/v1/tracks/{a3}"),
+        None,
+        204,
+    )
+    .await;
+
+    // Playlists: create.
+    let new = |title: &str, vis: &str| json!({"title": title, "visibility": vis, "track_ids": [a]});
+    expect(
+        &s,
+        &c.lisa,
+        "POST",
+        "/v1/playlists",
+        Some(new("L", "public")),
+        403,
+    )
+    .await;
+    let pa = expect(
+        &s,
+        &c.alice,
+        "POST",
+        "/v1/playlists",
+        Some(new("PA", "private")),
+        201,
+    )
+    .await;
+    let pp = expect(
+        &s,
+        &c.alice,
+        "POST",
+        "/v1/playlists",
+        Some(new("PP", "public")),
+        201,
+    )
+    .await;
+    expect(
+        &s,
+        &c.bob,
+        "POST",
+        "/v1/playlists",
+        Some(new("PB", "private")),
+        201,
+    )
+    .await;
+    expect(
+        &s,
+        &c.admin_key,
+        "POST",
+        "/v1/playlists",
+        Some(new("PX", "private")),
+        201,
+    )
+    .await;
+    let pa = format!("/v1/playlists/{}", pa["id"].as_str().unwrap());
+    let entry = pp["entries"][0]["entry_id"].as_str().unwrap().to_string();
+    let pp = format!("/v1/playlists/{}", pp["id"].as_str().unwrap());
+
+    // An artist adds its own tracks, and others' only once they are ready.
+    let queued = s.upload_as(&fixtures().join(SMALL), &c.alice).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let with_queued = json!({"title": "B", "track_ids": [queued]});
+    let (status, _, _) = s
+        .call(
+            "POST",
+            "/v1/playlists",
+            &c.bob,
+            Some(with_queued.clone()),
+            &[],
+        )
+        .await;
+    // The upload may already be ready on a fast machine; then it is allowed.
+    let ready_now = s.track(&queued).await["status"] == "ready";
+    assert_eq!(status.as_u16(), if ready_now { 201 } else { 422 });
+    expect(
+        &s,
+        &c.alice,
+        "POST",
+        "/v1/playlists",
+        Some(with_queued),
+        201,
+    )
+    .await;
+    expect(
+        &s,
+        &c.bob,
+        "POST",
+        "/v1/playlists",
+        Some(json!({"title": "B", "track_ids": ["not-an-id"]})),
+        422,
+    )
+    .await;
+
+    // Playlists: read. Private ones are invisible to others (404).
+    for (who, want) in [
+        (&c.alice, 200),
+        (&c.admin_key, 200),
+        (&c.bob, 404),
+        (&c.lisa, 404),
+    ] {
+        expect(&s, who, "GET", &pa, None, want).await;
+        expect(&s, who, "POST", &format!("{pa}/playback"), None, want).await;
+    }
+    for who in [&c.alice, &c.bob, &c.lisa, &c.admin_key] {
+        expect(&s, who, "GET", &pp, None, 200).await;
+        expect(&s, who, "POST", &format!("{pp}/playback"), None, 200).await;
+    }
+    let public = expect(&s, &c.lisa, "GET", "/v1/playlists?scope=public", None, 200).await;
+    let titles: Vec<&str> = public["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(titles, ["PP"]);
+    let bobs = expect(&s, &c.bob, "GET", "/v1/playlists", None, 200).await;
+    assert!(bobs["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|p| p["owner"] == "bob"));
+    expect(&s, &c.lisa, "GET", "/v1/playlists?scope=all", None, 403).await;
+    expect(&s, &c.bob, "GET", "/v1/playlists?scope=all", None, 403).await;
+    let all = expect(
+        &s,
+        &c.admin_key,
+        "GET",
+        "/v1/playlists?scope=all",
+        None,
+        200,
+    )
+    .await;
+    assert!(all["items"].as_array().unwrap().len() >= 5);
+
+    // Playlists: every change, denied to other artists and listeners, allowed to the owner and
+    // admins.
+    let changes: Vec<(&str, String, Option<Value>, u16)> = vec![
+        ("PATCH", pp.clone(), Some(json!({"title": "PP2"})), 200),
+        (
+            "PUT",
+            format!("{pp}/tracks"),
+            Some(json!({"track_ids": [a, a]})),
+            200,
+        ),
+        (
+            "POST",
+            format!("{pp}/tracks"),
+            Some(json!({"track_id": a})),
+            201,
+        ),
+        (
+            "PATCH",
+            format!("{pp}/tracks/{entry}"),
+            Some(json!({"position": 2})),
+            200,
+        ),
+        ("DELETE", format!("{pp}/tracks/{entry}"), None, 200),
+    ];
+    for (method, path, body, ok) in changes {
+        expect(&s, &c.bob, method, &path, body.clone(), 403).await;
+        expect(&s, &c.lisa, method, &path, body.clone(), 403).await;
+        expect(&s, &c.alice, method, &path, body.clone(), ok).await;
+    }
+    expect(
+        &s,
+        &c.admin_key,
+        "PATCH",
+        &pp,
+        Some(json!({"description": "by admin"})),
+        200,
+    )
+    .await;
+    // Private: not even visible to others.
+    expect(&s, &c.bob, "PATCH", &pa, Some(json!({"title": "x"})), 404).await;
+    expect(&s, &c.lisa, "PATCH", &pa, Some(json!({"title": "x"})), 404).await;
+
+    // Duplicate: any artist may copy what it can see.
+    expect(&s, &c.bob, "POST", &format!("{pp}/duplicate"), None, 201).await;
+    expect(&s, &c.lisa, "POST", &format!("{pp}/duplicate"), None, 403).await;
+    expect(&s, &c.bob, "POST", &format!("{pa}/duplicate"), None, 404).await;
+    expect(&s, &c.alice, "POST", &format!("{pa}/duplicate"), None, 201).await;
+
+    // Delete.
+    expect(&s, &c.bob, "DELETE", &pp, None, 403).await;
+    expect(&s, &c.lisa, "DELETE", &pp, None, 403).await;
+    expect(&s, &c.bob, "DELETE", &pa, None, 404).await;
+    expect(&s, &c.alice, "DELETE", &pa, None, 204).await;
+    expect(&s, &c.admin_key, "DELETE", &pp, None, 204).await;
+
+    // Resumable uploads belong to their creator.
+    let tus = [("tus-resumable", "1.0.0"), ("upload-length", "10")];
+    let (st, _, _) = s.call("POST", "/v1/uploads", &c.lisa, None, &tus).await;
+    assert_eq!(st, 403);
+    let (st, h, _) = s.call("POST", "/v1/uploads", &c.alice, None, &tus).await;
+    assert_eq!(st, 201);
+    let upload = h["location"].to_str().unwrap().to_string();
+    let v = [("tus-resumable", "1.0.0")];
+    for (who, want) in [
+        (&c.bob, 404),
+        (&c.lisa, 404),
+        (&c.alice, 200),
+        (&c.admin_key, 200),
+    ] {
+        let (st, _, _) = s.call("HEAD", &upload, who, None, &v).await;
+        assert_eq!(st.as_u16(), want, "HEAD upload");
+    }
+    let (st, _, _) = s.call("DELETE", &upload, &c.bob, None, &v).await;
+    assert_eq!(st, 404);
+    let (st, _, _) = s.call("DELETE", &upload, &c.alice, None, &v).await;
+    assert_eq!(st, 204);
+
+    // Events are for admins.
+    let events = expect(&s, &c.admin_jwt, "GET", "/v1/events", None, 200).await;
+    let first = events["items"][0]["id"].as_str().unwrap().to_string();
+    for who in [&c.alice, &c.lisa] {
+        expect(&s, who, "GET", "/v1/events", None, 403).await;
+        expect(
+            &s,
+            who,
+            "POST",
+            &format!("/v1/events/{first}/replay"),
+            None,
+            403,
+        )
+        .await;
+    }
+    expect(
+        &s,
+        &c.admin_key,
+        "POST",
+        &format!("/v1/events/{first}/replay"),
+        None,
+        202,
+    )
+    .await;
+
+    // A valid token without a known role.
+    let dev_secret = {
+        let text = std::fs::read_to_string(s.dir.join("data/dev-secrets.toml")).unwrap();
+        let t: toml::Table = text.parse().unwrap();
+        t["jwt_secret"].as_str().unwrap().to_string()
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let superuser = jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &json!({"sub": "eve", "role": "superuser", "exp": now + 60}),
+        &jsonwebtoken::EncodingKey::from_secret(dev_secret.as_bytes()),
+    )
+    .unwrap();
+    expect(&s, &superuser, "GET", "/v1/playlists", None, 403).await;
+}
+
+#[tokio::test]
+async fn authorization_matrix_sqlite() {
+    authorization_matrix(Db::Sqlite).await;
+}
+
+#[tokio::test]
+async fn authorization_matrix_postgres() {
+    authorization_matrix(Db::Postgres).await;
+}

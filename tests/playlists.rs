@@ -1,0 +1,537 @@
+//! Playlists against the real binary, on SQLite and on PostgreSQL: ordering, duplication,
+//! If-Match, Idempotency-Key, entries whose track went away, their events, and playback of a whole
+//! playlist as one HLS stream (ffmpeg and hls.js in Chromium).
+
+mod common;
+
+use common::fixtures;
+use common::server::{Db, Server};
+use serde_json::{json, Value};
+use std::path::Path;
+use std::process::Command;
+
+const TRACKS: [&str; 3] = [
+    "formats/flac_16bit_44k_stereo.flac",
+    "formats/wav_pcm16_stereo_44k.wav",
+    "formats/mp3_cbr128_stereo_44k.mp3",
+];
+
+async fn ready(s: &Server, who: &str, rel: &str) -> (String, f64) {
+    let t = s.upload_as(&fixtures().join(rel), who).await;
+    let id = t["id"].as_str().unwrap().to_string();
+    let t = s.wait_final(&id).await;
+    assert_eq!(t["status"], "ready", "{t}");
+    (id, t["analysis"]["duration_seconds"].as_f64().unwrap())
+}
+
+fn entry_tracks(p: &Value) -> Vec<String> {
+    p["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["track_id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn entry_ids(p: &Value) -> Vec<String> {
+    p["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["entry_id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+async fn editing(db: Db) {
+    let s = Server::start(db, &[]).await;
+    let alice = s.token("alice", "artist");
+    let (a, _) = ready(&s, &alice, "formats/wav_pcm16_mono_16k.wav").await;
+    let (b, _) = ready(&s, &alice, "formats/mp3_mono_22k.mp3").await;
+    let (c, _) = ready(&s, &alice, "formats/wav_pcm8_unsigned_mono_22k.wav").await;
+
+    // Create, with an Idempotency-Key: the same request again replays the first answer and
+    // creates nothing; another body under the same key is refused.
+    let body = json!({"title": "Road trip", "track_ids": [a, b]});
+    let key = [("idempotency-key", "create-1")];
+    let (st, h1, p) = s
+        .call("POST", "/v1/playlists", &alice, Some(body.clone()), &key)
+        .await;
+    assert_eq!(st, 201);
+    let (st, h2, again) = s
+        .call("POST", "/v1/playlists", &alice, Some(body.clone()), &key)
+        .await;
+    assert_eq!(st, 201);
+    assert_eq!(again, p);
+    assert_eq!(h1["location"], h2["location"]);
+    assert_eq!(h2["idempotent-replayed"], "true");
+    let (st, _, problem) = s
+        .call(
+            "POST",
+            "/v1/playlists",
+            &alice,
+            Some(json!({"title": "Other"})),
+            &key,
+        )
+        .await;
+    assert_eq!(st, 422);
+    assert_eq!(
+        problem["type"],
+        "https://veza.stream/problems/idempotency-key-reused"
+    );
+    // Keys belong to their subject: bob may use the same key for his own request.
+    let bob = s.token("bob", "artist");
+    let (st, _, _) = s
+        .call(
+            "POST",
+            "/v1/playlists",
+            &bob,
+            Some(json!({"title": "B"})),
+            &key,
+        )
+        .await;
+    assert_eq!(st, 201);
+    let mine = s.call("GET", "/v1/playlists", &alice, None, &[]).await.2;
+    assert_eq!(mine["items"].as_array().unwrap().len(), 1);
+
+    let id = p["id"].as_str().unwrap().to_string();
+    let path = format!("/v1/playlists/{id}");
+    assert_eq!(h1["etag"], "\"v1\"");
+    assert_eq!(entry_tracks(&p), [a.clone(), b.clone()]);
+
+    // Append, insert at a position, move, remove: each bumps the version.
+    let (st, h, p) = s
+        .call(
+            "POST",
+            &format!("{path}/tracks"),
+            &alice,
+            Some(json!({"track_id": c})),
+            &[("if-match", "\"v1\"")],
+        )
+        .await;
+    assert_eq!(st, 201, "{p}");
+    assert_eq!(h["etag"], "\"v2\"");
+    assert_eq!(entry_tracks(&p), [a.clone(), b.clone(), c.clone()]);
+    let (_, _, p) = s
+        .call(
+            "POST",
+            &format!("{path}/tracks"),
+            &alice,
+            Some(json!({"track_id": a, "position": 1})),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        entry_tracks(&p),
+        [a.clone(), a.clone(), b.clone(), c.clone()]
+    );
+    let ids = entry_ids(&p);
+    let (st, _, p) = s
+        .call(
+            "PATCH",
+            &format!("{path}/tracks/{}", ids[3]),
+            &alice,
+            Some(json!({"position": 0})),
+            &[],
+        )
+        .await;
+    assert_eq!(st, 200);
+    assert_eq!(
+        entry_tracks(&p),
+        [c.clone(), a.clone(), a.clone(), b.clone()]
+    );
+    assert_eq!(entry_ids(&p)[0], ids[3], "a moved entry keeps its id");
+    let (st, _, p) = s
+        .call(
+            "DELETE",
+            &format!("{path}/tracks/{}", ids[1]),
+            &alice,
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(st, 200);
+    assert_eq!(entry_tracks(&p), [c.clone(), a.clone(), b.clone()]);
+    let (st, _, _) = s
+        .call(
+            "DELETE",
+            &format!("{path}/tracks/{}", ids[1]),
+            &alice,
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(st, 404);
+    // Replace the whole order; entries of tracks that stay keep their ids.
+    let before = entry_ids(&p);
+    let (st, h, p) = s
+        .call(
+            "PUT",
+            &format!("{path}/tracks"),
+            &alice,
+            Some(json!({"track_ids": [b, c]})),
+            &[],
+        )
+        .await;
+    assert_eq!(st, 200);
+    assert_eq!(entry_tracks(&p), [b.clone(), c.clone()]);
+    assert_eq!(entry_ids(&p), [before[2].clone(), before[0].clone()]);
+    let version = p["version"].as_i64().unwrap();
+    assert_eq!(h["etag"], format!("\"v{version}\"").as_str());
+
+    // A lost update: a change made against an old ETag is refused with 412 and changes nothing.
+    let stale = "\"v1\"";
+    for (method, p2, body) in [
+        ("PATCH", path.clone(), Some(json!({"title": "lost"}))),
+        (
+            "PUT",
+            format!("{path}/tracks"),
+            Some(json!({"track_ids": []})),
+        ),
+        ("DELETE", path.clone(), None),
+    ] {
+        let (st, _, problem) = s
+            .call(method, &p2, &alice, body, &[("if-match", stale)])
+            .await;
+        assert_eq!(st, 412, "{method} {p2}");
+        assert_eq!(
+            problem["type"],
+            "https://veza.stream/problems/precondition-failed"
+        );
+    }
+    let current = format!("\"v{version}\"");
+    let (st, h, p) = s
+        .call(
+            "PATCH",
+            &path,
+            &alice,
+            Some(json!({"title": "Road trip 2", "visibility": "public", "description": "d"})),
+            &[("if-match", &current)],
+        )
+        .await;
+    assert_eq!(st, 200);
+    assert_eq!(
+        (p["title"].as_str(), p["visibility"].as_str()),
+        (Some("Road trip 2"), Some("public"))
+    );
+    assert_eq!(entry_tracks(&p), [b.clone(), c.clone()]);
+    let etag = h["etag"].to_str().unwrap().to_string();
+
+    // Bad input: clear 400 and 422 answers.
+    for (method, p2, body, want) in [
+        ("PATCH", path.clone(), json!({"title": ""}), 422),
+        ("PATCH", path.clone(), json!({"colour": "red"}), 400),
+        (
+            "PUT",
+            format!("{path}/tracks"),
+            json!({"track_ids": "x"}),
+            400,
+        ),
+        (
+            "POST",
+            format!("{path}/tracks"),
+            json!({"track_id": "nope"}),
+            422,
+        ),
+    ] {
+        let (st, h, _) = s.call(method, &p2, &alice, Some(body), &[]).await;
+        assert_eq!(st, want, "{method} {p2}");
+        assert_eq!(h["content-type"], "application/problem+json");
+    }
+
+    // Duplicate: a private copy owned by the caller, with new entry ids.
+    let (st, _, copy) = s
+        .call(
+            "POST",
+            &format!("{path}/duplicate"),
+            &bob,
+            Some(json!({"title": "Bob's trip"})),
+            &[],
+        )
+        .await;
+    assert_eq!(st, 201);
+    assert_eq!(copy["owner"], "bob");
+    assert_eq!(copy["visibility"], "private");
+    assert_eq!(entry_tracks(&copy), [b.clone(), c.clone()]);
+    assert!(entry_ids(&copy).iter().all(|e| !entry_ids(&p).contains(e)));
+
+    // An entry whose track is deleted stays, shown as deleted, and playback leaves it out.
+    assert_eq!(s.delete(&c).await, 204);
+    let (st, h, p) = s.call("GET", &path, &alice, None, &[]).await;
+    assert_eq!(st, 200);
+    assert_eq!(h["etag"], etag.as_str());
+    assert_eq!(p["entries"][1]["status"], "deleted");
+    assert_eq!(p["entries"][1]["playable"], false);
+    assert_eq!(p["entries"][1]["title"], Value::Null);
+    assert_eq!(p["playable_count"], 1);
+    let (st, _, play) = s
+        .call("POST", &format!("{path}/playback"), &alice, None, &[])
+        .await;
+    assert_eq!(st, 200, "{play}");
+    assert_eq!(play["chapters"].as_array().unwrap().len(), 1);
+    assert_eq!(play["skipped"][0]["status"], "deleted");
+    // A failed track likewise.
+    let bad = s
+        .upload_as(&fixtures().join("edge/random_bytes.mp3"), &alice)
+        .await;
+    let bad = bad["id"].as_str().unwrap().to_string();
+    assert_eq!(s.wait_final(&bad).await["status"], "failed");
+    let (st, _, only_bad) = s
+        .call(
+            "POST",
+            "/v1/playlists",
+            &alice,
+            Some(json!({"title": "Broken", "track_ids": [bad]})),
+            &[],
+        )
+        .await;
+    assert_eq!(st, 201, "{only_bad}");
+    assert_eq!(only_bad["entries"][0]["status"], "failed");
+    let (st, _, problem) = s
+        .call(
+            "POST",
+            &format!(
+                "/v1/playlists/{}/playback",
+                only_bad["id"].as_str().unwrap()
+            ),
+            &alice,
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(st, 409);
+    assert_eq!(
+        problem["type"],
+        "https://veza.stream/problems/playlist-not-playable"
+    );
+
+    // Every change left its event in the outbox.
+    let events = s
+        .call("GET", "/v1/events?limit=500", &s.key, None, &[])
+        .await
+        .2;
+    let kinds: Vec<&str> = events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    for k in [
+        "playlist.created",
+        "playlist.updated",
+        "track.ready",
+        "track.failed",
+        "track.deleted",
+    ] {
+        assert!(kinds.contains(&k), "{k} missing from {kinds:?}");
+    }
+    let updates = kinds.iter().filter(|k| **k == "playlist.updated").count();
+    assert_eq!(updates, 6, "{kinds:?}");
+
+    // Delete with the current ETag.
+    let (st, _, _) = s
+        .call("DELETE", &path, &alice, None, &[("if-match", &etag)])
+        .await;
+    assert_eq!(st, 204);
+    let (st, _, _) = s.call("GET", &path, &alice, None, &[]).await;
+    assert_eq!(st, 404);
+}
+
+#[tokio::test]
+async fn playlist_editing_sqlite() {
+    editing(Db::Sqlite).await;
+}
+
+#[tokio::test]
+async fn playlist_editing_postgres() {
+    editing(Db::Postgres).await;
+}
+
+/// Reads an HLS playlist over HTTP.
+async fn get_text(url: &str) -> String {
+    let r = reqwest::get(url).await.unwrap();
+    assert_eq!(r.status(), 200, "{url}");
+    r.text().await.unwrap()
+}
+
+/// Decoded length in seconds of an HLS playlist, by ffmpeg.
+fn ffmpeg_seconds(input: &Path) -> f64 {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-protocol_whitelist", "file,http,tcp", "-i"])
+        .arg(input)
+        .args(["-f", "s16le", "-ac", "1", "-"])
+        .output()
+        .expect("ffmpeg");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout.len() as f64 / 2.0
+}
+
+/// The playlist plays as one stream: every rendition's media playlist stitches the tracks with a
+/// discontinuity and a map per track, its durations add up exactly, ffmpeg decodes every section
+/// to its track's length, and hls.js in Chromium plays across the track boundaries.
+async fn plays_as_one_stream(db: Db, browser: bool) {
+    let s = Server::start(db, &[]).await;
+    let alice = s.token("alice", "artist");
+    let mut ids = Vec::new();
+    let mut total = 0.0;
+    for rel in TRACKS {
+        let (id, secs) = ready(&s, &alice, rel).await;
+        ids.push(id);
+        total += secs;
+    }
+    let (st, _, p) = s
+        .call(
+            "POST",
+            "/v1/playlists",
+            &alice,
+            Some(json!({"title": "Gapless", "track_ids": ids})),
+            &[],
+        )
+        .await;
+    assert_eq!(st, 201);
+    let id = p["id"].as_str().unwrap();
+    assert!((p["duration_seconds"].as_f64().unwrap() - total).abs() < 1e-6);
+    let lis = s.token("lisa", "listener");
+    let (st, _, _) = s
+        .call(
+            "POST",
+            &format!("/v1/playlists/{id}/playback"),
+            &lis,
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(st, 404, "private: not for listeners");
+    let (st, _, play) = s
+        .call(
+            "POST",
+            &format!("/v1/playlists/{id}/playback"),
+            &alice,
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(st, 200, "{play}");
+    assert!((play["duration_seconds"].as_f64().unwrap() - total).abs() < 1e-6);
+    let chapters = play["chapters"].as_array().unwrap();
+    assert_eq!(chapters.len(), 3);
+    let master_url = play["master_url"].as_str().unwrap();
+
+    // Wrong, missing or track-scoped tokens are refused.
+    let bare = master_url.split('?').next().unwrap();
+    assert_eq!(reqwest::get(bare).await.unwrap().status(), 403);
+    let track_token = s.playback(&ids[0]).await["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let wrong = format!("{bare}?token={track_token}");
+    assert_eq!(reqwest::get(&wrong).await.unwrap().status(), 403);
+
+    let tmp = tempfile::tempdir().unwrap();
+    for (family, url) in play["masters"].as_object().unwrap() {
+        let url = url.as_str().unwrap();
+        let master = get_text(url).await;
+        let base = url.rsplit_once('/').unwrap().0;
+        let media_uri = master
+            .lines()
+            .find(|l| !l.starts_with('#') && !l.is_empty())
+            .unwrap();
+        let media_url = format!("{base}/{media_uri}");
+        let media = get_text(&media_url).await;
+        assert_eq!(
+            media.matches("#EXT-X-DISCONTINUITY\n").count(),
+            2,
+            "{media}"
+        );
+        assert_eq!(media.matches("#EXT-X-MAP:").count(), 3, "{media}");
+        // Durations are exact: the EXTINFs add up to the tracks' lengths.
+        let extinf: f64 = media
+            .lines()
+            .filter_map(|l| l.strip_prefix("#EXTINF:"))
+            .map(|d| d.trim_end_matches(',').parse::<f64>().unwrap())
+            .sum();
+        assert!(
+            (extinf - total).abs() < 0.001,
+            "{family}: EXTINF sum {extinf} vs {total}"
+        );
+        // Every section, fetched through the stitched playlist's own URIs, decodes to its
+        // track's length. The URIs are resolved against the media playlist and written to local
+        // playlists that ffmpeg reads over HTTP.
+        let media_base = media_url.rsplit_once('/').unwrap().0.to_string();
+        let mut decoded = 0.0;
+        for (i, section) in media.split("#EXT-X-DISCONTINUITY\n").enumerate() {
+            let mut local = String::from(
+                "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:10\n#EXT-X-PLAYLIST-TYPE:VOD\n",
+            );
+            for line in section.lines() {
+                if let Some(uri) = line
+                    .strip_prefix("#EXT-X-MAP:URI=\"")
+                    .and_then(|u| u.strip_suffix('"'))
+                {
+                    local += &format!("#EXT-X-MAP:URI=\"{media_base}/{uri}\"\n");
+                } else if line.starts_with("#EXTINF") {
+                    local += line;
+                    local.push('\n');
+                } else if !line.starts_with('#') && !line.is_empty() {
+                    local += &format!("{media_base}/{line}\n");
+                }
+            }
+            local += "#EXT-X-ENDLIST\n";
+            let file = tmp.path().join(format!("{family}_{i}.m3u8"));
+            std::fs::write(&file, local).unwrap();
+            let rate = if family == "flac" { 44100.0 } else { 48000.0 };
+            let secs = ffmpeg_seconds(&file) / rate;
+            let want = chapters[i]["duration_seconds"].as_f64().unwrap();
+            assert!(
+                (secs - want).abs() < 0.005,
+                "{family} section {i}: {secs} s decoded, track is {want} s"
+            );
+            decoded += secs;
+        }
+        assert!(
+            (decoded - total).abs() < 0.005,
+            "{family}: {decoded} s decoded, tracks add up to {total} s"
+        );
+    }
+
+    if browser {
+        // Play for 9 s from the start: past the first boundary (about 4 s) and the second
+        // (about 8 s).
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/play.mjs");
+        let empty = tempfile::tempdir().unwrap();
+        let out = Command::new("node")
+            .arg(script)
+            .arg(empty.path())
+            .arg("9")
+            .arg(master_url)
+            .output()
+            .expect("node runs");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "hls.js failed:\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let result: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+        let boundary = chapters[1]["start_seconds"].as_f64().unwrap();
+        let reached = result["currentTime"].as_f64().unwrap();
+        assert!(
+            reached > boundary + 1.0,
+            "hls.js stopped at {reached} s, before the first boundary at {boundary} s: {stdout}"
+        );
+        assert_eq!(result["errors"], json!([]));
+    }
+}
+
+#[tokio::test]
+async fn playlist_plays_as_one_stream_sqlite() {
+    plays_as_one_stream(Db::Sqlite, true).await;
+}
+
+#[tokio::test]
+async fn playlist_plays_as_one_stream_postgres() {
+    plays_as_one_stream(Db::Postgres, false).await;
+}
