@@ -258,7 +258,7 @@ pub async fn dispatcher(app: Arc<App>) {
             }
             let outcome = if errors.is_empty() {
                 app.metrics.events_delivered.inc();
-                Settle::Delivered
+                Settle::Delivered { delivered }
             } else if e.attempts + 1 >= i64::from(cfg.max_attempts) {
                 app.metrics.events_dead.inc();
                 tracing::error!(event = %e.id, kind = %e.kind, errors = ?errors, "event dead-lettered");

@@ -260,7 +260,13 @@ async fn control(s: Arc<dyn MetadataStore>) {
     assert!(s.settle_event(first, &retry, 20).await.unwrap());
     assert!(!s.settle_event(first, &retry, 20).await.unwrap());
     assert!(s
-        .settle_event(&batch[1], &Settle::Delivered, 20)
+        .settle_event(
+            &batch[1],
+            &Settle::Delivered {
+                delivered: vec!["amqp".into()]
+            },
+            20
+        )
         .await
         .unwrap());
     let dead = Settle::Dead {

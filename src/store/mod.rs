@@ -416,7 +416,10 @@ pub struct OutboxEvent {
 #[derive(Debug, Clone)]
 pub enum Settle {
     /// Every destination has it.
-    Delivered,
+    Delivered {
+        /// The destinations.
+        delivered: Vec<String>,
+    },
     /// Some failed: try again at `next_at` (Unix ms).
     Retry {
         /// Destinations that have it now.

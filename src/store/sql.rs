@@ -710,7 +710,7 @@ macro_rules! sql_store {
             async fn settle_event(&self, e: &OutboxEvent, outcome: &Settle, _now: i64) -> Result<bool> {
                 let lease = e.lease_id.as_deref().unwrap_or("");
                 let (state, delivered, next_at, error) = match outcome {
-                    Settle::Delivered => ("delivered", e.delivered.clone(), None, None),
+                    Settle::Delivered { delivered } => ("delivered", delivered.clone(), None, None),
                     Settle::Retry { delivered, next_at, error } => {
                         ("pending", delivered.clone(), Some(*next_at), Some(error.as_str()))
                     }
