@@ -30,7 +30,6 @@ struct Delivery {
 /// `Connection: close`. Aborting its task closes its socket, so the server sees it down.
 struct Receiver {
     port: u16,
-    got: Arc<Mutex<Vec<Delivery>>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
 
@@ -38,7 +37,7 @@ impl Receiver {
     async fn start(port: u16, got: Arc<Mutex<Vec<Delivery>>>) -> Receiver {
         let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
         let port = listener.local_addr().unwrap().port();
-        let sink = got.clone();
+        let sink = got;
         let task = tokio::spawn(async move {
             let mut conns = tokio::task::JoinSet::new();
             loop {
@@ -89,7 +88,6 @@ impl Receiver {
         });
         Receiver {
             port,
-            got,
             task: Some(task),
         }
     }
@@ -183,7 +181,10 @@ async fn drain_queue(queue: &str) -> Vec<(String, Value)> {
         .queue_delete(queue.into(), lapin::options::QueueDeleteOptions::default())
         .await;
     let _ = ch
-        .exchange_delete(queue.into(), lapin::options::ExchangeDeleteOptions::default())
+        .exchange_delete(
+            queue.into(),
+            lapin::options::ExchangeDeleteOptions::default(),
+        )
         .await;
     out
 }
