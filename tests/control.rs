@@ -431,3 +431,227 @@ async fn authorization_matrix_sqlite() {
 async fn authorization_matrix_postgres() {
     authorization_matrix(Db::Postgres).await;
 }
+
+fn keys() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/keys")
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+fn sign(alg: jsonwebtoken::Algorithm, kid: Option<&str>, pem: &str, claims: &Value) -> String {
+    let pem = std::fs::read(keys().join(pem)).unwrap();
+    let key = match alg {
+        jsonwebtoken::Algorithm::RS256 => jsonwebtoken::EncodingKey::from_rsa_pem(&pem),
+        _ => jsonwebtoken::EncodingKey::from_ec_pem(&pem),
+    }
+    .unwrap();
+    let mut header = jsonwebtoken::Header::new(alg);
+    header.kid = kid.map(str::to_string);
+    jsonwebtoken::encode(&header, claims, &key).unwrap()
+}
+
+const ISS: &str = "https://id.example/realms/veza";
+
+/// An OIDC provider's tokens: RS256 against a PEM public key; ES256 and RS256 against a JWKS
+/// fetched from a URL, with Keycloak's `realm_access.roles`. Issuer and audience are enforced,
+/// and the development HS256 secret is not accepted once an external issuer is configured.
+#[tokio::test]
+async fn external_issuers_rs256_key_file_and_jwks_url() {
+    let claims = |role: Value, iss: &str, aud: &str| {
+        json!({"sub": "kc-user", "iss": iss, "aud": aud, "exp": now() + 300, "role": role,
+               "realm_access": {"roles": role}})
+    };
+    let pubkey = keys().join("rs256.pub").display().to_string();
+    let s = Server::start(
+        Db::Sqlite,
+        &[
+            ("VEZA_AUTH__JWT_PUBLIC_KEY_FILE", pubkey.as_str()),
+            ("VEZA_AUTH__JWT_ISSUER", ISS),
+            ("VEZA_AUTH__JWT_AUDIENCE", "veza-stream"),
+        ],
+    )
+    .await;
+    let rs = jsonwebtoken::Algorithm::RS256;
+    let ok = sign(
+        rs,
+        None,
+        "rs256.key",
+        &claims(json!("artist"), ISS, "veza-stream"),
+    );
+    expect(&s, &ok, "GET", "/v1/tracks", None, 200).await;
+    let listener = sign(
+        rs,
+        None,
+        "rs256.key",
+        &claims(json!("listener"), ISS, "veza-stream"),
+    );
+    expect(&s, &listener, "GET", "/v1/tracks", None, 403).await;
+    let wrong_iss = sign(
+        rs,
+        None,
+        "rs256.key",
+        &claims(json!("artist"), "https://evil", "veza-stream"),
+    );
+    expect(&s, &wrong_iss, "GET", "/v1/tracks", None, 401).await;
+    let wrong_aud = sign(
+        rs,
+        None,
+        "rs256.key",
+        &claims(json!("artist"), ISS, "other"),
+    );
+    expect(&s, &wrong_aud, "GET", "/v1/tracks", None, 401).await;
+    let es = jsonwebtoken::Algorithm::ES256;
+    let other_alg = sign(
+        es,
+        None,
+        "es256.key",
+        &claims(json!("artist"), ISS, "veza-stream"),
+    );
+    expect(&s, &other_alg, "GET", "/v1/tracks", None, 401).await;
+    // No HS256 secret here: `token create` refuses, and HS256 tokens are refused.
+    let out = std::process::Command::new(common::server::binary())
+        .args(["token", "create", "--sub", "a", "--role", "admin"])
+        .env("VEZA_AUTH__JWT_PUBLIC_KEY_FILE", &pubkey)
+        .env("VEZA_SERVER__DATA_DIR", s.dir.join("data"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("jwt_hs256_secret"));
+    let hs = jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &claims(json!("admin"), ISS, "veza-stream"),
+        &jsonwebtoken::EncodingKey::from_secret(b"0123456789abcdef0123456789abcdef"),
+    )
+    .unwrap();
+    expect(&s, &hs, "GET", "/v1/tracks", None, 401).await;
+    drop(s);
+
+    // A JWKS served over HTTP, as Keycloak's certs endpoint.
+    let jwks = std::fs::read(keys().join("jwks.json")).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let jwks_url = format!("http://{}/certs", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        loop {
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
+            let mut buf = [0u8; 4096];
+            let _ = sock.read(&mut buf).await;
+            let head = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                jwks.len()
+            );
+            let _ = sock.write_all(head.as_bytes()).await;
+            let _ = sock.write_all(&jwks).await;
+        }
+    });
+    let s = Server::start(
+        Db::Sqlite,
+        &[
+            ("VEZA_AUTH__JWT_JWKS_URL", jwks_url.as_str()),
+            ("VEZA_AUTH__JWT_ISSUER", ISS),
+            ("VEZA_AUTH__JWT_ROLE_CLAIM", "realm_access.roles"),
+        ],
+    )
+    .await;
+    let admin = sign(
+        es,
+        Some("ec-1"),
+        "es256.key",
+        &claims(json!(["offline_access", "admin"]), ISS, "any"),
+    );
+    // The JWKS is fetched in the background at start: wait for the first answer that is not 401.
+    let start = std::time::Instant::now();
+    loop {
+        let (st, _, _) = s.call("GET", "/v1/events", &admin, None, &[]).await;
+        if st != 401 {
+            assert_eq!(st, 200);
+            break;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(60),
+            "JWKS never loaded"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let rsa = sign(
+        rs,
+        Some("rsa-1"),
+        "rs256.key",
+        &claims(json!(["artist"]), ISS, "any"),
+    );
+    expect(&s, &rsa, "GET", "/v1/tracks", None, 200).await;
+    expect(&s, &rsa, "GET", "/v1/events", None, 403).await;
+    let no_role = sign(
+        es,
+        Some("ec-1"),
+        "es256.key",
+        &claims(json!(["offline_access"]), ISS, "any"),
+    );
+    expect(&s, &no_role, "GET", "/v1/tracks", None, 403).await;
+    let unknown_kid = sign(
+        es,
+        Some("ec-9"),
+        "es256.key",
+        &claims(json!(["admin"]), ISS, "any"),
+    );
+    expect(&s, &unknown_kid, "GET", "/v1/tracks", None, 401).await;
+}
+
+/// Per-subject and per-IP token buckets: past the burst, 429 with Retry-After, per key.
+#[tokio::test]
+async fn rate_limits_answer_429_with_retry_after() {
+    // One request a minute after a burst of 5, so nothing refills while the test runs.
+    let s = Server::start(
+        Db::Sqlite,
+        &[
+            ("VEZA_LIMITS__PER_SUBJECT_PER_MINUTE", "1"),
+            ("VEZA_LIMITS__PER_IP_PER_MINUTE", "0"),
+            ("VEZA_LIMITS__BURST", "5"),
+        ],
+    )
+    .await;
+    let alice = s.token("alice", "artist");
+    let bob = s.token("bob", "artist");
+    for _ in 0..5 {
+        expect(&s, &alice, "GET", "/v1/playlists", None, 200).await;
+    }
+    let (st, h, problem) = s.call("GET", "/v1/playlists", &alice, None, &[]).await;
+    assert_eq!(st, 429);
+    assert_eq!(problem["type"], "https://veza.stream/problems/rate-limited");
+    let retry: u64 = h["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry), "Retry-After {retry}");
+    // Another subject has its own bucket.
+    expect(&s, &bob, "GET", "/v1/playlists", None, 200).await;
+    drop(s);
+
+    let s = Server::start(
+        Db::Sqlite,
+        &[
+            ("VEZA_LIMITS__PER_SUBJECT_PER_MINUTE", "0"),
+            ("VEZA_LIMITS__PER_IP_PER_MINUTE", "1"),
+            ("VEZA_LIMITS__BURST", "3"),
+        ],
+    )
+    .await;
+    let alice = s.token("alice", "artist");
+    let bob = s.token("bob", "artist");
+    for who in [&alice, &bob, &alice] {
+        expect(&s, who, "GET", "/v1/playlists", None, 200).await;
+    }
+    // The address is over its limit, whoever asks, even without credentials.
+    let (st, h, _) = s.call("GET", "/v1/playlists", &bob, None, &[]).await;
+    assert_eq!(st, 429);
+    assert!(h.contains_key("retry-after"));
+    let (st, _, _) = s.call("GET", "/v1/tracks", "", None, &[]).await;
+    assert_eq!(st, 429);
+    // Operations and delivery are not the control API's limits' business.
+    let (st, _, _) = s.call("GET", "/healthz", "", None, &[]).await;
+    assert_eq!(st, 200);
+}
