@@ -233,8 +233,12 @@ impl Jwt {
         let subject = claims
             .get("sub")
             .and_then(Value::as_str)
-            .filter(|s| !s.is_empty() && s.len() <= 255)
-            .ok_or_else(|| JwtError::Invalid("sub must be a string of 1 to 255 bytes".into()))?
+            .filter(|s| !s.is_empty() && s.len() <= 255 && !s.chars().any(char::is_control))
+            .ok_or_else(|| {
+                JwtError::Invalid(
+                    "sub must be a string of 1 to 255 bytes without control characters".into(),
+                )
+            })?
             .to_owned();
         let mut at = &claims;
         for part in &self.role_claim {

@@ -330,9 +330,9 @@ async fn upload(
     let track = Track {
         id,
         owner: who.subject.clone(),
-        title: title.chars().take(500).collect(),
-        filename: incoming.filename.chars().take(255).collect(),
-        content_type: incoming.content_type.chars().take(255).collect(),
+        title: printable(&title, 500),
+        filename: printable(&incoming.filename, 255),
+        content_type: printable(&incoming.content_type, 255),
         size_bytes: incoming.size as i64,
         original_key: key.clone(),
         status: Status::Queued,
@@ -373,6 +373,12 @@ async fn upload(
         &headers,
         Some(&body),
     ))
+}
+
+/// A client-supplied name made storable: control characters (NUL above all, which PostgreSQL's
+/// text refuses) removed, at most `max` characters.
+pub(super) fn printable(s: &str, max: usize) -> String {
+    s.chars().filter(|c| !c.is_control()).take(max).collect()
 }
 
 pub(super) fn too_large(limit: u64) -> Problem {
@@ -606,7 +612,7 @@ async fn remove(
 #[utoipa::path(
     get, path = "/v1/tracks/{id}/events", tag = TRACKS, params(("id" = String, Path, description = "Track id")),
     responses(
-        (status = 200, description = "An event stream", content_type = "text/event-stream", body = String),
+        (status = 200, description = "An event stream of `progress` events (data: id, status, progress, error) and a final `deleted` event when the track goes", content_type = "text/event-stream", body = SseEvent),
         (status = 401, description = "No valid credentials", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 403, description = "Another artist's track", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 404, description = "No such track", body = ProblemDoc, content_type = "application/problem+json"),
@@ -662,6 +668,19 @@ async fn events(
     Ok(Sse::new(stream)
         .keep_alive(KeepAlive::default())
         .into_response())
+}
+
+/// One server-sent event as the stream carries it.
+#[derive(Serialize, ToSchema)]
+pub struct SseEvent {
+    /// `progress` or `deleted`.
+    pub event: Option<String>,
+    /// JSON: `{"id", "status", "progress", "error"}`.
+    pub data: Option<String>,
+    /// Unused.
+    pub id: Option<String>,
+    /// Unused.
+    pub retry: Option<i64>,
 }
 
 /// Signed playback URLs for a ready track.

@@ -131,7 +131,7 @@ async fn replay(
 ) -> Result<StatusCode, Problem> {
     let who = authenticate(&app, &headers)?;
     require(&who, Role::Admin, "replaying events")?;
-    if id.len() > 64 || !app.store.replay_event(&id, App::now_ms()).await? {
+    if uuid::Uuid::try_parse(&id).is_err() || !app.store.replay_event(&id, App::now_ms()).await? {
         return Err(Problem::not_found(format!("no event {id}")));
     }
     app.events_wake.notify_one();

@@ -64,6 +64,7 @@ pub fn router(app: Arc<App>) -> Router {
                 "this route does not take that method",
             )
         })
+        .layer(axum::middleware::map_response(problems_only))
         .layer(axum::middleware::from_fn_with_state(app.clone(), observe))
         .layer(cors)
         .layer(axum::middleware::from_fn_with_state(
@@ -165,6 +166,46 @@ fn cors(origins: &[String]) -> CorsLayer {
             HeaderName::from_static("idempotent-replayed"),
         ])
         .max_age(std::time::Duration::from_secs(86400))
+}
+
+/// Turns the plain-text refusals of axum's extractors (a malformed query string, a body over the
+/// limit) into problem documents, so that every error answer is RFC 9457.
+async fn problems_only(r: Response) -> Response {
+    let status = r.status();
+    let is_problem = r
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+        return r;
+    }
+    let (parts, body) = r.into_parts();
+    let text = axum::body::to_bytes(body, 64 << 10)
+        .await
+        .unwrap_or_default();
+    let detail = String::from_utf8_lossy(&text).trim().to_string();
+    let (kind, title) = match status {
+        StatusCode::BAD_REQUEST => ("bad-request", "Bad request"),
+        StatusCode::PAYLOAD_TOO_LARGE => ("too-large", "Request body too large"),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported-media-type", "Unsupported media type"),
+        StatusCode::UNPROCESSABLE_ENTITY => ("unprocessable", "Unprocessable request"),
+        StatusCode::METHOD_NOT_ALLOWED => ("method-not-allowed", "Method not allowed"),
+        StatusCode::NOT_FOUND => ("not-found", "Not found"),
+        s if s.is_server_error() => ("internal", "Internal error"),
+        _ => ("error", "Error"),
+    };
+    let detail = if detail.is_empty() {
+        status.canonical_reason().unwrap_or("error").to_string()
+    } else {
+        detail
+    };
+    let mut out = Problem::new(status, kind, title, detail).into_response();
+    for (name, value) in parts.headers.iter() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            out.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    out
 }
 
 /// Counts every request by route template and status, and times it.

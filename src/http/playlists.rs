@@ -219,6 +219,12 @@ fn body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
 
 fn check_title(t: &str) -> Result<String, Problem> {
     let t = t.trim();
+    if t.chars().any(char::is_control) {
+        return Err(Problem::unprocessable(
+            "invalid-field",
+            "title must not contain control characters",
+        ));
+    }
     if t.is_empty() || t.chars().count() > 200 {
         return Err(Problem::unprocessable(
             "invalid-field",
@@ -229,6 +235,12 @@ fn check_title(t: &str) -> Result<String, Problem> {
 }
 
 fn check_description(d: &str) -> Result<String, Problem> {
+    if d.contains('\0') {
+        return Err(Problem::unprocessable(
+            "invalid-field",
+            "description must not contain NUL characters",
+        ));
+    }
     if d.chars().count() > 5000 {
         return Err(Problem::unprocessable(
             "invalid-field",

@@ -11,7 +11,7 @@
 //! `limits.upload_expiration_seconds`.
 
 use super::access::{authenticate, require};
-use super::control::{drain, too_large};
+use super::control::{drain, printable, too_large};
 use super::idempotency;
 use super::openapi::{ProblemDoc, UPLOADS};
 use super::Problem;
@@ -308,9 +308,9 @@ async fn complete(app: &App, u: &Upload) -> Result<TrackId, Problem> {
     let track = Track {
         id,
         owner: u.owner.clone(),
-        title: title.chars().take(500).collect(),
-        filename: filename.chars().take(255).collect(),
-        content_type: content_type.chars().take(255).collect(),
+        title: printable(&title, 500),
+        filename: printable(&filename, 255),
+        content_type: printable(&content_type, 255),
         size_bytes: u.length,
         original_key: original.clone(),
         status: Status::Queued,
@@ -501,6 +501,7 @@ async fn create(State(app): State<Arc<App>>, req: Request) -> Result<Response, R
         (status = 404, description = "No such upload"),
         (status = 410, description = "Expired"),
         (status = 412, description = "Unsupported Tus-Resumable"),
+        (status = 429, description = "Rate limited"),
     ),
     security(("bearer" = []))
 )]
