@@ -104,7 +104,8 @@ pub fn render_stitched(parts: &[MediaPlaylist]) -> String {
 
 /// Reads back a VOD media playlist of the shape [`render_media`] writes: one `EXT-X-MAP` and
 /// `EXTINF`/URI pairs. Other tags are skipped. `None` when the map or a duration is missing or
-/// malformed, or a duration is not finite and positive.
+/// malformed, or a duration is not finite or under a microsecond (the precision EXTINF is written
+/// with).
 pub fn parse_media(text: &str) -> Option<MediaPlaylist> {
     let mut map_uri = None;
     let mut segments = Vec::new();
@@ -115,7 +116,7 @@ pub fn parse_media(text: &str) -> Option<MediaPlaylist> {
             map_uri = Some(uri.to_owned());
         } else if let Some(d) = line.strip_prefix("#EXTINF:") {
             let secs: f64 = d.split(',').next()?.trim().parse().ok()?;
-            if !(secs.is_finite() && secs > 0.0) || pending.is_some() {
+            if !(secs.is_finite() && secs >= 1e-6) || pending.is_some() {
                 return None;
             }
             pending = Some(secs);
@@ -201,6 +202,10 @@ mod tests {
         assert_eq!(parse_media("#EXTM3U\n#EXTINF:1.0,\nx.m4s\n"), None);
         assert_eq!(parse_media("#EXT-X-MAP:URI=\"i\"\n#EXTINF:nan,\nx\n"), None);
         assert_eq!(parse_media("#EXT-X-MAP:URI=\"i\"\n#EXTINF:1,\n"), None);
+        assert_eq!(
+            parse_media("#EXT-X-MAP:URI=\"i\"\n#EXTINF:1e-9,\nx\n"),
+            None
+        );
     }
 
     #[test]
