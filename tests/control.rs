@@ -531,6 +531,32 @@ async fn external_issuers_rs256_key_file_and_jwks_url() {
     expect(&s, &hs, "GET", "/v1/tracks", None, 401).await;
     drop(s);
 
+    // A JWKS file: keys chosen by kid.
+    let jwks_file = keys().join("jwks.json").display().to_string();
+    let s = Server::start(
+        Db::Sqlite,
+        &[
+            ("VEZA_AUTH__JWT_JWKS_FILE", jwks_file.as_str()),
+            ("VEZA_AUTH__JWT_ISSUER", ISS),
+        ],
+    )
+    .await;
+    let by_kid = sign(
+        es,
+        Some("ec-1"),
+        "es256.key",
+        &claims(json!("artist"), ISS, "x"),
+    );
+    expect(&s, &by_kid, "GET", "/v1/tracks", None, 200).await;
+    let wrong_kid = sign(
+        es,
+        Some("rsa-1"),
+        "es256.key",
+        &claims(json!("artist"), ISS, "x"),
+    );
+    expect(&s, &wrong_kid, "GET", "/v1/tracks", None, 401).await;
+    drop(s);
+
     // A JWKS served over HTTP, as Keycloak's certs endpoint.
     let jwks = std::fs::read(keys().join("jwks.json")).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
