@@ -24,6 +24,16 @@ pub struct Published {
     pub renditions: Vec<String>,
 }
 
+/// What playlist delivery needs of a playlist: its playable tracks in order and the renditions
+/// they all have.
+#[derive(Debug)]
+pub struct Stitch {
+    /// Ready tracks, in playlist order.
+    pub tracks: Vec<TrackId>,
+    /// Renditions every one of them has (bandwidths: the highest).
+    pub renditions: Vec<crate::store::Rendition>,
+}
+
 /// An object held in the hot cache, with its strong validator.
 #[derive(Debug, Clone)]
 pub struct Object {
@@ -61,6 +71,8 @@ pub struct App {
     pub listeners: Listeners,
     /// Published tracks by id (`None`: not playable), refreshed every few seconds.
     pub published: moka::sync::Cache<TrackId, Option<Arc<Published>>>,
+    /// Playlists as delivery stitches them, by id, refreshed every few seconds.
+    pub stitched: moka::sync::Cache<crate::store::PlaylistId, Arc<Stitch>>,
     /// Hot objects (segments, init segments, playlists) by key, bounded in bytes.
     pub objects: moka::sync::Cache<String, Object>,
     /// Jobs running on this node, to cancel on DELETE.
@@ -184,6 +196,10 @@ impl Server {
             listeners: Listeners::new(Duration::from_secs(config.delivery.listener_idle_seconds)),
             published: moka::sync::Cache::builder()
                 .max_capacity(100_000)
+                .time_to_live(Duration::from_secs(5))
+                .build(),
+            stitched: moka::sync::Cache::builder()
+                .max_capacity(10_000)
                 .time_to_live(Duration::from_secs(5))
                 .build(),
             objects: moka::sync::Cache::builder()

@@ -524,6 +524,29 @@ async fn plays_as_one_stream(db: Db, browser: bool) {
         );
         assert_eq!(result["errors"], json!([]));
     }
+    // An edit shows at once in the stitched playlists served by this node (the same URL, token
+    // and all).
+    let (st, _, _) = s
+        .call(
+            "PUT",
+            &format!("/v1/playlists/{id}/tracks"),
+            &alice,
+            Some(json!({"track_ids": [ids[2], ids[0]]})),
+            &[],
+        )
+        .await;
+    assert_eq!(st, 200);
+    let aac = play["masters"]["aac"].as_str().unwrap();
+    let base = aac.rsplit_once('/').unwrap().0;
+    let token = aac.split_once("token=").unwrap().1;
+    let media = get_text(&format!("{base}/aac-128/index.m3u8?token={token}")).await;
+    assert_eq!(
+        media.matches("#EXT-X-DISCONTINUITY\n").count(),
+        1,
+        "{media}"
+    );
+    let first_map = media.lines().find(|l| l.starts_with("#EXT-X-MAP")).unwrap();
+    assert!(first_map.contains(&ids[2]), "{first_map}");
 }
 
 #[tokio::test]

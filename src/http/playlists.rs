@@ -310,6 +310,7 @@ async fn save(
             "the playlist changed while this request ran; fetch it again and retry",
         ));
     }
+    app.stitched.invalidate(&p.id);
     app.events_wake.notify_one();
     Ok(p)
 }
@@ -679,6 +680,7 @@ async fn remove(
             "the playlist changed while this request ran; fetch it again and retry",
         ));
     }
+    app.stitched.invalidate(&p.id);
     app.events_wake.notify_one();
     Ok(StatusCode::NO_CONTENT)
 }

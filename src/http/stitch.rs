@@ -8,13 +8,15 @@
 //! playlists hold it.
 //!
 //! Only renditions every playable track has are offered. Entries whose track is deleted, failed or
-//! not ready are left out.
+//! not ready are left out. What a playlist stitches (its playable tracks and their common
+//! renditions) is cached for five seconds, like a track's published state, so a warm request
+//! reads no database; changes made on this node drop the entry at once.
 
 use super::delivery::{etag_of, forbidden, not_found, object, published};
 use super::playlists::tracks_of;
 use super::Problem;
 use crate::auth::{Scope, TokenError};
-use crate::server::App;
+use crate::server::{App, Stitch};
 use crate::store::{Entry, PlaylistId, Rendition, Status, Track, TrackId};
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
@@ -102,10 +104,11 @@ fn refusal(e: Option<TokenError>) -> Response {
     e.map_or_else(not_found, forbidden)
 }
 
-async fn load(
-    app: &App,
-    pid: PlaylistId,
-) -> Result<(Vec<Entry>, HashMap<TrackId, Option<Track>>), Response> {
+/// What the playlist stitches, from the cache or the store.
+async fn load(app: &App, pid: PlaylistId) -> Result<Arc<Stitch>, Response> {
+    if let Some(s) = app.stitched.get(&pid) {
+        return Ok(s);
+    }
     let (_, entries) = match app.store.playlist(pid).await {
         Ok(Some(p)) => p,
         Ok(None) => return Err(not_found()),
@@ -114,7 +117,16 @@ async fn load(
     let tracks = tracks_of(app, &entries)
         .await
         .map_err(IntoResponse::into_response)?;
-    Ok((entries, tracks))
+    let ready = playable(&entries, &tracks);
+    let renditions = common(app, &ready)
+        .await
+        .map_err(IntoResponse::into_response)?;
+    let s = Arc::new(Stitch {
+        tracks: ready.iter().map(|t| t.id).collect(),
+        renditions,
+    });
+    app.stitched.insert(pid, s.clone());
+    Ok(s)
 }
 
 fn playlist_response(app: &App, text: String, headers: &HeaderMap) -> Response {
@@ -169,14 +181,11 @@ async fn master(
         Ok(g) => g,
         Err(e) => return refusal(e),
     };
-    let (entries, tracks) = match load(&app, pid).await {
+    let stitch = match load(&app, pid).await {
         Ok(x) => x,
         Err(r) => return r,
     };
-    let renditions = match common(&app, &playable(&entries, &tracks)).await {
-        Ok(r) => r,
-        Err(p) => return p.into_response(),
-    };
+    let renditions = &stitch.renditions;
     let family_of_master = match wanted {
         Some(f) => f,
         None => match FAMILIES
@@ -219,13 +228,13 @@ async fn media(
         Ok(g) => g,
         Err(e) => return refusal(e),
     };
-    let (entries, tracks) = match load(&app, pid).await {
+    let stitch = match load(&app, pid).await {
         Ok(x) => x,
         Err(r) => return r,
     };
     let mut parts = Vec::new();
-    for t in playable(&entries, &tracks) {
-        let p = match published(&app, t.id).await {
+    for &track in &stitch.tracks {
+        let p = match published(&app, track).await {
             Ok(Some(p)) => p,
             // Deleted or re-packaged since the store was read: leave it out.
             Ok(None) => continue,
@@ -240,14 +249,13 @@ async fn media(
         };
         let Some(mut part) = parse_media(&String::from_utf8_lossy(&obj.data)) else {
             return Problem::from(crate::store::Error::Corrupt(format!(
-                "the published playlist of track {} cannot be read",
-                t.id
+                "the published playlist of track {track} cannot be read"
             )))
             .into_response();
         };
         // From /hls/playlists/{pid}/{rendition}/ up to /hls/, then into the track's own files.
-        let token = app.tokens.sign(t.id, grant.session, grant.expires);
-        let base = format!("../../../tracks/{}/{rendition}", t.id);
+        let token = app.tokens.sign(track, grant.session, grant.expires);
+        let base = format!("../../../tracks/{track}/{rendition}");
         part.map_uri = format!("{base}/{}?token={token}", part.map_uri);
         for s in &mut part.segments {
             s.uri = format!("{base}/{}?token={token}", s.uri);
