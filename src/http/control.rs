@@ -6,7 +6,7 @@
 
 use super::access::{authenticate, require};
 use super::idempotency;
-use super::openapi::{ProblemDoc, TRACKS};
+use super::openapi::{ProblemDoc, Refusals, TRACKS};
 use super::Problem;
 use crate::auth::{Identity, Role};
 use crate::server::App;
@@ -185,12 +185,11 @@ struct Incoming {
     responses(
         (status = 202, description = "Queued for packaging", body = TrackView),
         (status = 400, description = "Empty or malformed upload", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 401, description = "No valid credentials", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 403, description = "Listeners cannot upload", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 413, description = "Over server.max_upload_bytes", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 415, description = "Not audio or multipart", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 422, description = "Idempotency-Key reused for another body", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limited", body = ProblemDoc, content_type = "application/problem+json"),
+        Refusals,
     ),
     security(("bearer" = []))
 )]
@@ -476,10 +475,9 @@ fn extension_for(content_type: &str) -> &'static str {
     get, path = "/v1/tracks/{id}", tag = TRACKS, params(("id" = String, Path, description = "Track id")),
     responses(
         (status = 200, description = "The track", body = TrackView),
-        (status = 401, description = "No valid credentials", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 403, description = "Another artist's track", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 404, description = "No such track", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limited", body = ProblemDoc, content_type = "application/problem+json"),
+        Refusals,
     ),
     security(("bearer" = []))
 )]
@@ -540,9 +538,8 @@ pub struct TrackPage {
     responses(
         (status = 200, description = "A page of tracks", body = TrackPage),
         (status = 400, description = "Bad limit or cursor", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 401, description = "No valid credentials", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 403, description = "Listeners cannot list tracks", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limited", body = ProblemDoc, content_type = "application/problem+json"),
+        Refusals,
     ),
     security(("bearer" = []))
 )]
@@ -575,10 +572,9 @@ async fn list(
     delete, path = "/v1/tracks/{id}", tag = TRACKS, params(("id" = String, Path, description = "Track id")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, description = "No valid credentials", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 403, description = "Another artist's track", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 404, description = "No such track", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limited", body = ProblemDoc, content_type = "application/problem+json"),
+        Refusals,
     ),
     security(("bearer" = []))
 )]
@@ -613,10 +609,9 @@ async fn remove(
     get, path = "/v1/tracks/{id}/events", tag = TRACKS, params(("id" = String, Path, description = "Track id")),
     responses(
         (status = 200, description = "An event stream of `progress` events (data: id, status, progress, error) and a final `deleted` event when the track goes", content_type = "text/event-stream", body = SseEvent),
-        (status = 401, description = "No valid credentials", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 403, description = "Another artist's track", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 404, description = "No such track", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limited", body = ProblemDoc, content_type = "application/problem+json"),
+        Refusals,
     ),
     security(("bearer" = []))
 )]
@@ -704,10 +699,9 @@ pub struct TrackPlayback {
     post, path = "/v1/tracks/{id}/playback", tag = TRACKS, params(("id" = String, Path, description = "Track id")),
     responses(
         (status = 200, description = "Signed URLs", body = TrackPlayback),
-        (status = 401, description = "No valid credentials", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 404, description = "No such track", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 409, description = "Not ready yet, or failed", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limited", body = ProblemDoc, content_type = "application/problem+json"),
+        Refusals,
     ),
     security(("bearer" = []))
 )]

@@ -1,7 +1,7 @@
 //! Admin access to the event outbox: list events (dead letters above all) and replay one by id.
 
 use super::access::{authenticate, require};
-use super::openapi::{ProblemDoc, EVENTS};
+use super::openapi::{ProblemDoc, Refusals, EVENTS};
 use super::Problem;
 use crate::auth::Role;
 use crate::server::App;
@@ -84,9 +84,8 @@ pub struct EventList {
     responses(
         (status = 200, description = "Events", body = EventList),
         (status = 400, description = "Bad state or limit", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 401, description = "No valid credentials", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 403, description = "Admins only", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limited", body = ProblemDoc, content_type = "application/problem+json"),
+        Refusals,
     ),
     security(("bearer" = []))
 )]
@@ -117,10 +116,9 @@ async fn list(
     post, path = "/v1/events/{id}/replay", tag = EVENTS, params(("id" = String, Path, description = "Event id")),
     responses(
         (status = 202, description = "Queued for delivery"),
-        (status = 401, description = "No valid credentials", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 403, description = "Admins only", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 404, description = "No such event", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limited", body = ProblemDoc, content_type = "application/problem+json"),
+        Refusals,
     ),
     security(("bearer" = []))
 )]

@@ -28,6 +28,18 @@ pub struct ProblemDoc {
     pub detail: String,
 }
 
+/// The refusals every authenticated operation may give, listed once.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // Only its derived description is used.
+pub enum Refusals {
+    /// No valid credentials: no `Authorization`, an unknown API key, or an invalid or expired JWT.
+    #[response(status = 401, content_type = "application/problem+json")]
+    Unauthorized(ProblemDoc),
+    /// Over a rate limit; `Retry-After` says when to try again.
+    #[response(status = 429, content_type = "application/problem+json")]
+    RateLimited(ProblemDoc),
+}
+
 struct Bearer;
 
 impl Modify for Bearer {

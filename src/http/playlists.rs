@@ -8,7 +8,7 @@
 use super::access::{authenticate, require};
 use super::control::{rfc3339, ListQuery};
 use super::idempotency;
-use super::openapi::{ProblemDoc, PLAYLISTS};
+use super::openapi::{ProblemDoc, Refusals, PLAYLISTS};
 use super::Problem;
 use crate::auth::{Identity, Role};
 use crate::server::App;
@@ -476,10 +476,9 @@ const JSON_PROBLEM: &str = "application/problem+json";
     responses(
         (status = 201, description = "Created", body = PlaylistView, headers(("ETag" = String), ("Location" = String))),
         (status = 400, description = "Malformed body", body = ProblemDoc, content_type = JSON_PROBLEM),
-        (status = 401, description = "No valid credentials", body = ProblemDoc, content_type = JSON_PROBLEM),
         (status = 403, description = "Listeners cannot create playlists", body = ProblemDoc, content_type = JSON_PROBLEM),
         (status = 422, description = "Bad field, unknown track, or Idempotency-Key reused", body = ProblemDoc, content_type = JSON_PROBLEM),
-        (status = 429, description = "Rate limited", body = ProblemDoc, content_type = JSON_PROBLEM),
+        Refusals,
     ),
     security(("bearer" = []))
 )]
@@ -532,9 +531,8 @@ async fn create(
     responses(
         (status = 200, description = "A page of playlists", body = PlaylistPage),
         (status = 400, description = "Bad scope, limit or cursor", body = ProblemDoc, content_type = JSON_PROBLEM),
-        (status = 401, description = "No valid credentials", body = ProblemDoc, content_type = JSON_PROBLEM),
         (status = 403, description = "scope=all is for admins", body = ProblemDoc, content_type = JSON_PROBLEM),
-        (status = 429, description = "Rate limited", body = ProblemDoc, content_type = JSON_PROBLEM),
+        Refusals,
     ),
     security(("bearer" = []))
 )]
@@ -594,9 +592,8 @@ async fn list(
     get, path = "/v1/playlists/{id}", tag = PLAYLISTS, params(("id" = String, Path, description = "Playlist id")),
     responses(
         (status = 200, description = "The playlist", body = PlaylistView, headers(("ETag" = String))),
-        (status = 401, description = "No valid credentials", body = ProblemDoc, content_type = JSON_PROBLEM),
         (status = 404, description = "No such playlist visible to this caller", body = ProblemDoc, content_type = JSON_PROBLEM),
-        (status = 429, description = "Rate limited", body = ProblemDoc, content_type = JSON_PROBLEM),
+        Refusals,
     ),
     security(("bearer" = []))
 )]
@@ -617,12 +614,11 @@ async fn show(
     responses(
         (status = 200, description = "Updated", body = PlaylistView, headers(("ETag" = String))),
         (status = 400, description = "Malformed body", body = ProblemDoc, content_type = JSON_PROBLEM),
-        (status = 401, description = "No valid credentials", body = ProblemDoc, content_type = JSON_PROBLEM),
         (status = 403, description = "Not the owner", body = ProblemDoc, content_type = JSON_PROBLEM),
         (status = 404, description = "No such playlist", body = ProblemDoc, content_type = JSON_PROBLEM),
         (status = 412, description = "If-Match names an older version", body = ProblemDoc, content_type = JSON_PROBLEM),
         (status = 422, description = "Bad field", body = ProblemDoc, content_type = JSON_PROBLEM),
-        (status = 429, description = "Rate limited", body = ProblemDoc, content_type = JSON_PROBLEM),
+        Refusals,
     ),
     security(("bearer" = []))
 )]
@@ -655,11 +651,10 @@ async fn update(
     params(("id" = String, Path, description = "Playlist id"), ("If-Match" = Option<String>, Header, description = "The ETag this change is based on")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, description = "No valid credentials", body = ProblemDoc, content_type = JSON_PROBLEM),
         (status = 403, description = "Not the owner", body = ProblemDoc, content_type = JSON_PROBLEM),
         (status = 404, description = "No such playlist", body = ProblemDoc, content_type = JSON_PROBLEM),
         (status = 412, description = "If-Match names an older version", body = ProblemDoc, content_type = JSON_PROBLEM),
-        (status = 429, description = "Rate limited", body = ProblemDoc, content_type = JSON_PROBLEM),
+        Refusals,
     ),
     security(("bearer" = []))
 )]
@@ -692,12 +687,11 @@ async fn remove(
     responses(
         (status = 200, description = "Updated", body = PlaylistView, headers(("ETag" = String))),
         (status = 400, description = "Malformed body", body = ProblemDoc, content_type = JSON_PROBLEM),
-        (status = 401, description = "No valid credentials", body = ProblemDoc, content_type = JSON_PROBLEM),
         (status = 403, description = "Not the owner", body = ProblemDoc, content_type = JSON_PROBLEM),
         (status = 404, description = "No such playlist", body = ProblemDoc, content_type = JSON_PROBLEM),
         (status = 412, description = "If-Match names an older version", body = ProblemDoc, content_type = JSON_PROBLEM),
         (status = 422, description = "Unknown track or too many entries", body = ProblemDoc, content_type = JSON_PROBLEM),
-        (status = 429, description = "Rate limited", body = ProblemDoc, content_type = JSON_PROBLEM),
+        Refusals,
     ),
     security(("bearer" = []))
 )]
@@ -742,12 +736,11 @@ async fn replace_tracks(
     responses(
         (status = 201, description = "Added", body = PlaylistView, headers(("ETag" = String))),
         (status = 400, description = "Malformed body", body = ProblemDoc, content_type = JSON_PROBLEM),
-        (status = 401, description = "No valid credentials", body = ProblemDoc, content_type = JSON_PROBLEM),
         (status = 403, description = "Not the owner", body = ProblemDoc, content_type = JSON_PROBLEM),
         (status = 404, description = "No such playlist", body = ProblemDoc, content_type = JSON_PROBLEM),
         (status = 412, description = "If-Match names an older version", body = ProblemDoc, content_type = JSON_PROBLEM),
         (status = 422, description = "Unknown track, too many entries, or Idempotency-Key reused", body = ProblemDoc, content_type = JSON_PROBLEM),
-        (status = 429, description = "Rate limited", body = ProblemDoc, content_type = JSON_PROBLEM),
+        Refusals,
     ),
     security(("bearer" = []))
 )]
@@ -801,11 +794,10 @@ fn find_entry(entries: &[Entry], entry: &str) -> Result<usize, Problem> {
     responses(
         (status = 200, description = "Moved", body = PlaylistView, headers(("ETag" = String))),
         (status = 400, description = "Malformed body", body = ProblemDoc, content_type = JSON_PROBLEM),
-        (status = 401, description = "No valid credentials", body = ProblemDoc, content_type = JSON_PROBLEM),
         (status = 403, description = "Not the owner", body = ProblemDoc, content_type = JSON_PROBLEM),
         (status = 404, description = "No such playlist or entry", body = ProblemDoc, content_type = JSON_PROBLEM),
         (status = 412, description = "If-Match names an older version", body = ProblemDoc, content_type = JSON_PROBLEM),
-        (status = 429, description = "Rate limited", body = ProblemDoc, content_type = JSON_PROBLEM),
+        Refusals,
     ),
     security(("bearer" = []))
 )]
@@ -834,11 +826,10 @@ async fn move_entry(
         ("If-Match" = Option<String>, Header, description = "The ETag this change is based on")),
     responses(
         (status = 200, description = "Removed", body = PlaylistView, headers(("ETag" = String))),
-        (status = 401, description = "No valid credentials", body = ProblemDoc, content_type = JSON_PROBLEM),
         (status = 403, description = "Not the owner", body = ProblemDoc, content_type = JSON_PROBLEM),
         (status = 404, description = "No such playlist or entry", body = ProblemDoc, content_type = JSON_PROBLEM),
         (status = 412, description = "If-Match names an older version", body = ProblemDoc, content_type = JSON_PROBLEM),
-        (status = 429, description = "Rate limited", body = ProblemDoc, content_type = JSON_PROBLEM),
+        Refusals,
     ),
     security(("bearer" = []))
 )]
@@ -864,11 +855,10 @@ async fn remove_entry(
     responses(
         (status = 201, description = "The copy", body = PlaylistView, headers(("ETag" = String), ("Location" = String))),
         (status = 400, description = "Malformed body", body = ProblemDoc, content_type = JSON_PROBLEM),
-        (status = 401, description = "No valid credentials", body = ProblemDoc, content_type = JSON_PROBLEM),
         (status = 403, description = "Listeners cannot own playlists", body = ProblemDoc, content_type = JSON_PROBLEM),
         (status = 404, description = "No such playlist visible to this caller", body = ProblemDoc, content_type = JSON_PROBLEM),
         (status = 422, description = "Bad title or Idempotency-Key reused", body = ProblemDoc, content_type = JSON_PROBLEM),
-        (status = 429, description = "Rate limited", body = ProblemDoc, content_type = JSON_PROBLEM),
+        Refusals,
     ),
     security(("bearer" = []))
 )]
@@ -969,10 +959,9 @@ pub struct PlaylistPlayback {
     post, path = "/v1/playlists/{id}/playback", tag = PLAYLISTS, params(("id" = String, Path, description = "Playlist id")),
     responses(
         (status = 200, description = "Signed URL", body = PlaylistPlayback),
-        (status = 401, description = "No valid credentials", body = ProblemDoc, content_type = JSON_PROBLEM),
         (status = 404, description = "No such playlist visible to this caller", body = ProblemDoc, content_type = JSON_PROBLEM),
         (status = 409, description = "No entry is playable", body = ProblemDoc, content_type = JSON_PROBLEM),
-        (status = 429, description = "Rate limited", body = ProblemDoc, content_type = JSON_PROBLEM),
+        Refusals,
     ),
     security(("bearer" = []))
 )]

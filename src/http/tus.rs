@@ -13,7 +13,7 @@
 use super::access::{authenticate, require};
 use super::control::{drain, printable, too_large};
 use super::idempotency;
-use super::openapi::{ProblemDoc, UPLOADS};
+use super::openapi::{ProblemDoc, Refusals, UPLOADS};
 use super::Problem;
 use crate::auth::{Identity, Role};
 use crate::server::App;
@@ -404,12 +404,11 @@ async fn options(State(app): State<Arc<App>>) -> Response {
     responses(
         (status = 201, description = "Created", headers(("Location" = String), ("Upload-Offset" = i64), ("Upload-Expires" = String))),
         (status = 400, description = "Missing or bad Upload-Length or metadata", body = ProblemDoc, content_type = JSON_PROBLEM),
-        (status = 401, description = "No valid credentials", body = ProblemDoc, content_type = JSON_PROBLEM),
         (status = 403, description = "Listeners cannot upload", body = ProblemDoc, content_type = JSON_PROBLEM),
         (status = 412, description = "Unsupported Tus-Resumable", body = ProblemDoc, content_type = JSON_PROBLEM),
         (status = 413, description = "Over Tus-Max-Size", body = ProblemDoc, content_type = JSON_PROBLEM),
         (status = 422, description = "Idempotency-Key reused", body = ProblemDoc, content_type = JSON_PROBLEM),
-        (status = 429, description = "Rate limited", body = ProblemDoc, content_type = JSON_PROBLEM),
+        Refusals,
     ),
     security(("bearer" = []))
 )]
@@ -497,11 +496,10 @@ async fn create(State(app): State<Arc<App>>, req: Request) -> Result<Response, R
     params(("id" = String, Path, description = "Upload id"), ("Tus-Resumable" = String, Header, description = "1.0.0")),
     responses(
         (status = 200, description = "Its offset and length", headers(("Upload-Offset" = i64), ("Upload-Length" = i64), ("Upload-Expires" = String))),
-        (status = 401, description = "No valid credentials"),
         (status = 404, description = "No such upload"),
         (status = 410, description = "Expired"),
         (status = 412, description = "Unsupported Tus-Resumable"),
-        (status = 429, description = "Rate limited"),
+        Refusals,
     ),
     security(("bearer" = []))
 )]
@@ -554,15 +552,14 @@ async fn head(
     responses(
         (status = 204, description = "Stored", headers(("Upload-Offset" = i64), ("Veza-Track" = String))),
         (status = 400, description = "Bad header", body = ProblemDoc, content_type = JSON_PROBLEM),
-        (status = 401, description = "No valid credentials", body = ProblemDoc, content_type = JSON_PROBLEM),
         (status = 404, description = "No such upload", body = ProblemDoc, content_type = JSON_PROBLEM),
         (status = 409, description = "Upload-Offset is not the current offset", body = ProblemDoc, content_type = JSON_PROBLEM),
         (status = 410, description = "Expired", body = ProblemDoc, content_type = JSON_PROBLEM),
         (status = 412, description = "Unsupported Tus-Resumable", body = ProblemDoc, content_type = JSON_PROBLEM),
         (status = 413, description = "Past Upload-Length", body = ProblemDoc, content_type = JSON_PROBLEM),
         (status = 415, description = "Not application/offset+octet-stream", body = ProblemDoc, content_type = JSON_PROBLEM),
-        (status = 429, description = "Rate limited", body = ProblemDoc, content_type = JSON_PROBLEM),
         (status = 460, description = "Checksum mismatch", body = ProblemDoc, content_type = JSON_PROBLEM),
+        Refusals,
     ),
     security(("bearer" = []))
 )]
@@ -621,11 +618,10 @@ async fn patch(
     params(("id" = String, Path, description = "Upload id"), ("Tus-Resumable" = String, Header, description = "1.0.0")),
     responses(
         (status = 204, description = "Terminated"),
-        (status = 401, description = "No valid credentials", body = ProblemDoc, content_type = JSON_PROBLEM),
         (status = 404, description = "No such upload", body = ProblemDoc, content_type = JSON_PROBLEM),
         (status = 410, description = "Expired", body = ProblemDoc, content_type = JSON_PROBLEM),
         (status = 412, description = "Unsupported Tus-Resumable", body = ProblemDoc, content_type = JSON_PROBLEM),
-        (status = 429, description = "Rate limited", body = ProblemDoc, content_type = JSON_PROBLEM),
+        Refusals,
     ),
     security(("bearer" = []))
 )]
