@@ -34,12 +34,7 @@ pub fn signature(secret: &str, timestamp: u64, body: &[u8]) -> String {
     mac.update(timestamp.to_string().as_bytes());
     mac.update(b".");
     mac.update(body);
-    let sig: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let sig = crate::http::semantics::hex(&mac.finalize().into_bytes());
     format!("t={timestamp},v1={sig}")
 }
 
@@ -274,7 +269,7 @@ pub async fn dispatcher(app: Arc<App>) {
                     error: errors.join("; "),
                 }
             };
-            if let Err(err) = app.store.settle_event(&e, &outcome, App::now_ms()).await {
+            if let Err(err) = app.store.settle_event(&e, &outcome).await {
                 tracing::warn!(event = %e.id, error = %err, "recording an event delivery");
             }
         }

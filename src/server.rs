@@ -59,8 +59,6 @@ pub struct App {
     pub api_keys: ApiKeys,
     /// JWT verification.
     pub jwt: Jwt,
-    /// The HS256 secret `token create` signs with, when there is one.
-    pub jwt_secret: Option<String>,
     /// Request-rate limits of the control API.
     pub limits: crate::http::Limiters,
     /// Wakes the event dispatcher when something was written to the outbox.
@@ -189,7 +187,6 @@ impl Server {
             ),
             api_keys: ApiKeys::new(config.auth.api_keys.clone()),
             jwt,
-            jwt_secret,
             limits: crate::http::Limiters::new(&config.limits),
             events_wake: tokio::sync::Notify::new(),
             metrics: Metrics::new(),

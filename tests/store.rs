@@ -257,15 +257,14 @@ async fn control(s: Arc<dyn MetadataStore>) {
         next_at: 500,
         error: "receiver down".into(),
     };
-    assert!(s.settle_event(first, &retry, 20).await.unwrap());
-    assert!(!s.settle_event(first, &retry, 20).await.unwrap());
+    assert!(s.settle_event(first, &retry).await.unwrap());
+    assert!(!s.settle_event(first, &retry).await.unwrap());
     assert!(s
         .settle_event(
             &batch[1],
             &Settle::Delivered {
                 delivered: vec!["amqp".into()]
             },
-            20
         )
         .await
         .unwrap());
@@ -273,7 +272,7 @@ async fn control(s: Arc<dyn MetadataStore>) {
         delivered: vec![],
         error: "gone".into(),
     };
-    assert!(s.settle_event(&batch[2], &dead, 20).await.unwrap());
+    assert!(s.settle_event(&batch[2], &dead).await.unwrap());
     // Not due yet; then due again, remembering where it was delivered.
     assert!(s
         .claim_events("l3", 2_000, 499, 10)

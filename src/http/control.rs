@@ -511,6 +511,19 @@ impl ListQuery {
         Ok(limit)
     }
 
+    /// Cuts the `limit + 1` rows a query fetched down to one page, with the cursor of the next
+    /// page when there is one.
+    pub fn page<T>(
+        mut rows: Vec<T>,
+        limit: i64,
+        id: impl Fn(&T) -> String,
+    ) -> (Vec<T>, Option<String>) {
+        let more = rows.len() as i64 > limit;
+        rows.truncate(limit as usize);
+        let next = if more { rows.last().map(id) } else { None };
+        (rows, next)
+    }
+
     /// The cursor, parsed as the id type it was made from.
     pub fn cursor<T: std::str::FromStr>(&self) -> Result<Option<T>, Problem> {
         self.cursor
@@ -554,16 +567,12 @@ async fn list(
     let before = q.cursor::<TrackId>()?;
     let owner = (who.role != Role::Admin).then_some(who.subject.as_str());
     // One more than asked tells whether another page exists.
-    let mut rows = app.store.tracks(before, limit + 1, owner).await?;
-    let more = rows.len() as i64 > limit;
-    rows.truncate(limit as usize);
+    let rows = app.store.tracks(before, limit + 1, owner).await?;
+    let (rows, next_cursor) = ListQuery::page(rows, limit, |t| t.id.to_string());
     let mut items = Vec::with_capacity(rows.len());
     for t in &rows {
         items.push(view(&app, t).await?);
     }
-    let next_cursor = more
-        .then(|| rows.last().map(|t| t.id.to_string()))
-        .flatten();
     Ok(Json(TrackPage { items, next_cursor }))
 }
 

@@ -11,7 +11,7 @@
 //! relative URIs.
 
 use super::problem::static_problem;
-use super::semantics::{none_match, range, with_token};
+use super::semantics::{hex, none_match, range, with_token};
 use crate::auth::TokenError;
 use crate::server::{App, Object, Published};
 use crate::store::{Status, TrackId};
@@ -23,7 +23,6 @@ use axum::routing::get;
 use axum::Router;
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
-use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -180,32 +179,10 @@ async fn serve(
             // a strong validator for it.
             let token = token.unwrap_or_default();
             let tag = etag_of(&[obj.etag.as_bytes(), token.as_bytes()]);
-            let max_age = app.config.delivery.playlist_max_age_seconds;
-            let mut r = if none_match(headers, &tag) {
-                let mut r = Response::new(Body::empty());
-                *r.status_mut() = StatusCode::NOT_MODIFIED;
-                r
-            } else {
-                // `token` passed verification, so it is made of URL-safe characters only.
-                let text = with_token(&String::from_utf8_lossy(&obj.data), token);
-                let mut r = body_response(app, StatusCode::OK, Bytes::from(text), head);
-                r.headers_mut().insert(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("application/vnd.apple.mpegurl"),
-                );
-                r
-            };
-            let h = r.headers_mut();
-            h.insert(
-                header::ETAG,
-                HeaderValue::from_str(&tag).expect("hex in quotes"),
-            );
-            h.insert(
-                header::CACHE_CONTROL,
-                HeaderValue::from_str(&format!("public, max-age={max_age}"))
-                    .unwrap_or(HeaderValue::from_static("no-cache")),
-            );
-            r
+            // `token` passed verification, so it is made of URL-safe characters only.
+            playlist_answer(app, &tag, headers, head, || {
+                with_token(&String::from_utf8_lossy(&obj.data), token)
+            })
         }
         Kind::Json => {
             let mut r = immutable(app, obj, "application/json", head, headers);
@@ -270,6 +247,44 @@ pub(super) async fn object(app: &App, key: String) -> Result<Object, Response> {
     }
 }
 
+/// A VOD playlist answer: 304 when `If-None-Match` names `tag`, otherwise the text `body` makes;
+/// either way the ETag and the short `delivery.playlist_max_age_seconds` (playlists change when a
+/// track is re-packaged or a playlist edited).
+pub(super) fn playlist_answer(
+    app: &App,
+    tag: &str,
+    headers: &HeaderMap,
+    head: bool,
+    body: impl FnOnce() -> String,
+) -> Response {
+    let mut r = if none_match(headers, tag) {
+        let mut r = Response::new(Body::empty());
+        *r.status_mut() = StatusCode::NOT_MODIFIED;
+        r
+    } else {
+        let mut r = body_response(app, StatusCode::OK, Bytes::from(body()), head);
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/vnd.apple.mpegurl"),
+        );
+        r
+    };
+    let h = r.headers_mut();
+    h.insert(
+        header::ETAG,
+        HeaderValue::from_str(tag).expect("hex in quotes"),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_str(&format!(
+            "public, max-age={}",
+            app.config.delivery.playlist_max_age_seconds
+        ))
+        .unwrap_or(HeaderValue::from_static("no-cache")),
+    );
+    r
+}
+
 fn body_response(app: &App, status: StatusCode, body: Bytes, head: bool) -> Response {
     let len = body.len();
     let mut r = if head {
@@ -295,14 +310,7 @@ pub(super) fn etag_of(parts: &[&[u8]]) -> String {
     for p in parts {
         hasher.update(p);
     }
-    let digest = hasher.finalize();
-    let mut s = String::with_capacity(34);
-    s.push('"');
-    for b in &digest[..16] {
-        let _ = write!(s, "{b:02x}");
-    }
-    s.push('"');
-    s
+    format!("\"{}\"", hex(&hasher.finalize()[..16]))
 }
 
 fn immutable(

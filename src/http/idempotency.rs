@@ -39,12 +39,7 @@ pub fn fingerprint(method: &str, path: &str, body_digest: &[u8]) -> String {
     h.update(path.as_bytes());
     h.update([0]);
     h.update(body_digest);
-    hex(&h.finalize())
-}
-
-/// Lower-case hex.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    super::semantics::hex(&h.finalize())
 }
 
 /// The stored response for `key`: `Ok(Some)` to replay, `Ok(None)` when the key is new, 422 when

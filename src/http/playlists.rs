@@ -50,6 +50,17 @@ pub enum Visibility {
     Private,
 }
 
+impl Visibility {
+    /// The visibility of a playlist whose `public` flag is this.
+    fn of(public: bool) -> Visibility {
+        if public {
+            Visibility::Public
+        } else {
+            Visibility::Private
+        }
+    }
+}
+
 /// One entry as the API shows it.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EntryView {
@@ -392,11 +403,7 @@ async fn view(app: &App, p: &Playlist, entries: &[Entry]) -> Result<PlaylistView
         owner: p.owner.clone(),
         title: p.title.clone(),
         description: p.description.clone(),
-        visibility: if p.public {
-            Visibility::Public
-        } else {
-            Visibility::Private
-        },
+        visibility: Visibility::of(p.public),
         version: p.version,
         entries: views,
         playable_count,
@@ -562,21 +569,13 @@ async fn list(
     };
     let limit = page.limit()?;
     let before = page.cursor::<PlaylistId>()?;
-    let mut rows = app.store.playlists(filter, before, limit + 1).await?;
-    let more = rows.len() as i64 > limit;
-    rows.truncate(limit as usize);
-    let next_cursor = more
-        .then(|| rows.last().map(|p| p.id.to_string()))
-        .flatten();
+    let rows = app.store.playlists(filter, before, limit + 1).await?;
+    let (rows, next_cursor) = ListQuery::page(rows, limit, |p| p.id.to_string());
     let items = rows
         .into_iter()
         .map(|p| PlaylistSummary {
             id: p.id.to_string(),
-            visibility: if p.public {
-                Visibility::Public
-            } else {
-                Visibility::Private
-            },
+            visibility: Visibility::of(p.public),
             owner: p.owner,
             title: p.title,
             description: p.description,
@@ -1000,7 +999,7 @@ async fn playback(
             format!("no entry of playlist {} is a ready track", p.id),
         ));
     }
-    let families = super::stitch::families(&app, &entries, &tracks).await?;
+    let families = super::stitch::families(&app, p.id).await?;
     let expires = App::now_secs() + app.config.auth.playback_ttl_seconds;
     let session = u128::from_be_bytes(rand::random());
     let token = app.tokens.sign(p.id, session, expires);

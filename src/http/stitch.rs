@@ -12,14 +12,14 @@
 //! renditions) is cached for five seconds, like a track's published state, so a warm request
 //! reads no database; changes made on this node drop the entry at once.
 
-use super::delivery::{etag_of, forbidden, not_found, object, published};
+use super::delivery::{etag_of, forbidden, not_found, object, playlist_answer, published};
 use super::playlists::tracks_of;
 use super::Problem;
 use crate::auth::{Scope, TokenError};
 use crate::server::{App, Stitch};
 use crate::store::{Entry, PlaylistId, Rendition, Status, Track, TrackId};
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::http::{HeaderMap, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -72,16 +72,15 @@ async fn common(app: &App, tracks: &[&Track]) -> Result<Vec<Rendition>, Problem>
     Ok(out.unwrap_or_default())
 }
 
-/// The codec families a playlist can be played in.
-pub(super) async fn families(
-    app: &App,
-    entries: &[Entry],
-    tracks: &HashMap<TrackId, Option<Track>>,
-) -> Result<Vec<&'static str>, Problem> {
-    let renditions = common(app, &playable(entries, tracks)).await?;
+/// The codec families a playlist can be played in, from what delivery will stitch.
+pub(super) async fn families(app: &App, pid: PlaylistId) -> Result<Vec<&'static str>, Problem> {
+    let stitch = match load(app, pid).await? {
+        Some(s) => s,
+        None => return Ok(Vec::new()),
+    };
     Ok(FAMILIES
         .into_iter()
-        .filter(|f| renditions.iter().any(|r| family(&r.name) == *f))
+        .filter(|f| stitch.renditions.iter().any(|r| family(&r.name) == *f))
         .collect())
 }
 
@@ -104,60 +103,29 @@ fn refusal(e: Option<TokenError>) -> Response {
     e.map_or_else(not_found, forbidden)
 }
 
-/// What the playlist stitches, from the cache or the store.
-async fn load(app: &App, pid: PlaylistId) -> Result<Arc<Stitch>, Response> {
+/// What the playlist stitches, from the cache or the store; `None` when there is no such
+/// playlist.
+async fn load(app: &App, pid: PlaylistId) -> Result<Option<Arc<Stitch>>, Problem> {
     if let Some(s) = app.stitched.get(&pid) {
-        return Ok(s);
+        return Ok(Some(s));
     }
-    let (_, entries) = match app.store.playlist(pid).await {
-        Ok(Some(p)) => p,
-        Ok(None) => return Err(not_found()),
-        Err(e) => return Err(Problem::from(e).into_response()),
+    let Some((_, entries)) = app.store.playlist(pid).await? else {
+        return Ok(None);
     };
-    let tracks = tracks_of(app, &entries)
-        .await
-        .map_err(IntoResponse::into_response)?;
+    let tracks = tracks_of(app, &entries).await?;
     let ready = playable(&entries, &tracks);
-    let renditions = common(app, &ready)
-        .await
-        .map_err(IntoResponse::into_response)?;
+    let renditions = common(app, &ready).await?;
     let s = Arc::new(Stitch {
         tracks: ready.iter().map(|t| t.id).collect(),
         renditions,
     });
     app.stitched.insert(pid, s.clone());
-    Ok(s)
+    Ok(Some(s))
 }
 
 fn playlist_response(app: &App, text: String, headers: &HeaderMap) -> Response {
     let tag = etag_of(&[text.as_bytes()]);
-    let mut r = if super::semantics::none_match(headers, &tag) {
-        StatusCode::NOT_MODIFIED.into_response()
-    } else {
-        app.metrics.bytes_out.inc_by(text.len() as u64);
-        let mut r = text.into_response();
-        r.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/vnd.apple.mpegurl"),
-        );
-        r
-    };
-    let h = r.headers_mut();
-    h.insert(
-        header::ETAG,
-        HeaderValue::from_str(&tag).expect("hex in quotes"),
-    );
-    // A playlist's contents change when it is edited, so it is cached like any VOD playlist:
-    // briefly.
-    h.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_str(&format!(
-            "public, max-age={}",
-            app.config.delivery.playlist_max_age_seconds
-        ))
-        .unwrap_or(HeaderValue::from_static("no-cache")),
-    );
-    r
+    playlist_answer(app, &tag, headers, false, || text)
 }
 
 async fn master(
@@ -182,8 +150,9 @@ async fn master(
         Err(e) => return refusal(e),
     };
     let stitch = match load(&app, pid).await {
-        Ok(x) => x,
-        Err(r) => return r,
+        Ok(Some(s)) => s,
+        Ok(None) => return not_found(),
+        Err(p) => return p.into_response(),
     };
     let renditions = &stitch.renditions;
     let family_of_master = match wanted {
@@ -229,8 +198,9 @@ async fn media(
         Err(e) => return refusal(e),
     };
     let stitch = match load(&app, pid).await {
-        Ok(x) => x,
-        Err(r) => return r,
+        Ok(Some(s)) => s,
+        Ok(None) => return not_found(),
+        Err(p) => return p.into_response(),
     };
     let mut parts = Vec::new();
     for &track in &stitch.tracks {

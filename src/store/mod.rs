@@ -283,7 +283,7 @@ pub trait MetadataStore: Send + Sync + 'static {
     ) -> Result<Vec<OutboxEvent>>;
     /// Records a dispatch attempt under its lease: delivered everywhere, retry at `next_at`, or
     /// dead.
-    async fn settle_event(&self, event: &OutboxEvent, outcome: &Settle, now: i64) -> Result<bool>;
+    async fn settle_event(&self, event: &OutboxEvent, outcome: &Settle) -> Result<bool>;
     /// Events, newest first, in `state` when given.
     async fn events(&self, state: Option<&str>, limit: i64) -> Result<Vec<OutboxEvent>>;
     /// Sends an event again to every destination. False when there is no such event.

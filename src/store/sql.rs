@@ -707,7 +707,7 @@ macro_rules! sql_store {
                 Ok(events)
             }
 
-            async fn settle_event(&self, e: &OutboxEvent, outcome: &Settle, _now: i64) -> Result<bool> {
+            async fn settle_event(&self, e: &OutboxEvent, outcome: &Settle) -> Result<bool> {
                 let lease = e.lease_id.as_deref().unwrap_or("");
                 let (state, delivered, next_at, error) = match outcome {
                     Settle::Delivered { delivered } => ("delivered", delivered.clone(), None, None),
