@@ -497,10 +497,7 @@ async fn create(
     let who = authenticate(&app, &headers)?;
     require(&who, Role::Artist, "creating a playlist")?;
     let new: NewPlaylist = body(&raw)?;
-    let app2 = app.clone();
-    let who2 = who.clone();
-    idempotent_create(&app, &who, &headers, "/v1/playlists", &raw, async move {
-        let (app, who) = (app2, who2);
+    idempotent_create(&app, &who, &headers, "/v1/playlists", &raw, async {
         if new.track_ids.len() > MAX_ENTRIES {
             return Err(too_many());
         }
@@ -751,12 +748,9 @@ async fn append_track(
 ) -> Result<Response, Problem> {
     let who = authenticate(&app, &headers)?;
     let path = format!("/v1/playlists/{id}/tracks");
-    let (app2, who2, headers2) = (app.clone(), who.clone(), headers.clone());
-    let raw2 = raw.clone();
-    idempotent_create(&app, &who, &headers, &path, &raw, async move {
-        let (app, who, headers) = (app2, who2, headers2);
+    idempotent_create(&app, &who, &headers, &path, &raw, async {
         let (p, mut entries) = writable(&app, &who, &headers, &id).await?;
-        let add: NewEntry = body(&raw2)?;
+        let add: NewEntry = body(&raw)?;
         if entries.len() >= MAX_ENTRIES {
             return Err(too_many());
         }
@@ -870,12 +864,9 @@ async fn duplicate(
     let who = authenticate(&app, &headers)?;
     require(&who, Role::Artist, "duplicating a playlist")?;
     let path = format!("/v1/playlists/{id}/duplicate");
-    let (app2, who2) = (app.clone(), who.clone());
-    let raw2 = raw.clone();
-    idempotent_create(&app, &who, &headers, &path, &raw, async move {
-        let (app, who) = (app2, who2);
+    idempotent_create(&app, &who, &headers, &path, &raw, async {
         let (src, entries) = visible(&app, &who, &id).await?;
-        let opts: DuplicateOptions = body(&raw2)?;
+        let opts: DuplicateOptions = body(&raw)?;
         let title = match opts.title {
             Some(t) => check_title(&t)?,
             None => check_title(&format!(
