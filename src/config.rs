@@ -108,6 +108,10 @@ pub struct Storage {
     pub s3_secret_access_key: String,
     /// Allow a plain-HTTP endpoint (local S3-compatible servers).
     pub s3_allow_http: bool,
+    /// Retries of one failed S3 request before the operation fails (and a job attempt with it).
+    pub s3_max_retries: usize,
+    /// How long one S3 request is retried for, at most.
+    pub s3_retry_timeout_seconds: u64,
 }
 
 impl Default for Storage {
@@ -121,6 +125,8 @@ impl Default for Storage {
             s3_access_key_id: String::new(),
             s3_secret_access_key: String::new(),
             s3_allow_http: false,
+            s3_max_retries: 10,
+            s3_retry_timeout_seconds: 180,
         }
     }
 }
@@ -202,6 +208,9 @@ pub struct Jobs {
     pub max_attempts: u32,
     /// Backoff before the first retry; doubled for each further one.
     pub retry_backoff_seconds: u64,
+    /// Test-only fault injection: `""` (none) or `"encoder-panic"` (every lossy encoder thread
+    /// panics), so the tests can show that a panic is retried and keeps the original.
+    pub fault: String,
 }
 
 impl Default for Jobs {
@@ -211,6 +220,7 @@ impl Default for Jobs {
             lease_seconds: 30,
             max_attempts: 3,
             retry_backoff_seconds: 5,
+            fault: String::new(),
         }
     }
 }
@@ -404,6 +414,12 @@ impl Config {
 
     fn validate(&self) -> Result<(), Error> {
         let bad = |key: &str, why: &str| Err(Error(format!("{key}: {why}")));
+        if !["", "encoder-panic"].contains(&self.jobs.fault.as_str()) {
+            return bad(
+                "jobs.fault",
+                "must be \"\" or \"encoder-panic\" (a test switch)",
+            );
+        }
         let url = &self.server.public_url;
         if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
             return bad("server.public_url", "must start with http:// or https://");

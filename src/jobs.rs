@@ -5,7 +5,9 @@
 //! original; package it on a blocking thread; upload the package under the staging prefix; then
 //! publish in one transaction, conditional on the lease. An attempt that cannot publish (lease
 //! lost, track deleted) removes its staging prefix. Undecodable input fails the track at once and
-//! removes its original; other errors are retried with exponential backoff up to
+//! removes its original: that is only a verdict on the bytes (not audio, nothing decodable, over a
+//! limit). Everything else (storage, I/O, an encoder refusal, a panic) keeps the original and is
+//! retried with exponential backoff up to
 //! `jobs.max_attempts`. At shutdown a running job is given back, not counted as an attempt.
 
 use crate::server::App;
@@ -212,7 +214,11 @@ async fn attempt(
     tracing::debug!(track = %job.track_id, seconds = started.elapsed().as_secs_f64(), "packaged");
     let summary = match packaged {
         Ok(s) => s,
-        Err(crate::Error::Input(e)) => return Err(Stop::Reject(e.to_string())),
+        // Only a verdict on the bytes fails the track for good; I/O, an encoder refusal or a
+        // panic is ours, not the input's, and is retried with the original kept.
+        Err(crate::Error::Input(e)) if e.is_input_fault() => {
+            return Err(Stop::Reject(e.to_string()))
+        }
         Err(e) => return Err(retry("packaging", &e)),
     };
 

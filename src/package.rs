@@ -50,6 +50,9 @@ pub enum Error {
     /// Packaging the encoded audio failed: a bug. Report it.
     #[error(transparent)]
     Packaging(#[from] veza_hls::Error),
+    /// A packaging thread panicked: a bug, not the input's fault. Retry later; report it.
+    #[error("a packaging thread panicked: {0}")]
+    Panicked(String),
 }
 
 /// The result type of this module.
@@ -128,6 +131,9 @@ pub struct Options {
     pub normalize: Option<NormalizeConfig>,
     /// Input bounds.
     pub limits: Limits,
+    /// Test-only fault injection: every lossy encoder thread panics (`jobs.fault =
+    /// "encoder-panic"`), to show that a panic is a retryable failure.
+    pub panic_in_encoder: bool,
 }
 
 impl Default for Options {
@@ -137,6 +143,7 @@ impl Default for Options {
             segment_seconds: 6.0,
             normalize: Some(NormalizeConfig::default()),
             limits: Limits::default(),
+            panic_in_encoder: false,
         }
     }
 }
@@ -178,8 +185,16 @@ impl Stage {
 pub struct Analysis {
     /// What the source is.
     pub source: SourceInfo,
-    /// Source duration in seconds.
+    /// Source duration in seconds: what decodes (up to the cut, for a truncated file).
     pub duration_seconds: f64,
+    /// Whether the file ends before the audio it declares; what decoded up to the cut is packaged.
+    pub truncated: bool,
+    /// The duration the file's headers declare, when they state one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub declared_duration_seconds: Option<f64>,
+    /// What was wrong with the file but did not stop it playing (malformed tags, a cut-off end,
+    /// damaged packets skipped), one line each.
+    pub warnings: Vec<String>,
     /// Loudness of the source (before any gain).
     pub loudness: Loudness,
     /// Normalisation applied to the lossy renditions, if any.
@@ -243,6 +258,8 @@ impl Summary {
             "status": "ok",
             "outdir": outdir,
             "duration_seconds": self.analysis.duration_seconds,
+            "truncated": self.analysis.truncated,
+            "warnings": self.analysis.warnings,
             "renditions": self.analysis.renditions,
             "loudness": self.analysis.loudness,
             "normalization": self.analysis.normalization,
@@ -280,6 +297,9 @@ pub fn package(
     progress(Stage::Write, 0.0);
     let analysis = Analysis {
         duration_seconds: pcm.seconds(),
+        truncated: info.truncated,
+        declared_duration_seconds: info.declared_seconds,
+        warnings: info.warnings.clone(),
         source: info,
         loudness: built.loudness,
         normalization: built.normalization,
@@ -385,8 +405,14 @@ fn build(
 }
 
 fn join<T>(h: std::thread::ScopedJoinHandle<'_, Result<T>>) -> Result<T> {
-    h.join()
-        .unwrap_or_else(|_| Err(Error::Options("an encoder thread panicked".into())))
+    h.join().unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "no message".into());
+        Err(Error::Panicked(what))
+    })
 }
 
 /// An encoded rendition with its rate, channel count and (lossless) bit depth.
@@ -436,6 +462,9 @@ fn encode_lossy(
             .iter()
             .map(|&r| {
                 s.spawn(move || -> Result<(Rendition, EncodedRendition)> {
+                    if opts.panic_in_encoder {
+                        panic!("injected encoder panic (jobs.fault = \"encoder-panic\")");
+                    }
                     let mut enc = lossy_encoder(r, pcm48.channels())?;
                     let priming =
                         plan.priming_for(enc.frame_len() as u32, enc.min_priming() as u32);

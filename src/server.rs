@@ -162,6 +162,7 @@ impl Server {
             .with_context(|| format!("binding {}", config.server.listen))?;
         let mut package_options = crate::Options {
             segment_seconds: config.packaging.segment_seconds,
+            panic_in_encoder: config.jobs.fault == "encoder-panic",
             ..crate::Options::default()
         };
         package_options.renditions = config

@@ -31,7 +31,12 @@ impl Storage {
                 let mut b = object_store::aws::AmazonS3Builder::from_env()
                     .with_bucket_name(&cfg.s3_bucket)
                     .with_region(&cfg.s3_region)
-                    .with_allow_http(cfg.s3_allow_http);
+                    .with_allow_http(cfg.s3_allow_http)
+                    .with_retry(object_store::RetryConfig {
+                        max_retries: cfg.s3_max_retries,
+                        retry_timeout: std::time::Duration::from_secs(cfg.s3_retry_timeout_seconds),
+                        ..Default::default()
+                    });
                 if !cfg.s3_endpoint.is_empty() {
                     b = b.with_endpoint(&cfg.s3_endpoint);
                 }
@@ -99,6 +104,15 @@ impl Storage {
         }
         file.flush().await.map_err(io)?;
         Ok(n)
+    }
+
+    /// Whether an object exists (a `HEAD`).
+    pub async fn exists(&self, key: &str) -> Result<bool, Error> {
+        match self.inner.head(&Key::from(key)).await {
+            Ok(_) => Ok(true),
+            Err(Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     /// Removes one object; a missing object is not an error.

@@ -140,3 +140,36 @@ fn three_minute_tracks_package_end_to_end() {
         assert!((lufs + 14.0).abs() <= 0.5, "{rel}: {lufs} LUFS");
     }
 }
+
+#[test]
+fn hls_js_plays_hi_res_flac_in_chromium() {
+    // Chromium refuses a FLAC init whose AudioSampleEntry disagrees with its STREAMINFO (sample
+    // size, channel count): every 24-bit source used to fail. 16 and 24 bits at 44.1, 48, 96 and
+    // 192 kHz, each packaged and played with hls.js (ffmpeg does not check those fields).
+    let dir = tempfile::tempdir().unwrap();
+    let mut playlists = Vec::new();
+    for f in manifest()
+        .into_iter()
+        .filter(|f| f.rel.starts_with("hires/"))
+    {
+        let name = f.path.file_stem().unwrap().to_string_lossy().into_owned();
+        let opts = Options {
+            renditions: vec![veza_stream::Rendition::Flac],
+            segment_seconds: 1.0,
+            ..Options::default()
+        };
+        let summary = package(&f.path, &dir.path().join(&name), &opts, &|_, _| {}).unwrap();
+        let flac = &summary.analysis.renditions[0];
+        assert_eq!(
+            u64::from(flac.sample_rate),
+            f.sample_rate.unwrap(),
+            "{name}"
+        );
+        assert_eq!(flac.bits_per_sample.map(u64::from), f.bits, "{name}");
+        playlists.push(format!("{name}/flac/index.m3u8"));
+    }
+    assert_eq!(playlists.len(), 8);
+    let mut args = vec!["1"];
+    args.extend(playlists.iter().map(String::as_str));
+    play(dir.path(), &args);
+}

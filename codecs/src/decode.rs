@@ -102,6 +102,16 @@ pub struct SourceInfo {
     /// Where the first skipped packet was, in seconds.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first_skip_seconds: Option<f64>,
+    /// Whether the file ends before the audio it declares (cut off mid-frame, or a sample table
+    /// pointing past the end): what decodes up to the cut is kept.
+    #[serde(skip)]
+    pub truncated: bool,
+    /// The duration the container or codec header declares, in seconds, when it states one.
+    #[serde(skip)]
+    pub declared_seconds: Option<f64>,
+    /// What was wrong but did not stop decoding (malformed tags, a cut-off end), one line each.
+    #[serde(skip)]
+    pub warnings: Vec<String>,
 }
 
 /// A decoded source: its PCM, what it was, and its cover art.
@@ -135,7 +145,15 @@ pub fn decode(
         return Err(Error::Empty("the input has no bytes".into()));
     }
     let mut source = source;
+    let scan = crate::tags::scan(source.as_mut());
     let edit = mp4_edit(&mut source);
+    let source: Box<dyn MediaSource> = if scan.patches.is_empty() {
+        source
+    } else {
+        Box::new(crate::tags::Overlay::new(source, scan.patches))
+    };
+    let mut warnings = scan.warnings;
+    let cut_off = scan.truncated;
     let mss = MediaSourceStream::new(source, Default::default());
     let mut hint = Hint::new();
     if let Some(ext) = extension {
@@ -169,6 +187,7 @@ pub fn decode(
     let container = format.format_info().short_name.to_string();
     let (mut tags, mut cover) = (Tags::default(), None);
     read_metadata(format.as_mut(), &mut tags, &mut cover, limits);
+    crate::tags::merge(&mut tags, scan.salvaged);
 
     // Matroska states its presentation length (Opus end padding is in DiscardPadding, which
     // Symphonia does not report).
@@ -195,7 +214,10 @@ pub fn decode(
         .and_then(SampleRate::new)
         .or_else(|| decoder.rate())
         .ok_or_else(|| Error::Unsupported("the audio track states no sample rate".into()))?;
-    let layout = params.channels.clone();
+    let layout = match &decoder {
+        Decoder::Opus(o) => o.layout.clone(),
+        Decoder::Symphonia(..) => params.channels.clone(),
+    };
     let declared_channels = layout
         .as_ref()
         .map(Channels::count)
@@ -223,6 +245,9 @@ pub fn decode(
     let mut pcm: Option<Pcm> = None;
     let mut scratch: Vec<Vec<f32>> = Vec::new();
     let mut damage = Damage::default();
+    // Whether reading stopped at an I/O error: the file ends inside a packet or a sample table
+    // points past its end.
+    let mut cut = false;
     let position = |links: &[Pcm], pcm: Option<&Pcm>| {
         links.iter().map(Pcm::seconds).sum::<f64>() + frames_seconds(pcm)
     };
@@ -231,7 +256,11 @@ pub fn decode(
             Ok(Some(packet)) => packet,
             Ok(None) => break,
             // A truncated file ends in an I/O error: keep what decoded.
-            Err(SymphoniaError::IoError(_)) => break,
+            Err(SymphoniaError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                cut = true;
+                break;
+            }
+            Err(SymphoniaError::IoError(e)) => return Err(Error::Io(e)),
             Err(SymphoniaError::ResetRequired) => {
                 // A new link of a chained stream: its own track, codec parameters and decoder.
                 links.extend(pcm.take());
@@ -296,8 +325,19 @@ pub fn decode(
     if let (Some(p), Some(edit)) = (pcm.as_mut(), window.filter(|_| !chained)) {
         edit.apply(p);
     }
+    let declared_seconds = expected_frames.map(|n| n as f64 / f64::from(rate.hz()));
     let pcm = pcm.filter(|p| p.frames() > 0).ok_or_else(|| {
-        if damage.bad > 0 {
+        if cut {
+            Error::Corrupt {
+                at_seconds: Some(0.0),
+                detail: match declared_seconds {
+                    Some(d) => format!(
+                        "the file is cut off before its first complete audio frame (it declares {d:.3} s): nothing playable is left"
+                    ),
+                    None => "the file is cut off before its first complete audio frame: nothing playable is left".into(),
+                },
+            }
+        } else if damage.bad > 0 {
             damage.corrupt(format!("none of {} packets decoded", damage.bad))
         } else {
             Error::Empty("the audio track holds no samples".into())
@@ -309,6 +349,28 @@ pub fn decode(
             "{} of {total} packets failed to decode",
             damage.bad
         )));
+    }
+    let kept = pcm.seconds();
+    // Cut off: reading stopped at an I/O error, the structure ends past the file (see `tags`),
+    // or less than declared decodes (by more than a long frame plus priming).
+    // Only counts that headers state exactly are compared (FLAC STREAMINFO, WAVE and AIFF data
+    // sizes, MP3 Xing frames); MP4, Ogg and Matroska durations include what edits trim.
+    let exact = !["isomp4", "ogg", "matroska"].contains(&container.as_str());
+    let truncated = cut || cut_off || (exact && declared_seconds.is_some_and(|d| d - kept > 0.1));
+    if truncated {
+        warnings.push(match declared_seconds {
+            Some(d) if d > kept => format!(
+                "the file is cut off: {kept:.3} s of its declared {d:.3} s decode, and are kept"
+            ),
+            _ => format!("the file is cut off mid-frame: the {kept:.3} s before the cut are kept"),
+        });
+    }
+    if damage.bad > 0 {
+        warnings.push(format!(
+            "{} damaged packet(s) skipped, the first at {:.3} s",
+            damage.bad,
+            damage.first_bad.unwrap_or(0.0)
+        ));
     }
     progress(1.0);
     let lossless = first.lossless;
@@ -326,6 +388,9 @@ pub fn decode(
         tags,
         skipped_packets: damage.bad,
         first_skip_seconds: damage.first_bad,
+        truncated,
+        declared_seconds,
+        warnings,
     };
     Ok(Decoded {
         info,
@@ -610,67 +675,212 @@ struct OpusFraming {
     pre_skip_in_window: bool,
 }
 
-/// Opus through libopus, following RFC 7845: decode at 48 kHz, skip the pre-skip, trim the end.
+/// Opus through libopus's multistream decoder, following RFC 7845: decode at 48 kHz, skip the
+/// pre-skip, trim the end. One stream (mapping family 0, mono or stereo) is the simplest case of a
+/// multistream; family 1 (up to 8 channels in the Vorbis order, such as 5.1 and 7.1) and family
+/// 255 (unlabelled channels) name their streams and mapping table in the header (5.1.1).
 struct OpusSource {
-    decoder: opus::Decoder,
+    decoder: opusic_c::multistream::Decoder,
     channels: usize,
+    /// For each output plane (in the order of [`OpusSource::layout`]), the decoded channel it takes.
+    order: Vec<usize>,
+    /// The positions of the output planes, when the mapping family names them.
+    layout: Option<Channels>,
     /// Samples still to drop from the start when the container does not trim packets itself
     /// (Matroska and MP4 carry the pre-skip only in the header).
     pre_skip_left: usize,
     buf: Vec<f32>,
 }
 
-impl OpusSource {
-    fn new(params: &AudioCodecParameters, framing: OpusFraming) -> Result<Self> {
-        let head = params.extra_data.as_deref().unwrap_or(&[]);
+/// The fields of an Opus identification header (RFC 7845 5.1) that decoding needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct OpusHead {
+    channels: usize,
+    pre_skip: usize,
+    gain: i16,
+    family: u8,
+    streams: u8,
+    coupled: u8,
+    mapping: Vec<u8>,
+}
+
+impl OpusHead {
+    /// Most channels a multistream decoder is built for here: mapping family 1's limit.
+    const MAX_CHANNELS: usize = 8;
+
+    /// Reads `OpusHead`, or MP4's `dOps` behind the same magic (its fields are big-endian, Opus in
+    /// ISO BMFF 4.3.2). Never reads past `head`.
+    fn parse(head: &[u8], big_endian: bool) -> Result<Self> {
+        let bad = |why: &str| Error::Unsupported(format!("Opus header: {why}"));
+        if head.len() < 19 || !head.starts_with(b"OpusHead") {
+            return Err(bad("missing or shorter than 19 bytes"));
+        }
         let u16_at = |i: usize| {
             let b = [head[i], head[i + 1]];
-            if framing.big_endian {
+            if big_endian {
                 u16::from_be_bytes(b)
             } else {
                 u16::from_le_bytes(b)
             }
         };
-        // OpusHead (RFC 7845 section 5.1), or the same fields in MP4's dOps.
-        let (channels, pre_skip, gain, family) =
-            if head.len() >= 19 && head.starts_with(b"OpusHead") {
-                (
-                    usize::from(head[9]),
-                    usize::from(u16_at(10)),
-                    u16_at(16) as i16,
-                    head[18],
-                )
-            } else {
-                let channels = params.channels.as_ref().map_or(2, Channels::count);
-                (channels, 0, 0, 0)
-            };
-        if family != 0 || !(1..=2).contains(&channels) {
+        let channels = usize::from(head[9]);
+        let family = head[18];
+        let (streams, coupled, mapping) = if family == 0 {
+            if !(1..=2).contains(&channels) {
+                return Err(bad(&format!("mapping family 0 with {channels} channels")));
+            }
+            (1, channels as u8 - 1, (0..channels as u8).collect())
+        } else {
+            // Stream count, coupled count, then one mapping byte per output channel (5.1.1.2).
+            let table = head
+                .get(19..21 + channels)
+                .ok_or_else(|| bad("the channel mapping table is cut short"))?;
+            (table[0], table[1], table[2..].to_vec())
+        };
+        if !matches!(family, 0 | 1 | 255) {
             return Err(Error::Unsupported(format!(
-                "Opus with channel mapping family {family} and {channels} channels (only mono and stereo)"
+                "Opus channel mapping family {family} (ambisonics); families 0, 1 and 255 are decoded"
             )));
         }
-        let layout = if channels == 1 {
-            opus::Channels::Mono
-        } else {
-            opus::Channels::Stereo
+        if channels == 0 || channels > Self::MAX_CHANNELS || (family == 1 && channels > 8) {
+            return Err(Error::Unsupported(format!(
+                "Opus with {channels} channels (at most {})",
+                Self::MAX_CHANNELS
+            )));
+        }
+        let coded = usize::from(streams) + usize::from(coupled);
+        if streams == 0 || coupled > streams || coded > 255 {
+            return Err(bad(&format!(
+                "{streams} streams of which {coupled} coupled"
+            )));
+        }
+        if let Some(m) = mapping
+            .iter()
+            .find(|&&m| m != 255 && usize::from(m) >= coded)
+        {
+            return Err(bad(&format!(
+                "mapping entry {m} names no coded channel (of {coded})"
+            )));
+        }
+        Ok(OpusHead {
+            channels,
+            pre_skip: usize::from(u16_at(10)),
+            gain: u16_at(16) as i16,
+            family,
+            streams,
+            coupled,
+            mapping,
+        })
+    }
+
+    /// The speaker positions of mapping family 1's output channels, in the Vorbis I order
+    /// (Vorbis I 4.3.9, which RFC 7845 5.1.1.2 adopts).
+    fn vorbis_positions(channels: usize) -> Option<Vec<Position>> {
+        use Position as P;
+        let (fl, fr, fc, lfe) = (P::FRONT_LEFT, P::FRONT_RIGHT, P::FRONT_CENTER, P::LFE1);
+        let (rl, rr, rc, sl, sr) = (
+            P::REAR_LEFT,
+            P::REAR_RIGHT,
+            P::REAR_CENTER,
+            P::SIDE_LEFT,
+            P::SIDE_RIGHT,
+        );
+        Some(match channels {
+            1 => vec![fc],
+            2 => vec![fl, fr],
+            3 => vec![fl, fc, fr],
+            4 => vec![fl, fr, rl, rr],
+            5 => vec![fl, fc, fr, rl, rr],
+            6 => vec![fl, fc, fr, rl, rr, lfe],
+            7 => vec![fl, fc, fr, sl, sr, rc, lfe],
+            8 => vec![fl, fc, fr, sl, sr, rl, rr, lfe],
+            _ => return None,
+        })
+    }
+}
+
+/// A multistream decoder for `head`; the mapping's length fixes the channel count at compile time
+/// in opusic-c, so each supported count has its arm.
+fn multistream(head: &OpusHead) -> Result<opusic_c::multistream::Decoder> {
+    use opusic_c::multistream::{Config, Decoder};
+    use opusic_c::SampleRate as Rate;
+    macro_rules! build {
+        ($($n:literal),*) => {
+            match head.mapping.len() {
+                $($n => {
+                    let mut mapping = [0u8; $n];
+                    mapping.copy_from_slice(&head.mapping);
+                    Config::<$n>::try_new(head.streams, head.coupled, mapping)
+                        .map(|c| Decoder::new(c, Rate::Hz48000))
+                })*
+                _ => None,
+            }
         };
-        let mut decoder =
-            opus::Decoder::new(48_000, layout).map_err(|e| Error::Unsupported(e.to_string()))?;
+    }
+    build!(1, 2, 3, 4, 5, 6, 7, 8)
+        .ok_or_else(|| {
+            Error::Unsupported(format!(
+                "Opus with {} streams ({} coupled) for {} channels",
+                head.streams, head.coupled, head.channels
+            ))
+        })?
+        .map_err(|e| Error::Unsupported(format!("libopus: {}", e.message())))
+}
+
+impl OpusSource {
+    fn new(params: &AudioCodecParameters, framing: OpusFraming) -> Result<Self> {
+        let head = match params.extra_data.as_deref() {
+            Some(h) => OpusHead::parse(h, framing.big_endian)?,
+            // No header at all: a plain stereo or mono stream, as the container states.
+            None => {
+                let channels = params
+                    .channels
+                    .as_ref()
+                    .map_or(2, Channels::count)
+                    .clamp(1, 2);
+                OpusHead {
+                    channels,
+                    pre_skip: 0,
+                    gain: 0,
+                    family: 0,
+                    streams: 1,
+                    coupled: channels as u8 - 1,
+                    mapping: (0..channels as u8).collect(),
+                }
+            }
+        };
+        let mut decoder = multistream(&head)?;
         decoder
-            .set_gain(i32::from(gain))
-            .map_err(|e| Error::Unsupported(e.to_string()))?;
+            .set_gain(i32::from(head.gain))
+            .map_err(|e| Error::Unsupported(format!("libopus: {}", e.message())))?;
+        // Family 1 names positions: order the planes as their position bits (the WAVE order the
+        // downmix reads). Other families keep the coded order.
+        let (order, layout) = match OpusHead::vorbis_positions(head.channels)
+            .filter(|_| head.family == 1 && head.channels > 2)
+        {
+            Some(positions) => {
+                let mut order: Vec<usize> = (0..head.channels).collect();
+                order.sort_by_key(|&i| positions[i].bits());
+                let mask = positions.iter().fold(Position::empty(), |m, &p| m | p);
+                (order, Some(Channels::Positioned(mask)))
+            }
+            None => ((0..head.channels).collect(), None),
+        };
         // Containers that turn the pre-skip into per-packet trims are detected on the first
         // packet (see `decode`); until then the pre-skip is ours to apply.
         let pre_skip_left = if framing.pre_skip_in_window {
             0
         } else {
-            pre_skip
+            head.pre_skip
         };
         Ok(OpusSource {
             decoder,
-            channels,
+            channels: head.channels,
+            order,
+            layout,
             pre_skip_left,
-            buf: vec![0.0; 5760 * channels],
+            // 120 ms at 48 kHz, the longest Opus packet (RFC 6716 3.2.5).
+            buf: vec![0.0; 5760 * head.channels],
         })
     }
 
@@ -681,8 +891,8 @@ impl OpusSource {
     ) -> std::result::Result<(), DecodeFailure> {
         let n = self
             .decoder
-            .decode_float(&packet.data, &mut self.buf, false)
-            .map_err(|e| DecodeFailure::Recoverable(e.to_string()))?;
+            .decode_float_to_slice(&packet.data, &mut self.buf, false)
+            .map_err(|e| DecodeFailure::Recoverable(e.message().to_string()))?;
         let trim_start = (packet.trim_start.get() as usize).min(n);
         if trim_start > 0 {
             // The container applies the pre-skip itself (Ogg does, through granule positions).
@@ -695,7 +905,7 @@ impl OpusSource {
         start += skip;
         let end = n - trim_end;
         out.resize_with(self.channels, Vec::new);
-        for (ch, plane) in out.iter_mut().enumerate() {
+        for (plane, &ch) in out.iter_mut().zip(&self.order) {
             plane.clear();
             plane.extend((start..end).map(|i| self.buf[i * self.channels + ch]));
         }

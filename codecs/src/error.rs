@@ -34,5 +34,17 @@ pub enum Error {
     Io(#[from] std::io::Error),
 }
 
+impl Error {
+    /// Whether the error is a verdict on the input's bytes (not audio, nothing decodable, over a
+    /// limit), so retrying the same bytes cannot succeed. I/O and encoder errors are not: they may
+    /// pass on another attempt or another build.
+    pub fn is_input_fault(&self) -> bool {
+        matches!(
+            self,
+            Error::Empty(_) | Error::Unsupported(_) | Error::Corrupt { .. } | Error::Limit(_)
+        )
+    }
+}
+
 /// The crate's result type.
 pub type Result<T> = std::result::Result<T, Error>;

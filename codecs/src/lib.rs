@@ -52,7 +52,9 @@ mod decode;
 mod encode;
 mod error;
 mod loudness;
+mod mpeg;
 mod resample;
+mod tags;
 mod units;
 mod waveform;
 

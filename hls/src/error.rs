@@ -9,6 +9,10 @@ pub enum Error {
     /// inconsistent data: fix the input, do not retry.
     #[error("does not fit the format: {0}")]
     Overflow(String),
+    /// Stored boxes do not parse (a box runs past its parent, a required box is missing). The
+    /// object is damaged or not ours: do not serve it.
+    #[error("malformed ISO BMFF: {0}")]
+    Malformed(String),
 }
 
 /// The crate's result type.

@@ -53,14 +53,7 @@ const UNITY_MATRIX: [u32; 9] = [0x0001_0000, 0, 0, 0, 0x0001_0000, 0, 0, 0, 0x40
 /// an iTunes `iTunSMPB` tag with the same values, because ffmpeg's fragmented-MP4 reader honours
 /// that tag but not the edit list when skipping AAC priming.
 pub fn init_segment(track: &TrackInfo) -> Result<Vec<u8>> {
-    if let SampleEntry::Flac { streaminfo } = &track.entry {
-        if streaminfo.len() != 34 {
-            return Err(Error::Overflow(format!(
-                "STREAMINFO of {} bytes, not 34",
-                streaminfo.len()
-            )));
-        }
-    }
+    let fields = audio_fields(track)?;
     let ts = track.timescale;
     let media_duration = u64::from(track.priming) + track.duration;
     let long = media_duration > u64::from(u32::MAX);
@@ -147,7 +140,7 @@ pub fn init_segment(track: &TrackInfo) -> Result<Vec<u8>> {
                     bx(o, b"stbl", |o| {
                         full(o, b"stsd", 0, 0, |o| {
                             u32(o, 1);
-                            sample_entry(o, track);
+                            sample_entry(o, track, fields);
                         });
                         full(o, b"stts", 0, 0, |o| u32(o, 0));
                         full(o, b"stsc", 0, 0, |o| u32(o, 0));
@@ -190,31 +183,94 @@ fn times(o: &mut Vec<u8>, long: bool, timescale: u32, duration: u64) {
     }
 }
 
-fn sample_entry(o: &mut Vec<u8>, track: &TrackInfo) {
+/// The `channelcount`, `samplesize` and 16.16 `samplerate` fields of the AudioSampleEntry
+/// (ISO/IEC 14496-12 12.2.3), as each codec's encapsulation defines them.
+///
+/// - FLAC (Encapsulation of FLAC in ISO BMFF, 3.3.1): all three equal STREAMINFO's channels, bits
+///   per sample and sample rate. Browsers check this (Chromium refuses an init whose sample size
+///   differs from STREAMINFO's). A rate above 65 535 Hz, which 16.16 cannot hold, is written as
+///   its greatest expressible regular division (48 000 for 96 and 192 kHz), or 65 535 when it has
+///   none; readers take the real rate from STREAMINFO.
+/// - Opus (Encapsulation of Opus in ISO BMFF, 4.3): `OutputChannelCount`, 16 and 48 000.
+/// - AAC (ISO/IEC 14496-14 6.7): the channel count, 16 and the track's rate.
+fn audio_fields(track: &TrackInfo) -> Result<(u16, u16, u32)> {
+    match &track.entry {
+        SampleEntry::Flac { streaminfo } => {
+            let info = StreamInfo::parse(streaminfo)?;
+            if u32::from(info.channels) != u32::from(track.channels)
+                || info.sample_rate != track.timescale
+            {
+                return Err(Error::Overflow(format!(
+                    "STREAMINFO says {} channels at {} Hz, the track {} at {}",
+                    info.channels, info.sample_rate, track.channels, track.timescale
+                )));
+            }
+            Ok((
+                u16::from(info.channels),
+                u16::from(info.bits_per_sample),
+                entry_rate(info.sample_rate),
+            ))
+        }
+        SampleEntry::Opus { .. } | SampleEntry::Aac { .. } => {
+            Ok((track.channels, 16, entry_rate(track.timescale)))
+        }
+    }
+}
+
+/// `rate` in the 16.16 `samplerate` field: exact up to 65 535 Hz, else halved while it stays
+/// whole (the FLAC encapsulation's "regular division"), else 65 535.
+fn entry_rate(rate: u32) -> u32 {
+    let mut r = rate;
+    while r > 0xFFFF && r % 2 == 0 {
+        r /= 2;
+    }
+    r.min(0xFFFF) << 16
+}
+
+/// The fields of a FLAC STREAMINFO block that the sample entry repeats (RFC 9639 8.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct StreamInfo {
+    sample_rate: u32,
+    channels: u8,
+    bits_per_sample: u8,
+}
+
+impl StreamInfo {
+    fn parse(body: &[u8]) -> Result<Self> {
+        if body.len() != 34 {
+            return Err(Error::Overflow(format!(
+                "STREAMINFO of {} bytes, not 34",
+                body.len()
+            )));
+        }
+        // Bytes 10..13: sample rate (20 bits), channels - 1 (3 bits), bits per sample - 1 (5 bits).
+        let packed = u32::from_be_bytes([body[10], body[11], body[12], body[13]]);
+        Ok(StreamInfo {
+            sample_rate: packed >> 12,
+            channels: ((packed >> 9) & 0x7) as u8 + 1,
+            bits_per_sample: ((packed >> 4) & 0x1F) as u8 + 1,
+        })
+    }
+}
+
+fn sample_entry(o: &mut Vec<u8>, track: &TrackInfo, fields: (u16, u16, u32)) {
     let kind = match track.entry {
         SampleEntry::Opus { .. } => b"Opus",
         SampleEntry::Aac { .. } => b"mp4a",
         SampleEntry::Flac { .. } => b"fLaC",
     };
+    let (channelcount, samplesize, samplerate) = fields;
     bx(o, kind, |o| {
         // SampleEntry (8.5.2): reserved, data_reference_index
         zeros(o, 6);
         u16(o, 1);
-        // AudioSampleEntry (12.2.3)
+        // AudioSampleEntry (12.2.3): reserved, channelcount, samplesize, pre_defined, reserved,
+        // samplerate
         zeros(o, 8);
-        u16(o, track.channels);
-        u16(o, 16);
+        u16(o, channelcount);
+        u16(o, samplesize);
         u32(o, 0);
-        // samplerate is 16.16 fixed point; rates above 65535 Hz do not fit and are written as 0
-        // (the codec box carries the real rate).
-        u32(
-            o,
-            if track.timescale <= 0xFFFF {
-                track.timescale << 16
-            } else {
-                0
-            },
-        );
+        u32(o, samplerate);
         match &track.entry {
             SampleEntry::Opus {
                 pre_skip,
@@ -404,6 +460,115 @@ mod tests {
         let text = String::from_utf8_lossy(&init);
         assert!(text.contains(" 00000000 00000800 00000000 00000000000003E8"));
         assert!(init.windows(4).any(|w| w == b"esds"));
+    }
+
+    /// A STREAMINFO body for `rate`, `channels` and `bits` (RFC 9639 8.2).
+    fn streaminfo(rate: u32, channels: u8, bits: u8) -> Vec<u8> {
+        let mut s = vec![0x10, 0x00, 0x10, 0x00, 0, 0, 0, 0, 0, 0];
+        let packed = (rate << 12) | (u32::from(channels - 1) << 9) | (u32::from(bits - 1) << 4);
+        s.extend_from_slice(&packed.to_be_bytes());
+        s.resize(34, 0);
+        s
+    }
+
+    /// `(channelcount, samplesize, samplerate)` of the init's sample entry of type `kind`.
+    fn entry_fields(init: &[u8], kind: &[u8; 4]) -> (u16, u16, u32) {
+        let at = init.windows(4).position(|w| w == kind).unwrap() + 4;
+        let f = &init[at + 16..at + 28];
+        (
+            u16::from_be_bytes([f[0], f[1]]),
+            u16::from_be_bytes([f[2], f[3]]),
+            u32::from_be_bytes([f[8], f[9], f[10], f[11]]),
+        )
+    }
+
+    fn flac_track(rate: u32, channels: u8, bits: u8) -> TrackInfo {
+        TrackInfo {
+            entry: SampleEntry::Flac {
+                streaminfo: streaminfo(rate, channels, bits),
+            },
+            timescale: rate,
+            channels: u16::from(channels),
+            priming: 0,
+            duration: 10,
+            bitrate: (0, 0),
+        }
+    }
+
+    #[test]
+    fn flac_sample_entry_agrees_with_streaminfo() {
+        for (rate, field) in [
+            (44_100, 44_100),
+            (48_000, 48_000),
+            (88_200, 44_100),
+            (96_000, 48_000),
+            (176_400, 44_100),
+            (192_000, 48_000),
+            (384_000, 48_000),
+            (65_535, 65_535),
+            // No whole halving fits: the encapsulation's fallback.
+            (100_001, 65_535),
+        ] {
+            for bits in [16, 24] {
+                for channels in [1, 2] {
+                    let init = init_segment(&flac_track(rate, channels, bits)).unwrap();
+                    assert_eq!(
+                        entry_fields(&init, b"fLaC"),
+                        (u16::from(channels), u16::from(bits), field << 16),
+                        "{rate} Hz, {bits} bits, {channels} channels"
+                    );
+                    let dfla = init.windows(4).position(|w| w == b"dfLa").unwrap();
+                    assert_eq!(
+                        &init[dfla + 8..dfla + 12],
+                        &[0x80, 0, 0, 34],
+                        "one last block, STREAMINFO"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn flac_streaminfo_must_match_the_track() {
+        let mut track = flac_track(96_000, 2, 24);
+        track.timescale = 48_000;
+        assert!(init_segment(&track).is_err());
+        let mut track = flac_track(48_000, 2, 24);
+        track.channels = 1;
+        assert!(init_segment(&track).is_err());
+    }
+
+    #[test]
+    fn lossy_sample_entries_state_channels_16_bits_and_48_khz() {
+        for channels in [1u16, 2] {
+            let opus = init_segment(&TrackInfo {
+                entry: SampleEntry::Opus {
+                    pre_skip: 312,
+                    input_rate: 44_100,
+                },
+                timescale: 48_000,
+                channels,
+                priming: 960,
+                duration: 48_000,
+                bitrate: (96_000, 96_000),
+            })
+            .unwrap();
+            assert_eq!(entry_fields(&opus, b"Opus"), (channels, 16, 48_000 << 16));
+            let dops = opus.windows(4).position(|w| w == b"dOps").unwrap();
+            assert_eq!(u16::from(opus[dops + 5]), channels, "OutputChannelCount");
+            let aac = init_segment(&TrackInfo {
+                entry: SampleEntry::Aac {
+                    asc: vec![0x11, 0x80 | (channels as u8) << 3],
+                },
+                timescale: 48_000,
+                channels,
+                priming: 1024,
+                duration: 48_000,
+                bitrate: (128_000, 128_000),
+            })
+            .unwrap();
+            assert_eq!(entry_fields(&aac, b"mp4a"), (channels, 16, 48_000 << 16));
+        }
     }
 
     #[test]

@@ -7,6 +7,8 @@
 //!   list) and media segments (`styp`, `moof`, `mdat`) ([`init_segment`], [`media_segment`]);
 //! - **segment**: the segment grid shared by every rendition and a push/flush segmenter
 //!   ([`Plan`], [`Segmenter`]);
+//! - **retime**: a packaged track's segments moved later on the decode timeline (`tfdt`), for
+//!   playlists played as one stream ([`retime_segment`], [`timing`]);
 //! - **playlist**: multivariant and VOD media playlists rendered from plain data (RFC 8216)
 //!   ([`render_multivariant`], [`render_media`]).
 //!
@@ -36,6 +38,7 @@ mod boxes;
 mod error;
 mod fmp4;
 mod playlist;
+mod retime;
 mod segment;
 
 pub use error::{Error, Result};
@@ -44,4 +47,5 @@ pub use playlist::{
     parse_media, render_media, render_multivariant, render_stitched, MediaPlaylist, SegmentRef,
     Variant,
 };
+pub use retime::{retime_segment, timing, Timing};
 pub use segment::{Fragment, Plan, Segmenter, GRID, LOSSY_TIMESCALE};

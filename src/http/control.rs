@@ -36,6 +36,7 @@ pub(super) fn routes() -> OpenApiRouter<Arc<App>> {
         .routes(routes!(show, remove))
         .routes(routes!(events))
         .routes(routes!(playback))
+        .routes(routes!(retry))
 }
 
 fn parse_id(id: &str) -> Result<TrackId, Problem> {
@@ -96,6 +97,9 @@ pub struct TrackView {
     /// Loudness, duration and format analysis of the published package.
     #[schema(value_type = Option<Object>)]
     pub analysis: Option<Value>,
+    /// What was wrong with the upload but did not stop it playing (malformed tags, a cut-off
+    /// end, damaged packets skipped), from the analysis; empty until it is packaged.
+    pub warnings: Vec<String>,
     /// Published renditions.
     pub renditions: Vec<Rendition>,
     /// Listener sessions seen recently on this node.
@@ -127,10 +131,20 @@ pub(super) async fn view(app: &App, t: &Track) -> Result<TrackView, Problem> {
     } else {
         Vec::new()
     };
-    let analysis = t
+    let analysis: Option<Value> = t
         .analysis
         .as_deref()
         .and_then(|a| serde_json::from_str(a).ok());
+    let warnings = analysis
+        .as_ref()
+        .and_then(|a| a.get("warnings"))
+        .and_then(Value::as_array)
+        .map(|w| {
+            w.iter()
+                .filter_map(|s| s.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
     let id = t.id.to_string();
     Ok(TrackView {
         links: TrackLinks {
@@ -148,6 +162,7 @@ pub(super) async fn view(app: &App, t: &Track) -> Result<TrackView, Problem> {
         progress: (t.progress * 1000.0).round() / 1000.0,
         error: t.error.clone(),
         analysis,
+        warnings,
         renditions,
         listeners: app.listeners.count(t.id, Instant::now()) as u64,
         created_at: rfc3339(t.created_at),
@@ -488,6 +503,66 @@ async fn show(
 ) -> Result<Json<TrackView>, Problem> {
     let (t, _) = find_track(&app, &headers, &id, true).await?;
     Ok(Json(view(&app, &t).await?))
+}
+
+/// Queue a `failed` track again. Failures that are not the input's fault (storage, I/O, an
+/// encoder refusal or panic) keep the original, so after the last attempt the owner or an admin
+/// can retry once the cause is fixed. Answers 202 with the track, now `queued`.
+#[utoipa::path(
+    post, path = "/v1/tracks/{id}/retry", tag = TRACKS, params(("id" = String, Path, description = "Track id")),
+    responses(
+        (status = 202, description = "Queued again, with a fresh count of attempts", body = TrackView),
+        (status = 403, description = "Another artist's track", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 404, description = "No such track", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 409, description = "The track is not failed, or its original was rejected and removed", body = ProblemDoc, content_type = "application/problem+json"),
+        Refusals,
+    ),
+    security(("bearer" = []))
+)]
+async fn retry(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
+    let (t, _) = find_track(&app, &headers, &id, true).await?;
+    if t.status != Status::Failed {
+        return Err(Problem::conflict(
+            "not-failed",
+            "Track is not failed",
+            format!(
+                "track {} is {}; only a failed track is retried",
+                t.id,
+                t.status.as_str()
+            ),
+        ));
+    }
+    if !app.storage.exists(&t.original_key).await? {
+        return Err(Problem::conflict(
+            "original-gone",
+            "Original removed",
+            format!(
+                "track {} was rejected for its content ({}) and its original removed; upload it again",
+                t.id,
+                t.error.as_deref().unwrap_or("no reason recorded")
+            ),
+        ));
+    }
+    if !app.store.retry_track(t.id, App::now_ms()).await? {
+        return Err(Problem::conflict(
+            "not-failed",
+            "Track is not failed",
+            format!("track {} changed state meanwhile", t.id),
+        ));
+    }
+    app.wake.notify_one();
+    app.published.invalidate(&t.id);
+    tracing::info!(track = %t.id, "track queued again");
+    let t = app
+        .store
+        .track(t.id)
+        .await?
+        .ok_or_else(|| Problem::not_found(format!("no track {}", t.id)))?;
+    Ok((StatusCode::ACCEPTED, Json(view(&app, &t).await?)).into_response())
 }
 
 /// Pagination.

@@ -30,6 +30,17 @@ pub(super) fn routes() -> Router<Arc<App>> {
     Router::new()
         .route("/hls/tracks/{id}/{file}", get(top))
         .route("/hls/tracks/{id}/{rendition}/{file}", get(nested))
+        .route("/hls/tracks/{id}/{rendition}/{at}/{file}", get(shifted))
+}
+
+/// The shift of a retimed path segment, `t<ticks>`: canonical decimal (no sign, no leading zero),
+/// above 0, so each retimed object has exactly one URL and one cache key.
+pub(super) fn parse_shift(at: &str) -> Option<u64> {
+    let digits = at.strip_prefix('t')?;
+    if digits.is_empty() || digits.starts_with('0') || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
 }
 
 const NOT_FOUND: &str = r#"{"type":"https://veza.stream/problems/not-found","title":"Not found","status":404,"detail":"no such track or file"}"#;
@@ -101,7 +112,11 @@ async fn top(
     let Some(kind) = top_kind(&file) else {
         return not_found();
     };
-    serve(&app, &id, None, &file, kind, &method, &uri, &headers).await
+    let at = Where {
+        rendition: None,
+        shift: None,
+    };
+    serve(&app, &id, at, &file, kind, &method, &uri, &headers).await
 }
 
 async fn nested(
@@ -114,17 +129,41 @@ async fn nested(
     let Some(kind) = nested_kind(&file) else {
         return not_found();
     };
-    serve(
-        &app,
-        &id,
-        Some(&rendition),
-        &file,
-        kind,
-        &method,
-        &uri,
-        &headers,
-    )
-    .await
+    let at = Where {
+        rendition: Some(&rendition),
+        shift: None,
+    };
+    serve(&app, &id, at, &file, kind, &method, &uri, &headers).await
+}
+
+/// A media segment moved `t<ticks>` later on the decode timeline, for playlists played as one
+/// stream (see `stitch`). Derived on the fly from the stored segment and kept in the hot cache;
+/// as immutable as the segment it comes from.
+async fn shifted(
+    State(app): State<Arc<App>>,
+    Path((id, rendition, at, file)): Path<(String, String, String, String)>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let (Some(shift), Some(Kind::Media)) = (parse_shift(&at), nested_kind(&file)) else {
+        return not_found();
+    };
+    if file == "init.mp4" {
+        return not_found(); // the init is not retimed: its stored URL serves every place
+    }
+    let at = Where {
+        rendition: Some(&rendition),
+        shift: Some(shift),
+    };
+    serve(&app, &id, at, &file, Kind::Media, &method, &uri, &headers).await
+}
+
+/// Where a file lies: at the package's top, or in a rendition, possibly retimed.
+#[derive(Clone, Copy)]
+struct Where<'a> {
+    rendition: Option<&'a str>,
+    shift: Option<u64>,
 }
 
 /// The `token` query parameter, borrowed from the URI.
@@ -138,7 +177,7 @@ pub(super) fn token_of(uri: &Uri) -> Option<&str> {
 async fn serve(
     app: &App,
     id: &str,
-    rendition: Option<&str>,
+    at: Where<'_>,
     file: &str,
     kind: Kind,
     method: &Method,
@@ -158,17 +197,21 @@ async fn serve(
         Ok(None) => return not_found(),
         Err(r) => return r,
     };
-    if let Some(r) = rendition {
+    if let Some(r) = at.rendition {
         if !published.renditions.iter().any(|n| n == r) {
             return not_found();
         }
     }
     app.listeners.touch(track, grant.session, Instant::now());
-    let key = match rendition {
+    let key = match at.rendition {
         Some(r) => format!("{}/{r}/{file}", published.prefix),
         None => format!("{}/{file}", published.prefix),
     };
-    let obj = match object(app, key).await {
+    let obj = match at.shift {
+        None => object(app, key).await,
+        Some(shift) => retimed(app, key, shift).await,
+    };
+    let obj = match obj {
         Ok(o) => o,
         Err(r) => return r,
     };
@@ -245,6 +288,29 @@ pub(super) async fn object(app: &App, key: String) -> Result<Object, Response> {
         Err(object_store::Error::NotFound { .. }) => Err(not_found()),
         Err(e) => Err(super::Problem::from(e).into_response()),
     }
+}
+
+/// The media segment under `key` moved `shift` ticks later, from the hot cache or derived from
+/// the stored segment.
+async fn retimed(app: &App, key: String, shift: u64) -> Result<Object, Response> {
+    let shifted_key = format!("{key}@t{shift}");
+    if let Some(o) = app.objects.get(&shifted_key) {
+        app.metrics.cache_hits.inc();
+        return Ok(o);
+    }
+    let stored = object(app, key).await?;
+    let data = veza_hls::retime_segment(&stored.data, shift).map_err(|e| {
+        super::Problem::from(crate::store::Error::Corrupt(format!(
+            "{shifted_key} cannot be retimed: {e}"
+        )))
+        .into_response()
+    })?;
+    let o = Object {
+        etag: HeaderValue::from_str(&etag(&shifted_key)).expect("hex in quotes"),
+        data: Bytes::from(data),
+    };
+    app.objects.insert(shifted_key, o.clone());
+    Ok(o)
 }
 
 /// A VOD playlist answer: 304 when `If-None-Match` names `tag`, otherwise the text `body` makes;
@@ -390,5 +456,22 @@ mod tests {
         assert!(nested_kind("..").is_none());
         assert!(top_kind("analysis.json").is_none());
         assert!(top_kind("master.m3u8").is_some());
+    }
+
+    #[test]
+    fn shifts_have_one_spelling() {
+        assert_eq!(parse_shift("t48000"), Some(48_000));
+        for bad in [
+            "t0",
+            "t048000",
+            "t",
+            "48000",
+            "t-1",
+            "t+1",
+            "t1e3",
+            "t99999999999999999999",
+        ] {
+            assert_eq!(parse_shift(bad), None, "{bad}");
+        }
     }
 }

@@ -1,11 +1,18 @@
 //! Playlist delivery: `/hls/playlists/{id}/…`, a whole playlist as one HLS stream.
 //!
-//! Nothing is re-encoded or copied. The media playlists stitch the tracks' own published media
-//! playlists with [`veza_hls::render_stitched`]: every track after the first opens with
+//! Nothing is re-encoded. The media playlists stitch the tracks' own published media playlists
+//! with [`veza_hls::render_stitched`]: every track after the first opens with
 //! `EXT-X-DISCONTINUITY` and its own `EXT-X-MAP`, and every `EXTINF` is kept, so the stream lasts
-//! exactly the sum of its tracks. Segment URIs point at the tracks' own files, signed with track
-//! tokens of the playlist token's session and expiry, so CDNs cache each segment once however many
-//! playlists hold it.
+//! exactly the sum of its tracks.
+//!
+//! The stream is also one decode timeline: each track after the first is served retimed, its
+//! segments shifted by the decode length (priming plus samples, the `mdhd` duration of its init)
+//! of the tracks before it, so `tfdt` runs on without a step back at a join. Its init is the
+//! stored one: its edit list states the priming from the track's first sample, as hls.js and
+//! Chromium read it together (see `veza_hls::retime_segment`). The retimed segments live at
+//! `/hls/tracks/{id}/{rendition}/t{shift}/seg_NNNNN.m4s`, keyed by the shift: a track's place in a
+//! playlist names them, and a CDN caches them like the stored ones. URIs are signed with track
+//! tokens of the playlist token's session and expiry.
 //!
 //! Only renditions every playable track has are offered. Entries whose track is deleted, failed or
 //! not ready are left out. What a playlist stitches (its playable tracks and their common
@@ -203,6 +210,8 @@ async fn media(
         Err(p) => return p.into_response(),
     };
     let mut parts = Vec::new();
+    // The end of the previous track on the decode timeline: (ticks, timescale).
+    let mut end: Option<(u64, u32)> = None;
     for &track in &stitch.tracks {
         let p = match published(&app, track).await {
             Ok(Some(p)) => p,
@@ -223,12 +232,42 @@ async fn media(
             )))
             .into_response();
         };
-        // From /hls/playlists/{pid}/{rendition}/ up to /hls/, then into the track's own files.
+        let init = match object(&app, format!("{}/{rendition}/init.mp4", p.prefix)).await {
+            Ok(o) => o,
+            Err(r) => return r,
+        };
+        let timing = match veza_hls::timing(&init.data) {
+            Ok(t) => t,
+            Err(e) => {
+                return Problem::from(crate::store::Error::Corrupt(format!(
+                    "the init segment of track {track} cannot be read: {e}"
+                )))
+                .into_response()
+            }
+        };
+        // Where this track starts on the stream's decode timeline, in its own timescale (tracks
+        // of one rate, the usual case, add up exactly).
+        let shift = match end {
+            None => 0,
+            Some((ticks, ts)) if ts == timing.timescale => ticks,
+            Some((ticks, ts)) => {
+                let t = u128::from(timing.timescale);
+                ((u128::from(ticks) * t + u128::from(ts) / 2) / u128::from(ts)) as u64
+            }
+        };
+        end = Some((shift + timing.decode_len, timing.timescale));
+        // From /hls/playlists/{pid}/{rendition}/ up to /hls/, then into the track's own files,
+        // retimed to its place unless it starts the stream.
         let token = app.tokens.sign(track, grant.session, grant.expires);
         let base = format!("../../../tracks/{track}/{rendition}");
         part.map_uri = format!("{base}/{}?token={token}", part.map_uri);
+        let at = if shift == 0 {
+            String::new()
+        } else {
+            format!("t{shift}/")
+        };
         for s in &mut part.segments {
-            s.uri = format!("{base}/{}?token={token}", s.uri);
+            s.uri = format!("{base}/{at}{}?token={token}", s.uri);
         }
         parts.push(part);
     }

@@ -241,6 +241,9 @@ pub trait MetadataStore: Send + Sync + 'static {
     async fn fail(&self, job: &Job, failure: &Failure, now: i64) -> Result<bool>;
     /// Gives a job back (shutdown): queued again, due now, this attempt not counted.
     async fn release(&self, job: &Job, now: i64) -> Result<bool>;
+    /// Queues a `failed` track again with a fresh count of attempts, in one transaction. False
+    /// when the track is not failed (or has no job left).
+    async fn retry_track(&self, id: TrackId, now: i64) -> Result<bool>;
     /// Job counts by state.
     async fn job_counts(&self) -> Result<JobCounts>;
 

@@ -508,6 +508,32 @@ macro_rules! sql_store {
                 Ok(r.rows_affected() == 1)
             }
 
+            async fn retry_track(&self, id: TrackId, now: i64) -> Result<bool> {
+                let mut tx = self.pool.begin_with($begin).await?;
+                let r = sqlx::query(
+                    "UPDATE jobs SET state = 'queued', attempts = 0, run_at = $1, lease_id = NULL, \
+                     lease_until = NULL, staging_prefix = NULL, last_error = NULL \
+                     WHERE track_id = $2 AND state = 'failed' \
+                     AND EXISTS (SELECT 1 FROM tracks WHERE id = $2 AND status = 'failed')",
+                )
+                .bind(now)
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await?;
+                if r.rows_affected() == 1 {
+                    sqlx::query(
+                        "UPDATE tracks SET status = 'queued', error = NULL, progress = 0, \
+                         updated_at = $1 WHERE id = $2",
+                    )
+                    .bind(now)
+                    .bind(id.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(r.rows_affected() == 1)
+            }
+
             async fn job_counts(&self) -> Result<JobCounts> {
                 let rows: Vec<(String, i64)> =
                     sqlx::query_as("SELECT state, COUNT(*) FROM jobs GROUP BY state")

@@ -9,6 +9,11 @@ pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/audio")
 }
 
+/// `tests/fixtures/audio`: the project's own fixtures (made by its `make.py`), in the same schema.
+pub fn own_fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/audio")
+}
+
 /// One manifest entry (the fields the tests use).
 #[derive(Debug, Clone)]
 pub struct Fixture {
@@ -21,6 +26,10 @@ pub struct Fixture {
     pub sample_rate: Option<u64>,
     pub decoded_seconds: Option<f64>,
     pub loudness: Option<f64>,
+    /// What the product must report (own fixtures): a warning, `truncated: true`, a kept title.
+    pub expect_warnings: bool,
+    pub expect_truncated: bool,
+    pub expect_title: Option<String>,
 }
 
 impl Fixture {
@@ -29,9 +38,15 @@ impl Fixture {
     }
 }
 
-/// Every file of `MANIFEST.json`.
+/// Every file of both manifests: the shared corpus, then the project's own fixtures.
 pub fn manifest() -> Vec<Fixture> {
-    let text = std::fs::read_to_string(fixtures().join("MANIFEST.json")).expect("fixture manifest");
+    let mut all = read_manifest(&fixtures());
+    all.extend(read_manifest(&own_fixtures()));
+    all
+}
+
+fn read_manifest(dir: &Path) -> Vec<Fixture> {
+    let text = std::fs::read_to_string(dir.join("MANIFEST.json")).expect("fixture manifest");
     let json: serde_json::Value = serde_json::from_str(&text).expect("manifest is JSON");
     json["files"]
         .as_array()
@@ -39,8 +54,9 @@ pub fn manifest() -> Vec<Fixture> {
         .iter()
         .map(|f| {
             let rel = f["path"].as_str().expect("path").to_string();
+            let expect = &f["expect"];
             Fixture {
-                path: fixtures().join(&rel),
+                path: dir.join(&rel),
                 rel,
                 decodable: f["expected_decodable"]
                     .as_bool()
@@ -51,6 +67,9 @@ pub fn manifest() -> Vec<Fixture> {
                 sample_rate: f["sample_rate"].as_u64(),
                 decoded_seconds: f["decoded_duration_seconds"].as_f64(),
                 loudness: f["integrated_loudness_lufs"].as_f64(),
+                expect_warnings: expect["warnings"].as_bool().unwrap_or(false),
+                expect_truncated: expect["truncated"].as_bool().unwrap_or(false),
+                expect_title: expect["title"].as_str().map(String::from),
             }
         })
         .collect()
