@@ -395,11 +395,11 @@ fn set(tags: &mut Tags, key: &str, value: &str) {
     if value.is_empty() {
         return;
     }
-    match key.to_ascii_uppercase().as_str() {
-        "TITLE" => tags.title.get_or_insert_with(|| value.to_string()),
-        "ARTIST" => tags.artist.get_or_insert_with(|| value.to_string()),
-        "ALBUM" => tags.album.get_or_insert_with(|| value.to_string()),
-        "ISRC" => tags.isrc.get_or_insert_with(|| value.to_string()),
+    let slot = match key.to_ascii_uppercase().as_str() {
+        "TITLE" => &mut tags.title,
+        "ARTIST" => &mut tags.artist,
+        "ALBUM" => &mut tags.album,
+        "ISRC" => &mut tags.isrc,
         "TRACKNUMBER" | "TRACK" => {
             if let Some(n) = value.split('/').next().and_then(|n| n.trim().parse().ok()) {
                 tags.track_number.get_or_insert(n);
@@ -408,6 +408,7 @@ fn set(tags: &mut Tags, key: &str, value: &str) {
         }
         _ => return,
     };
+    slot.get_or_insert_with(|| value.to_string());
 }
 
 /// Fills what `into` lacks from `from`.

@@ -1,11 +1,14 @@
 //! Arbitrary inputs to the fMP4 writer and the segmenter: plans for any duration, packets of any
-//! size and duration, any codec configuration. Nothing may panic, and every box's size field must
-//! match its bytes.
+//! size and duration, any codec configuration; and arbitrary bytes (or our own segments) through
+//! the reader behind stitched playlists (`timing`, `retime_segment`). Nothing may panic, and every
+//! box's size field must match its bytes.
 #![no_main]
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use veza_hls::{init_segment, media_segment, Plan, SampleEntry, Segmenter, TrackInfo};
+use veza_hls::{
+    init_segment, media_segment, retime_segment, timing, Plan, SampleEntry, Segmenter, TrackInfo,
+};
 
 #[derive(Debug, Arbitrary)]
 struct Input {
@@ -16,6 +19,15 @@ struct Input {
     config: Vec<u8>,
     priming: u16,
     timescale: u32,
+    shift: u64,
+}
+
+/// Retiming never panics; what it accepts keeps its boxes whole.
+fn check_retime(data: &[u8], shift: u64) {
+    let _ = timing(data);
+    if let Ok(moved) = retime_segment(data, shift) {
+        check_boxes(&moved);
+    }
 }
 
 fn check_boxes(mut data: &[u8]) {
@@ -39,8 +51,10 @@ fuzz_target!(|input: Input| {
     for f in fragments {
         if let Ok(seg) = media_segment(f.index, f.base_time, &f.samples) {
             check_boxes(&seg);
+            check_retime(&seg, input.shift);
         }
     }
+    check_retime(&input.config, input.shift);
     let entry = match input.entry % 3 {
         0 => SampleEntry::Opus { pre_skip: input.priming, input_rate: input.timescale },
         1 => SampleEntry::Aac { asc: input.config.into_iter().take(64).collect() },
@@ -56,5 +70,6 @@ fuzz_target!(|input: Input| {
     };
     if let Ok(init) = init_segment(&track) {
         check_boxes(&init);
+        assert!(timing(&init).is_ok());
     }
 });

@@ -221,7 +221,7 @@ fn audio_fields(track: &TrackInfo) -> Result<(u16, u16, u32)> {
 /// whole (the FLAC encapsulation's "regular division"), else 65 535.
 fn entry_rate(rate: u32) -> u32 {
     let mut r = rate;
-    while r > 0xFFFF && r % 2 == 0 {
+    while r > 0xFFFF && r.is_multiple_of(2) {
         r /= 2;
     }
     r.min(0xFFFF) << 16
