@@ -735,3 +735,49 @@ async fn delivery_speaks_http_the_way_cdns_expect() {
     assert_eq!(r.status(), 404);
     assert_eq!(r.headers()["content-type"], "application/problem+json");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn warnings_and_truncation_show_in_the_track_api() {
+    let s = Server::start(Db::Sqlite, &[]).await;
+    let own = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/audio");
+    let upload = |rel: &str| {
+        let path = own.join(rel);
+        let s = &s;
+        async move { s.upload(&path).await["id"].as_str().unwrap().to_string() }
+    };
+    // Broken tags: the track plays, says why in `warnings`, and keeps the title that reads.
+    let tags = upload("metadata/flac_vorbis_comment_count_overrun.flac").await;
+    // Cut off mid-mdat: what decodes is packaged, and the analysis says so.
+    let cut = upload("truncated/m4a_aac_faststart_cut_mid_mdat.m4a").await;
+    // Cut off before any audio: rejected, saying nothing playable is left.
+    let empty = upload("truncated/m4a_header_only.m4a").await;
+
+    let t = s.wait_final(&tags).await;
+    assert_eq!(t["status"], "ready", "{t}");
+    let warnings = t["warnings"].as_array().unwrap();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("VORBIS_COMMENT")),
+        "{t}"
+    );
+    assert_eq!(t["analysis"]["warnings"], t["warnings"]);
+    assert_eq!(t["analysis"]["source"]["tags"]["title"], "Kept Title");
+    assert_eq!(t["analysis"]["truncated"], false);
+
+    let t = s.wait_final(&cut).await;
+    assert_eq!(t["status"], "ready", "{t}");
+    let a = &t["analysis"];
+    assert_eq!(a["truncated"], true, "{a}");
+    let kept = a["duration_seconds"].as_f64().unwrap();
+    assert!((3.0..6.0).contains(&kept), "{kept} s of 6 kept");
+    assert!(!t["warnings"].as_array().unwrap().is_empty());
+
+    let t = s.wait_final(&empty).await;
+    assert_eq!(t["status"], "failed", "{t}");
+    assert!(
+        t["error"].as_str().unwrap().contains("nothing playable"),
+        "{t}"
+    );
+    assert_eq!(t["warnings"], serde_json::json!([]));
+}
