@@ -5,6 +5,7 @@
 //! trimming of RFC 7845 applied. Recoverable damage (a packet that fails to decode) is skipped and
 //! counted; damage that leaves more broken packets than good ones is an [`Error::Corrupt`].
 
+use crate::tags::Tags;
 use crate::units::{Pcm, SampleRate};
 use crate::{Error, Result};
 use serde::Serialize;
@@ -38,26 +39,6 @@ impl Default for Limits {
             max_cover_bytes: 8 << 20,
         }
     }
-}
-
-/// Descriptive tags read from the source.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct Tags {
-    /// Track title.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub title: Option<String>,
-    /// Track artist.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub artist: Option<String>,
-    /// Album title.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub album: Option<String>,
-    /// Track number within the album.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub track_number: Option<u64>,
-    /// International Standard Recording Code.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub isrc: Option<String>,
 }
 
 /// An embedded cover image.

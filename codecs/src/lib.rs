@@ -59,7 +59,7 @@ mod units;
 mod waveform;
 
 pub use channels::downmix;
-pub use decode::{decode, Cover, Decoded, Limits, SourceInfo, Tags};
+pub use decode::{decode, Cover, Decoded, Limits, SourceInfo};
 #[cfg(feature = "aac")]
 pub use encode::aac::AacEncoder;
 pub use encode::{
@@ -69,5 +69,6 @@ pub use encode::{
 pub use error::{Error, Result};
 pub use loudness::{measure, normalize, Loudness, Normalization, NormalizeConfig};
 pub use resample::resample;
+pub use tags::Tags;
 pub use units::{Pcm, SampleRate};
 pub use waveform::Waveform;

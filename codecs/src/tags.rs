@@ -20,9 +20,29 @@
 //! reads (the complete comments before the damage) is kept. A malformed APEv2 tag is hidden from
 //! the decoder the same way. Every problem becomes a warning naming the block and the damage.
 
-use crate::decode::Tags;
+use serde::Serialize;
 use std::io::{Read, Seek, SeekFrom};
 use symphonia::core::io::MediaSource;
+
+/// Descriptive tags read from the source.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Tags {
+    /// Track title.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// Track artist.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub artist: Option<String>,
+    /// Album title.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub album: Option<String>,
+    /// Track number within the album.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub track_number: Option<u64>,
+    /// International Standard Recording Code.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub isrc: Option<String>,
+}
 
 /// Largest tag block read whole for checking; bigger ones (huge cover art) are not checked.
 const MAX_CHECKED: u64 = 64 << 20;
