@@ -4,7 +4,9 @@
 //! ladder. It owns:
 //!
 //! - **decode**: every container and codec Symphonia reads, plus Opus (in Ogg, Matroska/WebM and
-//!   MP4) through libopus, with tags and cover art ([`decode()`]);
+//!   MP4; mono, stereo and multichannel, RFC 7845 families 0, 1 and 255) through libopus's
+//!   multistream decoder, with tags and cover art ([`decode()`]); malformed tag blocks become
+//!   warnings and a cut-off file keeps what decodes ([`SourceInfo`]);
 //! - **channels**: ITU-R BS.775 downmix of more than two channels to stereo ([`downmix`]);
 //! - **resample**: rubato's offline FFT resampler, delay-compensated so the output is
 //!   sample-aligned with the input ([`resample()`]);

@@ -324,7 +324,7 @@ fn mdat(source: &mut dyn MediaSource, len: u64, scan: &mut Scan) -> std::io::Res
         if size < 8 {
             return Ok(());
         }
-        if at + size > len {
+        if at.saturating_add(size) > len {
             if &head[4..8] == b"mdat" {
                 let there = len - at;
                 scan.warnings.push(format!(
@@ -562,6 +562,40 @@ mod tests {
         let mut one = [0u8; 1];
         o.read_exact(&mut one).unwrap();
         assert_eq!(one, [0xAA]);
+    }
+
+    fn ftyp() -> Vec<u8> {
+        let mut f = vec![0, 0, 0, 16];
+        f.extend_from_slice(b"ftypM4A \0\0\0\0");
+        f
+    }
+
+    #[test]
+    fn a_cut_mdat_is_shortened_to_what_is_there() {
+        let mut f = ftyp();
+        f.extend_from_slice(&1000u32.to_be_bytes());
+        f.extend_from_slice(b"mdat");
+        f.extend_from_slice(&[7; 100]);
+        let mut src: Box<dyn MediaSource> = Box::new(Cursor::new(f));
+        let s = scan(src.as_mut());
+        assert!(s.truncated);
+        assert_eq!(s.patches, vec![(16, 108u32.to_be_bytes().to_vec())]);
+        // A 64-bit size far past the file (even 2^64 - 1) is shortened in its 64-bit field.
+        let mut f = ftyp();
+        f.extend_from_slice(&1u32.to_be_bytes());
+        f.extend_from_slice(b"mdat");
+        f.extend_from_slice(&u64::MAX.to_be_bytes());
+        f.extend_from_slice(&[7; 10]);
+        let mut src: Box<dyn MediaSource> = Box::new(Cursor::new(f));
+        let s = scan(src.as_mut());
+        assert_eq!(s.patches, vec![(24, 26u64.to_be_bytes().to_vec())]);
+        // A whole file is left alone.
+        let mut f = ftyp();
+        f.extend_from_slice(&12u32.to_be_bytes());
+        f.extend_from_slice(b"mdat\x01\x02\x03\x04");
+        let mut src: Box<dyn MediaSource> = Box::new(Cursor::new(f));
+        let s = scan(src.as_mut());
+        assert!(!s.truncated && s.patches.is_empty());
     }
 
     #[test]
