@@ -430,5 +430,11 @@ async fn dead_letters_are_replayed_by_id() {
     let body: Value = serde_json::from_slice(&d.body).unwrap();
     assert_eq!(body["id"], id);
     assert_eq!(body["type"], "playlist.created");
-    assert_eq!(all_events(&s).await[0]["state"], "delivered");
+    // The dispatcher records the delivery once it has read the receiver's answer, which may be
+    // just after the receiver saw the request.
+    wait_until("recorded as delivered", || {
+        let s = &s;
+        async move { all_events(s).await[0]["state"] == "delivered" }
+    })
+    .await;
 }
