@@ -4,11 +4,11 @@
 //! interrupted attempt left under its staging prefix; record a fresh staging prefix; download the
 //! original; package it on a blocking thread; upload the package under the staging prefix; then
 //! publish in one transaction, conditional on the lease. An attempt that cannot publish (lease
-//! lost, track deleted) removes its staging prefix. Undecodable input fails the track at once and
-//! removes its original: that is only a verdict on the bytes (not audio, nothing decodable, over a
-//! limit). Everything else (storage, I/O, an encoder refusal, a panic) keeps the original and is
-//! retried with exponential backoff up to
-//! `jobs.max_attempts`. At shutdown a running job is given back, not counted as an attempt.
+//! lost, track deleted) removes its staging prefix. Only a verdict on the bytes (not audio, nothing
+//! decodable, over a limit) fails the track at once and removes its original. Everything else
+//! (storage, I/O, an encoder refusal, a panic) keeps the original and is retried with exponential
+//! backoff up to `jobs.max_attempts`; a failed track can be queued again by the retry endpoint. At
+//! shutdown a running job is given back, not counted as an attempt.
 
 use crate::server::App;
 use crate::store::{Failure, Job, Rendition};

@@ -290,8 +290,8 @@ pub fn package(
     let mut on_decode = |f: f32| progress(Stage::Decode, f);
     let decoded =
         veza_codecs::decode(Box::new(file), ext.as_deref(), &opts.limits, &mut on_decode)?;
-    let info = decoded.info.clone();
-    let cover = decoded.cover.clone();
+    let mut info = decoded.info;
+    let cover = decoded.cover;
     let pcm = veza_codecs::downmix(decoded.pcm, decoded.layout.as_ref());
     let built = build(&pcm, &info, opts, progress)?;
     progress(Stage::Write, 0.0);
@@ -299,7 +299,7 @@ pub fn package(
         duration_seconds: pcm.seconds(),
         truncated: info.truncated,
         declared_duration_seconds: info.declared_seconds,
-        warnings: info.warnings.clone(),
+        warnings: std::mem::take(&mut info.warnings),
         source: info,
         loudness: built.loudness,
         normalization: built.normalization,

@@ -332,10 +332,10 @@ pub fn decode(
         )));
     }
     let kept = pcm.seconds();
-    // Cut off: reading stopped at an I/O error, the structure ends past the file (see `tags`),
-    // or less than declared decodes (by more than a long frame plus priming).
-    // Only counts that headers state exactly are compared (FLAC STREAMINFO, WAVE and AIFF data
-    // sizes, MP3 Xing frames); MP4, Ogg and Matroska durations include what edits trim.
+    // Cut off: reading stopped at an I/O error, the structure ends past the file (see `tags`), or
+    // more than 0.1 s (a long frame plus priming) less than declared decodes. Only counts that
+    // headers state exactly are compared (FLAC STREAMINFO, WAVE and AIFF data sizes, MP3 Xing
+    // frames); MP4, Ogg and Matroska durations include what edits trim.
     let exact = !["isomp4", "ogg", "matroska"].contains(&container.as_str());
     let truncated = cut || cut_off || (exact && declared_seconds.is_some_and(|d| d - kept > 0.1));
     if truncated {

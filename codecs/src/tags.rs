@@ -379,6 +379,8 @@ fn ape(source: &mut dyn MediaSource, len: u64, scan: &mut Scan) -> std::io::Resu
         return Ok(end);
     }
     let items_at = footer_at + 32 - size;
+    // Where the tag, and so the audio before it, ends.
+    let tag_start = items_at.saturating_sub(if has_header { 32 } else { 0 });
     let items = read_at(source, items_at, (size - 32) as usize)?;
     let mut tags = Tags::default();
     let mut at = 0usize;
@@ -386,27 +388,27 @@ fn ape(source: &mut dyn MediaSource, len: u64, scan: &mut Scan) -> std::io::Resu
         let (Some(n), Some(_flags)) = (le32(&items, at), le32(&items, at + 4)) else {
             merge(&mut scan.salvaged, tags);
             hide(scan, format!("it declares {count} items but holds {i}"));
-            return Ok(items_at.saturating_sub(if has_header { 32 } else { 0 }));
+            return Ok(tag_start);
         };
         at += 8;
         let Some(key_len) = items[at.min(items.len())..].iter().position(|&b| b == 0) else {
             merge(&mut scan.salvaged, tags);
             hide(scan, format!("item {} has no terminated key", i + 1));
-            return Ok(items_at.saturating_sub(if has_header { 32 } else { 0 }));
+            return Ok(tag_start);
         };
         let key = String::from_utf8_lossy(&items[at..at + key_len]).into_owned();
         at += key_len + 1;
         if n > items.len() - at {
             merge(&mut scan.salvaged, tags);
             hide(scan, format!("item {key} declares {n} bytes, past the tag"));
-            return Ok(items_at.saturating_sub(if has_header { 32 } else { 0 }));
+            return Ok(tag_start);
         }
         if let Ok(value) = std::str::from_utf8(&items[at..at + n]) {
             set(&mut tags, &key, value);
         }
         at += n;
     }
-    Ok(items_at.saturating_sub(if has_header { 32 } else { 0 }))
+    Ok(tag_start)
 }
 
 /// Files one `KEY=value` comment or APE item under the tags we keep.

@@ -146,12 +146,12 @@ async fn shifted(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    let (Some(shift), Some(Kind::Media)) = (parse_shift(&at), nested_kind(&file)) else {
+    // Only media segments are retimed: the stored init serves every place in a playlist.
+    let (Some(shift), Some(Kind::Media), true) =
+        (parse_shift(&at), nested_kind(&file), file != "init.mp4")
+    else {
         return not_found();
     };
-    if file == "init.mp4" {
-        return not_found(); // the init is not retimed: its stored URL serves every place
-    }
     let at = Where {
         rendition: Some(&rendition),
         shift: Some(shift),
