@@ -302,6 +302,10 @@ pub struct Limits {
     pub idempotency_ttl_seconds: u64,
     /// Lifetime of an unfinished resumable upload.
     pub upload_expiration_seconds: u64,
+    /// Most channels an uploaded source may have (more are refused before decoding).
+    pub max_channels: usize,
+    /// Longest audio an uploaded source may declare or decode to, in seconds.
+    pub max_duration_seconds: f64,
 }
 
 impl Default for Limits {
@@ -312,6 +316,8 @@ impl Default for Limits {
             burst: 200,
             idempotency_ttl_seconds: 86400,
             upload_expiration_seconds: 86400,
+            max_channels: 32,
+            max_duration_seconds: 6.0 * 3600.0,
         }
     }
 }
@@ -536,6 +542,16 @@ impl Config {
         }
         if self.limits.burst == 0 {
             return bad("limits.burst", "must be at least 1");
+        }
+        if !(1..=255).contains(&self.limits.max_channels) {
+            return bad("limits.max_channels", "must be between 1 and 255");
+        }
+        if !(self.limits.max_duration_seconds > 0.0 && self.limits.max_duration_seconds <= 86_400.0)
+        {
+            return bad(
+                "limits.max_duration_seconds",
+                "must be more than 0 and at most 86400 (24 hours)",
+            );
         }
         if self.jobs.lease_seconds < 2 {
             return bad("jobs.lease_seconds", "must be at least 2");

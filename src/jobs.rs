@@ -14,7 +14,7 @@ use crate::server::App;
 use crate::store::{Failure, Job, Rendition};
 use futures::{StreamExt, TryStreamExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -191,25 +191,36 @@ async fn attempt(
         _ = app.shutdown.cancelled() => return Err(Stop::Shutdown),
     }
 
-    // Package on a blocking thread. It owns the temporary directory, so if the attempt is
-    // abandoned the files go when the thread finishes.
+    // Package on a blocking thread. It owns the temporary directory, so the files go when the
+    // thread finishes. Cancelling sets its flag, which every pass checks between pieces of the
+    // source, and waits for it to stop: a deleted track or a shutdown stops the CPU work too.
     let progress = Arc::new(AtomicU32::new(0));
     let out = tmp.path().join("out");
     let opts = app.package_options.clone();
     let p = progress.clone();
-    let task = tokio::task::spawn_blocking(move || {
+    let stop_flag = Arc::new(AtomicBool::new(false));
+    let flag = stop_flag.clone();
+    let mut task = tokio::task::spawn_blocking(move || {
         let report =
             |stage: crate::Stage, f: f32| p.store(stage.overall(f).to_bits(), Ordering::Relaxed);
-        let r = crate::package(&input, &out, &opts, &report);
+        let r = crate::package::package_cancellable(&input, &out, &opts, &report, &flag);
         (tmp, out, r)
     });
     let reporter = tokio::spawn(report_progress(app.clone(), job.clone(), progress));
-    let joined = tokio::select! {
-        r = task => r,
-        _ = cancel.cancelled() => { reporter.abort(); return Err(Stop::Abandon) }
-        _ = app.shutdown.cancelled() => { reporter.abort(); return Err(Stop::Shutdown) }
+    let stopped = tokio::select! {
+        r = &mut task => Ok(r),
+        _ = cancel.cancelled() => Err(Stop::Abandon),
+        _ = app.shutdown.cancelled() => Err(Stop::Shutdown),
     };
     reporter.abort();
+    let joined = match stopped {
+        Ok(r) => r,
+        Err(stop) => {
+            stop_flag.store(true, Ordering::Relaxed);
+            let _ = task.await;
+            return Err(stop);
+        }
+    };
     let (tmp, out, packaged) = joined.map_err(|e| retry("packaging thread", &e))?;
     tracing::debug!(track = %job.track_id, seconds = started.elapsed().as_secs_f64(), "packaged");
     let summary = match packaged {

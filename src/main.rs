@@ -128,13 +128,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve { config } => {
             let config = load_config(config.as_deref())?;
             init_logging(&config.log);
-            runtime()?.block_on(async {
+            let rt = runtime()?;
+            let served = rt.block_on(async {
                 let server = veza_stream::Server::load(config).await?;
                 print!("{}", server.banner());
                 use std::io::Write;
                 std::io::stdout().flush()?;
                 server.run().await
-            })
+            });
+            // A blocking thread still running (a read of a stalled disk) does not hold the exit.
+            rt.shutdown_timeout(std::time::Duration::from_secs(2));
+            served
         }
         Command::Token {
             command:

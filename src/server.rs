@@ -163,6 +163,11 @@ impl Server {
         let mut package_options = crate::Options {
             segment_seconds: config.packaging.segment_seconds,
             panic_in_encoder: config.jobs.fault == "encoder-panic",
+            limits: veza_codecs::Limits {
+                max_seconds: config.limits.max_duration_seconds,
+                max_channels: config.limits.max_channels,
+                ..veza_codecs::Limits::default()
+            },
             ..crate::Options::default()
         };
         package_options.renditions = config
@@ -291,7 +296,13 @@ impl Server {
             Ok(r) => r.context("server task")?.context("serving")?,
             Err(_) => tracing::warn!("in-flight requests outlived the grace period"),
         }
-        while tasks.join_next().await.is_some() {}
+        // Jobs stop packaging within a fraction of a second of the shutdown (their cancellation
+        // flag) and give their work back; an upload of a package in flight gets the same grace.
+        let drained =
+            tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
+        if drained.is_err() {
+            tracing::warn!("background tasks outlived the grace period; leases will expire");
+        }
         tracing::info!("stopped");
         Ok(())
     }

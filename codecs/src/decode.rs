@@ -15,7 +15,7 @@ use symphonia::core::codecs::audio::{AudioCodecParameters, AudioDecoder, AudioDe
 use symphonia::core::codecs::CodecParameters;
 use symphonia::core::errors::Error as SymphoniaError;
 use symphonia::core::formats::probe::Hint;
-use symphonia::core::formats::{FormatOptions, FormatReader, TrackType};
+use symphonia::core::formats::{FormatOptions, FormatReader, Track, TrackType};
 use symphonia::core::io::{MediaSource, MediaSourceStream};
 use symphonia::core::meta::{MetadataOptions, MetadataRevision, StandardTag, StandardVisualKey};
 use symphonia::core::packet::Packet;
@@ -34,7 +34,7 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            max_seconds: 4.0 * 3600.0,
+            max_seconds: 6.0 * 3600.0,
             max_channels: 32,
             max_cover_bytes: 8 << 20,
         }
@@ -108,7 +108,7 @@ pub struct Decoded {
     pub cover: Option<Cover>,
 }
 
-/// Decodes a whole source to PCM.
+/// Decodes a whole source to PCM: [`StreamDecoder`] run to the end, its pieces joined.
 ///
 /// `extension` is a hint only: the container is detected from its bytes. `progress` is called
 /// with the fraction decoded so far (0.0 to 1.0) when the duration is known in advance.
@@ -122,263 +122,545 @@ pub fn decode(
     limits: &Limits,
     progress: &mut dyn FnMut(f32),
 ) -> Result<Decoded> {
-    if source.byte_len() == Some(0) {
-        return Err(Error::Empty("the input has no bytes".into()));
-    }
-    let mut source = source;
-    let scan = crate::tags::scan(source.as_mut());
-    let edit = mp4_edit(&mut source);
-    let source: Box<dyn MediaSource> = if scan.patches.is_empty() {
-        source
-    } else {
-        Box::new(crate::tags::Overlay::new(source, scan.patches))
-    };
-    let mut warnings = scan.warnings;
-    let cut_off = scan.truncated;
-    let mss = MediaSourceStream::new(source, Default::default());
-    let mut hint = Hint::new();
-    if let Some(ext) = extension {
-        hint.with_extension(ext);
-    }
-    let mut format = symphonia::default::get_probe()
-        .probe(
-            &hint,
-            mss,
-            FormatOptions::default(),
-            MetadataOptions::default(),
-        )
-        .map_err(|e| match e {
-            SymphoniaError::Unsupported(_) => {
-                Error::Unsupported("no known audio container or codec found in the data".into())
-            }
-            other => classify(other, None),
-        })?;
-    let track = format
-        .default_track(TrackType::Audio)
-        .ok_or_else(|| Error::Unsupported("the container holds no audio track".into()))?
-        .clone();
-    let params = match &track.codec_params {
-        Some(CodecParameters::Audio(p)) => p.clone(),
-        _ => {
-            return Err(Error::Unsupported(
-                "the audio track has no codec parameters".into(),
-            ))
-        }
-    };
-    let container = format.format_info().short_name.to_string();
-    let (mut tags, mut cover) = (Tags::default(), None);
-    read_metadata(format.as_mut(), &mut tags, &mut cover, limits);
-    crate::tags::merge(&mut tags, scan.salvaged);
-
-    // Matroska states its presentation length (Opus end padding is in DiscardPadding, which
-    // Symphonia does not report).
-    let window = edit.or_else(|| {
-        let info = format.media_info();
-        let (tb, duration) = (info.time_base?, info.duration?);
-        (container == "matroska").then(|| Window {
-            skip_seconds: 0.0,
-            keep_seconds: Some(
-                duration.get() as f64 * f64::from(tb.numer.get()) / f64::from(tb.denom.get()),
-            ),
-        })
-    });
-    let opus = OpusFraming {
-        // Symphonia hands MP4's dOps on as "OpusHead" + the dOps body, whose fields are
-        // big-endian (Opus in ISO BMFF, 4.3.2), unlike OpusHead's.
-        big_endian: container == "isomp4",
-        // In MP4 the edit list carries the pre-skip (media_time); applying both would trim twice.
-        pre_skip_in_window: container == "isomp4" && window.is_some_and(|w| w.skip_seconds > 0.0),
-    };
-    let mut decoder = Decoder::new(&params, opus)?;
-    let rate = params
-        .sample_rate
-        .and_then(SampleRate::new)
-        .or_else(|| decoder.rate())
-        .ok_or_else(|| Error::Unsupported("the audio track states no sample rate".into()))?;
-    let layout = match &decoder {
-        Decoder::Opus(o) => o.layout.clone(),
-        Decoder::Symphonia(..) => params.channels.clone(),
-    };
-    let declared_channels = layout
-        .as_ref()
-        .map(Channels::count)
-        .or_else(|| decoder.channels());
-    if let Some(n) = declared_channels {
-        if n > limits.max_channels {
-            return Err(Error::Limit(format!(
-                "{n} channels (at most {})",
-                limits.max_channels
-            )));
+    let mut stream = StreamDecoder::open(source, extension, limits)?;
+    let mut pcm = Pcm::new(stream.rate(), 0);
+    while let Some(piece) = stream.next_chunk()? {
+        pcm.append(piece);
+        if let Some(f) = stream.progress() {
+            progress(f);
         }
     }
-    let expected_frames = track.num_frames.filter(|&n| n > 0);
-
-    // The first link of the stream sets the rate and channel count; later links of a chained
-    // stream (Ogg) are resampled and remapped to it.
-    let first = FirstLink {
-        rate,
-        name: decoder.name(),
-        lossless: decoder.lossless(),
-    };
-    let mut track = track;
-    let mut link_rate = rate;
-    let mut links: Vec<Pcm> = Vec::new();
-    let mut pcm: Option<Pcm> = None;
-    let mut scratch: Vec<Vec<f32>> = Vec::new();
-    let mut damage = Damage::default();
-    // Whether reading stopped at an I/O error: the file ends inside a packet or a sample table
-    // points past its end.
-    let mut cut = false;
-    let position = |links: &[Pcm], pcm: Option<&Pcm>| {
-        links.iter().map(Pcm::seconds).sum::<f64>() + frames_seconds(pcm)
-    };
-    loop {
-        let packet = match format.next_packet() {
-            Ok(Some(packet)) => packet,
-            Ok(None) => break,
-            // A truncated file ends in an I/O error: keep what decoded.
-            Err(SymphoniaError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-                cut = true;
-                break;
-            }
-            Err(SymphoniaError::IoError(e)) => return Err(Error::Io(e)),
-            Err(SymphoniaError::ResetRequired) => {
-                // A new link of a chained stream: its own track, codec parameters and decoder.
-                links.extend(pcm.take());
-                track = format
-                    .default_track(TrackType::Audio)
-                    .ok_or_else(|| {
-                        Error::Unsupported("a chained link holds no audio track".into())
-                    })?
-                    .clone();
-                let Some(CodecParameters::Audio(params)) = &track.codec_params else {
-                    return Err(Error::Unsupported(
-                        "a chained link has no codec parameters".into(),
-                    ));
-                };
-                decoder = Decoder::new(params, opus)?;
-                link_rate = params
-                    .sample_rate
-                    .and_then(SampleRate::new)
-                    .or_else(|| decoder.rate())
-                    .ok_or_else(|| {
-                        Error::Unsupported("a chained link states no sample rate".into())
-                    })?;
-                continue;
-            }
-            Err(SymphoniaError::DecodeError(detail)) => {
-                // The demuxer lost sync; it resynchronises on the next call.
-                damage.skip(position(&links, pcm.as_ref()), detail.to_string())?;
-                continue;
-            }
-            Err(e) => return Err(classify(e, Some(position(&links, pcm.as_ref())))),
-        };
-        if packet.track_id != track.id {
-            continue;
-        }
-        match decoder.decode(&packet, &mut scratch) {
-            Ok(()) => {
-                damage.good += 1;
-                append(&mut pcm, &scratch, link_rate);
-            }
-            Err(DecodeFailure::Recoverable(detail)) => {
-                damage.skip(position(&links, pcm.as_ref()), detail)?;
-            }
-            Err(DecodeFailure::Fatal(e)) => return Err(e),
-        }
-        let seconds = position(&links, pcm.as_ref());
-        if seconds > limits.max_seconds {
-            return Err(Error::Limit(format!(
-                "longer than {} s of audio",
-                limits.max_seconds
-            )));
-        }
-        if let Some(total) = expected_frames {
-            progress((seconds * f64::from(rate.hz()) / total as f64).min(1.0) as f32);
-        }
-    }
-    // Metadata can also follow the audio (ID3v1, APE, trailing Vorbis comments).
-    read_metadata(format.as_mut(), &mut tags, &mut cover, limits);
-
-    links.extend(pcm.take());
-    let chained = links.len() > 1;
-    let mut pcm = join(links, first.rate)?;
-    if let (Some(p), Some(edit)) = (pcm.as_mut(), window.filter(|_| !chained)) {
-        edit.apply(p);
-    }
-    let declared_seconds = expected_frames.map(|n| n as f64 / f64::from(rate.hz()));
-    let pcm = pcm.filter(|p| p.frames() > 0).ok_or_else(|| {
-        if cut {
-            Error::Corrupt {
-                at_seconds: Some(0.0),
-                detail: match declared_seconds {
-                    Some(d) => format!(
-                        "the file is cut off before its first complete audio frame (it declares {d:.3} s): nothing playable is left"
-                    ),
-                    None => "the file is cut off before its first complete audio frame: nothing playable is left".into(),
-                },
-            }
-        } else if damage.bad > 0 {
-            damage.corrupt(format!("none of {} packets decoded", damage.bad))
-        } else {
-            Error::Empty("the audio track holds no samples".into())
-        }
-    })?;
-    if damage.bad > damage.good {
-        let total = damage.bad + damage.good;
-        return Err(damage.corrupt(format!(
-            "{} of {total} packets failed to decode",
-            damage.bad
-        )));
-    }
-    let kept = pcm.seconds();
-    // Cut off: reading stopped at an I/O error, the structure ends past the file (see `tags`), or
-    // more than 0.1 s (a long frame plus priming) less than declared decodes. Only counts that
-    // headers state exactly are compared (FLAC STREAMINFO, WAVE and AIFF data sizes, MP3 Xing
-    // frames); MP4, Ogg and Matroska durations include what edits trim.
-    let exact = !["isomp4", "ogg", "matroska"].contains(&container.as_str());
-    let truncated = cut || cut_off || (exact && declared_seconds.is_some_and(|d| d - kept > 0.1));
-    if truncated {
-        warnings.push(match declared_seconds {
-            Some(d) if d > kept => format!(
-                "the file is cut off: {kept:.3} s of its declared {d:.3} s decode, and are kept"
-            ),
-            _ => format!("the file is cut off mid-frame: the {kept:.3} s before the cut are kept"),
-        });
-    }
-    if damage.bad > 0 {
-        warnings.push(format!(
-            "{} damaged packet(s) skipped, the first at {:.3} s",
-            damage.bad,
-            damage.first_bad.unwrap_or(0.0)
-        ));
-    }
+    let layout = stream.layout().cloned();
+    let (info, cover) = stream.finish()?;
     progress(1.0);
-    let lossless = first.lossless;
-    let info = SourceInfo {
-        container,
-        codec: first.name,
-        sample_rate: rate,
-        channels: pcm.channels(),
-        bits_per_sample: if lossless {
-            params.bits_per_sample.or_else(|| decoder.bits())
-        } else {
-            None
-        },
-        lossless,
-        tags,
-        skipped_packets: damage.bad,
-        first_skip_seconds: damage.first_bad,
-        truncated,
-        declared_seconds,
-        warnings,
-    };
     Ok(Decoded {
         info,
         pcm,
         layout,
         cover,
     })
+}
+
+/// A source decoded piece by piece, in memory that does not grow with its duration.
+///
+/// [`StreamDecoder::open`] probes the container and checks what the headers declare against
+/// [`Limits`] before anything is allocated from those figures: a sample rate outside 8 kHz to
+/// 768 kHz, more channels than allowed or a declared duration over the limit is an
+/// [`Error::Limit`] at once. [`StreamDecoder::next_chunk`] then gives the decoded PCM at the first
+/// link's rate and channel count (later links of a chained Ogg stream are resampled and remapped
+/// to it), with the container's edit list or stated duration applied, so the pieces add up to the
+/// presented track. [`StreamDecoder::finish`] gives the [`SourceInfo`] (tags, warnings, whether
+/// the file was cut off) and the cover art.
+pub struct StreamDecoder {
+    format: Box<dyn FormatReader>,
+    track: Track,
+    decoder: Decoder,
+    params: AudioCodecParameters,
+    opus: OpusFraming,
+    first: FirstLink,
+    link_rate: SampleRate,
+    /// Resamples a later link whose rate differs from the first's.
+    link_resampler: Option<crate::Resampler>,
+    links: usize,
+    layout: Option<Channels>,
+    /// Output channels, fixed by the first decoded buffer.
+    channels: Option<usize>,
+    container: String,
+    tags: Tags,
+    cover: Option<Cover>,
+    warnings: Vec<String>,
+    cut_off: bool,
+    /// Whether reading stopped at an I/O error: the file ends inside a packet or a sample table
+    /// points past its end.
+    cut: bool,
+    damage: Damage,
+    scratch: Vec<Vec<f32>>,
+    expected_frames: Option<u64>,
+    /// The presentation window in frames at the first link's rate: to skip, then to keep.
+    skip_left: u64,
+    keep_left: Option<u64>,
+    /// Seconds of audio decoded, counting every link at its own rate.
+    position: f64,
+    /// Frames given out.
+    emitted: u64,
+    limits: Limits,
+    ended: bool,
+}
+
+/// Sample rates accepted from a header: 8 kHz (narrowband telephony) to 768 kHz (the highest rate
+/// professional converters offer). Outside these, a header is lying or hostile, and every buffer
+/// sized from the rate (resampler filters, waveform pixels) would be absurd.
+pub const RATE_RANGE: std::ops::RangeInclusive<u32> = 8_000..=768_000;
+
+fn check_rate(rate: SampleRate) -> Result<SampleRate> {
+    if RATE_RANGE.contains(&rate.hz()) {
+        Ok(rate)
+    } else {
+        Err(Error::Limit(format!(
+            "a sample rate of {} Hz (accepted: {} to {} Hz)",
+            rate.hz(),
+            RATE_RANGE.start(),
+            RATE_RANGE.end()
+        )))
+    }
+}
+
+impl StreamDecoder {
+    /// Probes `source` and checks its declared facts against `limits`.
+    ///
+    /// # Errors
+    /// As [`decode`], for what the headers already show.
+    pub fn open(
+        source: Box<dyn MediaSource>,
+        extension: Option<&str>,
+        limits: &Limits,
+    ) -> Result<Self> {
+        if source.byte_len() == Some(0) {
+            return Err(Error::Empty("the input has no bytes".into()));
+        }
+        let mut source = source;
+        let scan = crate::tags::scan(source.as_mut());
+        let edit = mp4_edit(&mut source);
+        let source: Box<dyn MediaSource> = if scan.patches.is_empty() {
+            source
+        } else {
+            Box::new(crate::tags::Overlay::new(source, scan.patches))
+        };
+        let mss = MediaSourceStream::new(source, Default::default());
+        let mut hint = Hint::new();
+        if let Some(ext) = extension {
+            hint.with_extension(ext);
+        }
+        let mut format = symphonia::default::get_probe()
+            .probe(
+                &hint,
+                mss,
+                FormatOptions::default(),
+                MetadataOptions::default(),
+            )
+            .map_err(|e| match e {
+                SymphoniaError::Unsupported(_) => {
+                    Error::Unsupported("no known audio container or codec found in the data".into())
+                }
+                other => classify(other, None),
+            })?;
+        let track = format
+            .default_track(TrackType::Audio)
+            .ok_or_else(|| Error::Unsupported("the container holds no audio track".into()))?
+            .clone();
+        let params = match &track.codec_params {
+            Some(CodecParameters::Audio(p)) => p.clone(),
+            _ => {
+                return Err(Error::Unsupported(
+                    "the audio track has no codec parameters".into(),
+                ))
+            }
+        };
+        // Header facts first: nothing below allocates from them before they are checked.
+        if let Some(hz) = params.sample_rate {
+            match SampleRate::new(hz) {
+                Some(r) => {
+                    check_rate(r)?;
+                }
+                None => return Err(Error::Limit("a sample rate of 0 Hz".into())),
+            }
+        }
+        let container = format.format_info().short_name.to_string();
+        let (mut tags, mut cover) = (Tags::default(), None);
+        read_metadata(format.as_mut(), &mut tags, &mut cover, limits);
+        crate::tags::merge(&mut tags, scan.salvaged);
+
+        // Matroska states its presentation length (Opus end padding is in DiscardPadding, which
+        // Symphonia does not report).
+        let window = edit.or_else(|| {
+            let info = format.media_info();
+            let (tb, duration) = (info.time_base?, info.duration?);
+            (container == "matroska").then(|| Window {
+                skip_seconds: 0.0,
+                keep_seconds: Some(
+                    duration.get() as f64 * f64::from(tb.numer.get()) / f64::from(tb.denom.get()),
+                ),
+            })
+        });
+        let opus = OpusFraming {
+            // Symphonia hands MP4's dOps on as "OpusHead" + the dOps body, whose fields are
+            // big-endian (Opus in ISO BMFF, 4.3.2), unlike OpusHead's.
+            big_endian: container == "isomp4",
+            // In MP4 the edit list carries the pre-skip (media_time); applying both would trim
+            // twice.
+            pre_skip_in_window: container == "isomp4"
+                && window.is_some_and(|w| w.skip_seconds > 0.0),
+        };
+        let declared_channels = if params.codec == CODEC_ID_OPUS {
+            None
+        } else {
+            params.channels.as_ref().map(Channels::count)
+        };
+        if let Some(n) = declared_channels {
+            check_channels(n, limits)?;
+        }
+        let decoder = Decoder::new(&params, opus)?;
+        let rate = params
+            .sample_rate
+            .and_then(SampleRate::new)
+            .or_else(|| decoder.rate())
+            .ok_or_else(|| Error::Unsupported("the audio track states no sample rate".into()))?;
+        let rate = check_rate(rate)?;
+        let layout = match &decoder {
+            Decoder::Opus(o) => o.layout.clone(),
+            Decoder::Symphonia(..) => params.channels.clone(),
+        };
+        let declared_channels = layout
+            .as_ref()
+            .map(Channels::count)
+            .or_else(|| decoder.channels());
+        if let Some(n) = declared_channels {
+            check_channels(n, limits)?;
+        }
+        let expected_frames = track.num_frames.filter(|&n| n > 0);
+        if let Some(n) = expected_frames {
+            let seconds = n as f64 / f64::from(rate.hz());
+            if seconds > limits.max_seconds {
+                return Err(Error::Limit(format!(
+                    "the file declares {seconds:.0} s of audio (at most {} s)",
+                    limits.max_seconds
+                )));
+            }
+        }
+        let hz = f64::from(rate.hz());
+        let (skip_left, keep_left) = match window {
+            Some(w) => (
+                (w.skip_seconds * hz).round() as u64,
+                w.keep_seconds
+                    .map(|k| (k * hz).round() as u64)
+                    .filter(|&k| k > 0),
+            ),
+            None => (0, None),
+        };
+        let first = FirstLink {
+            rate,
+            name: decoder.name(),
+            lossless: decoder.lossless(),
+        };
+        Ok(StreamDecoder {
+            format,
+            track,
+            decoder,
+            params,
+            opus,
+            first,
+            link_rate: rate,
+            link_resampler: None,
+            links: 1,
+            layout,
+            channels: None,
+            container,
+            tags,
+            cover,
+            warnings: scan.warnings,
+            cut_off: scan.truncated,
+            cut: false,
+            damage: Damage::default(),
+            scratch: Vec::new(),
+            expected_frames,
+            skip_left,
+            keep_left,
+            position: 0.0,
+            emitted: 0,
+            limits: limits.clone(),
+            ended: false,
+        })
+    }
+
+    /// The output rate: the first link's.
+    pub fn rate(&self) -> SampleRate {
+        self.first.rate
+    }
+
+    /// The source's channel layout, when the container states one.
+    pub fn layout(&self) -> Option<&Channels> {
+        self.layout.as_ref()
+    }
+
+    /// Frames the headers declare, when they state a count.
+    pub fn declared_frames(&self) -> Option<u64> {
+        self.expected_frames
+    }
+
+    /// The fraction decoded so far, when the duration is known in advance.
+    pub fn progress(&self) -> Option<f32> {
+        let total = self.expected_frames?;
+        Some((self.position * f64::from(self.first.rate.hz()) / total as f64).min(1.0) as f32)
+    }
+
+    /// The next decoded piece, or `None` at the end of the stream. Pieces are never empty.
+    pub fn next_chunk(&mut self) -> Result<Option<Pcm>> {
+        while !self.ended {
+            let decoded = self.next_packet()?;
+            let piece = match decoded {
+                Some(p) => p,
+                None => {
+                    self.ended = true;
+                    match self.link_resampler.take() {
+                        Some(mut r) => r.flush()?,
+                        None => continue,
+                    }
+                }
+            };
+            if let Some(p) = self.present(piece) {
+                return Ok(Some(p));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Applies the presentation window and the first link's channel count.
+    fn present(&mut self, piece: Pcm) -> Option<Pcm> {
+        let mut piece = piece;
+        let n = piece.frames() as u64;
+        if n == 0 {
+            return None;
+        }
+        let channels = *self.channels.get_or_insert(piece.channels());
+        if piece.channels() != channels {
+            piece.planes = remap(&piece.planes, channels).into_owned();
+        }
+        // The window only applies to a single-link stream (edit lists and Matroska durations
+        // never come with chained Ogg links).
+        if self.links == 1 {
+            let skip = self.skip_left.min(n);
+            self.skip_left -= skip;
+            let mut keep = n - skip;
+            if let Some(left) = self.keep_left.as_mut() {
+                keep = keep.min(*left);
+                *left -= keep;
+            }
+            if skip > 0 || keep < n - skip {
+                for plane in &mut piece.planes {
+                    plane.truncate((skip + keep) as usize);
+                    plane.drain(..skip as usize);
+                }
+            }
+        }
+        self.emitted += piece.frames() as u64;
+        (piece.frames() > 0).then_some(piece)
+    }
+
+    /// Decodes the next packet of the track; `None` at the end.
+    fn next_packet(&mut self) -> Result<Option<Pcm>> {
+        loop {
+            let packet = match self.format.next_packet() {
+                Ok(Some(packet)) => packet,
+                Ok(None) => return Ok(None),
+                // A truncated file ends in an I/O error: keep what decoded.
+                Err(SymphoniaError::IoError(e))
+                    if e.kind() == std::io::ErrorKind::UnexpectedEof =>
+                {
+                    self.cut = true;
+                    return Ok(None);
+                }
+                Err(SymphoniaError::IoError(e)) => return Err(Error::Io(e)),
+                Err(SymphoniaError::ResetRequired) => {
+                    // The link ends: the tail of its resampler belongs to it.
+                    let tail = match self.link_resampler.take() {
+                        Some(mut r) => Some(r.flush()?),
+                        None => None,
+                    };
+                    self.next_link()?;
+                    match tail {
+                        Some(t) if t.frames() > 0 => return Ok(Some(t)),
+                        _ => continue,
+                    }
+                }
+                Err(SymphoniaError::DecodeError(detail)) => {
+                    // The demuxer lost sync; it resynchronises on the next call.
+                    self.damage.skip(self.position, detail.to_string())?;
+                    continue;
+                }
+                Err(e) => return Err(classify(e, Some(self.position))),
+            };
+            if packet.track_id != self.track.id {
+                continue;
+            }
+            let mut scratch = std::mem::take(&mut self.scratch);
+            let result = self.decoder.decode(&packet, &mut scratch);
+            let out = match result {
+                Ok(()) => {
+                    self.damage.good += 1;
+                    self.take(&scratch)?
+                }
+                Err(DecodeFailure::Recoverable(detail)) => {
+                    self.damage.skip(self.position, detail)?;
+                    None
+                }
+                Err(DecodeFailure::Fatal(e)) => return Err(e),
+            };
+            self.scratch = scratch;
+            if self.position > self.limits.max_seconds {
+                return Err(Error::Limit(format!(
+                    "longer than {} s of audio",
+                    self.limits.max_seconds
+                )));
+            }
+            if let Some(p) = out {
+                return Ok(Some(p));
+            }
+        }
+    }
+
+    /// One decoded buffer as PCM at the first link's rate.
+    fn take(&mut self, planes: &[Vec<f32>]) -> Result<Option<Pcm>> {
+        if planes.is_empty() || planes[0].is_empty() {
+            return Ok(None);
+        }
+        check_channels(planes.len(), &self.limits)?;
+        self.position += planes[0].len() as f64 / f64::from(self.link_rate.hz());
+        if self.link_rate == self.first.rate {
+            return Ok(Some(Pcm {
+                rate: self.first.rate,
+                planes: planes.to_vec(),
+            }));
+        }
+        // A later link at another rate: resampled to the first link's, with the channel count of
+        // its first buffer.
+        if self.link_resampler.is_none() {
+            self.link_resampler = Some(crate::Resampler::new(
+                self.link_rate,
+                self.first.rate,
+                planes.len(),
+            )?);
+        }
+        let Some(r) = self.link_resampler.as_mut() else {
+            return Ok(None);
+        };
+        let planes = remap(planes, r.channels());
+        let refs: Vec<&[f32]> = planes.iter().map(Vec::as_slice).collect();
+        Ok(Some(r.push(&refs)?))
+    }
+
+    /// A new link of a chained stream: its own track, codec parameters and decoder.
+    fn next_link(&mut self) -> Result<()> {
+        self.track = self
+            .format
+            .default_track(TrackType::Audio)
+            .ok_or_else(|| Error::Unsupported("a chained link holds no audio track".into()))?
+            .clone();
+        let Some(CodecParameters::Audio(params)) = &self.track.codec_params else {
+            return Err(Error::Unsupported(
+                "a chained link has no codec parameters".into(),
+            ));
+        };
+        self.decoder = Decoder::new(params, self.opus)?;
+        self.link_rate = params
+            .sample_rate
+            .and_then(SampleRate::new)
+            .or_else(|| self.decoder.rate())
+            .ok_or_else(|| Error::Unsupported("a chained link states no sample rate".into()))?;
+        check_rate(self.link_rate)?;
+        self.links += 1;
+        Ok(())
+    }
+
+    /// Ends decoding: the description of the source and its cover art.
+    ///
+    /// # Errors
+    /// [`Error::Empty`] or [`Error::Corrupt`] when nothing playable decoded, [`Error::Corrupt`]
+    /// when broken packets outnumber good ones.
+    pub fn finish(mut self) -> Result<(SourceInfo, Option<Cover>)> {
+        // Metadata can also follow the audio (ID3v1, APE, trailing Vorbis comments).
+        read_metadata(
+            self.format.as_mut(),
+            &mut self.tags,
+            &mut self.cover,
+            &self.limits,
+        );
+        let rate = self.first.rate;
+        let declared_seconds = self
+            .expected_frames
+            .map(|n| n as f64 / f64::from(rate.hz()));
+        let damage = &self.damage;
+        if self.emitted == 0 {
+            return Err(if self.cut {
+                Error::Corrupt {
+                    at_seconds: Some(0.0),
+                    detail: match declared_seconds {
+                        Some(d) => format!(
+                            "the file is cut off before its first complete audio frame (it declares {d:.3} s): nothing playable is left"
+                        ),
+                        None => "the file is cut off before its first complete audio frame: nothing playable is left".into(),
+                    },
+                }
+            } else if damage.bad > 0 {
+                damage.corrupt(format!("none of {} packets decoded", damage.bad))
+            } else {
+                Error::Empty("the audio track holds no samples".into())
+            });
+        }
+        if damage.bad > damage.good {
+            let total = damage.bad + damage.good;
+            return Err(damage.corrupt(format!(
+                "{} of {total} packets failed to decode",
+                damage.bad
+            )));
+        }
+        let kept = self.emitted as f64 / f64::from(rate.hz());
+        let container = self.container;
+        let mut warnings = self.warnings;
+        // Cut off: reading stopped at an I/O error, the structure ends past the file (see
+        // `tags`), or more than 0.1 s (a long frame plus priming) less than declared decodes.
+        // Only counts that headers state exactly are compared (FLAC STREAMINFO, WAVE and AIFF
+        // data sizes, MP3 Xing frames); MP4, Ogg and Matroska durations include what edits trim.
+        let exact = !["isomp4", "ogg", "matroska"].contains(&container.as_str());
+        let truncated =
+            self.cut || self.cut_off || (exact && declared_seconds.is_some_and(|d| d - kept > 0.1));
+        if truncated {
+            warnings.push(match declared_seconds {
+                Some(d) if d > kept => format!(
+                    "the file is cut off: {kept:.3} s of its declared {d:.3} s decode, and are kept"
+                ),
+                _ => format!(
+                    "the file is cut off mid-frame: the {kept:.3} s before the cut are kept"
+                ),
+            });
+        }
+        if damage.bad > 0 {
+            warnings.push(format!(
+                "{} damaged packet(s) skipped, the first at {:.3} s",
+                damage.bad,
+                damage.first_bad.unwrap_or(0.0)
+            ));
+        }
+        let lossless = self.first.lossless;
+        let info = SourceInfo {
+            container,
+            codec: self.first.name,
+            sample_rate: rate,
+            channels: self.channels.unwrap_or(0),
+            bits_per_sample: if lossless {
+                self.params.bits_per_sample.or_else(|| self.decoder.bits())
+            } else {
+                None
+            },
+            lossless,
+            tags: self.tags,
+            skipped_packets: damage.bad,
+            first_skip_seconds: damage.first_bad,
+            truncated,
+            declared_seconds,
+            warnings,
+        };
+        Ok((info, self.cover))
+    }
+}
+
+fn check_channels(n: usize, limits: &Limits) -> Result<()> {
+    if n > limits.max_channels {
+        return Err(Error::Limit(format!(
+            "{n} channels (at most {})",
+            limits.max_channels
+        )));
+    }
+    Ok(())
 }
 
 /// Counts of packets that decoded and that were skipped as damaged.
@@ -411,28 +693,11 @@ impl Damage {
     }
 }
 
-fn frames_seconds(pcm: Option<&Pcm>) -> f64 {
-    pcm.map_or(0.0, Pcm::seconds)
-}
-
 /// What the first link of the stream was.
 struct FirstLink {
     rate: SampleRate,
     name: String,
     lossless: bool,
-}
-
-/// Appends one decoded buffer to the current link, remapping a change of channel count (a broken
-/// MP3 frame header) to the link's first layout.
-fn append(pcm: &mut Option<Pcm>, planes: &[Vec<f32>], rate: SampleRate) {
-    if planes.is_empty() || planes[0].is_empty() {
-        return;
-    }
-    let pcm = pcm.get_or_insert_with(|| Pcm::new(rate, planes.len()));
-    let planes = remap(planes, pcm.channels());
-    for (dst, src) in pcm.planes.iter_mut().zip(planes.iter()) {
-        dst.extend_from_slice(src);
-    }
 }
 
 /// `planes` with `want` channels: unchanged, mono duplicated, or folded by averaging.
@@ -454,27 +719,6 @@ fn remap(planes: &[Vec<f32>], want: usize) -> std::borrow::Cow<'_, [Vec<f32>]> {
             .map(|ch| planes[ch.min(planes.len() - 1)].clone())
             .collect()
     })
-}
-
-/// Joins the links of a (possibly chained) stream at `rate` and the first link's channel count.
-fn join(links: Vec<Pcm>, rate: SampleRate) -> Result<Option<Pcm>> {
-    let mut links = links.into_iter().filter(|l| l.frames() > 0);
-    let Some(mut out) = links.next() else {
-        return Ok(None);
-    };
-    for link in links {
-        let link = if link.rate == rate {
-            link
-        } else {
-            crate::resample(&link, rate)?
-        };
-        let planes = remap(&link.planes, out.channels());
-        for (dst, src) in out.planes.iter_mut().zip(planes.iter()) {
-            dst.extend_from_slice(src);
-        }
-    }
-    out.rate = rate;
-    Ok(Some(out))
 }
 
 fn classify(e: SymphoniaError, at_seconds: Option<f64>) -> Error {
@@ -917,22 +1161,6 @@ struct Window {
     keep_seconds: Option<f64>,
 }
 
-impl Window {
-    fn apply(&self, pcm: &mut Pcm) {
-        let rate = f64::from(pcm.rate.hz());
-        let skip = ((self.skip_seconds * rate).round() as usize).min(pcm.frames());
-        let keep = self.keep_seconds.map(|k| (k * rate).round() as usize);
-        for plane in &mut pcm.planes {
-            plane.drain(..skip);
-            if let Some(k) = keep {
-                if k > 0 && k < plane.len() {
-                    plane.truncate(k);
-                }
-            }
-        }
-    }
-}
-
 /// Reads the edit list of the first sound track, if the source is an MP4 file; rewinds the source.
 fn mp4_edit(source: &mut Box<dyn MediaSource>) -> Option<Window> {
     use std::io::{Read, Seek, SeekFrom};
@@ -1093,4 +1321,97 @@ fn elst_edit(moov: &[u8]) -> Option<Window> {
         return None;
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Cursor;
+
+    /// A 16-bit PCM WAV header declaring `data_len` bytes, followed by `body` zero bytes.
+    fn wav(rate: u32, channels: u16, data_len: u32, body: usize) -> Vec<u8> {
+        let align = 2 * channels;
+        let mut w = Vec::new();
+        w.extend_from_slice(b"RIFF");
+        w.extend_from_slice(&36u32.saturating_add(data_len).to_le_bytes());
+        w.extend_from_slice(b"WAVEfmt ");
+        w.extend_from_slice(&16u32.to_le_bytes());
+        w.extend_from_slice(&1u16.to_le_bytes());
+        w.extend_from_slice(&channels.to_le_bytes());
+        w.extend_from_slice(&rate.to_le_bytes());
+        w.extend_from_slice(&rate.wrapping_mul(u32::from(align)).to_le_bytes());
+        w.extend_from_slice(&align.to_le_bytes());
+        w.extend_from_slice(&16u16.to_le_bytes());
+        w.extend_from_slice(b"data");
+        w.extend_from_slice(&data_len.to_le_bytes());
+        w.resize(w.len() + body, 0);
+        w
+    }
+
+    fn open(bytes: Vec<u8>, limits: &Limits) -> Result<StreamDecoder> {
+        StreamDecoder::open(Box::new(Cursor::new(bytes)), Some("wav"), limits)
+    }
+
+    fn limit_message(r: Result<StreamDecoder>) -> String {
+        match r {
+            Err(Error::Limit(m)) => m,
+            Err(e) => panic!("expected a limit error, got {e}"),
+            Ok(_) => panic!("expected a limit error, the source opened"),
+        }
+    }
+
+    #[test]
+    fn a_rate_outside_8_to_768_khz_is_refused_before_anything_is_sized_from_it() {
+        let hostile = wav(u32::MAX, 2, 4000, 4000);
+        let m = limit_message(open(hostile, &Limits::default()));
+        assert!(m.contains("4294967295 Hz"), "{m}");
+        assert!(m.contains("8000 to 768000 Hz"), "{m}");
+        let m = limit_message(open(wav(4_000, 1, 800, 800), &Limits::default()));
+        assert!(m.contains("4000 Hz"), "{m}");
+        assert!(open(wav(768_000, 1, 800, 800), &Limits::default()).is_ok());
+        assert!(open(wav(8_000, 1, 800, 800), &Limits::default()).is_ok());
+    }
+
+    #[test]
+    fn more_channels_than_allowed_are_refused() {
+        let limits = Limits {
+            max_channels: 4,
+            ..Limits::default()
+        };
+        let m = limit_message(open(wav(48_000, 6, 1200, 1200), &limits));
+        assert!(m.contains("6 channels (at most 4)"), "{m}");
+        assert!(open(wav(48_000, 4, 1200, 1200), &limits).is_ok());
+    }
+
+    #[test]
+    fn a_declared_duration_over_the_limit_is_refused_at_open() {
+        // 2^31 mono frames at 8 kHz: about 74.6 hours declared by a 4 KB file.
+        let m = limit_message(open(wav(8_000, 1, 0xFFFF_FFF0, 4000), &Limits::default()));
+        assert!(m.contains("declares 268435 s"), "{m}");
+        assert!(m.contains("at most 21600 s"), "{m}");
+    }
+
+    #[test]
+    fn pieces_add_up_to_the_source() {
+        let frames = 100_000u32;
+        let mut d = open(
+            wav(44_100, 2, frames * 4, (frames * 4) as usize),
+            &Limits::default(),
+        )
+        .unwrap();
+        assert_eq!(d.declared_frames(), Some(u64::from(frames)));
+        let mut total = 0;
+        let mut pieces = 0;
+        while let Some(p) = d.next_chunk().unwrap() {
+            assert!(p.frames() > 0 && p.frames() <= 1 << 16);
+            assert_eq!(p.channels(), 2);
+            total += p.frames();
+            pieces += 1;
+        }
+        assert_eq!(total, frames as usize);
+        assert!(pieces > 1);
+        let (info, _) = d.finish().unwrap();
+        assert!(!info.truncated);
+        assert_eq!(info.channels, 2);
+    }
 }

@@ -61,16 +61,19 @@ mod units;
 mod waveform;
 
 pub use channels::downmix;
-pub use decode::{decode, Cover, Decoded, Limits, SourceInfo};
+pub use decode::{decode, Cover, Decoded, Limits, SourceInfo, StreamDecoder, RATE_RANGE};
 #[cfg(feature = "aac")]
 pub use encode::aac::AacEncoder;
 pub use encode::{
-    encode_aligned, flac::FlacEncoder, opus::OpusEncoder, Codec, CodecConfig, Encoded, Encoder,
-    Packet,
+    encode_aligned, flac::FlacEncoder, opus::OpusEncoder, Aligned, Codec, CodecConfig, Encoded,
+    Encoder, Packet,
 };
 pub use error::{Error, Result};
-pub use loudness::{measure, normalize, Loudness, Normalization, NormalizeConfig};
-pub use resample::resample;
+pub use loudness::{
+    measure, normalize, IntegratedMeter, Loudness, Meter, Normalization, NormalizeConfig,
+    Normalizer,
+};
+pub use resample::{resample, Resampler};
 pub use tags::Tags;
 pub use units::{Pcm, SampleRate};
-pub use waveform::Waveform;
+pub use waveform::{Waveform, WaveformBuilder};

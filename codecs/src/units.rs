@@ -70,6 +70,17 @@ impl Pcm {
         self.frames() as f64 / f64::from(self.rate.hz())
     }
 
+    /// Appends `other`'s frames (same rate and channel count) after this PCM's.
+    pub fn append(&mut self, other: Pcm) {
+        if self.planes.is_empty() {
+            self.planes = other.planes;
+            return;
+        }
+        for (dst, src) in self.planes.iter_mut().zip(other.planes) {
+            dst.extend_from_slice(&src);
+        }
+    }
+
     /// Borrowed planes, the shape most DSP APIs take.
     pub fn plane_refs(&self) -> Vec<&[f32]> {
         self.planes.iter().map(Vec::as_slice).collect()

@@ -25,33 +25,75 @@ pub struct Waveform {
 }
 
 impl Waveform {
-    /// Peaks of the mono mix of `pcm`, about `pixels_per_second` pixels per second of audio.
+    /// Peaks of the mono mix of a whole clip `pcm`, about `pixels_per_second` pixels per second.
     pub fn from_pcm(pcm: &Pcm, pixels_per_second: u32) -> Self {
-        let spp = (pcm.rate.hz() / pixels_per_second.max(1)).max(1) as usize;
-        let frames = pcm.frames();
-        let channels = pcm.channels().max(1) as f32;
-        let mut data = Vec::with_capacity(2 * frames.div_ceil(spp));
-        let mut start = 0;
-        while start < frames {
-            let end = (start + spp).min(frames);
-            let (mut lo, mut hi) = (f32::MAX, f32::MIN);
-            for i in start..end {
-                let s = pcm.planes.iter().map(|p| p[i]).sum::<f32>() / channels;
-                lo = lo.min(s);
-                hi = hi.max(s);
+        let mut b = WaveformBuilder::new(pcm.rate, pixels_per_second);
+        b.add(&pcm.plane_refs());
+        b.finish()
+    }
+}
+
+/// Builds a [`Waveform`] from PCM fed in pieces; it holds two bytes per pixel.
+#[derive(Debug, Clone)]
+pub struct WaveformBuilder {
+    rate: u32,
+    spp: usize,
+    /// Frames in the current pixel, and its extremes.
+    filled: usize,
+    lo: f32,
+    hi: f32,
+    data: Vec<i8>,
+}
+
+impl WaveformBuilder {
+    /// A builder for PCM at `rate`, about `pixels_per_second` pixels per second of audio.
+    pub fn new(rate: crate::SampleRate, pixels_per_second: u32) -> Self {
+        WaveformBuilder {
+            rate: rate.hz(),
+            spp: (rate.hz() / pixels_per_second.max(1)).max(1) as usize,
+            filled: 0,
+            lo: f32::MAX,
+            hi: f32::MIN,
+            data: Vec::new(),
+        }
+    }
+
+    /// Adds planar samples (one slice per channel).
+    pub fn add(&mut self, planes: &[&[f32]]) {
+        let frames = planes.first().map_or(0, |p| p.len());
+        let channels = planes.len().max(1) as f32;
+        for i in 0..frames {
+            let s = planes.iter().map(|p| p[i]).sum::<f32>() / channels;
+            self.lo = self.lo.min(s);
+            self.hi = self.hi.max(s);
+            self.filled += 1;
+            if self.filled == self.spp {
+                self.end_pixel();
             }
-            data.push(quantize(lo));
-            data.push(quantize(hi));
-            start = end;
+        }
+    }
+
+    fn end_pixel(&mut self) {
+        self.data.push(quantize(self.lo));
+        self.data.push(quantize(self.hi));
+        self.filled = 0;
+        self.lo = f32::MAX;
+        self.hi = f32::MIN;
+    }
+
+    /// The waveform of everything added; a last partial pixel counts.
+    pub fn finish(mut self) -> Waveform {
+        if self.filled > 0 {
+            self.end_pixel();
         }
         Waveform {
             version: 2,
             channels: 1,
-            sample_rate: pcm.rate.hz(),
-            samples_per_pixel: spp as u32,
+            sample_rate: self.rate,
+            samples_per_pixel: self.spp as u32,
             bits: 8,
-            length: (data.len() / 2) as u32,
-            data,
+            length: (self.data.len() / 2) as u32,
+            data: self.data,
         }
     }
 }

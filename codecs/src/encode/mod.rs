@@ -98,92 +98,183 @@ pub struct Encoded {
 
 /// Encodes a whole track so that decoding the packets and dropping the first `priming` samples
 /// gives back exactly `pcm.frames()` samples, aligned with the input, with nothing after them.
-///
-/// `priming` must be at least [`Encoder::min_priming`], and `priming + pcm.frames()` a multiple of
-/// the frame length: the caller picks it (see `veza_hls::Plan::priming_for`) so that packet
-/// boundaries fall on the segment boundaries. Silence is fed before the track so the encoder's own
-/// delay ends exactly at `priming`; when the encoder's delay is larger than `priming`, whole
-/// leading packets that carry only that silence are dropped (an MDCT frame whose window saw only
-/// zeros has all-zero coefficients, so a decoder starting after it produces identical output, and
-/// the first kept frame's own output lies inside the priming).
+/// The whole-clip form of [`Aligned`].
 pub fn encode_aligned(encoder: &mut dyn Encoder, pcm: &Pcm, priming: u32) -> Result<Encoded> {
-    let frame = encoder.frame_len();
-    let delay = encoder.delay();
-    let len = pcm.frames();
-    let p = priming as usize;
-    if p < encoder.min_priming() || !(p + len).is_multiple_of(frame) {
-        return Err(Error::Encoder(format!(
-            "priming {p} with {len} samples does not fit {frame}-sample frames"
-        )));
-    }
-    if pcm.rate != encoder.rate() || pcm.channels() != encoder.channels() {
+    if pcm.rate != encoder.rate() {
         return Err(Error::Encoder(
             "PCM shape does not match the encoder".into(),
         ));
     }
-    let dropped = if p >= delay {
-        0
-    } else {
-        (delay - p).div_ceil(frame)
-    };
-    let silence = p + dropped * frame - delay;
-    let wanted = (p + len) / frame + dropped;
-
-    let mut packets = Vec::with_capacity(wanted + 4);
-    let zeros = vec![0.0f32; frame];
-    let channels = pcm.channels();
-    let mut feed = |planes: &[&[f32]], packets: &mut Vec<Packet>| -> Result<()> {
-        if packets.len() < wanted {
-            packets.extend(encoder.push(planes)?);
-        }
-        Ok(())
-    };
-    let mut left = silence;
-    while left > 0 {
-        let n = left.min(frame);
-        feed(&vec![&zeros[..n]; channels], &mut packets)?;
-        left -= n;
-    }
+    let mut aligned = Aligned::new(encoder, priming, pcm.frames() as u64)?;
+    let mut packets = Vec::new();
     let mut at = 0;
+    let len = pcm.frames();
+    let step = aligned.encoder.frame_len() * 8;
     while at < len {
-        let end = (at + frame * 8).min(len);
+        let end = (at + step).min(len);
         let planes: Vec<&[f32]> = pcm.planes.iter().map(|p| &p[at..end]).collect();
-        feed(&planes, &mut packets)?;
+        packets.extend(aligned.push(&planes)?);
         at = end;
     }
-    // Flush the encoder's delay line with silence until the last real sample is out.
-    let mut guard = 0;
-    while packets.len() < wanted {
-        feed(&vec![&zeros[..]; channels], &mut packets)?;
-        guard += 1;
-        if guard > 64 + delay / frame {
-            return Err(Error::Encoder("encoder stopped producing packets".into()));
-        }
-    }
-    packets.truncate(wanted);
-    packets.drain(..dropped);
-    let config = match encoder.config() {
-        CodecConfig::Opus {
-            channels,
-            input_rate,
-            ..
-        } => {
-            let pre_skip =
-                u16::try_from(p).map_err(|_| Error::Encoder("pre-skip too long".into()))?;
-            CodecConfig::Opus {
-                channels,
-                pre_skip,
-                input_rate,
-            }
-        }
-        other => other,
-    };
+    let (tail, config) = aligned.finish()?;
+    packets.extend(tail);
     Ok(Encoded {
         packets,
         priming,
         duration: len as u64,
         config,
     })
+}
+
+/// Gapless encoding of a track whose length is known, fed in pieces.
+///
+/// Decoding the packets and dropping the first `priming` samples gives back exactly the `len`
+/// samples pushed, aligned with the input, with nothing after them. `priming` must be at least
+/// [`Encoder::min_priming`], and `priming + len` a multiple of the frame length: the caller picks
+/// it (see `veza_hls::Plan::priming_for`) so that packet boundaries fall on the segment boundaries.
+/// Silence is fed before the track so the encoder's own delay ends exactly at `priming`; when the
+/// encoder's delay is larger than `priming`, whole leading packets that carry only that silence
+/// are dropped (an MDCT frame whose window saw only zeros has all-zero coefficients, so a decoder
+/// starting after it produces identical output, and the first kept frame's own output lies inside
+/// the priming).
+pub struct Aligned<'a> {
+    encoder: &'a mut dyn Encoder,
+    priming: u32,
+    len: u64,
+    pushed: u64,
+    /// Leading packets of pure delay to drop, and the packets wanted in all (dropped included).
+    dropped: usize,
+    wanted: usize,
+    /// Packets the encoder has produced so far.
+    produced: usize,
+    silence_left: usize,
+}
+
+impl<'a> Aligned<'a> {
+    /// Starts encoding a track of `len` samples with `priming` samples before it.
+    ///
+    /// # Errors
+    /// [`Error::Encoder`] when the priming does not fit the frames.
+    pub fn new(encoder: &'a mut dyn Encoder, priming: u32, len: u64) -> Result<Self> {
+        let frame = encoder.frame_len();
+        let delay = encoder.delay();
+        let p = priming as usize;
+        if p < encoder.min_priming() || !(p as u64 + len).is_multiple_of(frame as u64) {
+            return Err(Error::Encoder(format!(
+                "priming {p} with {len} samples does not fit {frame}-sample frames"
+            )));
+        }
+        let dropped = if p >= delay {
+            0
+        } else {
+            (delay - p).div_ceil(frame)
+        };
+        let silence = p + dropped * frame - delay;
+        let wanted = ((p as u64 + len) / frame as u64) as usize + dropped;
+        Ok(Aligned {
+            encoder,
+            priming,
+            len,
+            pushed: 0,
+            dropped,
+            wanted,
+            produced: 0,
+            silence_left: silence,
+        })
+    }
+
+    /// Keeps the packets of the track: drops leading packets of pure delay and anything past the
+    /// last one wanted.
+    fn keep(&mut self, packets: Vec<Packet>) -> Vec<Packet> {
+        let first = self.produced;
+        self.produced += packets.len();
+        packets
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| (self.dropped..self.wanted).contains(&(first + i)))
+            .map(|(_, p)| p)
+            .collect()
+    }
+
+    fn feed(&mut self, planes: &[&[f32]]) -> Result<Vec<Packet>> {
+        if self.produced >= self.wanted {
+            return Ok(Vec::new());
+        }
+        let packets = self.encoder.push(planes)?;
+        Ok(self.keep(packets))
+    }
+
+    fn feed_silence(&mut self, n: usize) -> Result<Vec<Packet>> {
+        let zeros = vec![0.0f32; n];
+        let planes = vec![&zeros[..]; self.encoder.channels()];
+        self.feed(&planes)
+    }
+
+    /// Encodes the next samples of the track (one slice per channel).
+    pub fn push(&mut self, planes: &[&[f32]]) -> Result<Vec<Packet>> {
+        if planes.len() != self.encoder.channels() {
+            return Err(Error::Encoder(
+                "PCM shape does not match the encoder".into(),
+            ));
+        }
+        let mut out = Vec::new();
+        if self.silence_left > 0 {
+            let n = std::mem::take(&mut self.silence_left);
+            out.extend(self.feed_silence(n)?);
+        }
+        self.pushed += planes.first().map_or(0, |p| p.len()) as u64;
+        if self.pushed > self.len {
+            return Err(Error::Encoder(format!(
+                "more than the {} samples announced",
+                self.len
+            )));
+        }
+        out.extend(self.feed(planes)?);
+        Ok(out)
+    }
+
+    /// Ends the track: flushes the encoder's delay line with silence until the last real sample
+    /// is out, and returns the last packets and the decoder configuration (for Opus, with
+    /// `pre_skip` = `priming`).
+    pub fn finish(mut self) -> Result<(Vec<Packet>, CodecConfig)> {
+        if self.pushed != self.len {
+            return Err(Error::Encoder(format!(
+                "{} samples pushed of the {} announced",
+                self.pushed, self.len
+            )));
+        }
+        let frame = self.encoder.frame_len();
+        let mut out = Vec::new();
+        if self.silence_left > 0 {
+            let n = std::mem::take(&mut self.silence_left);
+            out.extend(self.feed_silence(n)?);
+        }
+        let mut guard = 0;
+        while self.produced < self.wanted {
+            out.extend(self.feed_silence(frame)?);
+            guard += 1;
+            if guard > 64 + self.encoder.delay() / frame {
+                return Err(Error::Encoder("encoder stopped producing packets".into()));
+            }
+        }
+        let config = match self.encoder.config() {
+            CodecConfig::Opus {
+                channels,
+                input_rate,
+                ..
+            } => {
+                let pre_skip = u16::try_from(self.priming)
+                    .map_err(|_| Error::Encoder("pre-skip too long".into()))?;
+                CodecConfig::Opus {
+                    channels,
+                    pre_skip,
+                    input_rate,
+                }
+            }
+            other => other,
+        };
+        Ok((out, config))
+    }
 }
 
 /// Interleaved samples waiting for an encoder, consumed from the front.
