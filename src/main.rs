@@ -164,13 +164,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     "this configuration verifies tokens of an external issuer \
                      (auth.jwt_public_key_file or a JWKS) and has no auth.jwt_hs256_secret to sign with"
                 );
-                veza_stream::auth::DevSecrets::load_or_create(&config.server.data_dir)
-                    .with_context(|| {
-                        format!(
-                            "reading the development secrets in {}",
-                            config.server.data_dir.display()
-                        )
-                    })?
+                veza_stream::auth::DevSecrets::load_existing(&config.server.data_dir)
+                    .map_err(anyhow::Error::msg)?
                     .jwt_secret
             } else {
                 config.auth.jwt_hs256_secret.clone()

@@ -215,3 +215,41 @@ fn migrate_creates_the_embedded_store() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("migrations applied"));
     assert!(db.exists());
 }
+
+#[test]
+fn token_create_outside_the_data_directory_refuses_and_says_where_it_looked() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = veza()
+        .args(["token", "create", "--sub", "alice", "--role", "artist"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    let looked = std::fs::canonicalize(dir.path())
+        .unwrap()
+        .join("data/dev-secrets.toml");
+    assert!(err.contains(&looked.display().to_string()), "{err}");
+    assert!(err.contains("veza-stream serve"), "{err}");
+    assert!(out.stdout.is_empty());
+    // No development secret was minted on the way.
+    assert!(!dir.path().join("data").exists());
+    // Where `serve` keeps its secrets, the same command signs.
+    std::fs::create_dir(dir.path().join("data")).unwrap();
+    std::fs::write(
+        dir.path().join("data/dev-secrets.toml"),
+        "api_key = \"dev_0123456789abcdef\"\nplayback_secret = \"p\"\njwt_secret = \"0123456789abcdef0123456789abcdef\"\n",
+    )
+    .unwrap();
+    let out = veza()
+        .args(["token", "create", "--sub", "alice", "--role", "artist"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).matches('.').count(), 2);
+}

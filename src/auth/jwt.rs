@@ -44,20 +44,23 @@ impl Role {
     }
 }
 
+/// The owner namespace of service principals: `key:<key id>`.
+pub const SERVICE_PREFIX: &str = "key:";
+
 /// An authenticated caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
-    /// The token's `sub`, or `service` for API keys.
+    /// The token's `sub`, or `key:<key id>` for an API key (a namespace no JWT may take).
     pub subject: String,
     /// Its role.
     pub role: Role,
 }
 
 impl Identity {
-    /// The identity of a service API key.
-    pub fn service() -> Identity {
+    /// The identity of the service API key `key_id` (see [`crate::auth::ApiKeys`]).
+    pub fn service(key_id: &str) -> Identity {
         Identity {
-            subject: "service".into(),
+            subject: format!("{SERVICE_PREFIX}{key_id}"),
             role: Role::Admin,
         }
     }
@@ -185,6 +188,8 @@ impl Jwt {
         let header = jsonwebtoken::decode_header(token).map_err(invalid)?;
         let mut validation = Validation::new(header.alg);
         validation.leeway = self.leeway;
+        // A token used before its `nbf` is refused, with the same leeway as `exp`.
+        validation.validate_nbf = true;
         validation.set_required_spec_claims(&["exp", "sub"]);
         if !self.issuer.is_empty() {
             validation.set_issuer(&[&self.issuer]);
@@ -240,6 +245,11 @@ impl Jwt {
                 )
             })?
             .to_owned();
+        if subject.starts_with(SERVICE_PREFIX) {
+            return Err(JwtError::Invalid(format!(
+                "sub may not start with {SERVICE_PREFIX:?}: that namespace belongs to API keys"
+            )));
+        }
         let mut at = &claims;
         for part in &self.role_claim {
             at = at.get(part).unwrap_or(&Value::Null);
@@ -395,6 +405,44 @@ mod tests {
             role: Role::Listener,
         };
         assert!(!listener.manages("alice"));
-        assert!(Identity::service().manages("anyone"));
+        assert!(Identity::service("0123abcd").manages("anyone"));
+        assert_eq!(Identity::service("0123abcd").subject, "key:0123abcd");
+    }
+
+    fn sign(claims: &serde_json::Value) -> String {
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            claims,
+            &EncodingKey::from_secret(SECRET.as_bytes()),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn not_before_is_enforced_with_the_leeway() {
+        let jwt = Jwt::new(&auth(), Some(SECRET)).unwrap();
+        let at = |nbf: u64| {
+            sign(&serde_json::json!({"sub": "a", "role": "admin", "exp": now() + 600, "nbf": nbf}))
+        };
+        // Valid from 2 minutes on: past the 60 s leeway, refused.
+        assert!(matches!(
+            jwt.verify(&at(now() + 120)),
+            Err(JwtError::Invalid(m)) if m.contains("ImmatureSignature")
+        ));
+        // Valid from 30 s on: within the leeway.
+        assert!(jwt.verify(&at(now() + 30)).is_ok());
+        assert!(jwt.verify(&at(now() - 30)).is_ok());
+    }
+
+    #[test]
+    fn no_token_takes_the_api_key_namespace() {
+        let jwt = Jwt::new(&auth(), Some(SECRET)).unwrap();
+        let t =
+            sign(&serde_json::json!({"sub": "key:0123abcd", "role": "admin", "exp": now() + 60}));
+        assert!(matches!(jwt.verify(&t), Err(JwtError::Invalid(m)) if m.contains("API keys")));
+        // The subject the API keys used to share is an ordinary name now.
+        let t = sign(&serde_json::json!({"sub": "service", "role": "artist", "exp": now() + 60}));
+        let who = jwt.verify(&t).unwrap();
+        assert!(!who.manages("key:0123abcd"));
     }
 }

@@ -208,28 +208,39 @@ impl From<PlaylistId> for Scope {
 
 /// Service API keys.
 pub struct ApiKeys {
-    keys: Vec<String>,
+    /// Each key with its id: the first 12 hex digits of its SHA-256, which names the key in
+    /// owner fields (`key:<id>`) and logs without revealing it.
+    keys: Vec<(String, String)>,
 }
 
 impl ApiKeys {
     /// The accepted keys.
     pub fn new(keys: Vec<String>) -> ApiKeys {
+        use sha2::Digest;
+        let keys = keys
+            .into_iter()
+            .map(|k| {
+                let digest = sha2::Sha256::digest(k.as_bytes());
+                let id: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
+                (k, id)
+            })
+            .collect();
         ApiKeys { keys }
     }
 
-    /// Whether an `Authorization` header value carries a valid key. Compares in constant time.
-    pub fn check(&self, header: Option<&str>) -> bool {
-        let Some(given) = header
+    /// The id of the key an `Authorization` header value carries, if it carries a valid one.
+    /// Compares with every key in constant time.
+    pub fn check(&self, header: Option<&str>) -> Option<&str> {
+        let given = header
             .and_then(|h| h.strip_prefix("Bearer "))
-            .map(str::trim)
-        else {
-            return false;
-        };
-        let mut ok = false;
-        for k in &self.keys {
-            ok |= constant_time_eq(k.as_bytes(), given.as_bytes());
+            .map(str::trim)?;
+        let mut found = None;
+        for (k, id) in &self.keys {
+            if constant_time_eq(k.as_bytes(), given.as_bytes()) {
+                found = Some(id.as_str());
+            }
         }
-        ok
+        found
     }
 }
 
@@ -254,6 +265,30 @@ pub struct DevSecrets {
 }
 
 impl DevSecrets {
+    /// Loads the development JWT secret that `serve` keeps in `data_dir`, never creating one: a
+    /// token signed with a fresh secret would be refused by the running server.
+    ///
+    /// # Errors
+    /// A message naming the file looked for, and what to do instead.
+    pub fn load_existing(data_dir: &Path) -> Result<DevSecrets, String> {
+        let path = data_dir.join("dev-secrets.toml");
+        let shown = std::path::absolute(&path).unwrap_or_else(|_| path.clone());
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            format!(
+                "no development secrets at {} ({e}): run this in the directory `veza-stream serve` \
+                 runs in, pass its --config (server.data_dir), or set auth.jwt_hs256_secret",
+                shown.display()
+            )
+        })?;
+        match toml::from_str::<DevSecrets>(&text) {
+            Ok(s) if !s.jwt_secret.is_empty() => Ok(s),
+            _ => Err(format!(
+                "{} holds no jwt_secret: start `veza-stream serve` once to add it",
+                shown.display()
+            )),
+        }
+    }
+
     /// Loads the file, or creates it (mode 0600) with fresh random secrets.
     pub fn load_or_create(data_dir: &Path) -> std::io::Result<DevSecrets> {
         let path = data_dir.join("dev-secrets.toml");
@@ -370,9 +405,11 @@ mod tests {
     #[test]
     fn api_keys_need_the_bearer_scheme() {
         let k = ApiKeys::new(vec!["0123456789abcdef".into()]);
-        assert!(k.check(Some("Bearer 0123456789abcdef")));
-        assert!(!k.check(Some("0123456789abcdef")));
-        assert!(!k.check(Some("Bearer 0123456789abcdeX")));
-        assert!(!k.check(None));
+        let id = k.check(Some("Bearer 0123456789abcdef"));
+        // The first 12 hex digits of the key's SHA-256.
+        assert_eq!(id, Some("9f9f5111f7b2"));
+        assert_eq!(k.check(Some("0123456789abcdef")), None);
+        assert_eq!(k.check(Some("Bearer 0123456789abcdeX")), None);
+        assert_eq!(k.check(None), None);
     }
 }

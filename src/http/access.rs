@@ -79,8 +79,8 @@ pub fn authenticate(app: &App, headers: &HeaderMap) -> Result<Identity, Problem>
     let h = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    let identity = if app.api_keys.check(h) {
-        Identity::service()
+    let identity = if let Some(key_id) = app.api_keys.check(h) {
+        Identity::service(key_id)
     } else {
         let token = h
             .and_then(|h| h.strip_prefix("Bearer "))

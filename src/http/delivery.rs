@@ -184,7 +184,7 @@ async fn serve(
     uri: &Uri,
     headers: &HeaderMap,
 ) -> Response {
-    let Ok(track) = id.parse::<TrackId>() else {
+    let Some(track) = TrackId::parse_canonical(id) else {
         return not_found();
     };
     let token = token_of(uri);

@@ -98,7 +98,7 @@ fn check(
     id: &str,
     uri: &Uri,
 ) -> Result<(PlaylistId, crate::auth::Grant), Option<TokenError>> {
-    let pid = id.parse::<PlaylistId>().map_err(|_| None)?;
+    let pid = PlaylistId::parse_canonical(id).ok_or(None)?;
     let token = super::delivery::token_of(uri);
     app.tokens
         .verify(token, Scope::Playlist(pid), App::now_secs())

@@ -44,6 +44,23 @@ impl FromStr for TrackId {
     }
 }
 
+impl TrackId {
+    /// The id spelled exactly as it is written (lowercase, hyphenated), or `None`: delivery URLs
+    /// accept one spelling per track, so a CDN never caches one object under two keys.
+    pub fn parse_canonical(s: &str) -> Option<TrackId> {
+        canonical(s).map(TrackId)
+    }
+}
+
+/// A UUID in its one written form (RFC 9562 §4: lowercase hexadecimal, hyphenated).
+fn canonical(s: &str) -> Option<uuid::Uuid> {
+    let id = uuid::Uuid::try_parse(s).ok()?;
+    (id.hyphenated()
+        .encode_lower(&mut uuid::Uuid::encode_buffer())
+        == s)
+        .then_some(id)
+}
+
 /// Where a track is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -350,6 +367,13 @@ impl FromStr for PlaylistId {
     }
 }
 
+impl PlaylistId {
+    /// The id spelled exactly as it is written, or `None` (see [`TrackId::parse_canonical`]).
+    pub fn parse_canonical(s: &str) -> Option<PlaylistId> {
+        canonical(s).map(PlaylistId)
+    }
+}
+
 /// A playlist row.
 #[derive(Debug, Clone)]
 pub struct Playlist {
@@ -482,5 +506,28 @@ pub async fn open(url: &str, max_connections: u32) -> Result<Arc<dyn MetadataSto
         ))
     } else {
         Ok(Arc::new(sql::PgStore::open(url, max_connections).await?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delivery_ids_have_one_spelling() {
+        let id = TrackId::new();
+        let text = id.to_string();
+        assert_eq!(TrackId::parse_canonical(&text), Some(id));
+        for other in [
+            text.to_uppercase(),
+            text.replace('-', ""),
+            format!("{{{text}}}"),
+            format!("urn:uuid:{text}"),
+            format!("{text} "),
+        ] {
+            assert!(other.parse::<TrackId>().is_ok() || other.ends_with(' '));
+            assert_eq!(TrackId::parse_canonical(&other), None, "{other}");
+            assert_eq!(PlaylistId::parse_canonical(&other), None, "{other}");
+        }
     }
 }
