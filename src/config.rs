@@ -54,6 +54,16 @@ pub struct Server {
     pub cors_origins: Vec<String>,
     /// How long in-flight requests may take to finish after SIGTERM.
     pub shutdown_grace_seconds: u64,
+    /// From a request's first byte to its complete head.
+    pub header_timeout_seconds: f64,
+    /// A request body that sends nothing for this long fails.
+    pub body_idle_timeout_seconds: f64,
+    /// A connection with no request in flight closes after this long without a byte.
+    pub keepalive_idle_seconds: f64,
+    /// Connections at once; 0 sizes it from the descriptor limit.
+    pub max_connections: usize,
+    /// Connections at once from one client address; 0 sizes it from the descriptor limit.
+    pub max_connections_per_ip: usize,
 }
 
 impl Default for Server {
@@ -65,6 +75,11 @@ impl Default for Server {
             max_upload_bytes: 2 << 30,
             cors_origins: vec!["*".into()],
             shutdown_grace_seconds: 30,
+            header_timeout_seconds: 10.0,
+            body_idle_timeout_seconds: 30.0,
+            keepalive_idle_seconds: 60.0,
+            max_connections: 0,
+            max_connections_per_ip: 0,
         }
     }
 }
@@ -539,6 +554,24 @@ impl Config {
                 "events.retry_backoff_ms",
                 "backoff and timeout must be positive",
             );
+        }
+        for (key, v) in [
+            (
+                "server.header_timeout_seconds",
+                self.server.header_timeout_seconds,
+            ),
+            (
+                "server.body_idle_timeout_seconds",
+                self.server.body_idle_timeout_seconds,
+            ),
+            (
+                "server.keepalive_idle_seconds",
+                self.server.keepalive_idle_seconds,
+            ),
+        ] {
+            if !(v > 0.0 && v <= 3600.0) {
+                return bad(key, "must be more than 0 and at most 3600 seconds");
+            }
         }
         if self.limits.burst == 0 {
             return bad("limits.burst", "must be at least 1");

@@ -24,6 +24,7 @@ pub mod config;
 pub mod dispatch;
 pub mod http;
 pub mod jobs;
+pub mod listen;
 pub mod listeners;
 pub mod metrics;
 pub mod package;

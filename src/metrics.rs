@@ -20,6 +20,9 @@ pub struct Metrics {
     pub cache_misses: IntCounter,
     /// `veza_upload_bytes_total`.
     pub upload_bytes: IntCounter,
+    /// `veza_stitch_renders_total`: stitched media playlists rendered (once per state of a
+    /// playlist and rendition; requests only substitute their token).
+    pub stitch_renders: IntCounter,
     /// `veza_events_delivered_total`.
     pub events_delivered: IntCounter,
     /// `veza_events_retried_total`.
@@ -83,6 +86,10 @@ impl Metrics {
             cache_hits: counter("veza_cache_hits_total", "Hot-object cache hits"),
             cache_misses: counter("veza_cache_misses_total", "Hot-object cache misses"),
             upload_bytes: counter("veza_upload_bytes_total", "Upload bytes received"),
+            stitch_renders: counter(
+                "veza_stitch_renders_total",
+                "Stitched media playlists rendered",
+            ),
             events_delivered: counter(
                 "veza_events_delivered_total",
                 "Outbox events delivered to every destination",
@@ -127,6 +134,7 @@ impl Metrics {
             Box::new(m.cache_hits.clone()),
             Box::new(m.cache_misses.clone()),
             Box::new(m.upload_bytes.clone()),
+            Box::new(m.stitch_renders.clone()),
             Box::new(m.events_delivered.clone()),
             Box::new(m.events_retried.clone()),
             Box::new(m.events_dead.clone()),

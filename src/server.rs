@@ -32,6 +32,45 @@ pub struct Stitch {
     pub tracks: Vec<TrackId>,
     /// Renditions every one of them has (bandwidths: the highest).
     pub renditions: Vec<crate::store::Rendition>,
+    /// Each rendition's media playlist, rendered once for this state of the playlist with a
+    /// place for the token; a request only substitutes its own.
+    pub media: parking_lot::Mutex<std::collections::HashMap<String, Arc<Template>>>,
+}
+
+/// A rendered playlist whose token is left out: the text between the token's places.
+#[derive(Debug)]
+pub struct Template {
+    /// The text, split where the token goes.
+    pub pieces: Vec<String>,
+    /// A hash of the whole template, for strong validators.
+    pub tag: String,
+}
+
+impl Template {
+    /// The marker a renderer writes where the token goes.
+    pub const MARK: &'static str = "\u{1}token\u{1}";
+
+    /// Splits rendered `text` at its markers.
+    pub fn new(text: &str, tag: String) -> Template {
+        Template {
+            pieces: text.split(Self::MARK).map(String::from).collect(),
+            tag,
+        }
+    }
+
+    /// The text with `token` in every place: one copy of the bytes.
+    pub fn fill(&self, token: &str) -> String {
+        let len: usize = self.pieces.iter().map(String::len).sum::<usize>()
+            + token.len() * self.pieces.len().saturating_sub(1);
+        let mut out = String::with_capacity(len);
+        for (i, p) in self.pieces.iter().enumerate() {
+            if i > 0 {
+                out.push_str(token);
+            }
+            out.push_str(p);
+        }
+        out
+    }
 }
 
 /// An object held in the hot cache, with its strong validator.
@@ -106,6 +145,8 @@ pub struct Server {
     app: Arc<App>,
     listener: TcpListener,
     dev_api_key: Option<String>,
+    /// The descriptor limit in force (raised to the hard limit at load).
+    nofile: u64,
 }
 
 impl Server {
@@ -113,6 +154,8 @@ impl Server {
     pub async fn load(mut config: Config) -> anyhow::Result<Server> {
         // object_store (S3) and other rustls users may pull in two crypto providers; pick one.
         let _ = rustls::crypto::ring::default_provider().install_default();
+        // Idle clients must not run the process out of descriptors before the caps do.
+        let nofile = crate::listen::raise_nofile();
         let mut dev_api_key = None;
         let jwt_configured = !(config.auth.jwt_hs256_secret.is_empty()
             && config.auth.jwt_public_key_file.is_empty()
@@ -224,6 +267,7 @@ impl Server {
             app: Arc::new(app),
             listener,
             dev_api_key,
+            nofile,
         })
     }
 
@@ -280,21 +324,40 @@ impl Server {
         tokio::spawn(signals(shutdown.clone()));
         let router = crate::http::router(app.clone());
         let grace = Duration::from_secs(app.config.server.shutdown_grace_seconds);
-        // Responses are written whole; Nagle's algorithm would only hold back their tails.
-        let listener = axum::serve::ListenerExt::tap_io(self.listener, |tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        let serve = axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned());
-        let served = tokio::spawn(async move { serve.await });
+        let server = &app.config.server;
+        let (max, per_ip) = crate::listen::Limits::sized_for(self.nofile);
+        let limits = crate::listen::Limits {
+            header: Duration::from_secs_f64(server.header_timeout_seconds),
+            keepalive: Duration::from_secs_f64(server.keepalive_idle_seconds),
+            max: match server.max_connections {
+                0 => max,
+                n => n,
+            },
+            per_ip: match server.max_connections_per_ip {
+                0 => per_ip,
+                n => n,
+            },
+        };
+        tracing::info!(
+            max_connections = limits.max,
+            per_ip = limits.per_ip,
+            descriptors = self.nofile,
+            "accepting"
+        );
+        let served = tokio::spawn(crate::listen::serve(
+            self.listener,
+            router,
+            limits,
+            shutdown.clone(),
+            grace,
+        ));
         shutdown.cancelled().await;
         tracing::info!("shutting down: draining requests and releasing jobs");
-        match tokio::time::timeout(grace, served).await {
-            Ok(r) => r.context("server task")?.context("serving")?,
-            Err(_) => tracing::warn!("in-flight requests outlived the grace period"),
+        if tokio::time::timeout(grace + Duration::from_secs(1), served)
+            .await
+            .is_err()
+        {
+            tracing::warn!("in-flight requests outlived the grace period");
         }
         // Jobs stop packaging within a fraction of a second of the shutdown (their cancellation
         // flag) and give their work back; an upload of a package in flight gets the same grace.
@@ -325,13 +388,19 @@ async fn signals(shutdown: CancellationToken) {
     shutdown.cancel();
 }
 
-/// Drops idle listener sessions and refreshes the listener gauge.
+/// Drops idle listener sessions and refreshes the listener gauge; expires idempotency keys and
+/// resumable uploads; and, at start and every ten minutes, removes what interrupted writes left.
 async fn sweeper(app: Arc<App>) {
     let mut tick = tokio::time::interval(Duration::from_secs(5));
+    let mut last_leftovers: Option<Instant> = None;
     loop {
         tokio::select! {
             _ = tick.tick() => {}
             _ = app.shutdown.cancelled() => return,
+        }
+        if last_leftovers.is_none_or(|t| t.elapsed() >= Duration::from_secs(600)) {
+            last_leftovers = Some(Instant::now());
+            sweep_leftovers(&app).await;
         }
         let n = app.listeners.sweep(Instant::now());
         app.metrics.listeners.set(n as i64);
@@ -342,6 +411,65 @@ async fn sweeper(app: Arc<App>) {
             tracing::warn!(error = %e, "forgetting old idempotency keys");
         }
         crate::http::expire_uploads(&app, now).await;
+    }
+}
+
+/// Removes what a killed process left in storage, once older than the upload expiry (so nothing
+/// still being written is touched): object_store's partial multipart files (`<key>#<n>`), tus
+/// pieces whose upload row is gone, and originals whose track row was never written.
+pub async fn sweep_leftovers(app: &App) {
+    let expiry = Duration::from_secs(app.config.limits.upload_expiration_seconds);
+    let Some(before) = std::time::SystemTime::now().checked_sub(expiry) else {
+        return;
+    };
+    let storage = app.storage.clone();
+    let partials = tokio::task::spawn_blocking(move || storage.sweep_partials(before))
+        .await
+        .unwrap_or(0);
+    let mut pieces = 0;
+    let mut originals = 0;
+    match app.storage.older_than("uploads/", before).await {
+        Ok(keys) => {
+            let mut ids: Vec<String> = keys
+                .iter()
+                .filter_map(|k| k.split('/').nth(1).map(String::from))
+                .collect();
+            ids.dedup();
+            for id in ids {
+                if let Ok(None) = app.store.upload(&id).await {
+                    if let Ok(n) = app.storage.delete_prefix(&format!("uploads/{id}/")).await {
+                        pieces += n;
+                    }
+                }
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "listing upload pieces"),
+    }
+    match app.storage.older_than("originals/", before).await {
+        Ok(keys) => {
+            for key in keys {
+                let Some(id) = key
+                    .strip_prefix("originals/")
+                    .and_then(|id| id.parse::<crate::store::TrackId>().ok())
+                else {
+                    continue;
+                };
+                if let Ok(None) = app.store.track(id).await {
+                    if app.storage.delete(&key).await.is_ok() {
+                        originals += 1;
+                    }
+                }
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "listing originals"),
+    }
+    if partials + pieces + originals > 0 {
+        tracing::info!(
+            partials,
+            pieces,
+            originals,
+            "removed what interrupted uploads left"
+        );
     }
 }
 

@@ -21,6 +21,8 @@ pub use object_store::Error;
 pub struct Storage {
     inner: Arc<dyn ObjectStore>,
     description: String,
+    /// The directory of the local backend.
+    local: Option<std::path::PathBuf>,
 }
 
 impl Storage {
@@ -48,6 +50,7 @@ impl Storage {
                 Ok(Storage {
                     inner: Arc::new(b.build()?),
                     description: format!("s3://{}", cfg.s3_bucket),
+                    local: None,
                 })
             }
             _ => {
@@ -60,6 +63,7 @@ impl Storage {
                 Ok(Storage {
                     inner: Arc::new(local),
                     description: cfg.path.display().to_string(),
+                    local: Some(cfg.path.clone()),
                 })
             }
         }
@@ -190,11 +194,82 @@ impl Storage {
         }
     }
 
-    /// Checks the store answers: a missing object is a healthy answer.
+    /// Checks the store answers. A local directory must also take a write (a full disk is not
+    /// ready); on S3 a HEAD, where a missing object is a healthy answer.
     pub async fn ping(&self) -> Result<(), Error> {
+        if let Some(root) = &self.local {
+            // A file written and removed at once, outside what the object listing shows.
+            let probe = root.join(".readyz-probe");
+            let written = tokio::fs::write(&probe, b"ok").await;
+            let _ = tokio::fs::remove_file(&probe).await;
+            return written.map_err(|e| Error::Generic {
+                store: "local",
+                source: Box::new(e),
+            });
+        }
         match self.inner.head(&Key::from("readyz-probe")).await {
             Ok(_) | Err(Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(e),
         }
+    }
+
+    /// Objects under `prefix` last written before `before`, with their keys.
+    pub async fn older_than(
+        &self,
+        prefix: &str,
+        before: std::time::SystemTime,
+    ) -> Result<Vec<String>, Error> {
+        let before_ms = before
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        let metas: Vec<_> = self
+            .inner
+            .list(Some(&Key::from(prefix)))
+            .try_collect()
+            .await?;
+        Ok(metas
+            .into_iter()
+            .filter(|m| m.last_modified.timestamp_millis() < before_ms)
+            .map(|m| m.location.to_string())
+            .collect())
+    }
+
+    /// Removes what an interrupted multipart write left in the local directory (object_store's
+    /// `<key>#<n>` staging files, which no listing shows) when older than `before`. S3 keeps
+    /// incomplete multipart uploads out of sight too; a bucket lifecycle rule
+    /// (AbortIncompleteMultipartUpload) removes those. Returns how many files went.
+    pub fn sweep_partials(&self, before: std::time::SystemTime) -> usize {
+        let Some(root) = &self.local else {
+            return 0;
+        };
+        let mut removed = 0;
+        let mut stack = vec![root.clone()];
+        while let Some(dir) = stack.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let Ok(kind) = entry.file_type() else {
+                    continue;
+                };
+                if kind.is_dir() {
+                    stack.push(entry.path());
+                    continue;
+                }
+                let name = entry.file_name();
+                let partial = name
+                    .to_str()
+                    .and_then(|n| n.rsplit_once('#'))
+                    .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+                let old = entry
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|t| t < before);
+                if partial && old && std::fs::remove_file(entry.path()).is_ok() {
+                    removed += 1;
+                }
+            }
+        }
+        removed
     }
 }

@@ -572,6 +572,39 @@ async fn plays_as_one_stream(db: Db, browser: bool) {
     );
     let first_map = media.lines().find(|l| l.starts_with("#EXT-X-MAP")).unwrap();
     assert!(first_map.contains(&ids[2]), "{first_map}");
+    // Rendered once for this state of the playlist: more requests only put their token in, and
+    // every URI carries the playlist's own token.
+    let renders = || async { metric(&s, "veza_stitch_renders_total").await };
+    let before = renders().await;
+    for _ in 0..5 {
+        let again = get_text(&format!("{base}/aac-128/index.m3u8?token={token}")).await;
+        assert_eq!(again, media);
+    }
+    assert_eq!(renders().await, before, "no render for a warm playlist");
+    let uris: Vec<&str> = media.lines().filter(|l| !l.starts_with('#')).collect();
+    assert!(!uris.is_empty());
+    assert!(uris.iter().all(|u| u.ends_with(&format!("?token={token}"))));
+    // The playlist token opens its tracks' files, and a track's own token still works.
+    let seg = format!("{base}/aac-128/{}", uris[0]);
+    assert_eq!(reqwest::get(&seg).await.unwrap().status(), 200, "{seg}");
+    // …and no track outside the playlist (ids[1] was taken out above).
+    let outside = format!(
+        "{}/hls/tracks/{}/aac-128/index.m3u8?token={token}",
+        s.url, ids[1]
+    );
+    assert_eq!(reqwest::get(&outside).await.unwrap().status(), 403);
+}
+
+async fn metric(s: &Server, name: &str) -> f64 {
+    let text = reqwest::get(format!("{}/metrics", s.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
+        .unwrap_or(0.0)
 }
 
 #[tokio::test]

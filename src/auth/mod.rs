@@ -132,6 +132,19 @@ impl Tokens {
         format!("{body}.{sig}")
     }
 
+    /// The scope a token names, unverified: which scope to verify it for when more than one
+    /// would do (a playlist token opens the files of the playlist's tracks).
+    pub fn scope_of(token: &str) -> Option<Scope> {
+        let scope = token.split('.').nth(2)?;
+        let (kind, hex) = scope.split_once('_')?;
+        let id = uuid::Uuid::try_parse(hex).ok()?;
+        match kind {
+            "track" => Some(Scope::Track(TrackId(id))),
+            "playlist" => Some(Scope::Playlist(PlaylistId(id))),
+            _ => None,
+        }
+    }
+
     /// Verifies `token` for `scope` at `now` (Unix seconds). Allocates nothing.
     pub fn verify(
         &self,

@@ -669,22 +669,26 @@ async fn remove(
 ) -> Result<StatusCode, Problem> {
     let (t, _) = find_track(&app, &headers, &id, true).await?;
     let id = t.id;
+    if let Some((_, cancel)) = app.running.remove(&id) {
+        cancel.cancel();
+    }
+    // Objects first, then rows: on a full disk the store needs the space the objects free to
+    // write its own deletion, and a DELETE that fails half way is simply sent again.
+    app.storage.delete(&t.original_key).await?;
+    let package = format!("tracks/{id}");
+    app.storage.delete_prefix(&package).await?;
     let t = app
         .store
         .delete_track(id, App::now_ms())
         .await?
         .ok_or_else(|| Problem::not_found(format!("no track {id}")))?;
     app.events_wake.notify_one();
-    if let Some((_, cancel)) = app.running.remove(&id) {
-        cancel.cancel();
-    }
     app.published.invalidate(&id);
     app.listeners.forget(id);
-    app.storage.delete(&t.original_key).await?;
-    // Every attempt's prefix, published or not; a worker elsewhere still writing removes its own
-    // staging prefix when its publish finds the track gone.
-    app.storage.delete_prefix(&format!("tracks/{id}")).await?;
-    tracing::info!(track = %id, "track deleted");
+    // Whatever an attempt published between the two; a worker elsewhere still writing removes
+    // its own staging prefix when its publish finds the track gone.
+    app.storage.delete_prefix(&package).await?;
+    tracing::info!(track = %id, original = %t.original_key, "track deleted");
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -12,7 +12,7 @@
 
 use super::problem::static_problem;
 use super::semantics::{hex, none_match, range, with_token};
-use crate::auth::TokenError;
+use crate::auth::{Scope, TokenError};
 use crate::server::{App, Object, Published};
 use crate::store::{Status, TrackId};
 use axum::body::Body;
@@ -188,9 +188,9 @@ async fn serve(
         return not_found();
     };
     let token = token_of(uri);
-    let grant = match app.tokens.verify(token, track, App::now_secs()) {
+    let grant = match verify_for_track(app, token, track).await {
         Ok(g) => g,
-        Err(e) => return forbidden(e),
+        Err(r) => return r,
     };
     let published = match published(app, track).await {
         Ok(Some(p)) => p,
@@ -237,6 +237,29 @@ async fn serve(
         }
         Kind::Image(ct) => immutable(app, obj, ct, head, headers),
         Kind::Media => immutable(app, obj, "audio/mp4", head, headers),
+    }
+}
+
+/// A track token for `track`, or a playlist token of a playlist that plays it: the stitched
+/// playlists carry the playlist's own token on every URI, so they are rendered once and a
+/// request only substitutes its token.
+async fn verify_for_track(
+    app: &App,
+    token: Option<&str>,
+    track: TrackId,
+) -> Result<crate::auth::Grant, Response> {
+    let now = App::now_secs();
+    let Some(Scope::Playlist(pid)) = token.and_then(crate::auth::Tokens::scope_of) else {
+        return app.tokens.verify(token, track, now).map_err(forbidden);
+    };
+    let grant = app
+        .tokens
+        .verify(token, Scope::Playlist(pid), now)
+        .map_err(forbidden)?;
+    match super::stitch::load(app, pid).await {
+        Ok(Some(s)) if s.tracks.contains(&track) => Ok(grant),
+        Ok(_) => Err(forbidden(crate::auth::TokenError::WrongScope)),
+        Err(p) => Err(p.into_response()),
     }
 }
 

@@ -64,6 +64,9 @@ pub fn router(app: Arc<App>) -> Router {
                 "this route does not take that method",
             )
         })
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            std::time::Duration::from_secs_f64(app.config.server.body_idle_timeout_seconds),
+        ))
         .layer(axum::middleware::map_response(problems_only))
         .layer(axum::middleware::from_fn_with_state(app.clone(), observe))
         .layer(cors)
@@ -233,7 +236,8 @@ async fn healthz() -> &'static str {
 /// Ready when the store and the storage both answer within two seconds each.
 async fn readyz(State(app): State<Arc<App>>) -> Response {
     let limit = std::time::Duration::from_secs(2);
-    match tokio::time::timeout(limit, app.store.ping()).await {
+    // A write, not a read: a full disk or a failing device answers reads still.
+    match tokio::time::timeout(limit, app.store.probe_write(App::now_ms())).await {
         Ok(Ok(())) => {}
         Ok(Err(e)) => return Problem::unavailable("metadata store", &e).into_response(),
         Err(e) => return Problem::unavailable("metadata store", &e).into_response(),

@@ -220,12 +220,53 @@ fn parse_id(id: &str) -> Result<PlaylistId, Problem> {
         .map_err(|_| Problem::not_found(format!("no playlist {id}")))
 }
 
-/// Reads a JSON body with a clear 400 (axum's `Json` would answer in plain text).
+/// Reads a JSON body, or a 400 that names the field and what it must be, in the request's own
+/// terms (axum's `Json` would answer in plain text and in serde's words).
 fn body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
     let bytes = if bytes.is_empty() { b"{}" } else { bytes };
-    serde_json::from_slice(bytes).map_err(|e| {
-        Problem::bad_request(format!("the body is not valid JSON for this request: {e}"))
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        Problem::bad_request(match inner.classify() {
+            serde_json::error::Category::Data => describe(&inner.to_string(), &path),
+            _ => format!(
+                "the body is not valid JSON (line {}, column {})",
+                inner.line(),
+                inner.column()
+            ),
+        })
     })
+}
+
+/// serde's message about a field, said in the request's terms: which field, and what it must be.
+fn describe(message: &str, path: &str) -> String {
+    // serde_json appends the position; the field's name says more.
+    let message = message.rsplit_once(" at line ").map_or(message, |(m, _)| m);
+    let field = if path.is_empty() || path == "." {
+        "the body".to_string()
+    } else {
+        format!("`{path}`")
+    };
+    if let Some(rest) = message.strip_prefix("unknown field ") {
+        let (name, expected) = rest.split_once(", expected ").unwrap_or((rest, ""));
+        return if expected.is_empty() {
+            format!("{name} is not a field of this request")
+        } else {
+            format!("{name} is not a field of this request (it takes {expected})")
+        };
+    }
+    if let Some(name) = message.strip_prefix("missing field ") {
+        return format!("{name} is required");
+    }
+    for prefix in ["invalid type: ", "invalid value: "] {
+        if let Some(rest) = message.strip_prefix(prefix) {
+            if let Some((found, expected)) = rest.split_once(", expected ") {
+                return format!("{field} must be {expected}, not {found}");
+            }
+        }
+    }
+    format!("{field}: {message}")
 }
 
 fn check_title(t: &str) -> Result<String, Problem> {
@@ -1011,4 +1052,42 @@ async fn playback(
         chapters,
         skipped,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Sample {
+        title: String,
+        track_ids: Option<Vec<String>>,
+    }
+
+    fn detail(json: &str) -> String {
+        body::<Sample>(json.as_bytes()).unwrap_err().detail
+    }
+
+    #[test]
+    fn body_errors_name_the_field_in_the_requests_terms() {
+        assert_eq!(
+            detail(r#"{"title": 5}"#),
+            "`title` must be a string, not integer `5`"
+        );
+        assert_eq!(
+            detail(r#"{"title": "a", "track_ids": ["x", 7]}"#),
+            "`track_ids[1]` must be a string, not integer `7`"
+        );
+        assert_eq!(detail(r#"{}"#), "`title` is required");
+        assert_eq!(
+            detail(r#"{"title": "a", "colour": 1}"#),
+            "`colour` is not a field of this request (it takes `title` or `track_ids`)"
+        );
+        assert_eq!(
+            detail(r#"{"title": "#),
+            "the body is not valid JSON (line 1, column 10)"
+        );
+    }
 }

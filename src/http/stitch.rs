@@ -23,7 +23,7 @@ use super::delivery::{etag_of, forbidden, not_found, object, playlist_answer, pu
 use super::playlists::tracks_of;
 use super::Problem;
 use crate::auth::{Scope, TokenError};
-use crate::server::{App, Stitch};
+use crate::server::{App, Stitch, Template};
 use crate::store::{Entry, PlaylistId, Rendition, Status, Track, TrackId};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Uri};
@@ -112,7 +112,7 @@ fn refusal(e: Option<TokenError>) -> Response {
 
 /// What the playlist stitches, from the cache or the store; `None` when there is no such
 /// playlist.
-async fn load(app: &App, pid: PlaylistId) -> Result<Option<Arc<Stitch>>, Problem> {
+pub(super) async fn load(app: &App, pid: PlaylistId) -> Result<Option<Arc<Stitch>>, Problem> {
     if let Some(s) = app.stitched.get(&pid) {
         return Ok(Some(s));
     }
@@ -125,6 +125,7 @@ async fn load(app: &App, pid: PlaylistId) -> Result<Option<Arc<Stitch>>, Problem
     let s = Arc::new(Stitch {
         tracks: ready.iter().map(|t| t.id).collect(),
         renditions,
+        media: Default::default(),
     });
     app.stitched.insert(pid, s.clone());
     Ok(Some(s))
@@ -200,7 +201,7 @@ async fn media(
     if file != "index.m3u8" {
         return not_found();
     }
-    let (pid, grant) = match check(&app, &id, &uri) {
+    let (pid, _) = match check(&app, &id, &uri) {
         Ok(g) => g,
         Err(e) => return refusal(e),
     };
@@ -209,42 +210,55 @@ async fn media(
         Ok(None) => return not_found(),
         Err(p) => return p.into_response(),
     };
+    let cached = stitch.media.lock().get(&rendition).cloned();
+    let template = match cached {
+        Some(t) => t,
+        None => match render(&app, &stitch, &rendition).await {
+            Ok(t) => {
+                let t = Arc::new(t);
+                stitch.media.lock().insert(rendition.clone(), t.clone());
+                t
+            }
+            Err(r) => return r,
+        },
+    };
+    // The token passed verification: URL-safe characters only.
+    let token = super::delivery::token_of(&uri).unwrap_or_default();
+    let tag = etag_of(&[template.tag.as_bytes(), token.as_bytes()]);
+    playlist_answer(&app, &tag, &headers, false, || template.fill(token))
+}
+
+/// The stitched media playlist of one rendition, with the token's places marked. Every URI
+/// carries the playlist token, which opens the files of the playlist's tracks (see
+/// `delivery::verify_for_track`).
+async fn render(app: &App, stitch: &Stitch, rendition: &str) -> Result<Template, Response> {
+    let mark = crate::server::Template::MARK;
     let mut parts = Vec::new();
     // The end of the previous track on the decode timeline: (ticks, timescale).
     let mut end: Option<(u64, u32)> = None;
     for &track in &stitch.tracks {
-        let p = match published(&app, track).await {
-            Ok(Some(p)) => p,
+        let p = match published(app, track).await? {
+            Some(p) => p,
             // Deleted or re-packaged since the store was read: leave it out.
-            Ok(None) => continue,
-            Err(r) => return r,
+            None => continue,
         };
-        if !p.renditions.contains(&rendition) {
-            return not_found();
+        if !p.renditions.iter().any(|r| r == rendition) {
+            return Err(not_found());
         }
-        let obj = match object(&app, format!("{}/{rendition}/index.m3u8", p.prefix)).await {
-            Ok(o) => o,
-            Err(r) => return r,
-        };
+        let obj = object(app, format!("{}/{rendition}/index.m3u8", p.prefix)).await?;
         let Some(mut part) = parse_media(&String::from_utf8_lossy(&obj.data)) else {
-            return Problem::from(crate::store::Error::Corrupt(format!(
+            return Err(Problem::from(crate::store::Error::Corrupt(format!(
                 "the published playlist of track {track} cannot be read"
             )))
-            .into_response();
+            .into_response());
         };
-        let init = match object(&app, format!("{}/{rendition}/init.mp4", p.prefix)).await {
-            Ok(o) => o,
-            Err(r) => return r,
-        };
-        let timing = match veza_hls::timing(&init.data) {
-            Ok(t) => t,
-            Err(e) => {
-                return Problem::from(crate::store::Error::Corrupt(format!(
-                    "the init segment of track {track} cannot be read: {e}"
-                )))
-                .into_response()
-            }
-        };
+        let init = object(app, format!("{}/{rendition}/init.mp4", p.prefix)).await?;
+        let timing = veza_hls::timing(&init.data).map_err(|e| {
+            Problem::from(crate::store::Error::Corrupt(format!(
+                "the init segment of track {track} cannot be read: {e}"
+            )))
+            .into_response()
+        })?;
         // Where this track starts on the stream's decode timeline, in its own timescale (tracks
         // of one rate, the usual case, add up exactly).
         let shift = match end {
@@ -258,21 +272,23 @@ async fn media(
         end = Some((shift + timing.decode_len, timing.timescale));
         // From /hls/playlists/{pid}/{rendition}/ up to /hls/, then into the track's own files,
         // retimed to its place unless it starts the stream.
-        let token = app.tokens.sign(track, grant.session, grant.expires);
         let base = format!("../../../tracks/{track}/{rendition}");
-        part.map_uri = format!("{base}/{}?token={token}", part.map_uri);
+        part.map_uri = format!("{base}/{}?token={mark}", part.map_uri);
         let at = if shift == 0 {
             String::new()
         } else {
             format!("t{shift}/")
         };
         for s in &mut part.segments {
-            s.uri = format!("{base}/{at}{}?token={token}", s.uri);
+            s.uri = format!("{base}/{at}{}?token={mark}", s.uri);
         }
         parts.push(part);
     }
     if parts.is_empty() {
-        return not_found();
+        return Err(not_found());
     }
-    playlist_response(&app, render_stitched(&parts), &headers)
+    let text = render_stitched(&parts);
+    app.metrics.stitch_renders.inc();
+    let tag = etag_of(&[text.as_bytes()]);
+    Ok(Template::new(&text, tag))
 }

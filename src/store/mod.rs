@@ -219,6 +219,9 @@ pub trait MetadataStore: Send + Sync + 'static {
     async fn migrate(&self) -> Result<()>;
     /// Checks the store answers.
     async fn ping(&self) -> Result<()>;
+    /// Checks the store takes a write (one row, overwritten): what `/readyz` asks, so a full disk
+    /// or a failing device shows there while reads still work.
+    async fn probe_write(&self, now: i64) -> Result<()>;
     /// Inserts a queued track and its job, in one transaction.
     async fn create_track(&self, track: &Track, job_id: &str, now: i64) -> Result<()>;
     /// One track.

@@ -232,6 +232,17 @@ macro_rules! sql_store {
                 Ok(())
             }
 
+            async fn probe_write(&self, now: i64) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO health (id, probed_at) VALUES (1, $1) \
+                     ON CONFLICT (id) DO UPDATE SET probed_at = excluded.probed_at",
+                )
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
             async fn create_track(&self, t: &Track, job_id: &str, now: i64) -> Result<()> {
                 let mut tx = self.pool.begin_with($begin).await?;
                 Self::insert_track(&mut tx, t, job_id, now).await?;
@@ -1018,6 +1029,25 @@ impl SqliteStore {
         }
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections)
+            // A write that failed inside a transaction (disk full, an I/O error) can leave its
+            // connection mid-transaction, and every later BEGIN on it fails ("non-zero
+            // transaction depth"). A connection that cannot start a transaction when it comes
+            // back is closed instead of pooled, so the next write gets a fresh one and succeeds
+            // as soon as the disk does.
+            .after_release(|conn, _| {
+                Box::pin(async move {
+                    use sqlx::Connection;
+                    // A plain BEGIN (not sqlx's nested SAVEPOINT) fails both when sqlx still
+                    // counts a transaction and when SQLite itself is still in one.
+                    match conn.begin_with("BEGIN").await {
+                        Ok(tx) => Ok(tx.rollback().await.is_ok()),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "dropping a metadata store connection left mid-transaction");
+                            Ok(false)
+                        }
+                    }
+                })
+            })
             .connect_with(opts)
             .await?;
         Ok(SqliteStore { pool })

@@ -37,6 +37,8 @@ pub struct Server {
     pub key: String,
     pub dir: PathBuf,
     env: Vec<(String, String)>,
+    /// A command the server runs under (`prlimit --nofile=…`), if any.
+    launcher: Vec<String>,
     http: reqwest::Client,
     bucket: Option<Moto>,
     _tmp: Option<tempfile::TempDir>,
@@ -183,6 +185,7 @@ impl Server {
             key: String::new(),
             dir,
             env,
+            launcher: Vec::new(),
             http: reqwest::Client::new(),
             bucket: None,
             _tmp: Some(tmp),
@@ -196,7 +199,14 @@ impl Server {
     /// (Re)starts the process with the same settings and data.
     pub fn spawn(&mut self) {
         // A restart keeps the port only if it was fixed; tests that restart read `url` again.
-        let mut cmd = Command::new(binary());
+        let mut cmd = match self.launcher.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(binary());
+                c
+            }
+            None => Command::new(binary()),
+        };
         cmd.arg("serve")
             .envs(self.env.iter().cloned())
             .env("VEZA_LOG__LEVEL", "veza_stream=debug,info")
@@ -237,6 +247,17 @@ impl Server {
                 .to_string();
         }
         self.child = Some(child);
+    }
+
+    /// Starts a server that is not running yet (see [`Server::configure`]) under `launcher`.
+    pub fn spawn_under(&mut self, launcher: &[&str]) {
+        self.launcher = launcher.iter().map(|s| s.to_string()).collect();
+        self.spawn();
+    }
+
+    /// A server's settings and data directory, not started yet.
+    pub async fn configure(db: Db, extra: &[(&str, &str)]) -> Server {
+        Server::start_with(db, extra, false).await
     }
 
     /// Changes one setting for the next [`Server::spawn`].

@@ -1,0 +1,449 @@
+//! `listen`: the accept loop, and what bounds each connection.
+//!
+//! hyper serves each connection (HTTP/1.1 and HTTP/2 by prior knowledge); around it, this module
+//! owns what hyper leaves to the server:
+//!
+//! - **Timeouts.** A request's head must arrive within `server.header_timeout_seconds` of its
+//!   first byte (slowloris); a connection with no request in flight closes after
+//!   `server.keepalive_idle_seconds` without a byte; a request body that sends nothing for
+//!   `server.body_idle_timeout_seconds` ends in an error for its handler (tower-http's
+//!   per-frame body timeout, see `http::router`).
+//! - **Caps.** At most `server.max_connections` connections, and `server.max_connections_per_ip`
+//!   from one address. Past a cap the oldest idle connection (no request in flight: a keep-alive
+//!   or a half-sent head) is closed to make room; only when none is idle does the new connection
+//!   get `503` at once. Accepting never stops, even when the process runs out of descriptors: the
+//!   oldest idle connection is closed then too.
+//! - **Half-close.** A client that shuts down its sending side after its request still gets the
+//!   answer.
+//! - **Shutdown.** Accepting stops; connections finish their requests (hyper's graceful shutdown).
+
+use axum::extract::ConnectInfo;
+use axum::Router;
+use dashmap::DashMap;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use parking_lot::Mutex;
+use std::collections::VecDeque;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tower::ServiceExt;
+
+/// The bounds of every connection (from `[server]`).
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// From a request's first byte to its complete head.
+    pub header: Duration,
+    /// Without a byte while no request is in flight.
+    pub keepalive: Duration,
+    /// Connections at once.
+    pub max: usize,
+    /// Connections at once from one address.
+    pub per_ip: usize,
+}
+
+impl Limits {
+    /// Defaults sized from the descriptor limit: all but a reserve for files, the metadata store
+    /// and storage (a tenth, at least 256), and half of that for one address.
+    pub fn sized_for(nofile: u64) -> (usize, usize) {
+        let reserve = (nofile / 10).max(256);
+        let max = nofile.saturating_sub(reserve).max(64) as usize;
+        (max, (max / 2).max(32))
+    }
+}
+
+/// Raises the soft descriptor limit to the hard one; returns the limit in force.
+pub fn raise_nofile() -> u64 {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot raise the descriptor limit");
+            rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(1024, |(soft, _)| soft)
+        }
+    }
+}
+
+/// One open connection, as the accept loop and its own task see it.
+struct Conn {
+    ip: IpAddr,
+    /// Requests in flight, including a response body still being sent.
+    inflight: AtomicUsize,
+    /// Milliseconds since the registry's epoch: the last byte read or written, and the first
+    /// byte of a request whose head is not complete yet (0: none).
+    last_io: AtomicU64,
+    head_started: AtomicU64,
+    close: CancellationToken,
+}
+
+impl Conn {
+    fn idle(&self) -> bool {
+        self.inflight.load(Ordering::Acquire) == 0
+    }
+}
+
+/// Every open connection, oldest first.
+struct Registry {
+    epoch: Instant,
+    order: Mutex<VecDeque<Weak<Conn>>>,
+    open: AtomicUsize,
+    per_ip: DashMap<IpAddr, usize>,
+}
+
+impl Registry {
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64 + 1
+    }
+
+    /// Closes the oldest idle connection (from `ip` only, when given); whether there was one.
+    fn evict_oldest_idle(&self, ip: Option<IpAddr>) -> bool {
+        let mut order = self.order.lock();
+        while order.front().is_some_and(|w| w.strong_count() == 0) {
+            order.pop_front();
+        }
+        let found = order.iter().enumerate().find_map(|(i, w)| {
+            let c = w.upgrade()?;
+            (c.idle() && !c.close.is_cancelled() && ip.is_none_or(|ip| c.ip == ip))
+                .then_some((i, c))
+        });
+        match found {
+            Some((i, c)) => {
+                order.remove(i);
+                c.close.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn count_ip(&self, ip: IpAddr) -> usize {
+        self.per_ip.get(&ip).map_or(0, |n| *n)
+    }
+}
+
+/// Removes a connection from the counts when its task ends.
+struct Admitted {
+    registry: Arc<Registry>,
+    ip: IpAddr,
+}
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        self.registry.open.fetch_sub(1, Ordering::AcqRel);
+        let gone = match self.registry.per_ip.get_mut(&self.ip) {
+            Some(mut n) => {
+                *n = n.saturating_sub(1);
+                *n == 0
+            }
+            None => false,
+        };
+        if gone {
+            self.registry.per_ip.remove_if(&self.ip, |_, n| *n == 0);
+        }
+    }
+}
+
+/// Accepts until `shutdown`, then lets the open connections finish their requests for at most
+/// `grace`.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    limits: Limits,
+    shutdown: CancellationToken,
+    grace: Duration,
+) {
+    let registry = Arc::new(Registry {
+        epoch: Instant::now(),
+        order: Mutex::new(VecDeque::new()),
+        open: AtomicUsize::new(0),
+        per_ip: DashMap::new(),
+    });
+    let tasks = TaskTracker::new();
+    let mut last_warning: Option<Instant> = None;
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = shutdown.cancelled() => break,
+        };
+        let (tcp, addr) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                // Out of descriptors (EMFILE/ENFILE) or a connection reset before accept: make
+                // room and go on accepting.
+                if last_warning.is_none_or(|t| t.elapsed() > Duration::from_secs(10)) {
+                    tracing::warn!(error = %e, open = registry.open.load(Ordering::Relaxed), "accept failed; closing the oldest idle connection");
+                    last_warning = Some(Instant::now());
+                }
+                registry.evict_oldest_idle(None);
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                continue;
+            }
+        };
+        let ip = addr.ip();
+        let mut refuse = false;
+        if registry.count_ip(ip) >= limits.per_ip && !registry.evict_oldest_idle(Some(ip)) {
+            refuse = true;
+        }
+        if !refuse
+            && registry.open.load(Ordering::Acquire) >= limits.max
+            && !registry.evict_oldest_idle(None)
+        {
+            refuse = true;
+        }
+        if refuse {
+            tasks.spawn(refuse_busy(tcp));
+            continue;
+        }
+        registry.open.fetch_add(1, Ordering::AcqRel);
+        *registry.per_ip.entry(ip).or_insert(0) += 1;
+        let admitted = Admitted {
+            registry: registry.clone(),
+            ip,
+        };
+        let conn = Arc::new(Conn {
+            ip,
+            inflight: AtomicUsize::new(0),
+            last_io: AtomicU64::new(registry.now_ms()),
+            head_started: AtomicU64::new(0),
+            close: CancellationToken::new(),
+        });
+        registry.order.lock().push_back(Arc::downgrade(&conn));
+        tasks.spawn(connection(
+            tcp,
+            addr,
+            conn,
+            admitted,
+            router.clone(),
+            limits,
+            shutdown.clone(),
+        ));
+    }
+    tasks.close();
+    if tokio::time::timeout(grace, tasks.wait()).await.is_err() {
+        tracing::warn!("in-flight requests outlived the grace period");
+    }
+}
+
+/// `503` with a problem document, for a connection past every cap with nothing idle to close.
+async fn refuse_busy(mut tcp: TcpStream) {
+    use tokio::io::AsyncWriteExt;
+    const BODY: &str = r#"{"type":"https://veza.stream/problems/unavailable","title":"Service Unavailable","status":503,"detail":"too many connections: try again shortly"}"#;
+    let response = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/problem+json\r\nretry-after: 1\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{BODY}",
+        BODY.len()
+    );
+    let _ = tokio::time::timeout(Duration::from_secs(1), tcp.write_all(response.as_bytes())).await;
+}
+
+async fn connection(
+    tcp: TcpStream,
+    addr: SocketAddr,
+    conn: Arc<Conn>,
+    admitted: Admitted,
+    router: Router,
+    limits: Limits,
+    shutdown: CancellationToken,
+) {
+    let _ = tcp.set_nodelay(true);
+    let registry = admitted.registry.clone();
+    let io = TokioIo::new(Tracked {
+        inner: tcp,
+        conn: conn.clone(),
+        registry: registry.clone(),
+    });
+    let service = {
+        let conn = conn.clone();
+        hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+            // The head is complete: the request is in flight until its response body ends.
+            conn.head_started.store(0, Ordering::Release);
+            conn.inflight.fetch_add(1, Ordering::AcqRel);
+            let guard = InFlight(conn.clone());
+            req.extensions_mut().insert(ConnectInfo(addr));
+            let router = router.clone();
+            async move {
+                let response = router
+                    .oneshot(req.map(axum::body::Body::new))
+                    .await
+                    .unwrap_or_else(|never| match never {});
+                Ok::<_, std::convert::Infallible>(
+                    response.map(|body| axum::body::Body::new(Guarded { body, guard })),
+                )
+            }
+        })
+    };
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder.http1().half_close(true).timer(TokioTimer::new());
+    builder.http2().timer(TokioTimer::new());
+    let served = builder.serve_connection_with_upgrades(io, service);
+    tokio::pin!(served);
+    let mut draining = false;
+    loop {
+        let deadline = deadline(&conn, &registry, limits);
+        tokio::select! {
+            _ = served.as_mut() => break,
+            _ = conn.close.cancelled() => break,
+            _ = tokio::time::sleep_until(deadline) => {
+                if expired(&conn, &registry, limits) {
+                    break;
+                }
+            }
+            _ = shutdown.cancelled(), if !draining => {
+                draining = true;
+                served.as_mut().graceful_shutdown();
+            }
+        }
+    }
+    conn.close.cancel();
+    drop(admitted);
+}
+
+/// When the connection's current state next needs a look.
+fn deadline(conn: &Conn, registry: &Registry, limits: Limits) -> Instant {
+    let at = |ms: u64, d: Duration| registry.epoch + Duration::from_millis(ms) + d;
+    let head = conn.head_started.load(Ordering::Acquire);
+    if head != 0 {
+        return at(head, limits.header);
+    }
+    if !conn.idle() {
+        // A request in flight: look again later (the keep-alive clock starts when it ends).
+        return Instant::now() + limits.keepalive;
+    }
+    at(conn.last_io.load(Ordering::Acquire), limits.keepalive)
+}
+
+/// Whether a timeout has passed: a head not complete in time, or idle for too long.
+fn expired(conn: &Conn, registry: &Registry, limits: Limits) -> bool {
+    let now = registry.now_ms();
+    let head = conn.head_started.load(Ordering::Acquire);
+    if head != 0 {
+        return now.saturating_sub(head) >= limits.header.as_millis() as u64;
+    }
+    conn.idle()
+        && now.saturating_sub(conn.last_io.load(Ordering::Acquire))
+            >= limits.keepalive.as_millis() as u64
+}
+
+/// Marks a request done when its response body is dropped (sent or abandoned).
+struct InFlight(Arc<Conn>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.inflight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// A response body that holds its request's [`InFlight`] mark.
+struct Guarded {
+    body: axum::body::Body,
+    #[allow(dead_code)] // held for its Drop
+    guard: InFlight,
+}
+
+impl http_body::Body for Guarded {
+    type Data = bytes::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// The socket, noting when bytes move and when a new request's head starts.
+struct Tracked {
+    inner: TcpStream,
+    conn: Arc<Conn>,
+    registry: Arc<Registry>,
+}
+
+impl AsyncRead for Tracked {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if matches!(r, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            let now = self.registry.now_ms();
+            self.conn.last_io.store(now, Ordering::Release);
+            if self.conn.idle() {
+                let _ = self.conn.head_started.compare_exchange(
+                    0,
+                    now,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                );
+            }
+        }
+        r
+    }
+}
+
+impl AsyncWrite for Tracked {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let r = Pin::new(&mut self.inner).poll_write(cx, data);
+        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+            let now = self.registry.now_ms();
+            self.conn.last_io.store(now, Ordering::Release);
+        }
+        r
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let r = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+            let now = self.registry.now_ms();
+            self.conn.last_io.store(now, Ordering::Release);
+        }
+        r
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn caps_leave_room_for_files_and_one_address_gets_half() {
+        assert_eq!(Limits::sized_for(20_000), (18_000, 9_000));
+        assert_eq!(Limits::sized_for(1024), (768, 384));
+        assert_eq!(Limits::sized_for(100), (64, 32));
+    }
+}
