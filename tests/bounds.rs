@@ -130,3 +130,73 @@ fn a_cancelled_run_stops_and_leaves_nothing() {
         .collect();
     assert!(left.is_empty(), "left behind: {left:?}");
 }
+
+/// Whether process `pid` has ended (gone, or a zombie waiting to be reaped).
+fn ended(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            s.rsplit_once(')')
+                .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(true)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_stops_a_long_job_and_the_process_exits() {
+    use common::server::{Db, Server};
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    // An hour of audio: minutes of packaging in this build, far longer than the shutdown grace.
+    let long = long_flac(dir.path(), 3600);
+    let mut s = Server::start(
+        Db::Sqlite,
+        &[
+            ("VEZA_JOBS__WORKERS", "1"),
+            ("VEZA_SERVER__SHUTDOWN_GRACE_SECONDS", "5"),
+            ("TMPDIR", tmp.to_str().unwrap()),
+        ],
+    )
+    .await;
+    let id = s.upload(&long).await["id"].as_str().unwrap().to_string();
+    let start = Instant::now();
+    loop {
+        let t = s.track(&id).await;
+        // Past the survey: the encode pass is running.
+        if t["status"] == "processing" && t["progress"].as_f64().unwrap_or(0.0) > 0.25 {
+            break;
+        }
+        assert_ne!(
+            t["status"], "ready",
+            "finished before the test could stop it"
+        );
+        assert!(start.elapsed() < Duration::from_secs(300), "{t}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let pid = s.pid();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    // The process ends within its grace (5 s) and a margin, not when the hour is packaged.
+    let start = Instant::now();
+    while !ended(pid) {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "still running after SIGTERM:\n{}",
+            s.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(s.wait_exit().success(), "{}", s.log());
+    assert_eq!(
+        s.text(&format!("SELECT state FROM jobs WHERE track_id = '{id}'"))
+            .await
+            .as_deref(),
+        Some("queued"),
+        "the job was given back"
+    );
+    let left: Vec<_> = std::fs::read_dir(&tmp).unwrap().collect();
+    assert!(left.is_empty(), "temporary files left: {left:?}");
+}

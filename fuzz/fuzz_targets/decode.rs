@@ -1,5 +1,7 @@
 //! Arbitrary bytes through the whole decode path: probe, demux, decode, tags, MP4 edit lists.
-//! Every input must end in `Ok` or a typed `Err`, never a panic, and stay within the limits.
+//! Every input must end in `Ok` or a typed `Err`, never a panic, and stay within the limits: the
+//! header checks (`StreamDecoder::open`: sample rate, channels, declared duration) run on every
+//! input before anything is sized from it.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -10,5 +12,6 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(d) = decode(Box::new(std::io::Cursor::new(data.to_vec())), None, &limits, &mut |_| {}) {
         assert!(d.pcm.seconds() <= 31.0);
         assert!(d.pcm.channels() <= 8);
+        assert!(veza_codecs::RATE_RANGE.contains(&d.info.sample_rate.hz()));
     }
 });
