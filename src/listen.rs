@@ -164,6 +164,20 @@ pub async fn serve(
         open: AtomicUsize::new(0),
         per_ip: DashMap::new(),
     });
+    let tasks = accept_loop(listener, router, limits, shutdown, registry).await;
+    if tokio::time::timeout(grace, tasks.wait()).await.is_err() {
+        tracing::warn!("in-flight requests outlived the grace period");
+    }
+}
+
+/// Accepts until `shutdown`; returns the connections' tasks, closed to new ones.
+async fn accept_loop(
+    listener: TcpListener,
+    router: Router,
+    limits: Limits,
+    shutdown: CancellationToken,
+    registry: Arc<Registry>,
+) -> TaskTracker {
     let tasks = TaskTracker::new();
     let mut last_warning: Option<Instant> = None;
     loop {
@@ -213,7 +227,19 @@ pub async fn serve(
             head_started: AtomicU64::new(0),
             close: CancellationToken::new(),
         });
-        registry.order.lock().push_back(Arc::downgrade(&conn));
+        {
+            // Ended connections leave dead entries behind; drop them as they reach the front,
+            // and compact the rest when they outnumber the open ones, so a stream of short
+            // connections does not grow the list.
+            let mut order = registry.order.lock();
+            while order.front().is_some_and(|w| w.strong_count() == 0) {
+                order.pop_front();
+            }
+            if order.len() > 2 * registry.open.load(Ordering::Relaxed) + 1024 {
+                order.retain(|w| w.strong_count() > 0);
+            }
+            order.push_back(Arc::downgrade(&conn));
+        }
         tasks.spawn(connection(
             tcp,
             addr,
@@ -225,9 +251,7 @@ pub async fn serve(
         ));
     }
     tasks.close();
-    if tokio::time::timeout(grace, tasks.wait()).await.is_err() {
-        tracing::warn!("in-flight requests outlived the grace period");
-    }
+    tasks
 }
 
 /// `503` with a problem document, for a connection past every cap with nothing idle to close.
@@ -439,6 +463,43 @@ impl AsyncWrite for Tracked {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn ended_connections_do_not_pile_up_in_the_registry() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let shutdown = CancellationToken::new();
+        let limits = Limits {
+            header: Duration::from_secs(10),
+            keepalive: Duration::from_secs(60),
+            max: 100,
+            per_ip: 100,
+        };
+        let registry = Arc::new(Registry {
+            epoch: Instant::now(),
+            order: Mutex::new(VecDeque::new()),
+            open: AtomicUsize::new(0),
+            per_ip: DashMap::new(),
+        });
+        let served = tokio::spawn(accept_loop(
+            listener,
+            Router::new(),
+            limits,
+            shutdown.clone(),
+            registry.clone(),
+        ));
+        for _ in 0..3000 {
+            drop(TcpStream::connect(addr).await.unwrap());
+        }
+        // Wait until the server has seen every connection end.
+        while registry.open.load(Ordering::Acquire) > 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        drop(TcpStream::connect(addr).await.unwrap());
+        assert!(registry.order.lock().len() <= 2 * 100 + 1024 + 1);
+        shutdown.cancel();
+        let _ = served.await;
+    }
 
     #[test]
     fn caps_leave_room_for_files_and_one_address_gets_half() {

@@ -5,16 +5,20 @@
 //!
 //! - **decode**: every container and codec Symphonia reads, plus Opus (in Ogg, Matroska/WebM and
 //!   MP4; mono, stereo and multichannel, RFC 7845 families 0, 1 and 255) through libopus's
-//!   multistream decoder, with tags and cover art ([`decode()`]); malformed tag blocks become
-//!   warnings and a cut-off file keeps what decodes ([`SourceInfo`]);
+//!   multistream decoder, with tags and cover art. [`StreamDecoder`] gives the PCM piece by piece,
+//!   in memory that does not grow with the duration, after checking what the headers declare
+//!   (sample rate within [`RATE_RANGE`], channels and duration within [`Limits`]) before anything
+//!   is sized from it; [`decode()`] joins the pieces. Malformed tag blocks become warnings and a
+//!   cut-off file keeps what decodes ([`SourceInfo`]);
 //! - **channels**: ITU-R BS.775 downmix of more than two channels to stereo ([`downmix`]);
-//! - **resample**: rubato's offline FFT resampler, delay-compensated so the output is
-//!   sample-aligned with the input ([`resample()`]);
-//! - **loudness**: EBU R128 integrated loudness, loudness range and true peak, and normalisation
-//!   with a true-peak limiter ([`measure`], [`normalize`]);
+//! - **resample**: rubato's FFT resampler fed in pieces, delay-compensated so the output is
+//!   sample-aligned with the input ([`Resampler`], and [`resample()`] for a whole clip);
+//! - **loudness**: EBU R128 integrated loudness, loudness range and true peak ([`Meter`]), and
+//!   normalisation with a look-ahead true-peak limiter ([`Normalizer`]), both fed in pieces, with
+//!   whole-clip forms ([`measure`], [`normalize`]);
 //! - **encode**: Opus, AAC-LC (feature `aac`) and FLAC behind one [`Encoder`] trait, and
-//!   gapless whole-track encoding with a chosen priming ([`encode_aligned`]);
-//! - **waveform**: BBC audiowaveform version 2 peaks ([`Waveform`]).
+//!   gapless encoding with a chosen priming, fed in pieces ([`Aligned`], [`encode_aligned`]);
+//! - **waveform**: BBC audiowaveform version 2 peaks ([`WaveformBuilder`], [`Waveform`]).
 //!
 //! It does not own files, threads or clocks: sources are `Read + Seek` values, and every
 //! function is synchronous and deterministic, so it can be tested on exact samples and fuzzed.

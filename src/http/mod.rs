@@ -199,6 +199,8 @@ async fn problems_only(r: Response) -> Response {
     };
     let detail = if detail.is_empty() {
         status.canonical_reason().unwrap_or("error").to_string()
+    } else if let Some(rest) = detail.strip_prefix("Failed to deserialize query string: ") {
+        query_detail(rest)
     } else {
         detail
     };
@@ -209,6 +211,26 @@ async fn problems_only(r: Response) -> Response {
         }
     }
     out
+}
+
+/// axum's refusal of a query string (`field: serde's message`), said in the request's terms.
+fn query_detail(rest: &str) -> String {
+    let (field, message) = rest.split_once(": ").unwrap_or(("", rest));
+    let what = if message.contains("invalid digit") || message.contains("number too large") {
+        "must be a whole number".to_string()
+    } else if let Some(r) = message.strip_prefix("unknown variant ") {
+        match r.split_once(", expected ") {
+            Some((v, expected)) => format!("may not be {v}: it takes {expected}"),
+            None => format!("may not be {r}"),
+        }
+    } else {
+        format!("is not valid ({message})")
+    };
+    if field.is_empty() {
+        format!("the query string {what}")
+    } else {
+        format!("`{field}` in the query string {what}")
+    }
 }
 
 /// Counts every request by route template and status, and times it.
@@ -272,4 +294,21 @@ async fn index() -> Response {
         include_str!("index.html"),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn query_errors_are_said_in_the_requests_terms() {
+        assert_eq!(
+            super::query_detail("limit: invalid digit found in string"),
+            "`limit` in the query string must be a whole number"
+        );
+        assert_eq!(
+            super::query_detail(
+                "scope: unknown variant `x`, expected one of `mine`, `public`, `all`"
+            ),
+            "`scope` in the query string may not be `x`: it takes one of `mine`, `public`, `all`"
+        );
+    }
 }

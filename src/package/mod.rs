@@ -427,6 +427,7 @@ fn encode(
     // Keep the order the caller asked for.
     reports.sort_by_key(|r| opts.renditions.iter().position(|x| x.name() == r.name));
     let normalization = match (&opts.normalize, input_lufs) {
+        _ if lossy.is_empty() => None,
         (Some(_), None) => Some(Normalization {
             input_lufs: None,
             gain_db: 0.0,
