@@ -20,7 +20,7 @@ trap cleanup EXIT
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 (cd "$work" && exec env VEZA_SERVER__LISTEN=127.0.0.1:$port VEZA_LOG__LEVEL=warn \
   VEZA_LIMITS__PER_SUBJECT_PER_MINUTE=0 VEZA_LIMITS__PER_IP_PER_MINUTE=0 \
-  VEZA_DELIVERY__CACHE_BYTES=33554432 \
+  VEZA_DELIVERY__CACHE_BYTES=${SOAK_CACHE_BYTES:-33554432} \
   "$bin" serve >"$work/banner" 2>"$work/veza.log") &
 pid=$!
 for _ in $(seq 100); do grep -q "development API key" "$work/banner" 2>/dev/null && break; sleep 0.1; done
