@@ -146,16 +146,9 @@ async fn a_full_disk_gives_clean_503s_and_recovers_without_a_restart() {
     assert_eq!(ct, "application/problem+json");
 
     // At 100 %, DELETE still frees space: objects first, then rows.
-    let free_before = statvfs_free(&root);
-    let r = s
-        .client()
-        .delete(format!("{}/v1/tracks/{a}", s.url))
-        .header("authorization", s.auth())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 204, "{}", r.text().await.unwrap());
-    assert!(statvfs_free(&root) > free_before + 5_000_000);
+    let free_before = free_bytes(&root);
+    assert_eq!(s.delete(&a).await, 204, "{}", s.log());
+    assert!(free_bytes(&root) > free_before + 5_000_000);
     let gone = s
         .client()
         .get(format!("{}/v1/tracks/{a}", s.url))
@@ -186,7 +179,8 @@ async fn a_full_disk_gives_clean_503s_and_recovers_without_a_restart() {
     drop(fs);
 }
 
-fn statvfs_free(dir: &Path) -> u64 {
+/// Bytes available on the file system holding `dir`, as `df` reports them.
+fn free_bytes(dir: &Path) -> u64 {
     let out = Command::new("df")
         .args(["--output=avail", "-B1"])
         .arg(dir)
