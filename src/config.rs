@@ -596,7 +596,7 @@ impl Config {
             return bad("packaging.renditions", "must list at least one rendition");
         }
         for r in &self.packaging.renditions {
-            if let Err(e) = r.parse::<crate::Rendition>() {
+            if let Err(e) = r.parse::<crate::package::Rendition>() {
                 return bad("packaging.renditions", &e);
             }
         }

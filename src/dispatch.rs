@@ -15,12 +15,48 @@
 //! and refuse a `t` too far from their clock, which stops replays of captured requests.
 
 use crate::config;
-use crate::server::App;
-use crate::store::{OutboxEvent, Settle};
+use crate::metrics::Metrics;
+use crate::store::{MetadataStore, OutboxEvent, Settle};
+use crate::util;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// The outbox part of the server's state: wakes the dispatcher when something was written to
+/// the outbox, so an event leaves at once rather than at the next poll.
+#[derive(Default)]
+pub struct Outbox {
+    wake: tokio::sync::Notify,
+}
+
+impl Outbox {
+    /// An outbox with nobody waiting.
+    pub fn new() -> Outbox {
+        Outbox::default()
+    }
+
+    /// Something was written to the outbox.
+    pub fn notify(&self) {
+        self.wake.notify_one();
+    }
+}
+
+/// What the dispatcher needs: the store holding the outbox, its wake, the destinations and the
+/// metrics it counts in. No HTTP router: it runs alone in tests.
+pub struct Dispatcher {
+    /// The metadata store.
+    pub store: Arc<dyn MetadataStore>,
+    /// Its wake.
+    pub outbox: Arc<Outbox>,
+    /// `[events]`: destinations, attempts, backoff.
+    pub config: config::Events,
+    /// Delivered, retried and dead counters.
+    pub metrics: Arc<Metrics>,
+    /// Cancelled at shutdown.
+    pub shutdown: CancellationToken,
+}
 
 /// Events claimed at once.
 const BATCH: i64 = 32;
@@ -34,7 +70,7 @@ pub fn signature(secret: &str, timestamp: u64, body: &[u8]) -> String {
     mac.update(timestamp.to_string().as_bytes());
     mac.update(b".");
     mac.update(body);
-    let sig = crate::http::semantics::hex(&mac.finalize().into_bytes());
+    let sig = crate::util::hex(&mac.finalize().into_bytes());
     format!("t={timestamp},v1={sig}")
 }
 
@@ -43,7 +79,7 @@ pub fn envelope(e: &OutboxEvent) -> serde_json::Value {
     serde_json::json!({
         "id": e.id,
         "type": e.kind,
-        "created_at": crate::http::rfc3339(e.created_at),
+        "created_at": util::rfc3339(e.created_at),
         "data": serde_json::from_str::<serde_json::Value>(&e.data).unwrap_or_default(),
     })
 }
@@ -192,7 +228,7 @@ impl Destinations {
             .header("veza-event-type", &e.kind)
             .header(
                 "veza-signature",
-                signature(&w.secret, App::now_secs(), body),
+                signature(&w.secret, util::now_secs(), body),
             )
             .body(body.to_vec())
             .send()
@@ -207,8 +243,8 @@ impl Destinations {
 }
 
 /// Runs until shutdown, delivering outbox events.
-pub async fn dispatcher(app: Arc<App>) {
-    let cfg = app.config.events.clone();
+pub async fn dispatcher(d: Dispatcher) {
+    let cfg = d.config.clone();
     let mut dest = Destinations {
         http: reqwest::Client::builder()
             .timeout(Duration::from_millis(cfg.timeout_ms))
@@ -225,8 +261,8 @@ pub async fn dispatcher(app: Arc<App>) {
     let names = dest.names();
     let lease = uuid::Uuid::new_v4().to_string();
     loop {
-        let now = App::now_ms();
-        let batch = match app
+        let now = util::now_ms();
+        let batch = match d
             .store
             .claim_events(&lease, now + LEASE_MS, now, BATCH)
             .await
@@ -252,76 +288,35 @@ pub async fn dispatcher(app: Arc<App>) {
                 }
             }
             let outcome = if errors.is_empty() {
-                app.metrics.events_delivered.inc();
+                d.metrics.events_delivered.inc();
                 Settle::Delivered { delivered }
             } else if e.attempts + 1 >= i64::from(cfg.max_attempts) {
-                app.metrics.events_dead.inc();
+                d.metrics.events_dead.inc();
                 tracing::error!(event = %e.id, kind = %e.kind, errors = ?errors, "event dead-lettered");
                 Settle::Dead {
                     delivered,
                     error: errors.join("; "),
                 }
             } else {
-                app.metrics.events_retried.inc();
+                d.metrics.events_retried.inc();
                 Settle::Retry {
                     delivered,
-                    next_at: App::now_ms() + backoff(&cfg, e.attempts),
+                    next_at: util::now_ms() + backoff(&cfg, e.attempts),
                     error: errors.join("; "),
                 }
             };
-            if let Err(err) = app.store.settle_event(&e, &outcome).await {
+            if let Err(err) = d.store.settle_event(&e, &outcome).await {
                 tracing::warn!(event = %e.id, error = %err, "recording an event delivery");
             }
         }
         if idle {
             tokio::select! {
-                _ = app.events_wake.notified() => {}
+                _ = d.outbox.wake.notified() => {}
                 _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-                _ = app.shutdown.cancelled() => return,
+                _ = d.shutdown.cancelled() => return,
             }
-        } else if app.shutdown.is_cancelled() {
+        } else if d.shutdown.is_cancelled() {
             return;
-        }
-    }
-}
-
-/// Fetches `auth.jwt_jwks_url` at start, every `auth.jwt_jwks_refresh_seconds`, and when a token
-/// names an unknown key id (at most every 10 s).
-pub async fn jwks_refresher(app: Arc<App>) {
-    let url = app.config.auth.jwt_jwks_url.clone();
-    let every = Duration::from_secs(app.config.auth.jwt_jwks_refresh_seconds.max(10));
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap_or_default();
-    loop {
-        let last = std::time::Instant::now();
-        let fetched = async {
-            let text = http
-                .get(&url)
-                .send()
-                .await
-                .and_then(|r| r.error_for_status())
-                .map_err(|e| e.to_string())?
-                .text()
-                .await
-                .map_err(|e| e.to_string())?;
-            app.jwt.set_jwks(&text)
-        }
-        .await;
-        match fetched {
-            Ok(n) => tracing::info!(keys = n, %url, "JWKS loaded"),
-            Err(e) => tracing::warn!(error = %e, %url, "fetching the JWKS"),
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(every) => {}
-            _ = app.jwt.unknown_kid.notified() => {
-                let floor = Duration::from_secs(10);
-                if let Some(wait) = floor.checked_sub(last.elapsed()) {
-                    tokio::time::sleep(wait).await;
-                }
-            }
-            _ = app.shutdown.cancelled() => return,
         }
     }
 }

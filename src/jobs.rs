@@ -10,14 +10,40 @@
 //! backoff up to `jobs.max_attempts`; a failed track can be queued again by the retry endpoint. At
 //! shutdown a running job is given back, not counted as an attempt.
 
-use crate::server::App;
-use crate::store::{Failure, Job, Rendition};
+use crate::catalog::Catalog;
+use crate::config;
+use crate::metrics::Metrics;
+use crate::queue::Queue;
+use crate::storage::Storage;
+use crate::store::{Failure, Job, MetadataStore, Rendition};
+use crate::util;
 use futures::{StreamExt, TryStreamExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
+
+/// What a worker needs: the queue in the store and on this node, storage, the catalog to refresh
+/// when a track is published, and the packaging options. No HTTP router: it runs alone in tests.
+pub struct Worker {
+    /// The metadata store (the durable queue).
+    pub store: Arc<dyn MetadataStore>,
+    /// Originals in, packages out.
+    pub storage: Storage,
+    /// Wakes and running-job handles.
+    pub queue: Arc<Queue>,
+    /// Told when a track is published.
+    pub catalog: Arc<Catalog>,
+    /// Job metrics.
+    pub metrics: Arc<Metrics>,
+    /// `[jobs]`: leases, attempts, backoff.
+    pub config: config::Jobs,
+    /// Renditions and options of every package.
+    pub options: crate::package::Options,
+    /// Cancelled at shutdown.
+    pub shutdown: CancellationToken,
+}
 
 /// How an attempt ended, when it did not publish.
 enum Stop {
@@ -32,14 +58,14 @@ enum Stop {
 }
 
 /// One worker: claims and runs jobs until shutdown.
-pub async fn worker(app: Arc<App>, n: usize) {
-    let lease = Duration::from_secs(app.config.jobs.lease_seconds);
+pub async fn worker(app: Arc<Worker>, n: usize) {
+    let lease = Duration::from_secs(app.config.lease_seconds);
     loop {
         if app.shutdown.is_cancelled() {
             return;
         }
         let lease_id = uuid::Uuid::new_v4().to_string();
-        let now = App::now_ms();
+        let now = util::now_ms();
         let claimed = app
             .store
             .claim(&lease_id, now + lease.as_millis() as i64, now)
@@ -55,23 +81,22 @@ pub async fn worker(app: Arc<App>, n: usize) {
         }
         // Sleep until woken by an upload, or poll: retries come due and leases expire on their own.
         tokio::select! {
-            _ = app.wake.notified() => {}
+            _ = app.queue.notified() => {}
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
             _ = app.shutdown.cancelled() => return,
         }
     }
 }
 
-async fn run(app: &Arc<App>, job: Job) {
+async fn run(app: &Arc<Worker>, job: Job) {
     let started = Instant::now();
-    let cancel = CancellationToken::new();
-    app.running.insert(job.track_id, cancel.clone());
+    let cancel = app.queue.start(job.track_id);
     let beat = tokio::spawn(heartbeat(app.clone(), job.clone(), cancel.clone()));
-    let staging = format!("tracks/{}/{}", job.track_id, uuid::Uuid::now_v7().simple());
+    let staging = crate::layout::staging(job.track_id);
     let outcome = attempt(app, &job, &staging, &cancel).await;
     beat.abort();
-    app.running.remove(&job.track_id);
-    let now = App::now_ms();
+    app.queue.finish(job.track_id);
+    let now = util::now_ms();
     let stop = match outcome {
         Ok(seconds) => {
             let took = started.elapsed().as_secs_f64();
@@ -79,7 +104,7 @@ async fn run(app: &Arc<App>, job: Job) {
             if took > 0.0 {
                 app.metrics.job_realtime.observe(seconds / took);
             }
-            app.published.invalidate(&job.track_id);
+            app.catalog.invalidate(job.track_id);
             tracing::info!(track = %job.track_id, seconds = took, "track ready");
             return;
         }
@@ -105,12 +130,12 @@ async fn run(app: &Arc<App>, job: Job) {
         }
         Stop::Retry(error) => {
             app.metrics.job_attempts_failed.inc();
-            let failure = if job.attempts >= app.config.jobs.max_attempts as i64 {
+            let failure = if job.attempts >= app.config.max_attempts as i64 {
                 tracing::warn!(track = %job.track_id, %error, "job failed for good");
                 Failure::Final(format!("gave up after {} attempts: {error}", job.attempts))
             } else {
                 let backoff =
-                    app.config.jobs.retry_backoff_seconds * (1 << (job.attempts - 1).clamp(0, 16));
+                    app.config.retry_backoff_seconds * (1 << (job.attempts - 1).clamp(0, 16));
                 tracing::warn!(track = %job.track_id, %error, backoff, "job attempt failed; will retry");
                 Failure::Retry {
                     at: now + backoff as i64 * 1000,
@@ -126,13 +151,13 @@ async fn run(app: &Arc<App>, job: Job) {
 }
 
 /// Extends the lease every third of its length; cancels the attempt if the lease is lost.
-async fn heartbeat(app: Arc<App>, job: Job, cancel: CancellationToken) {
-    let lease = Duration::from_secs(app.config.jobs.lease_seconds);
+async fn heartbeat(app: Arc<Worker>, job: Job, cancel: CancellationToken) {
+    let lease = Duration::from_secs(app.config.lease_seconds);
     let mut tick = tokio::time::interval(lease / 3);
     tick.tick().await;
     loop {
         tick.tick().await;
-        let until = App::now_ms() + lease.as_millis() as i64;
+        let until = util::now_ms() + lease.as_millis() as i64;
         match app.store.heartbeat(&job, until).await {
             Ok(true) => {}
             Ok(false) => {
@@ -147,7 +172,7 @@ async fn heartbeat(app: Arc<App>, job: Job, cancel: CancellationToken) {
 
 /// One attempt. Returns the seconds of audio published.
 async fn attempt(
-    app: &Arc<App>,
+    app: &Arc<Worker>,
     job: &Job,
     staging: &str,
     cancel: &CancellationToken,
@@ -170,7 +195,7 @@ async fn attempt(
         Ok(None) => return Err(Stop::Abandon),
         Err(e) => return Err(retry("metadata store", &e)),
     };
-    let _ = app.store.set_progress(job, 0.0, App::now_ms()).await;
+    let _ = app.store.set_progress(job, 0.0, util::now_ms()).await;
     let tmp = tempfile::Builder::new()
         .prefix("veza-job-")
         .tempdir()
@@ -196,13 +221,14 @@ async fn attempt(
     // source, and waits for it to stop: a deleted track or a shutdown stops the CPU work too.
     let progress = Arc::new(AtomicU32::new(0));
     let out = tmp.path().join("out");
-    let opts = app.package_options.clone();
+    let opts = app.options.clone();
     let p = progress.clone();
     let stop_flag = Arc::new(AtomicBool::new(false));
     let flag = stop_flag.clone();
     let mut task = tokio::task::spawn_blocking(move || {
-        let report =
-            |stage: crate::Stage, f: f32| p.store(stage.overall(f).to_bits(), Ordering::Relaxed);
+        let report = |stage: crate::package::Stage, f: f32| {
+            p.store(stage.overall(f).to_bits(), Ordering::Relaxed)
+        };
         let r = crate::package::package_cancellable(&input, &out, &opts, &report, &flag);
         (tmp, out, r)
     });
@@ -227,7 +253,7 @@ async fn attempt(
         Ok(s) => s,
         // Only a verdict on the bytes fails the track for good; I/O, an encoder refusal or a
         // panic is ours, not the input's, and is retried with the original kept.
-        Err(crate::Error::Input(e)) if e.is_input_fault() => {
+        Err(crate::package::Error::Input(e)) if e.is_input_fault() => {
             return Err(Stop::Reject(e.to_string()))
         }
         Err(e) => return Err(retry("packaging", &e)),
@@ -281,7 +307,7 @@ async fn attempt(
     let analysis = serde_json::to_string(&summary.analysis).map_err(|e| retry("analysis", &e))?;
     match app
         .store
-        .publish(job, staging, &analysis, &renditions, App::now_ms())
+        .publish(job, staging, &analysis, &renditions, util::now_ms())
         .await
     {
         Ok(true) => Ok(summary.analysis.duration_seconds),
@@ -291,14 +317,14 @@ async fn attempt(
 }
 
 /// Writes progress to the store at most four times a second.
-async fn report_progress(app: Arc<App>, job: Job, progress: Arc<AtomicU32>) {
+async fn report_progress(app: Arc<Worker>, job: Job, progress: Arc<AtomicU32>) {
     let mut last = -1.0f32;
     loop {
         tokio::time::sleep(Duration::from_millis(250)).await;
         let p = f32::from_bits(progress.load(Ordering::Relaxed));
         if (p - last).abs() >= 0.005 {
             last = p;
-            let _ = app.store.set_progress(&job, p as f64, App::now_ms()).await;
+            let _ = app.store.set_progress(&job, p as f64, util::now_ms()).await;
         }
     }
 }

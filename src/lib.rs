@@ -19,19 +19,27 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod app;
 pub mod auth;
+pub mod catalog;
 pub mod config;
 pub mod dispatch;
 pub mod http;
 pub mod jobs;
+pub mod layout;
 pub mod listen;
 pub mod listeners;
 pub mod metrics;
+pub mod objects;
 pub mod package;
+pub mod queue;
 pub mod server;
 pub mod storage;
 pub mod store;
+pub mod sweep;
+pub mod util;
 
+pub use app::App;
 pub use config::Config;
 pub use package::{package, Error, Options, Rendition, Stage, Summary};
-pub use server::{App, Server};
+pub use server::Server;

@@ -176,7 +176,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 role,
                 ttl.as_secs().max(1),
                 &config.auth,
-                veza_stream::server::App::now_secs(),
+                veza_stream::util::now_secs(),
             )
             .map_err(anyhow::Error::msg)?;
             println!("{token}");

@@ -1,148 +1,27 @@
 //! `server`: [`Server::load`] wires the configuration into live objects (store, storage, keys,
 //! caches, listener) and [`Server::run`] serves until SIGTERM/SIGINT, then drains.
 
-use crate::auth::{ApiKeys, DevSecrets, Jwt, Tokens};
+use crate::app::App;
+use crate::auth::{ApiKeys, Auth, DevSecrets, Jwt, Limiters, Tokens};
+use crate::catalog::Catalog;
 use crate::config::{Config, PlaybackKey};
-use crate::listeners::Listeners;
+use crate::dispatch::{Dispatcher, Outbox};
+use crate::jobs::Worker;
 use crate::metrics::Metrics;
+use crate::queue::Queue;
 use crate::storage::Storage;
-use crate::store::{MetadataStore, TrackId};
+use crate::sweep::Sweeper;
 use anyhow::Context;
-use bytes::Bytes;
-use dashmap::DashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-
-/// A published track as delivery needs it.
-#[derive(Debug)]
-pub struct Published {
-    /// Object prefix of the package.
-    pub prefix: String,
-    /// Rendition directory names.
-    pub renditions: Vec<String>,
-}
-
-/// What playlist delivery needs of a playlist: its playable tracks in order and the renditions
-/// they all have.
-#[derive(Debug)]
-pub struct Stitch {
-    /// Ready tracks, in playlist order.
-    pub tracks: Vec<TrackId>,
-    /// Renditions every one of them has (bandwidths: the highest).
-    pub renditions: Vec<crate::store::Rendition>,
-    /// Each rendition's media playlist, rendered once for this state of the playlist with a
-    /// place for the token; a request only substitutes its own.
-    pub media: parking_lot::Mutex<std::collections::HashMap<String, Arc<Template>>>,
-}
-
-/// A rendered playlist whose token is left out: the text between the token's places.
-#[derive(Debug)]
-pub struct Template {
-    /// The text, split where the token goes.
-    pub pieces: Vec<String>,
-    /// A hash of the whole template, for strong validators.
-    pub tag: String,
-}
-
-impl Template {
-    /// The marker a renderer writes where the token goes.
-    pub const MARK: &'static str = "\u{1}token\u{1}";
-
-    /// Splits rendered `text` at its markers.
-    pub fn new(text: &str, tag: String) -> Template {
-        Template {
-            pieces: text.split(Self::MARK).map(String::from).collect(),
-            tag,
-        }
-    }
-
-    /// The text with `token` in every place: one copy of the bytes.
-    pub fn fill(&self, token: &str) -> String {
-        let len: usize = self.pieces.iter().map(String::len).sum::<usize>()
-            + token.len() * self.pieces.len().saturating_sub(1);
-        let mut out = String::with_capacity(len);
-        for (i, p) in self.pieces.iter().enumerate() {
-            if i > 0 {
-                out.push_str(token);
-            }
-            out.push_str(p);
-        }
-        out
-    }
-}
-
-/// An object held in the hot cache, with its strong validator.
-#[derive(Debug, Clone)]
-pub struct Object {
-    /// The bytes.
-    pub data: Bytes,
-    /// The quoted ETag.
-    pub etag: axum::http::HeaderValue,
-}
-
-/// Everything a request handler or worker shares.
-pub struct App {
-    /// The validated configuration.
-    pub config: Config,
-    /// Base URL for playback URLs.
-    pub public_url: String,
-    /// The metadata store.
-    pub store: Arc<dyn MetadataStore>,
-    /// Object storage.
-    pub storage: Storage,
-    /// Playback-token keys.
-    pub tokens: Tokens,
-    /// Control API keys.
-    pub api_keys: ApiKeys,
-    /// JWT verification.
-    pub jwt: Jwt,
-    /// Request-rate limits of the control API.
-    pub limits: crate::http::Limiters,
-    /// Wakes the event dispatcher when something was written to the outbox.
-    pub events_wake: tokio::sync::Notify,
-    /// Prometheus metrics.
-    pub metrics: Metrics,
-    /// Listener sessions.
-    pub listeners: Listeners,
-    /// Published tracks by id (`None`: not playable), refreshed every few seconds.
-    pub published: moka::sync::Cache<TrackId, Option<Arc<Published>>>,
-    /// Playlists as delivery stitches them, by id, refreshed every few seconds.
-    pub stitched: moka::sync::Cache<crate::store::PlaylistId, Arc<Stitch>>,
-    /// Hot objects (segments, init segments, playlists) by key, bounded in bytes.
-    pub objects: moka::sync::Cache<String, Object>,
-    /// Jobs running on this node, to cancel on DELETE.
-    pub running: DashMap<TrackId, CancellationToken>,
-    /// Wakes idle workers when a job is queued.
-    pub wake: tokio::sync::Notify,
-    /// Cancelled at shutdown.
-    pub shutdown: CancellationToken,
-    /// Renditions and options for new jobs.
-    pub package_options: crate::Options,
-}
-
-impl App {
-    /// Unix seconds now.
-    pub fn now_secs() -> u64 {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0)
-    }
-
-    /// Unix milliseconds now.
-    pub fn now_ms() -> i64 {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0)
-    }
-}
 
 /// A server bound to its port, ready to run.
 pub struct Server {
     app: Arc<App>,
+    /// Renditions and options of new jobs.
+    package_options: crate::package::Options,
     listener: TcpListener,
     dev_api_key: Option<String>,
     /// The descriptor limit in force (raised to the hard limit at load).
@@ -203,7 +82,7 @@ impl Server {
         let listener = TcpListener::bind(config.server.listen)
             .await
             .with_context(|| format!("binding {}", config.server.listen))?;
-        let mut package_options = crate::Options {
+        let mut package_options = crate::package::Options {
             segment_seconds: config.packaging.segment_seconds,
             panic_in_encoder: config.jobs.fault == "encoder-panic",
             limits: veza_codecs::Limits {
@@ -211,7 +90,7 @@ impl Server {
                 max_channels: config.limits.max_channels,
                 ..veza_codecs::Limits::default()
             },
-            ..crate::Options::default()
+            ..crate::package::Options::default()
         };
         package_options.renditions = config
             .packaging
@@ -229,35 +108,28 @@ impl Server {
         } else {
             config.public_url()
         };
+        let store: Arc<dyn crate::store::MetadataStore> = store;
+        let metrics = Arc::new(Metrics::new());
         let app = App {
-            tokens: Tokens::new(
-                &config.auth.playback_keys,
-                &config.auth.playback_signing_key,
-            ),
-            api_keys: ApiKeys::new(config.auth.api_keys.clone()),
-            jwt,
-            limits: crate::http::Limiters::new(&config.limits),
-            events_wake: tokio::sync::Notify::new(),
-            metrics: Metrics::new(),
-            listeners: Listeners::new(Duration::from_secs(config.delivery.listener_idle_seconds)),
-            published: moka::sync::Cache::builder()
-                .max_capacity(100_000)
-                .time_to_live(Duration::from_secs(5))
-                .build(),
-            stitched: moka::sync::Cache::builder()
-                .max_capacity(10_000)
-                .time_to_live(Duration::from_secs(5))
-                .build(),
-            objects: moka::sync::Cache::builder()
-                .max_capacity(config.delivery.cache_bytes)
-                .weigher(|k: &String, v: &Object| {
-                    u32::try_from(k.len() + v.data.len()).unwrap_or(u32::MAX)
-                })
-                .build(),
-            running: DashMap::new(),
-            wake: tokio::sync::Notify::new(),
+            auth: Arc::new(Auth {
+                tokens: Tokens::new(
+                    &config.auth.playback_keys,
+                    &config.auth.playback_signing_key,
+                ),
+                api_keys: ApiKeys::new(config.auth.api_keys.clone()),
+                jwt: Arc::new(jwt),
+                limits: Limiters::new(&config.limits),
+            }),
+            catalog: Arc::new(Catalog::new(
+                store.clone(),
+                storage.clone(),
+                Duration::from_secs(config.delivery.listener_idle_seconds),
+            )),
+            queue: Arc::new(Queue::new()),
+            outbox: Arc::new(Outbox::new()),
+            objects: crate::objects::cache(config.delivery.cache_bytes),
+            metrics,
             shutdown: CancellationToken::new(),
-            package_options,
             public_url,
             store,
             storage,
@@ -265,6 +137,7 @@ impl Server {
         };
         Ok(Server {
             app: Arc::new(app),
+            package_options,
             listener,
             dev_api_key,
             nofile,
@@ -312,13 +185,43 @@ impl Server {
             n => n,
         };
         let mut tasks = tokio::task::JoinSet::new();
+        let worker = Arc::new(Worker {
+            store: app.store.clone(),
+            storage: app.storage.clone(),
+            queue: app.queue.clone(),
+            catalog: app.catalog.clone(),
+            metrics: app.metrics.clone(),
+            config: app.config.jobs.clone(),
+            options: self.package_options,
+            shutdown: app.shutdown.clone(),
+        });
         for n in 0..workers {
-            tasks.spawn(crate::jobs::worker(app.clone(), n));
+            tasks.spawn(crate::jobs::worker(worker.clone(), n));
         }
-        tasks.spawn(sweeper(app.clone()));
-        tasks.spawn(crate::dispatch::dispatcher(app.clone()));
-        if !app.config.auth.jwt_jwks_url.is_empty() {
-            tasks.spawn(crate::dispatch::jwks_refresher(app.clone()));
+        tasks.spawn(crate::sweep::sweeper(Sweeper {
+            store: app.store.clone(),
+            storage: app.storage.clone(),
+            catalog: app.catalog.clone(),
+            auth: app.auth.clone(),
+            metrics: app.metrics.clone(),
+            limits: app.config.limits.clone(),
+            shutdown: app.shutdown.clone(),
+        }));
+        tasks.spawn(crate::dispatch::dispatcher(Dispatcher {
+            store: app.store.clone(),
+            outbox: app.outbox.clone(),
+            config: app.config.events.clone(),
+            metrics: app.metrics.clone(),
+            shutdown: app.shutdown.clone(),
+        }));
+        let auth = &app.config.auth;
+        if !auth.jwt_jwks_url.is_empty() {
+            tasks.spawn(crate::auth::jwks_refresher(
+                app.auth.jwt.clone(),
+                auth.jwt_jwks_url.clone(),
+                Duration::from_secs(auth.jwt_jwks_refresh_seconds),
+                app.shutdown.clone(),
+            ));
         }
         let shutdown = app.shutdown.clone();
         tokio::spawn(signals(shutdown.clone()));
@@ -386,91 +289,6 @@ async fn signals(shutdown: CancellationToken) {
         _ = shutdown.cancelled() => {}
     }
     shutdown.cancel();
-}
-
-/// Drops idle listener sessions and refreshes the listener gauge; expires idempotency keys and
-/// resumable uploads; and, at start and every ten minutes, removes what interrupted writes left.
-async fn sweeper(app: Arc<App>) {
-    let mut tick = tokio::time::interval(Duration::from_secs(5));
-    let mut last_leftovers: Option<Instant> = None;
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = app.shutdown.cancelled() => return,
-        }
-        if last_leftovers.is_none_or(|t| t.elapsed() >= Duration::from_secs(600)) {
-            last_leftovers = Some(Instant::now());
-            sweep_leftovers(&app).await;
-        }
-        let n = app.listeners.sweep(Instant::now());
-        app.metrics.listeners.set(n as i64);
-        app.limits.sweep();
-        let now = App::now_ms();
-        let ttl = app.config.limits.idempotency_ttl_seconds as i64 * 1000;
-        if let Err(e) = app.store.forget_idempotency(now - ttl).await {
-            tracing::warn!(error = %e, "forgetting old idempotency keys");
-        }
-        crate::http::expire_uploads(&app, now).await;
-    }
-}
-
-/// Removes what a killed process left in storage, once older than the upload expiry (so nothing
-/// still being written is touched): object_store's partial multipart files (`<key>#<n>`), tus
-/// pieces whose upload row is gone, and originals whose track row was never written.
-pub async fn sweep_leftovers(app: &App) {
-    let expiry = Duration::from_secs(app.config.limits.upload_expiration_seconds);
-    let Some(before) = std::time::SystemTime::now().checked_sub(expiry) else {
-        return;
-    };
-    let storage = app.storage.clone();
-    let partials = tokio::task::spawn_blocking(move || storage.sweep_partials(before))
-        .await
-        .unwrap_or(0);
-    let mut pieces = 0;
-    let mut originals = 0;
-    match app.storage.older_than("uploads/", before).await {
-        Ok(keys) => {
-            let mut ids: Vec<String> = keys
-                .iter()
-                .filter_map(|k| k.split('/').nth(1).map(String::from))
-                .collect();
-            ids.dedup();
-            for id in ids {
-                if let Ok(None) = app.store.upload(&id).await {
-                    if let Ok(n) = app.storage.delete_prefix(&format!("uploads/{id}/")).await {
-                        pieces += n;
-                    }
-                }
-            }
-        }
-        Err(e) => tracing::warn!(error = %e, "listing upload pieces"),
-    }
-    match app.storage.older_than("originals/", before).await {
-        Ok(keys) => {
-            for key in keys {
-                let Some(id) = key
-                    .strip_prefix("originals/")
-                    .and_then(|id| id.parse::<crate::store::TrackId>().ok())
-                else {
-                    continue;
-                };
-                if let Ok(None) = app.store.track(id).await {
-                    if app.storage.delete(&key).await.is_ok() {
-                        originals += 1;
-                    }
-                }
-            }
-        }
-        Err(e) => tracing::warn!(error = %e, "listing originals"),
-    }
-    if partials + pieces + originals > 0 {
-        tracing::info!(
-            partials,
-            pieces,
-            originals,
-            "removed what interrupted uploads left"
-        );
-    }
 }
 
 /// A database URL without its password.

@@ -1,7 +1,7 @@
 //! `storage`: object storage for originals and packaged media, through `object_store`: a local
 //! directory by default, or any S3-compatible service.
 //!
-//! Keys: `originals/<track>` holds an upload; `tracks/<track>/<attempt>/…` holds one packaging
+//! Keys ([`crate::layout`]): `originals/<track>` holds an upload; `tracks/<track>/<attempt>/…` holds one packaging
 //! attempt. An attempt's prefix is recorded on its job before anything is written under it, and
 //! becomes the track's `media_prefix` only in the publishing transaction, so a prefix is either
 //! published or known to the job that must remove it. `uploads/<upload>/<offset>` holds the
@@ -15,6 +15,26 @@ use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use std::sync::Arc;
 
 pub use object_store::Error;
+
+/// What [`Storage::put_stream`] wrote.
+#[derive(Debug)]
+pub struct Put<E> {
+    /// Bytes now stored under the key (0: no object).
+    pub bytes: u64,
+    /// The error the body broke off with, if it did.
+    pub cut: Option<E>,
+}
+
+/// Why [`Storage::put_stream`] stored nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum PutError {
+    /// The body ran past the limit; the rest of it is unread.
+    #[error("the body is over its limit")]
+    TooLarge,
+    /// Object storage failed.
+    #[error(transparent)]
+    Storage(#[from] Error),
+}
 
 /// The media store.
 #[derive(Clone)]
@@ -72,11 +92,6 @@ impl Storage {
     /// Where the media lives, for the start-up banner.
     pub fn describe(&self) -> &str {
         &self.description
-    }
-
-    /// The underlying store.
-    pub fn inner(&self) -> &Arc<dyn ObjectStore> {
-        &self.inner
     }
 
     /// Writes one object.
@@ -162,36 +177,79 @@ impl Storage {
     /// Joins objects, in order, into one new object, streaming. On error the new object is
     /// removed.
     pub async fn concat(&self, parts: &[String], into: &str) -> Result<u64, Error> {
-        let upload = self.inner.put_multipart(&Key::from(into)).await?;
-        let mut writer = object_store::WriteMultipart::new_with_chunk_size(upload, 5 << 20);
-        let mut n = 0u64;
-        let copied: Result<(), Error> = async {
-            for key in parts {
-                let mut stream = self
-                    .inner
-                    .get(&Key::from(key.as_str()))
-                    .await?
-                    .into_stream();
-                while let Some(chunk) = stream.try_next().await? {
+        let inner = self.inner.clone();
+        let chunks = futures::stream::iter(parts.to_vec())
+            .then(move |key| {
+                let inner = inner.clone();
+                async move { inner.get(&Key::from(key.as_str())).await }
+            })
+            .map_ok(|got| got.into_stream())
+            .try_flatten();
+        let put = self
+            .put_stream(into, Box::pin(chunks), u64::MAX, false, &mut |_| {})
+            .await
+            .map_err(|e| match e {
+                PutError::Storage(e) => e,
+                PutError::TooLarge => unreachable!("no limit"),
+            })?;
+        match put.cut {
+            Some(e) => Err(e),
+            None => Ok(put.bytes),
+        }
+    }
+
+    /// Streams `body` into one object at `key`, part by part, showing every chunk to `seen`
+    /// before it is written. Nothing is left behind when it fails: a body over `limit` bytes
+    /// ([`PutError::TooLarge`], the rest of the body unread) or a storage error aborts the write.
+    /// A body that breaks off (its stream yields an error) is reported in [`Put::cut`]; what
+    /// arrived is kept only with `keep_cut` (resumable uploads keep it; one-shot uploads don't).
+    /// An empty body writes nothing.
+    pub fn put_stream<'a, E: Send + 'a>(
+        &'a self,
+        key: &'a str,
+        mut body: impl futures::Stream<Item = Result<Bytes, E>> + Unpin + Send + 'a,
+        limit: u64,
+        keep_cut: bool,
+        seen: &'a mut (dyn FnMut(&[u8]) + Send),
+    ) -> futures::future::BoxFuture<'a, Result<Put<E>, PutError>> {
+        Box::pin(async move {
+            let upload = self.inner.put_multipart(&Key::from(key)).await?;
+            let mut writer = object_store::WriteMultipart::new_with_chunk_size(upload, 5 << 20);
+            let mut n = 0u64;
+            let mut cut = None;
+            let outcome: Result<(), PutError> = async {
+                while let Some(chunk) = body.next().await {
+                    let chunk = match chunk {
+                        Ok(c) => c,
+                        Err(e) => {
+                            cut = Some(e);
+                            break;
+                        }
+                    };
                     n += chunk.len() as u64;
+                    if n > limit {
+                        return Err(PutError::TooLarge);
+                    }
+                    seen(&chunk);
                     writer.wait_for_capacity(2).await?;
                     writer.put(chunk);
                 }
+                Ok(())
             }
-            Ok(())
-        }
-        .await;
-        match copied {
-            Ok(()) => {
+            .await;
+            let keep = outcome.is_ok() && n > 0 && (cut.is_none() || keep_cut);
+            if keep {
                 writer.finish().await?;
-                Ok(n)
-            }
-            Err(e) => {
+            } else {
                 let _ = writer.abort().await;
-                let _ = self.delete(into).await;
-                Err(e)
+                let _ = self.delete(key).await;
             }
-        }
+            outcome?;
+            Ok(Put {
+                bytes: if keep { n } else { 0 },
+                cut,
+            })
+        })
     }
 
     /// Checks the store answers. A local directory must also take a write (a full disk is not

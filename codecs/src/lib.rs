@@ -65,7 +65,10 @@ mod units;
 mod waveform;
 
 pub use channels::downmix;
-pub use decode::{decode, Cover, Decoded, Limits, SourceInfo, StreamDecoder, RATE_RANGE};
+pub use decode::{
+    decode, moov_window, Cover, Decoded, Limits, PushDecoder, SourceInfo, StreamDecoder, Window,
+    RATE_RANGE,
+};
 #[cfg(feature = "aac")]
 pub use encode::aac::AacEncoder;
 pub use encode::{

@@ -352,6 +352,28 @@ fn itunes_gapless(o: &mut Vec<u8>, priming: u32, duration: u64) {
 /// `mdat`. `samples` are `(bytes, duration)` in decode order; `base_time` is the decode time of the
 /// first, in the track's timescale.
 pub fn media_segment(sequence: u32, base_time: u64, samples: &[(Vec<u8>, u32)]) -> Result<Vec<u8>> {
+    let mut out = styp();
+    out.extend(chunk(sequence, base_time, samples)?);
+    Ok(out)
+}
+
+/// The `styp` box that opens a media segment (ISO/IEC 23000-19 7.3.3: brands `msdh`, `msix` and
+/// `cmfs`).
+pub fn styp() -> Vec<u8> {
+    let mut out = Vec::with_capacity(28);
+    bx(&mut out, b"styp", |o| {
+        o.extend_from_slice(b"msdh");
+        u32(o, 0);
+        for brand in [b"msdh", b"msix", b"cmfs"] {
+            o.extend_from_slice(brand);
+        }
+    });
+    out
+}
+
+/// Renders one CMAF chunk (ISO/IEC 23000-19 7.3.2.3): a `moof` and its `mdat`, decodable on its
+/// own. A media segment is a `styp` followed by its chunks; an LL-HLS part is one chunk.
+pub fn chunk(sequence: u32, base_time: u64, samples: &[(Vec<u8>, u32)]) -> Result<Vec<u8>> {
     let payload: usize = samples.iter().map(|(d, _)| d.len()).sum();
     if samples.len() > u32::MAX as usize / 8 || payload > u32::MAX as usize - 1024 {
         return Err(Error::Overflow(format!(
@@ -360,13 +382,6 @@ pub fn media_segment(sequence: u32, base_time: u64, samples: &[(Vec<u8>, u32)]) 
         )));
     }
     let mut out = Vec::with_capacity(payload + 64 + samples.len() * 8);
-    bx(&mut out, b"styp", |o| {
-        o.extend_from_slice(b"msdh");
-        u32(o, 0);
-        for brand in [b"msdh", b"msix", b"cmfs"] {
-            o.extend_from_slice(brand);
-        }
-    });
     let moof_start = out.len();
     let mut offset_at = 0;
     bx(&mut out, b"moof", |o| {

@@ -10,7 +10,12 @@
 //! - **retime**: a packaged track's segments moved later on the decode timeline (`tfdt`), for
 //!   playlists played as one stream ([`retime_segment`], [`timing`]);
 //! - **playlist**: multivariant and VOD media playlists rendered from plain data (RFC 8216)
-//!   ([`render_multivariant`], [`render_media`]).
+//!   ([`render_multivariant`], [`render_media`]);
+//! - **part**: live frames cut into LL-HLS parts, one CMAF chunk each, on the 320 ms grid
+//!   ([`PartCutter`]);
+//! - **live**: live and Low-Latency HLS media playlists rendered from a [`LiveSnapshot`] (parts,
+//!   server control, preload hints, rendition reports, delta updates) ([`render_live`]);
+//! - **time**: media time with its timescale ([`MediaTime`]).
 //!
 //! It does not encode audio, touch files or read clocks: every function maps values to bytes, so
 //! tests compare exact output and fuzzers drive it with arbitrary input.
@@ -37,15 +42,21 @@
 mod boxes;
 mod error;
 mod fmp4;
+mod live;
+mod part;
 mod playlist;
 mod retime;
 mod segment;
+mod time;
 
 pub use error::{Error, Result};
-pub use fmp4::{init_segment, media_segment, SampleEntry, TrackInfo};
+pub use fmp4::{chunk, init_segment, media_segment, styp, SampleEntry, TrackInfo};
+pub use live::{render_live, LivePart, LiveSegment, LiveSnapshot, RenditionReport};
+pub use part::{Part, PartCutter};
 pub use playlist::{
     parse_media, render_media, render_multivariant, render_stitched, MediaPlaylist, SegmentRef,
     Variant,
 };
 pub use retime::{retime_segment, timing, Timing};
 pub use segment::{Fragment, Plan, Segmenter, GRID, LOSSY_TIMESCALE};
+pub use time::MediaTime;

@@ -23,8 +23,12 @@
 //! keys verify; one signs, so keys rotate without breaking tokens already handed out.
 
 pub mod jwt;
+mod limits;
+mod refresh;
 
 pub use jwt::{Identity, Jwt, JwtError, Role};
+pub use limits::Limiters;
+pub use refresh::jwks_refresher;
 
 use crate::config;
 use crate::store::{PlaylistId, TrackId};
@@ -35,6 +39,37 @@ use sha2::Sha256;
 use std::path::Path;
 
 type HmacSha256 = Hmac<Sha256>;
+
+/// The auth part of the server's state: who may call the control API, how often, and the keys
+/// of playback tokens.
+pub struct Auth {
+    /// Playback-token keys.
+    pub tokens: Tokens,
+    /// Control API keys.
+    pub api_keys: ApiKeys,
+    /// JWT verification (its JWKS kept fresh by [`jwks_refresher`]).
+    pub jwt: std::sync::Arc<Jwt>,
+    /// Request-rate limits of the control API.
+    pub limits: Limiters,
+}
+
+/// A signed playback: one listener session's token, its expiry and where its files are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Playback {
+    /// The token.
+    pub token: String,
+    /// Expiry, Unix seconds.
+    pub expires: u64,
+    /// The delivery URL of the scope, without a trailing slash.
+    pub base: String,
+}
+
+impl Playback {
+    /// The signed URL of `file` under the scope.
+    pub fn url(&self, file: &str) -> String {
+        format!("{}/{file}?token={}", self.base, self.token)
+    }
+}
 
 /// Why a playback token was refused. Every variant answers 403.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -70,6 +105,14 @@ pub enum Scope {
 }
 
 impl Scope {
+    /// Where the scope's files are delivered, below the public URL.
+    pub fn path(self) -> String {
+        match self {
+            Scope::Track(t) => format!("/hls/tracks/{t}"),
+            Scope::Playlist(p) => format!("/hls/playlists/{p}"),
+        }
+    }
+
     fn parts(self) -> (&'static str, uuid::Uuid) {
         match self {
             Scope::Track(t) => ("track_", t.0),
@@ -130,6 +173,26 @@ impl Tokens {
         mac.update(body.as_bytes());
         let sig = B64.encode(mac.finalize().into_bytes());
         format!("{body}.{sig}")
+    }
+
+    /// Signs a playback of `scope` for a new listener session, valid `ttl` seconds from `now`
+    /// (Unix seconds), with its files under `public_url`. Tracks and playlists are played through
+    /// this one function.
+    pub fn playback(
+        &self,
+        public_url: &str,
+        scope: impl Into<Scope>,
+        now: u64,
+        ttl: u64,
+    ) -> Playback {
+        let scope = scope.into();
+        let expires = now + ttl;
+        let session = u128::from_be_bytes(rand::random());
+        Playback {
+            token: self.sign(scope, session, expires),
+            expires,
+            base: format!("{public_url}{}", scope.path()),
+        }
     }
 
     /// The scope a token names, unverified: which scope to verify it for when more than one

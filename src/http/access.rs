@@ -2,52 +2,17 @@
 //!
 //! `Authorization: Bearer <credential>` carries either a service API key (an admin) or a JWT
 //! ([`crate::auth::jwt`]). Rates are limited per client IP before anything else, and per subject
-//! once the caller is known; both are token buckets (governor's GCRA) answering 429 with
-//! `Retry-After`.
+//! once the caller is known ([`crate::auth::Limiters`]), answering 429 with `Retry-After`.
 
-use super::Problem;
+use super::problem::Problem;
+use crate::app::App;
 use crate::auth::{Identity, JwtError, Role};
-use crate::config;
-use crate::server::App;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use std::net::{IpAddr, SocketAddr};
-use std::num::NonZeroU32;
+use std::net::SocketAddr;
 use std::sync::Arc;
-
-/// The control API's rate limiters.
-pub struct Limiters {
-    subject: Option<DefaultKeyedRateLimiter<String>>,
-    ip: Option<DefaultKeyedRateLimiter<IpAddr>>,
-}
-
-impl Limiters {
-    /// Builds the limiters of `[limits]`; a rate of 0 turns one off.
-    pub fn new(limits: &config::Limits) -> Limiters {
-        let burst = NonZeroU32::new(limits.burst).unwrap_or(NonZeroU32::MIN);
-        let quota = |per_minute: u32| {
-            NonZeroU32::new(per_minute).map(|n| Quota::per_minute(n).allow_burst(burst))
-        };
-        Limiters {
-            subject: quota(limits.per_subject_per_minute).map(RateLimiter::keyed),
-            ip: quota(limits.per_ip_per_minute).map(RateLimiter::keyed),
-        }
-    }
-
-    /// Forgets buckets that are full again, so the maps stay as small as the active clients.
-    pub fn sweep(&self) {
-        if let Some(l) = &self.subject {
-            l.retain_recent();
-        }
-        if let Some(l) = &self.ip {
-            l.retain_recent();
-        }
-    }
-}
 
 fn too_many(wait: std::time::Duration, whom: &str) -> Problem {
     let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
@@ -62,12 +27,8 @@ fn too_many(wait: std::time::Duration, whom: &str) -> Problem {
 
 /// Middleware on `/v1`: the per-IP limit.
 pub async fn limit_ip(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
-    if let (Some(limiter), Some(ConnectInfo(addr))) = (
-        &app.limits.ip,
-        req.extensions().get::<ConnectInfo<SocketAddr>>(),
-    ) {
-        if let Err(not_until) = limiter.check_key(&addr.ip()) {
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
+    if let Some(ConnectInfo(addr)) = req.extensions().get::<ConnectInfo<SocketAddr>>() {
+        if let Err(wait) = app.auth.limits.check_ip(addr.ip()) {
             return too_many(wait, "client address").into_response();
         }
     }
@@ -79,14 +40,14 @@ pub fn authenticate(app: &App, headers: &HeaderMap) -> Result<Identity, Problem>
     let h = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    let identity = if let Some(key_id) = app.api_keys.check(h) {
+    let identity = if let Some(key_id) = app.auth.api_keys.check(h) {
         Identity::service(key_id)
     } else {
         let token = h
             .and_then(|h| h.strip_prefix("Bearer "))
             .map(str::trim)
             .ok_or_else(Problem::unauthorized)?;
-        match app.jwt.verify(token) {
+        match app.auth.jwt.verify(token) {
             Ok(i) => i,
             Err(JwtError::NoRole(claim)) => {
                 return Err(Problem::forbidden(format!(
@@ -103,11 +64,8 @@ pub fn authenticate(app: &App, headers: &HeaderMap) -> Result<Identity, Problem>
             }
         }
     };
-    if let Some(limiter) = &app.limits.subject {
-        if let Err(not_until) = limiter.check_key(&identity.subject) {
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
-            return Err(too_many(wait, "subject"));
-        }
+    if let Err(wait) = app.auth.limits.check_subject(&identity.subject) {
+        return Err(too_many(wait, "subject"));
     }
     Ok(identity)
 }

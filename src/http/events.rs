@@ -2,10 +2,11 @@
 
 use super::access::{authenticate, require};
 use super::openapi::{ProblemDoc, Refusals, EVENTS};
-use super::Problem;
+use super::problem::Problem;
+use crate::app::App;
 use crate::auth::Role;
-use crate::server::App;
 use crate::store::OutboxEvent;
+use crate::util;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
@@ -55,7 +56,7 @@ impl From<OutboxEvent> for EventView {
             attempts: e.attempts,
             delivered_to: e.delivered,
             last_error: e.last_error,
-            created_at: super::control::rfc3339(e.created_at),
+            created_at: util::rfc3339(e.created_at),
         }
     }
 }
@@ -129,9 +130,9 @@ async fn replay(
 ) -> Result<StatusCode, Problem> {
     let who = authenticate(&app, &headers)?;
     require(&who, Role::Admin, "replaying events")?;
-    if uuid::Uuid::try_parse(&id).is_err() || !app.store.replay_event(&id, App::now_ms()).await? {
+    if uuid::Uuid::try_parse(&id).is_err() || !app.store.replay_event(&id, util::now_ms()).await? {
         return Err(Problem::not_found(format!("no event {id}")));
     }
-    app.events_wake.notify_one();
+    app.outbox.notify();
     Ok(StatusCode::ACCEPTED)
 }

@@ -5,11 +5,12 @@
 //! gets the stored response again (with `Idempotent-Replayed: true`) and creates nothing; the same
 //! key with another request is refused with 422. Keys live `limits.idempotency_ttl_seconds`.
 
-use super::Problem;
+use super::problem::Problem;
+use crate::app::App;
 use crate::auth::Identity;
-use crate::server::App;
 use crate::store::Idempotent;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use crate::util;
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
@@ -39,7 +40,7 @@ pub fn fingerprint(method: &str, path: &str, body_digest: &[u8]) -> String {
     h.update(path.as_bytes());
     h.update([0]);
     h.update(body_digest);
-    super::semantics::hex(&h.finalize())
+    crate::util::hex(&h.finalize())
 }
 
 /// The stored response for `key`: `Ok(Some)` to replay, `Ok(None)` when the key is new, 422 when
@@ -98,7 +99,7 @@ pub async fn remember(
     };
     if let Err(e) = app
         .store
-        .remember(&who.subject, key, &record, App::now_ms())
+        .remember(&who.subject, key, &record, util::now_ms())
         .await
     {
         tracing::warn!(error = %e, "storing an idempotent response");
@@ -120,4 +121,43 @@ pub fn respond(status: StatusCode, headers: &[(String, String)], body: Option<&V
         }
     }
     r
+}
+
+/// Runs a create under `Idempotency-Key`, when one was sent.
+pub async fn idempotent_create<F>(
+    app: &App,
+    who: &Identity,
+    headers: &HeaderMap,
+    path: &str,
+    raw: &[u8],
+    create: F,
+) -> Result<Response, Problem>
+where
+    F: std::future::Future<Output = Result<Response, Problem>>,
+{
+    let Some(key) = key(headers)? else {
+        return create.await;
+    };
+    let fp = fingerprint("POST", path, &Sha256::digest(raw));
+    if let Some(r) = replay(app, who, &key, &fp).await? {
+        return Ok(r);
+    }
+    let r = create.await?;
+    let status = r.status();
+    let keep: Vec<(String, String)> = [header::LOCATION, header::ETAG]
+        .iter()
+        .filter_map(|h| {
+            r.headers()
+                .get(h)
+                .and_then(|v| v.to_str().ok())
+                .map(|v| (h.as_str().to_owned(), v.to_owned()))
+        })
+        .collect();
+    let (parts, b) = r.into_parts();
+    let bytes = axum::body::to_bytes(b, 1 << 24)
+        .await
+        .map_err(|e| Problem::bad_request(e.to_string()))?;
+    let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+    remember(app, who, &key, &fp, status, &keep, Some(&json)).await;
+    Ok(Response::from_parts(parts, axum::body::Body::from(bytes)))
 }

@@ -3,24 +3,26 @@
 //! documents ([`Problem`]).
 
 mod access;
-mod control;
+mod answer;
+mod body;
 mod delivery;
 mod events;
 mod idempotency;
 mod openapi;
+mod playback;
 mod playlists;
 mod problem;
 pub mod semantics;
 mod stitch;
+mod tracks;
 mod tus;
+mod upload;
 
-pub use access::Limiters;
-pub use control::rfc3339;
 pub use openapi::ApiDoc;
 pub use problem::Problem;
-pub use tus::expire_uploads;
 
-use crate::server::App;
+use crate::app::App;
+use crate::util;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
@@ -31,6 +33,7 @@ use std::sync::Arc;
 use std::time::Instant;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use utoipa::OpenApi;
+use utoipa_axum::routes;
 
 /// The whole HTTP surface.
 pub fn router(app: Arc<App>) -> Router {
@@ -80,7 +83,10 @@ pub fn router(app: Arc<App>) -> Router {
 /// The control API's routes and their OpenAPI document.
 fn control_api() -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
     let (router, mut doc) = utoipa_axum::router::OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .merge(control::routes())
+        .routes(routes!(upload::upload, tracks::list))
+        .layer(axum::extract::DefaultBodyLimit::disable())
+        .merge(tracks::routes())
+        .merge(playback::routes())
         .merge(playlists::routes())
         .merge(tus::routes())
         .merge(events::routes())
@@ -259,7 +265,7 @@ async fn healthz() -> &'static str {
 async fn readyz(State(app): State<Arc<App>>) -> Response {
     let limit = std::time::Duration::from_secs(2);
     // A write, not a read: a full disk or a failing device answers reads still.
-    match tokio::time::timeout(limit, app.store.probe_write(App::now_ms())).await {
+    match tokio::time::timeout(limit, app.store.probe_write(util::now_ms())).await {
         Ok(Ok(())) => {}
         Ok(Err(e)) => return Problem::unavailable("metadata store", &e).into_response(),
         Err(e) => return Problem::unavailable("metadata store", &e).into_response(),
@@ -280,7 +286,7 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
     }
     app.metrics
         .listeners
-        .set(app.listeners.sweep(Instant::now()) as i64);
+        .set(app.catalog.listeners.sweep(Instant::now()) as i64);
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         app.metrics.render(),

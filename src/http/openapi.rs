@@ -13,6 +13,8 @@ pub const PLAYLISTS: &str = "playlists";
 pub const UPLOADS: &str = "uploads";
 /// Tag of the event routes.
 pub const EVENTS: &str = "events";
+/// The media type of every error answer (RFC 9457).
+pub const JSON_PROBLEM: &str = "application/problem+json";
 
 /// An RFC 9457 problem document, the body of every error.
 #[derive(Serialize, ToSchema)]
@@ -76,3 +78,54 @@ impl Modify for Bearer {
     )
 )]
 pub struct ApiDoc;
+
+/// Where a track is in its life (the document of [`crate::store::Status`], which serialises to
+/// these names).
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[schema(as = Status)]
+#[allow(dead_code)] // A document only: responses serialise `store::Status` itself.
+pub enum StatusDoc {
+    /// Uploaded, waiting for a worker.
+    Queued,
+    /// A worker is packaging it.
+    Processing,
+    /// Published: playable.
+    Ready,
+    /// Failed for good; `error` says why.
+    Failed,
+}
+
+/// A published rendition.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Rendition)]
+pub struct RenditionView {
+    /// `opus-96`, `aac-128`, `flac`: also its directory in the package.
+    pub name: String,
+    /// RFC 6381 codecs string.
+    pub codecs: String,
+    /// Hz.
+    pub sample_rate: i64,
+    /// Channel count.
+    pub channels: i64,
+    /// Peak bit rate.
+    pub bandwidth: i64,
+    /// Average bit rate.
+    pub average_bandwidth: i64,
+    /// Number of media segments.
+    pub segments: i64,
+}
+
+impl From<crate::store::Rendition> for RenditionView {
+    fn from(r: crate::store::Rendition) -> RenditionView {
+        RenditionView {
+            name: r.name,
+            codecs: r.codecs,
+            sample_rate: r.sample_rate,
+            channels: r.channels,
+            bandwidth: r.bandwidth,
+            average_bandwidth: r.average_bandwidth,
+            segments: r.segments,
+        }
+    }
+}

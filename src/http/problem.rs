@@ -124,6 +124,15 @@ impl From<crate::storage::Error> for Problem {
     }
 }
 
+impl From<crate::catalog::Error> for Problem {
+    fn from(e: crate::catalog::Error) -> Problem {
+        match e {
+            crate::catalog::Error::Store(e) => e.into(),
+            crate::catalog::Error::Storage(e) => e.into(),
+        }
+    }
+}
+
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let body = serde_json::json!({

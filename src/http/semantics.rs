@@ -4,15 +4,6 @@
 use axum::http::{header, HeaderMap};
 use std::fmt::Write as _;
 
-/// Lower-case hex of `bytes` (ETags, fingerprints, signatures).
-pub fn hex(bytes: &[u8]) -> String {
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
-}
-
 /// Appends `token=` to every URI in a playlist: URI lines and `URI="…"` attributes
 /// (RFC 8216 §4.2 attribute lists: EXT-X-MAP, EXT-X-MEDIA and the rest).
 pub fn with_token(text: &str, token: &str) -> String {

@@ -19,18 +19,19 @@
 //! renditions) is cached for five seconds, like a track's published state, so a warm request
 //! reads no database; changes made on this node drop the entry at once.
 
-use super::delivery::{etag_of, forbidden, not_found, object, playlist_answer, published};
-use super::playlists::tracks_of;
-use super::Problem;
+use super::answer::{etag_of, forbidden, not_found, object, playlist_answer, published, token_of};
+use super::problem::Problem;
+use crate::app::App;
 use crate::auth::{Scope, TokenError};
-use crate::server::{App, Stitch, Template};
-use crate::store::{Entry, PlaylistId, Rendition, Status, Track, TrackId};
+use crate::catalog::{Stitch, Template};
+use crate::layout::{family, FAMILIES};
+use crate::store::PlaylistId;
+use crate::util;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use std::collections::HashMap;
 use std::sync::Arc;
 use veza_hls::{parse_media, render_multivariant, render_stitched, Variant};
 
@@ -38,57 +39,6 @@ pub(super) fn routes() -> Router<Arc<App>> {
     Router::new()
         .route("/hls/playlists/{id}/{file}", get(master))
         .route("/hls/playlists/{id}/{rendition}/{file}", get(media))
-}
-
-/// Codec families, most compatible first.
-const FAMILIES: [&str; 3] = ["aac", "opus", "flac"];
-
-fn family(rendition: &str) -> &str {
-    rendition.split('-').next().unwrap_or(rendition)
-}
-
-/// The ready tracks of some entries, in order.
-fn playable<'a>(entries: &[Entry], tracks: &'a HashMap<TrackId, Option<Track>>) -> Vec<&'a Track> {
-    entries
-        .iter()
-        .filter_map(|e| tracks.get(&e.track_id).and_then(Option::as_ref))
-        .filter(|t| t.status == Status::Ready)
-        .collect()
-}
-
-/// The renditions every playable track has, with the first track's details and the highest
-/// bandwidths.
-async fn common(app: &App, tracks: &[&Track]) -> Result<Vec<Rendition>, Problem> {
-    let mut out: Option<Vec<Rendition>> = None;
-    for t in tracks {
-        let mine = app.store.renditions(t.id).await?;
-        out = Some(match out {
-            None => mine,
-            Some(acc) => acc
-                .into_iter()
-                .filter_map(|mut r| {
-                    let m = mine.iter().find(|m| m.name == r.name)?;
-                    r.bandwidth = r.bandwidth.max(m.bandwidth);
-                    r.average_bandwidth = r.average_bandwidth.max(m.average_bandwidth);
-                    r.channels = r.channels.max(m.channels);
-                    Some(r)
-                })
-                .collect(),
-        });
-    }
-    Ok(out.unwrap_or_default())
-}
-
-/// The codec families a playlist can be played in, from what delivery will stitch.
-pub(super) async fn families(app: &App, pid: PlaylistId) -> Result<Vec<&'static str>, Problem> {
-    let stitch = match load(app, pid).await? {
-        Some(s) => s,
-        None => return Ok(Vec::new()),
-    };
-    Ok(FAMILIES
-        .into_iter()
-        .filter(|f| stitch.renditions.iter().any(|r| family(&r.name) == *f))
-        .collect())
 }
 
 /// The token, checked against the playlist: its grant, or why it is refused (`None`: no such
@@ -99,9 +49,10 @@ fn check(
     uri: &Uri,
 ) -> Result<(PlaylistId, crate::auth::Grant), Option<TokenError>> {
     let pid = PlaylistId::parse_canonical(id).ok_or(None)?;
-    let token = super::delivery::token_of(uri);
-    app.tokens
-        .verify(token, Scope::Playlist(pid), App::now_secs())
+    let token = token_of(uri);
+    app.auth
+        .tokens
+        .verify(token, Scope::Playlist(pid), util::now_secs())
         .map(|g| (pid, g))
         .map_err(Some)
 }
@@ -110,25 +61,9 @@ fn refusal(e: Option<TokenError>) -> Response {
     e.map_or_else(not_found, forbidden)
 }
 
-/// What the playlist stitches, from the cache or the store; `None` when there is no such
-/// playlist.
-pub(super) async fn load(app: &App, pid: PlaylistId) -> Result<Option<Arc<Stitch>>, Problem> {
-    if let Some(s) = app.stitched.get(&pid) {
-        return Ok(Some(s));
-    }
-    let Some((_, entries)) = app.store.playlist(pid).await? else {
-        return Ok(None);
-    };
-    let tracks = tracks_of(app, &entries).await?;
-    let ready = playable(&entries, &tracks);
-    let renditions = common(app, &ready).await?;
-    let s = Arc::new(Stitch {
-        tracks: ready.iter().map(|t| t.id).collect(),
-        renditions,
-        media: Default::default(),
-    });
-    app.stitched.insert(pid, s.clone());
-    Ok(Some(s))
+/// What the playlist stitches, from the catalog.
+async fn load(app: &App, pid: PlaylistId) -> Result<Option<Arc<Stitch>>, Problem> {
+    Ok(app.catalog.stitch(pid).await?)
 }
 
 fn playlist_response(app: &App, text: String, headers: &HeaderMap) -> Response {
@@ -142,16 +77,8 @@ async fn master(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    let wanted = match file.as_str() {
-        "master.m3u8" => None,
-        f => match f
-            .strip_prefix("master_")
-            .and_then(|f| f.strip_suffix(".m3u8"))
-            .and_then(|f| FAMILIES.into_iter().find(|x| *x == f))
-        {
-            Some(f) => Some(f),
-            None => return not_found(),
-        },
+    let Some(wanted) = crate::layout::parse_master(&file) else {
+        return not_found();
     };
     let (pid, _) = match check(&app, &id, &uri) {
         Ok(g) => g,
@@ -173,7 +100,7 @@ async fn master(
             None => return not_found(),
         },
     };
-    let token = super::delivery::token_of(&uri).unwrap_or_default();
+    let token = token_of(&uri).unwrap_or_default();
     let variants: Vec<Variant> = renditions
         .iter()
         .filter(|r| family(&r.name) == family_of_master)
@@ -223,7 +150,7 @@ async fn media(
         },
     };
     // The token passed verification: URL-safe characters only.
-    let token = super::delivery::token_of(&uri).unwrap_or_default();
+    let token = token_of(&uri).unwrap_or_default();
     let tag = etag_of(&[template.tag.as_bytes(), token.as_bytes()]);
     playlist_answer(&app, &tag, &headers, false, || template.fill(token))
 }
@@ -232,7 +159,7 @@ async fn media(
 /// carries the playlist token, which opens the files of the playlist's tracks (see
 /// `delivery::verify_for_track`).
 async fn render(app: &App, stitch: &Stitch, rendition: &str) -> Result<Template, Response> {
-    let mark = crate::server::Template::MARK;
+    let mark = Template::MARK;
     let mut parts = Vec::new();
     // The end of the previous track on the decode timeline: (ticks, timescale).
     let mut end: Option<(u64, u32)> = None;

@@ -11,22 +11,21 @@
 //! `limits.upload_expiration_seconds`.
 
 use super::access::{authenticate, require};
-use super::control::{drain, printable, too_large};
+use super::body::{drain, too_large};
 use super::idempotency;
-use super::openapi::{ProblemDoc, Refusals, UPLOADS};
-use super::Problem;
+use super::openapi::{ProblemDoc, Refusals, JSON_PROBLEM, UPLOADS};
+use super::problem::Problem;
+use crate::app::App;
 use crate::auth::{Identity, Role};
-use crate::server::App;
-use crate::store::{Status, Track, TrackId, Upload};
+use crate::storage::PutError;
+use crate::store::{Track, TrackId, Upload};
+use crate::util;
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
-use futures::StreamExt;
-use object_store::path::Path as Key;
-use object_store::{ObjectStoreExt, WriteMultipart};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
@@ -145,7 +144,7 @@ async fn owned(app: &App, who: &Identity, id: &str) -> Result<Upload, Problem> {
     if !(who.role == Role::Admin || who.subject == u.owner) {
         return Err(gone());
     }
-    if u.track_id.is_none() && u.expires_at < App::now_ms() {
+    if u.track_id.is_none() && u.expires_at < util::now_ms() {
         return Err(Problem::new(
             StatusCode::GONE,
             "upload-expired",
@@ -173,51 +172,31 @@ async fn store_piece(
     keep_partial: bool,
     digest: &mut Sha256,
 ) -> Result<Piece, Problem> {
-    let upload = app.storage.inner().put_multipart(&Key::from(key)).await?;
-    let mut writer = WriteMultipart::new_with_chunk_size(upload, 5 << 20);
     let mut stream = body.into_data_stream();
-    let mut n = 0u64;
-    let mut cut = false;
-    let outcome: Result<(), Problem> = async {
-        while let Some(chunk) = stream.next().await {
-            let Ok(chunk) = chunk else {
-                cut = true;
-                break;
-            };
-            n += chunk.len() as u64;
-            if n > room {
-                drain(&mut stream).await;
-                return Err(Problem::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "upload-overflow",
-                    "Past Upload-Length",
-                    "the body runs past the declared Upload-Length",
-                ));
-            }
-            app.metrics.upload_bytes.inc_by(chunk.len() as u64);
-            digest.update(&chunk);
-            writer.wait_for_capacity(2).await?;
-            writer.put(chunk);
+    let metrics = &app.metrics;
+    let put = app
+        .storage
+        .put_stream(key, &mut stream, room, keep_partial, &mut |c| {
+            metrics.upload_bytes.inc_by(c.len() as u64);
+            digest.update(c);
+        })
+        .await;
+    match put {
+        Ok(p) => Ok(Piece {
+            bytes: p.bytes,
+            cut: p.cut.is_some(),
+        }),
+        Err(PutError::TooLarge) => {
+            drain(&mut stream).await;
+            Err(Problem::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "upload-overflow",
+                "Past Upload-Length",
+                "the body runs past the declared Upload-Length",
+            ))
         }
-        Ok(())
+        Err(PutError::Storage(e)) => Err(e.into()),
     }
-    .await;
-    let keep = outcome.is_ok() && n > 0 && (!cut || keep_partial);
-    if keep {
-        writer.finish().await?;
-    } else {
-        let _ = writer.abort().await;
-        let _ = app.storage.delete(key).await;
-    }
-    outcome?;
-    Ok(Piece {
-        bytes: if keep { n } else { 0 },
-        cut,
-    })
-}
-
-fn piece_key(id: &str, offset: i64) -> String {
-    format!("uploads/{id}/{offset:020}")
 }
 
 /// Writes a PATCH (or creation-with-upload) body at `u.offset` and moves the offset. Returns the
@@ -239,7 +218,7 @@ async fn append(app: &App, u: &Upload, headers: &HeaderMap, body: Body) -> Resul
             )
         }
     };
-    let key = piece_key(&u.id, u.offset);
+    let key = crate::layout::upload_piece(&u.id, u.offset);
     let mut digest = Sha256::new();
     let room = (u.length - u.offset) as u64;
     let piece = store_piece(app, &key, body, room, checksum.is_none(), &mut digest).await?;
@@ -277,10 +256,10 @@ async fn complete(app: &App, u: &Upload) -> Result<TrackId, Problem> {
     if let Some(t) = u.track_id {
         return Ok(t);
     }
-    let prefix = format!("uploads/{}/", u.id);
+    let prefix = crate::layout::upload(&u.id);
     let pieces = app.storage.list(&prefix).await?;
     let id = TrackId::new();
-    let original = format!("originals/{id}");
+    let original = crate::layout::original(id);
     let keys: Vec<String> = pieces.iter().map(|(k, _)| k.clone()).collect();
     let size = app.storage.concat(&keys, &original).await?;
     if size != u.length as u64 {
@@ -293,34 +272,21 @@ async fn complete(app: &App, u: &Upload) -> Result<TrackId, Problem> {
     let filename = metadata_value(&u.metadata, "filename")
         .filter(|f| !f.is_empty())
         .unwrap_or_else(|| "upload".into());
-    let title = metadata_value(&u.metadata, "title")
-        .filter(|t| !t.trim().is_empty())
-        .unwrap_or_else(|| {
-            std::path::Path::new(&filename)
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_else(|| filename.clone())
-        });
+    let title = metadata_value(&u.metadata, "title");
     let content_type = metadata_value(&u.metadata, "filetype")
         .filter(|t| !t.is_empty())
         .unwrap_or_else(|| "application/octet-stream".into());
-    let now = App::now_ms();
-    let track = Track {
+    let now = util::now_ms();
+    let track = Track::queued(
         id,
-        owner: u.owner.clone(),
-        title: printable(&title, 500),
-        filename: printable(&filename, 255),
-        content_type: printable(&content_type, 255),
-        size_bytes: u.length,
-        original_key: original.clone(),
-        status: Status::Queued,
-        progress: 0.0,
-        error: None,
-        analysis: None,
-        media_prefix: None,
-        created_at: now,
-        updated_at: now,
-    };
+        &u.owner,
+        original.clone(),
+        &filename,
+        &content_type,
+        title.as_deref(),
+        u.length,
+        now,
+    );
     let job = uuid::Uuid::new_v4().to_string();
     match app.store.complete_upload(&u.id, &track, &job, now).await {
         Ok(true) => {}
@@ -339,7 +305,7 @@ async fn complete(app: &App, u: &Upload) -> Result<TrackId, Problem> {
             return Err(e.into());
         }
     }
-    app.wake.notify_waiters();
+    app.queue.notify();
     if let Err(e) = app.storage.delete_prefix(&prefix).await {
         tracing::warn!(upload = %u.id, error = %e, "removing joined upload pieces");
     }
@@ -350,8 +316,6 @@ async fn complete(app: &App, u: &Upload) -> Result<TrackId, Problem> {
 fn track_headers(track: TrackId) -> [(HeaderName, HeaderValue); 1] {
     [h("veza-track", format!("/v1/tracks/{track}"))]
 }
-
-const JSON_PROBLEM: &str = "application/problem+json";
 
 /// Answers tus discovery (`OPTIONS /v1/uploads`) ahead of the CORS layer, which would take any
 /// OPTIONS for a preflight. A real preflight carries `Access-Control-Request-Method` and goes on.
@@ -452,7 +416,7 @@ async fn create(State(app): State<Arc<App>>, req: Request) -> Result<Response, R
                 return Ok(r);
             }
         }
-        let now = App::now_ms();
+        let now = util::now_ms();
         let mut u = Upload {
             id: uuid::Uuid::new_v4().to_string(),
             owner: who.subject.clone(),
@@ -638,34 +602,9 @@ async fn terminate(
         let u = owned(&app, &who, &id).await?;
         app.store.delete_upload(&u.id).await?;
         app.storage
-            .delete_prefix(&format!("uploads/{}/", u.id))
+            .delete_prefix(&crate::layout::upload(&u.id))
             .await?;
         Ok::<_, Problem>(StatusCode::NO_CONTENT.into_response())
     };
     run.await.map_err(IntoResponse::into_response)
-}
-
-/// Removes uploads past their expiry, with their pieces.
-pub async fn expire_uploads(app: &App, now: i64) {
-    let expired = match app.store.expired_uploads(now).await {
-        Ok(e) => e,
-        Err(e) => {
-            tracing::warn!(error = %e, "listing expired uploads");
-            return;
-        }
-    };
-    for u in expired {
-        if u.track_id.is_none() {
-            if let Err(e) = app
-                .storage
-                .delete_prefix(&format!("uploads/{}/", u.id))
-                .await
-            {
-                tracing::warn!(upload = %u.id, error = %e, "removing an expired upload");
-                continue;
-            }
-        }
-        let _ = app.store.delete_upload(&u.id).await;
-        tracing::info!(upload = %u.id, "upload expired");
-    }
 }

@@ -181,16 +181,19 @@ pub(super) fn masters(renditions: &[RenditionReport]) -> Vec<(String, String)> {
             .collect()
     };
     let mut out = vec![(
-        "master.m3u8".to_string(),
+        crate::layout::MASTER.to_string(),
         render_multivariant(&variants(primary)),
     )];
     for codec in families {
-        let name = match codec {
-            Codec::Opus => "master_opus.m3u8",
-            Codec::Aac => "master_aac.m3u8",
-            Codec::Flac => "master_flac.m3u8",
+        let family = match codec {
+            Codec::Opus => "opus",
+            Codec::Aac => "aac",
+            Codec::Flac => "flac",
         };
-        out.push((name.to_string(), render_multivariant(&variants(codec))));
+        out.push((
+            crate::layout::master_of(family),
+            render_multivariant(&variants(codec)),
+        ));
     }
     out
 }

@@ -7,7 +7,10 @@
 //!
 //! Times are Unix milliseconds passed in by the caller, so the store reads no clock.
 
+mod event;
 mod sql;
+
+pub use event::{Event, PlaylistState};
 
 use serde::Serialize;
 use std::fmt;
@@ -62,7 +65,7 @@ fn canonical(s: &str) -> Option<uuid::Uuid> {
 }
 
 /// Where a track is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     /// Uploaded, waiting for a worker.
@@ -102,6 +105,12 @@ impl Status {
     }
 }
 
+/// A client-supplied name made storable: control characters (NUL above all, which PostgreSQL's
+/// text refuses) removed, at most `max` characters.
+pub fn printable(s: &str, max: usize) -> String {
+    s.chars().filter(|c| !c.is_control()).take(max).collect()
+}
+
 /// A track row.
 #[derive(Debug, Clone)]
 pub struct Track {
@@ -135,8 +144,57 @@ pub struct Track {
     pub updated_at: i64,
 }
 
+impl Track {
+    /// A track just uploaded, queued for packaging: its original is stored under
+    /// `original_key`. The title is the one given or, when none (or only blanks), the file name
+    /// without its extension. Client-supplied names are made storable (see [`printable`]).
+    #[allow(clippy::too_many_arguments)]
+    pub fn queued(
+        id: TrackId,
+        owner: &str,
+        original_key: String,
+        filename: &str,
+        content_type: &str,
+        title: Option<&str>,
+        size_bytes: i64,
+        now: i64,
+    ) -> Track {
+        let title = title
+            .filter(|t| !t.trim().is_empty())
+            .map(str::to_owned)
+            .unwrap_or_else(|| {
+                std::path::Path::new(filename)
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| filename.to_owned())
+            });
+        Track {
+            id,
+            owner: owner.to_owned(),
+            title: printable(&title, 500),
+            filename: printable(filename, 255),
+            content_type: printable(content_type, 255),
+            size_bytes,
+            original_key,
+            status: Status::Queued,
+            progress: 0.0,
+            error: None,
+            analysis: None,
+            media_prefix: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    /// The length of the published audio, from its analysis.
+    pub fn duration_seconds(&self) -> Option<f64> {
+        let a: serde_json::Value = serde_json::from_str(self.analysis.as_deref()?).ok()?;
+        a.get("duration_seconds")?.as_f64()
+    }
+}
+
 /// A published rendition.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rendition {
     /// `opus-96`, `aac-128`, `flac`: also its directory in the package.
     pub name: String,
@@ -338,6 +396,18 @@ pub trait MetadataStore: Send + Sync + 'static {
     async fn delete_upload(&self, id: &str) -> Result<bool>;
     /// Uploads that expired before `now`.
     async fn expired_uploads(&self, now: i64) -> Result<Vec<Upload>>;
+}
+
+impl Serialize for TrackId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl Serialize for PlaylistId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
 }
 
 /// A playlist id (UUIDv7).

@@ -2,10 +2,11 @@
 //! pool set-up, the migrations directory, how a write transaction starts and how a job is claimed.
 
 use super::{
-    Entry, Error, Failure, Idempotent, Job, JobCounts, MetadataStore, OutboxEvent, Playlist,
-    PlaylistFilter, PlaylistId, Rendition, Result, Settle, Status, Track, TrackId, Upload,
+    Entry, Error, Event, Failure, Idempotent, Job, JobCounts, MetadataStore, OutboxEvent, Playlist,
+    PlaylistFilter, PlaylistId, PlaylistState, Rendition, Result, Settle, Status, Track, TrackId,
+    Upload,
 };
-use serde_json::json;
+
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use std::str::FromStr;
@@ -323,7 +324,8 @@ macro_rules! sql_store {
                     .await?;
                 let track = row.map(Track::try_from).transpose()?;
                 if let Some(t) = &track {
-                    Self::emit(&mut tx, "track.deleted", json!({"track_id": id.to_string(), "owner": t.owner}), now).await?;
+                    let e = Event::TrackDeleted { track_id: id, owner: t.owner.clone() };
+                    Self::emit(&mut tx, &e, now).await?;
                 }
                 tx.commit().await?;
                 Ok(track)
@@ -426,13 +428,8 @@ macro_rules! sql_store {
                     .bind(job.track_id.to_string())
                     .fetch_one(&mut *tx)
                     .await?;
-                Self::emit(
-                    &mut tx,
-                    "track.ready",
-                    json!({"track_id": job.track_id.to_string(), "owner": owner.0}),
-                    now,
-                )
-                .await?;
+                let e = Event::TrackReady { track_id: job.track_id, owner: owner.0 };
+                Self::emit(&mut tx, &e, now).await?;
                 for r in renditions {
                     sqlx::query(
                         "INSERT INTO renditions (track_id, name, codecs, sample_rate, channels, \
@@ -490,13 +487,12 @@ macro_rules! sql_store {
                             .fetch_optional(&mut *tx)
                             .await?;
                             if let Some((owner,)) = owner {
-                                Self::emit(
-                                    &mut tx,
-                                    "track.failed",
-                                    json!({"track_id": job.track_id.to_string(), "owner": owner, "error": error}),
-                                    now,
-                                )
-                                .await?;
+                                let e = Event::TrackFailed {
+                                    track_id: job.track_id,
+                                    owner,
+                                    error: error.to_string(),
+                                };
+                                Self::emit(&mut tx, &e, now).await?;
                             }
                         }
                         r
@@ -579,7 +575,8 @@ macro_rules! sql_store {
                 .execute(&mut *tx)
                 .await?;
                 Self::write_entries(&mut tx, p.id, entries).await?;
-                Self::emit(&mut tx, "playlist.created", Self::playlist_data(p, entries), now).await?;
+                let e = Event::PlaylistCreated(PlaylistState::of(p, Some(entries)));
+                Self::emit(&mut tx, &e, now).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -673,11 +670,8 @@ macro_rules! sql_store {
                         .await?;
                     Self::write_entries(&mut tx, p.id, entries).await?;
                 }
-                let mut data = Self::playlist_data(p, entries.unwrap_or(&[]));
-                if entries.is_none() {
-                    data.as_object_mut().map(|o| o.remove("track_ids"));
-                }
-                Self::emit(&mut tx, "playlist.updated", data, now).await?;
+                let e = Event::PlaylistUpdated(PlaylistState::of(p, entries));
+                Self::emit(&mut tx, &e, now).await?;
                 tx.commit().await?;
                 Ok(true)
             }
@@ -704,13 +698,8 @@ macro_rules! sql_store {
                     .bind(id.to_string())
                     .execute(&mut *tx)
                     .await?;
-                Self::emit(
-                    &mut tx,
-                    "playlist.deleted",
-                    json!({"playlist_id": id.to_string(), "owner": owner}),
-                    now,
-                )
-                .await?;
+                let e = Event::PlaylistDeleted { playlist_id: id, owner };
+                Self::emit(&mut tx, &e, now).await?;
                 tx.commit().await?;
                 Ok(true)
             }
@@ -947,8 +936,7 @@ macro_rules! sql_store {
             /// Writes an event to the outbox inside the caller's transaction.
             async fn emit(
                 tx: &mut sqlx::Transaction<'static, $db>,
-                kind: &str,
-                data: serde_json::Value,
+                event: &Event,
                 now: i64,
             ) -> Result<()> {
                 sqlx::query(
@@ -956,8 +944,8 @@ macro_rules! sql_store {
                      VALUES ($1, $2, $3, 'pending', 0, $4, '[]', $4)",
                 )
                 .bind(uuid::Uuid::now_v7().to_string())
-                .bind(kind)
-                .bind(data.to_string())
+                .bind(event.kind())
+                .bind(event.data())
                 .bind(now)
                 .execute(&mut **tx)
                 .await?;
@@ -982,15 +970,6 @@ macro_rules! sql_store {
                     .await?;
                 }
                 Ok(())
-            }
-
-            fn playlist_data(p: &Playlist, entries: &[Entry]) -> serde_json::Value {
-                json!({
-                    "playlist_id": p.id.to_string(),
-                    "owner": p.owner,
-                    "version": p.version,
-                    "track_ids": entries.iter().map(|e| e.track_id.to_string()).collect::<Vec<_>>(),
-                })
             }
         }
     };

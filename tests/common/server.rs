@@ -381,6 +381,23 @@ impl Server {
         String::from_utf8(out.stdout).unwrap().trim().to_string()
     }
 
+    /// A JWT as `token create` makes it, but issued at `now` (Unix seconds): the test's own clock,
+    /// so that expiry is tested without waiting for it.
+    pub fn token_at(&self, sub: &str, role: &str, ttl_seconds: u64, now: u64) -> String {
+        let config = veza_stream::Config::load(None, self.env.iter().cloned()).expect("config");
+        let secret = match config.auth.jwt_hs256_secret.as_str() {
+            "" => {
+                veza_stream::auth::DevSecrets::load_existing(&config.server.data_dir)
+                    .expect("development secrets")
+                    .jwt_secret
+            }
+            s => s.to_string(),
+        };
+        let role = veza_stream::auth::Role::parse(role).expect("a role");
+        veza_stream::auth::jwt::mint(&secret, sub, role, ttl_seconds, &config.auth, now)
+            .expect("mint")
+    }
+
     /// One control request with `bearer` (an API key or a JWT; empty: none) and an optional JSON
     /// body. Returns the status, headers and JSON body (Null when there is none).
     pub async fn call(

@@ -1,0 +1,207 @@
+//! Playback: signed URLs for a ready track or a playable playlist. Both sign through
+//! [`crate::auth::Tokens::playback`]; the token scopes what it opens.
+
+use super::access::authenticate;
+use super::openapi::{ProblemDoc, Refusals, PLAYLISTS, TRACKS};
+use super::playlists::visible;
+use super::problem::Problem;
+use super::tracks::find_track;
+use crate::app::App;
+use crate::layout::{family, master_of, FAMILIES, MASTER};
+use crate::store::Status;
+use crate::util::{self, rfc3339};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use serde::Serialize;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub(super) fn routes() -> OpenApiRouter<Arc<App>> {
+    OpenApiRouter::new()
+        .routes(routes!(track))
+        .routes(routes!(playlist))
+}
+
+/// Signed playback URLs for a ready track.
+#[derive(Serialize, ToSchema)]
+pub struct TrackPlayback {
+    /// The multivariant playlist of every rendition.
+    pub master_url: String,
+    /// BBC audiowaveform JSON (version 2).
+    pub waveform_url: String,
+    /// One multivariant playlist per codec family (`aac`, `opus`, `flac`).
+    #[schema(value_type = Object)]
+    pub masters: serde_json::Map<String, Value>,
+    /// The playback token in the URLs.
+    pub token: String,
+    /// RFC 3339.
+    pub expires_at: String,
+}
+
+/// Playback URLs, signed for `auth.playback_ttl_seconds`. Any role may play a ready track.
+#[utoipa::path(
+    post, path = "/v1/tracks/{id}/playback", tag = TRACKS, params(("id" = String, Path, description = "Track id")),
+    responses(
+        (status = 200, description = "Signed URLs", body = TrackPlayback),
+        (status = 404, description = "No such track", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 409, description = "Not ready yet, or failed", body = ProblemDoc, content_type = "application/problem+json"),
+        Refusals,
+    ),
+    security(("bearer" = []))
+)]
+async fn track(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<TrackPlayback>, Problem> {
+    let (t, _) = find_track(&app, &headers, &id, false).await?;
+    let id = t.id;
+    if t.status != Status::Ready {
+        return Err(Problem::new(
+            StatusCode::CONFLICT,
+            "track-not-ready",
+            "Track not ready",
+            format!("track {id} is {}", t.status.as_str()),
+        ));
+    }
+    let signed = app.auth.tokens.playback(
+        &app.public_url,
+        id,
+        util::now_secs(),
+        app.config.auth.playback_ttl_seconds,
+    );
+    let renditions = app.store.renditions(id).await?;
+    let mut masters = serde_json::Map::new();
+    for f in FAMILIES {
+        if renditions.iter().any(|r| family(&r.name) == f) {
+            masters.insert(f.into(), json!(signed.url(&master_of(f))));
+        }
+    }
+    Ok(Json(TrackPlayback {
+        master_url: signed.url(MASTER),
+        waveform_url: signed.url("waveform.json"),
+        masters,
+        expires_at: rfc3339(signed.expires as i64 * 1000),
+        token: signed.token,
+    }))
+}
+
+/// Where each track starts in the stitched stream.
+#[derive(Serialize, ToSchema)]
+pub struct Chapter {
+    /// The entry.
+    pub entry_id: String,
+    /// Its track.
+    pub track_id: String,
+    /// Start in the stream.
+    pub start_seconds: f64,
+    /// Length.
+    pub duration_seconds: f64,
+}
+
+/// An entry playback leaves out.
+#[derive(Serialize, ToSchema)]
+pub struct Skipped {
+    /// The entry.
+    pub entry_id: String,
+    /// Its track.
+    pub track_id: String,
+    /// `deleted`, `failed`, `queued` or `processing`.
+    pub status: String,
+}
+
+/// A signed URL that plays a whole playlist as one HLS stream.
+#[derive(Serialize, ToSchema)]
+pub struct PlaylistPlayback {
+    /// The multivariant playlist (AAC when every track has it).
+    pub master_url: String,
+    /// One multivariant playlist per codec family every track has.
+    #[schema(value_type = Object)]
+    pub masters: serde_json::Map<String, serde_json::Value>,
+    /// The playback token in the URLs.
+    pub token: String,
+    /// RFC 3339.
+    pub expires_at: String,
+    /// Sum of the played tracks' lengths.
+    pub duration_seconds: f64,
+    /// The tracks played, in order.
+    pub chapters: Vec<Chapter>,
+    /// Entries left out because their track is not playable.
+    pub skipped: Vec<Skipped>,
+}
+
+/// Play a playlist as one gapless HLS stream. Entries whose track is deleted, failed or not ready
+/// yet are left out and listed in `skipped`.
+#[utoipa::path(
+    post, path = "/v1/playlists/{id}/playback", tag = PLAYLISTS, params(("id" = String, Path, description = "Playlist id")),
+    responses(
+        (status = 200, description = "Signed URL", body = PlaylistPlayback),
+        (status = 404, description = "No such playlist visible to this caller", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 409, description = "No entry is playable", body = ProblemDoc, content_type = "application/problem+json"),
+        Refusals,
+    ),
+    security(("bearer" = []))
+)]
+async fn playlist(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<PlaylistPlayback>, Problem> {
+    let who = authenticate(&app, &headers)?;
+    let (p, entries) = visible(&app, &who, &id).await?;
+    let tracks = app.catalog.tracks_of(&entries).await?;
+    let (mut chapters, mut skipped, mut start) = (Vec::new(), Vec::new(), 0.0);
+    for e in &entries {
+        match tracks.get(&e.track_id).and_then(Option::as_ref) {
+            Some(t) if t.status == Status::Ready => {
+                let d = t.duration_seconds().unwrap_or(0.0);
+                chapters.push(Chapter {
+                    entry_id: e.id.to_string(),
+                    track_id: e.track_id.to_string(),
+                    start_seconds: (start * 1e6_f64).round() / 1e6,
+                    duration_seconds: d,
+                });
+                start += d;
+            }
+            t => skipped.push(Skipped {
+                entry_id: e.id.to_string(),
+                track_id: e.track_id.to_string(),
+                status: t.map_or("deleted", |t| t.status.as_str()).to_owned(),
+            }),
+        }
+    }
+    if chapters.is_empty() {
+        return Err(Problem::conflict(
+            "playlist-not-playable",
+            "Nothing to play",
+            format!("no entry of playlist {} is a ready track", p.id),
+        ));
+    }
+    let families = match app.catalog.stitch(p.id).await? {
+        Some(s) => s.families(),
+        None => Vec::new(),
+    };
+    let signed = app.auth.tokens.playback(
+        &app.public_url,
+        p.id,
+        util::now_secs(),
+        app.config.auth.playback_ttl_seconds,
+    );
+    let mut masters = serde_json::Map::new();
+    for f in families {
+        masters.insert(f.to_string(), signed.url(&master_of(f)).into());
+    }
+    Ok(Json(PlaylistPlayback {
+        master_url: signed.url(MASTER),
+        masters,
+        expires_at: rfc3339(signed.expires as i64 * 1000),
+        token: signed.token,
+        duration_seconds: (start * 1e6).round() / 1e6,
+        chapters,
+        skipped,
+    }))
+}

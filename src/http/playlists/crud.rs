@@ -1,0 +1,279 @@
+//! Playlist CRUD: create (idempotent), list, show, update (with `If-Match`), delete and
+//! duplicate.
+
+use super::super::access::{authenticate, require};
+use super::super::body::{json_body, ListQuery};
+use super::super::idempotency::idempotent_create;
+use super::super::openapi::{ProblemDoc, Refusals, JSON_PROBLEM, PLAYLISTS};
+use super::super::problem::Problem;
+use super::common::*;
+use crate::app::App;
+use crate::auth::Role;
+use crate::store::{Entry, Playlist, PlaylistFilter, PlaylistId};
+use crate::util;
+use crate::util::rfc3339;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::Json;
+use std::sync::Arc;
+
+/// Create a playlist (artists and admins).
+#[utoipa::path(
+    post, path = "/v1/playlists", tag = PLAYLISTS, request_body = NewPlaylist,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first response for the same key and body")),
+    responses(
+        (status = 201, description = "Created", body = PlaylistView, headers(("ETag" = String), ("Location" = String))),
+        (status = 400, description = "Malformed body", body = ProblemDoc, content_type = JSON_PROBLEM),
+        (status = 403, description = "Listeners cannot create playlists", body = ProblemDoc, content_type = JSON_PROBLEM),
+        (status = 422, description = "Bad field, unknown track, or Idempotency-Key reused", body = ProblemDoc, content_type = JSON_PROBLEM),
+        Refusals,
+    ),
+    security(("bearer" = []))
+)]
+pub(super) async fn create(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    raw: Bytes,
+) -> Result<Response, Problem> {
+    let who = authenticate(&app, &headers)?;
+    require(&who, Role::Artist, "creating a playlist")?;
+    let new: NewPlaylist = json_body(&raw)?;
+    idempotent_create(&app, &who, &headers, "/v1/playlists", &raw, async {
+        if new.track_ids.len() > MAX_ENTRIES {
+            return Err(too_many());
+        }
+        let title = check_title(&new.title)?;
+        let description = check_description(&new.description)?;
+        let ids = resolve(&app, &who, &new.track_ids).await?;
+        let now = util::now_ms();
+        let p = Playlist {
+            id: PlaylistId::new(),
+            owner: who.subject.clone(),
+            title,
+            description,
+            public: new.visibility == Some(Visibility::Public),
+            version: 1,
+            created_at: now,
+            updated_at: now,
+        };
+        let entries: Vec<Entry> = ids
+            .into_iter()
+            .map(|track_id| Entry {
+                id: uuid::Uuid::new_v4(),
+                track_id,
+            })
+            .collect();
+        app.store.create_playlist(&p, &entries, now).await?;
+        app.outbox.notify();
+        respond(&app, StatusCode::CREATED, &p, &entries).await
+    })
+    .await
+}
+
+/// Playlists, newest first.
+#[utoipa::path(
+    get, path = "/v1/playlists", tag = PLAYLISTS, params(ListScope),
+    responses(
+        (status = 200, description = "A page of playlists", body = PlaylistPage),
+        (status = 400, description = "Bad scope, limit or cursor", body = ProblemDoc, content_type = JSON_PROBLEM),
+        (status = 403, description = "scope=all is for admins", body = ProblemDoc, content_type = JSON_PROBLEM),
+        Refusals,
+    ),
+    security(("bearer" = []))
+)]
+pub(super) async fn list(
+    State(app): State<Arc<App>>,
+    Query(q): Query<ListScope>,
+    headers: HeaderMap,
+) -> Result<Json<PlaylistPage>, Problem> {
+    let who = authenticate(&app, &headers)?;
+    let scope = q.scope.as_deref().unwrap_or(if who.role == Role::Listener {
+        "public"
+    } else {
+        "mine"
+    });
+    let filter = match scope {
+        "mine" => PlaylistFilter::Owner(&who.subject),
+        "public" => PlaylistFilter::Public,
+        "all" => {
+            require(&who, Role::Admin, "listing every playlist")?;
+            PlaylistFilter::All
+        }
+        _ => return Err(Problem::bad_request("scope is mine, public or all")),
+    };
+    let page = ListQuery {
+        limit: q.limit,
+        cursor: q.cursor,
+    };
+    let limit = page.limit()?;
+    let before = page.cursor::<PlaylistId>()?;
+    let rows = app.store.playlists(filter, before, limit + 1).await?;
+    let (rows, next_cursor) = ListQuery::page(rows, limit, |p| p.id.to_string());
+    let items = rows
+        .into_iter()
+        .map(|p| PlaylistSummary {
+            id: p.id.to_string(),
+            visibility: Visibility::of(p.public),
+            owner: p.owner,
+            title: p.title,
+            description: p.description,
+            version: p.version,
+            updated_at: rfc3339(p.updated_at),
+        })
+        .collect();
+    Ok(Json(PlaylistPage { items, next_cursor }))
+}
+
+/// One playlist with its entries. Public ones are readable by every role.
+#[utoipa::path(
+    get, path = "/v1/playlists/{id}", tag = PLAYLISTS, params(("id" = String, Path, description = "Playlist id")),
+    responses(
+        (status = 200, description = "The playlist", body = PlaylistView, headers(("ETag" = String))),
+        (status = 404, description = "No such playlist visible to this caller", body = ProblemDoc, content_type = JSON_PROBLEM),
+        Refusals,
+    ),
+    security(("bearer" = []))
+)]
+pub(super) async fn show(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
+    let who = authenticate(&app, &headers)?;
+    let (p, e) = visible(&app, &who, &id).await?;
+    respond(&app, StatusCode::OK, &p, &e).await
+}
+
+/// Change the title, description or visibility.
+#[utoipa::path(
+    patch, path = "/v1/playlists/{id}", tag = PLAYLISTS, request_body = PlaylistPatch,
+    params(("id" = String, Path, description = "Playlist id"), ("If-Match" = Option<String>, Header, description = "The ETag this change is based on")),
+    responses(
+        (status = 200, description = "Updated", body = PlaylistView, headers(("ETag" = String))),
+        (status = 400, description = "Malformed body", body = ProblemDoc, content_type = JSON_PROBLEM),
+        (status = 403, description = "Not the owner", body = ProblemDoc, content_type = JSON_PROBLEM),
+        (status = 404, description = "No such playlist", body = ProblemDoc, content_type = JSON_PROBLEM),
+        (status = 412, description = "If-Match names an older version", body = ProblemDoc, content_type = JSON_PROBLEM),
+        (status = 422, description = "Bad field", body = ProblemDoc, content_type = JSON_PROBLEM),
+        Refusals,
+    ),
+    security(("bearer" = []))
+)]
+pub(super) async fn update(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    raw: Bytes,
+) -> Result<Response, Problem> {
+    let who = authenticate(&app, &headers)?;
+    let (mut p, e) = writable(&app, &who, &headers, &id).await?;
+    let patch: PlaylistPatch = json_body(&raw)?;
+    if let Some(t) = &patch.title {
+        p.title = check_title(t)?;
+    }
+    if let Some(d) = &patch.description {
+        p.description = check_description(d)?;
+    }
+    if let Some(v) = patch.visibility {
+        p.public = v == Visibility::Public;
+    }
+    let expected = p.version;
+    let p = save(&app, p, None, expected).await?;
+    respond(&app, StatusCode::OK, &p, &e).await
+}
+
+/// Delete a playlist.
+#[utoipa::path(
+    delete, path = "/v1/playlists/{id}", tag = PLAYLISTS,
+    params(("id" = String, Path, description = "Playlist id"), ("If-Match" = Option<String>, Header, description = "The ETag this change is based on")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 403, description = "Not the owner", body = ProblemDoc, content_type = JSON_PROBLEM),
+        (status = 404, description = "No such playlist", body = ProblemDoc, content_type = JSON_PROBLEM),
+        (status = 412, description = "If-Match names an older version", body = ProblemDoc, content_type = JSON_PROBLEM),
+        Refusals,
+    ),
+    security(("bearer" = []))
+)]
+pub(super) async fn remove(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<StatusCode, Problem> {
+    let who = authenticate(&app, &headers)?;
+    let (p, _) = writable(&app, &who, &headers, &id).await?;
+    let expected = headers.contains_key(header::IF_MATCH).then_some(p.version);
+    if !app
+        .store
+        .delete_playlist(p.id, expected, util::now_ms())
+        .await?
+    {
+        return Err(Problem::precondition_failed(
+            "the playlist changed while this request ran; fetch it again and retry",
+        ));
+    }
+    app.catalog.invalidate_playlist(p.id);
+    app.outbox.notify();
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Copy a playlist the caller can see into a new private one it owns, in one transaction.
+#[utoipa::path(
+    post, path = "/v1/playlists/{id}/duplicate", tag = PLAYLISTS, request_body(content = Option<DuplicateOptions>),
+    params(("id" = String, Path, description = "Playlist id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Replays the first response for the same key and body")),
+    responses(
+        (status = 201, description = "The copy", body = PlaylistView, headers(("ETag" = String), ("Location" = String))),
+        (status = 400, description = "Malformed body", body = ProblemDoc, content_type = JSON_PROBLEM),
+        (status = 403, description = "Listeners cannot own playlists", body = ProblemDoc, content_type = JSON_PROBLEM),
+        (status = 404, description = "No such playlist visible to this caller", body = ProblemDoc, content_type = JSON_PROBLEM),
+        (status = 422, description = "Bad title or Idempotency-Key reused", body = ProblemDoc, content_type = JSON_PROBLEM),
+        Refusals,
+    ),
+    security(("bearer" = []))
+)]
+pub(super) async fn duplicate(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    raw: Bytes,
+) -> Result<Response, Problem> {
+    let who = authenticate(&app, &headers)?;
+    require(&who, Role::Artist, "duplicating a playlist")?;
+    let path = format!("/v1/playlists/{id}/duplicate");
+    idempotent_create(&app, &who, &headers, &path, &raw, async {
+        let (src, entries) = visible(&app, &who, &id).await?;
+        let opts: DuplicateOptions = json_body(&raw)?;
+        let title = match opts.title {
+            Some(t) => check_title(&t)?,
+            None => check_title(&format!(
+                "{} (copy)",
+                src.title.chars().take(193).collect::<String>()
+            ))?,
+        };
+        let now = util::now_ms();
+        let p = Playlist {
+            id: PlaylistId::new(),
+            owner: who.subject.clone(),
+            title,
+            description: src.description.clone(),
+            public: false,
+            version: 1,
+            created_at: now,
+            updated_at: now,
+        };
+        let copy: Vec<Entry> = entries
+            .iter()
+            .map(|e| Entry {
+                id: uuid::Uuid::new_v4(),
+                track_id: e.track_id,
+            })
+            .collect();
+        app.store.create_playlist(&p, &copy, now).await?;
+        app.outbox.notify();
+        respond(&app, StatusCode::CREATED, &p, &copy).await
+    })
+    .await
+}

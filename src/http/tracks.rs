@@ -1,0 +1,384 @@
+//! The control API for tracks: status, listing, retry, deletion and progress events. Every route
+//! takes `Authorization: Bearer <API key or JWT>`.
+//!
+//! Who may do what: artists upload and manage their own tracks, admins (and API keys) manage all,
+//! and every role may ask for playback of a ready track.
+
+use super::access::{authenticate, require};
+use super::body::ListQuery;
+use super::openapi::{ProblemDoc, Refusals, RenditionView, StatusDoc, TRACKS};
+use super::problem::Problem;
+use crate::app::App;
+use crate::auth::{Identity, Role};
+use crate::store::{Status, Track, TrackId};
+use crate::util::{self, rfc3339};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use futures::StreamExt;
+use serde::Serialize;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub(super) fn routes() -> OpenApiRouter<Arc<App>> {
+    OpenApiRouter::new()
+        .routes(routes!(show, remove))
+        .routes(routes!(events))
+        .routes(routes!(retry))
+}
+
+fn parse_id(id: &str) -> Result<TrackId, Problem> {
+    id.parse()
+        .map_err(|_| Problem::not_found(format!("no track {id}")))
+}
+
+/// The track named by a path and its caller, who must be able to manage it (`manage`) or only to
+/// know of it; 401, 403 or 404 otherwise.
+pub(super) async fn find_track(
+    app: &App,
+    headers: &HeaderMap,
+    id: &str,
+    manage: bool,
+) -> Result<(Track, Identity), Problem> {
+    let who = authenticate(app, headers)?;
+    let id = parse_id(id)?;
+    let t = app
+        .store
+        .track(id)
+        .await?
+        .ok_or_else(|| Problem::not_found(format!("no track {id}")))?;
+    if manage && !who.manages(&t.owner) {
+        return Err(Problem::forbidden(format!(
+            "track {id} belongs to another artist"
+        )));
+    }
+    Ok((t, who))
+}
+
+/// A track as the API shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TrackView {
+    /// Track id (UUIDv7).
+    pub id: String,
+    /// Subject of the uploader.
+    pub owner: String,
+    /// Title.
+    pub title: String,
+    /// The uploaded file's name.
+    pub filename: String,
+    /// The upload's content type.
+    pub content_type: String,
+    /// Size of the original.
+    pub size_bytes: i64,
+    /// Where it is in its life.
+    #[schema(value_type = StatusDoc)]
+    pub status: Status,
+    /// Packaging progress, 0 to 1.
+    pub progress: f64,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// Loudness, duration and format analysis of the published package.
+    #[schema(value_type = Option<Object>)]
+    pub analysis: Option<Value>,
+    /// What was wrong with the upload but did not stop it playing (malformed tags, a cut-off
+    /// end, damaged packets skipped), from the analysis; empty until it is packaged.
+    pub warnings: Vec<String>,
+    /// Published renditions.
+    pub renditions: Vec<RenditionView>,
+    /// Listener sessions seen recently on this node.
+    pub listeners: u64,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339.
+    pub updated_at: String,
+    /// Related resources.
+    pub links: TrackLinks,
+}
+
+/// Links of a track.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TrackLinks {
+    /// This track.
+    #[serde(rename = "self")]
+    pub this: String,
+    /// Progress events (SSE).
+    pub events: String,
+    /// Playback URLs.
+    pub playback: String,
+}
+
+/// The view of a track.
+pub(super) async fn view(app: &App, t: &Track) -> Result<TrackView, Problem> {
+    let renditions = if t.status == Status::Ready {
+        app.store
+            .renditions(t.id)
+            .await?
+            .into_iter()
+            .map(RenditionView::from)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let analysis: Option<Value> = t
+        .analysis
+        .as_deref()
+        .and_then(|a| serde_json::from_str(a).ok());
+    let warnings = analysis
+        .as_ref()
+        .and_then(|a| a.get("warnings"))
+        .and_then(Value::as_array)
+        .map(|w| {
+            w.iter()
+                .filter_map(|s| s.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    let id = t.id.to_string();
+    Ok(TrackView {
+        links: TrackLinks {
+            this: format!("/v1/tracks/{id}"),
+            events: format!("/v1/tracks/{id}/events"),
+            playback: format!("/v1/tracks/{id}/playback"),
+        },
+        id,
+        owner: t.owner.clone(),
+        title: t.title.clone(),
+        filename: t.filename.clone(),
+        content_type: t.content_type.clone(),
+        size_bytes: t.size_bytes,
+        status: t.status,
+        progress: (t.progress * 1000.0).round() / 1000.0,
+        error: t.error.clone(),
+        analysis,
+        warnings,
+        renditions,
+        listeners: app.catalog.listeners.count(t.id, Instant::now()) as u64,
+        created_at: rfc3339(t.created_at),
+        updated_at: rfc3339(t.updated_at),
+    })
+}
+
+/// One track: status, progress, analysis and renditions. Its owner and admins only.
+#[utoipa::path(
+    get, path = "/v1/tracks/{id}", tag = TRACKS, params(("id" = String, Path, description = "Track id")),
+    responses(
+        (status = 200, description = "The track", body = TrackView),
+        (status = 403, description = "Another artist's track", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 404, description = "No such track", body = ProblemDoc, content_type = "application/problem+json"),
+        Refusals,
+    ),
+    security(("bearer" = []))
+)]
+async fn show(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<TrackView>, Problem> {
+    let (t, _) = find_track(&app, &headers, &id, true).await?;
+    Ok(Json(view(&app, &t).await?))
+}
+
+/// Queue a `failed` track again. Failures that are not the input's fault (storage, I/O, an
+/// encoder refusal or panic) keep the original, so after the last attempt the owner or an admin
+/// can retry once the cause is fixed. Answers 202 with the track, now `queued`.
+#[utoipa::path(
+    post, path = "/v1/tracks/{id}/retry", tag = TRACKS, params(("id" = String, Path, description = "Track id")),
+    responses(
+        (status = 202, description = "Queued again, with a fresh count of attempts", body = TrackView),
+        (status = 403, description = "Another artist's track", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 404, description = "No such track", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 409, description = "The track is not failed, or its original was rejected and removed", body = ProblemDoc, content_type = "application/problem+json"),
+        Refusals,
+    ),
+    security(("bearer" = []))
+)]
+async fn retry(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
+    let (t, _) = find_track(&app, &headers, &id, true).await?;
+    if t.status != Status::Failed {
+        return Err(Problem::conflict(
+            "not-failed",
+            "Track is not failed",
+            format!(
+                "track {} is {}; only a failed track is retried",
+                t.id,
+                t.status.as_str()
+            ),
+        ));
+    }
+    if !app.storage.exists(&t.original_key).await? {
+        return Err(Problem::conflict(
+            "original-gone",
+            "Original removed",
+            format!(
+                "track {} was rejected for its content ({}) and its original removed; upload it again",
+                t.id,
+                t.error.as_deref().unwrap_or("no reason recorded")
+            ),
+        ));
+    }
+    if !app.catalog.retry(t.id, &app.queue, util::now_ms()).await? {
+        return Err(Problem::conflict(
+            "not-failed",
+            "Track is not failed",
+            format!("track {} changed state meanwhile", t.id),
+        ));
+    }
+    tracing::info!(track = %t.id, "track queued again");
+    let t = app
+        .store
+        .track(t.id)
+        .await?
+        .ok_or_else(|| Problem::not_found(format!("no track {}", t.id)))?;
+    Ok((StatusCode::ACCEPTED, Json(view(&app, &t).await?)).into_response())
+}
+
+/// A page of tracks.
+#[derive(Serialize, ToSchema)]
+pub struct TrackPage {
+    /// Newest first.
+    pub items: Vec<TrackView>,
+    /// Pass as `cursor` for the next page; null on the last.
+    pub next_cursor: Option<String>,
+}
+
+/// Tracks, newest first: all of them for admins, their own for artists.
+#[utoipa::path(
+    get, path = "/v1/tracks", tag = TRACKS, params(ListQuery),
+    responses(
+        (status = 200, description = "A page of tracks", body = TrackPage),
+        (status = 400, description = "Bad limit or cursor", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 403, description = "Listeners cannot list tracks", body = ProblemDoc, content_type = "application/problem+json"),
+        Refusals,
+    ),
+    security(("bearer" = []))
+)]
+pub(super) async fn list(
+    State(app): State<Arc<App>>,
+    Query(q): Query<ListQuery>,
+    headers: HeaderMap,
+) -> Result<Json<TrackPage>, Problem> {
+    let who = authenticate(&app, &headers)?;
+    require(&who, Role::Artist, "listing tracks")?;
+    let limit = q.limit()?;
+    let before = q.cursor::<TrackId>()?;
+    let owner = (who.role != Role::Admin).then_some(who.subject.as_str());
+    // One more than asked tells whether another page exists.
+    let rows = app.store.tracks(before, limit + 1, owner).await?;
+    let (rows, next_cursor) = ListQuery::page(rows, limit, |t| t.id.to_string());
+    let mut items = Vec::with_capacity(rows.len());
+    for t in &rows {
+        items.push(view(&app, t).await?);
+    }
+    Ok(Json(TrackPage { items, next_cursor }))
+}
+
+/// Delete a track, its original and its package. Playlists keep their entries, shown as deleted.
+#[utoipa::path(
+    delete, path = "/v1/tracks/{id}", tag = TRACKS, params(("id" = String, Path, description = "Track id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 403, description = "Another artist's track", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 404, description = "No such track", body = ProblemDoc, content_type = "application/problem+json"),
+        Refusals,
+    ),
+    security(("bearer" = []))
+)]
+async fn remove(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<StatusCode, Problem> {
+    let (t, _) = find_track(&app, &headers, &id, true).await?;
+    let id = t.id;
+    let t = app
+        .catalog
+        .delete_track(&t, &app.queue, &app.outbox, util::now_ms())
+        .await?
+        .ok_or_else(|| Problem::not_found(format!("no track {id}")))?;
+    tracing::info!(track = %id, original = %t.original_key, "track deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Progress as server-sent events: `progress` until the track is ready or failed, or `deleted`.
+#[utoipa::path(
+    get, path = "/v1/tracks/{id}/events", tag = TRACKS, params(("id" = String, Path, description = "Track id")),
+    responses(
+        (status = 200, description = "An event stream of `progress` events (data: id, status, progress, error) and a final `deleted` event when the track goes", content_type = "text/event-stream", body = SseEvent),
+        (status = 403, description = "Another artist's track", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 404, description = "No such track", body = ProblemDoc, content_type = "application/problem+json"),
+        Refusals,
+    ),
+    security(("bearer" = []))
+)]
+async fn events(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
+    let id = find_track(&app, &headers, &id, true).await?.0.id;
+    // Polls the store rather than listening to this node's workers, so it reports jobs running on
+    // any node.
+    let state = (app.clone(), None::<(Status, i64)>, false);
+    let stream = futures::stream::unfold(state, move |(app, last, done)| async move {
+        if done {
+            return None;
+        }
+        loop {
+            let t = match app.store.track(id).await {
+                Ok(Some(t)) => t,
+                Ok(None) => {
+                    let ev = Event::default()
+                        .event("deleted")
+                        .data(json!({"id": id.to_string()}).to_string());
+                    return Some((Ok::<_, std::convert::Infallible>(ev), (app, last, true)));
+                }
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    continue;
+                }
+            };
+            let now = (t.status, (t.progress * 1000.0) as i64);
+            if Some(now) != last {
+                let data = json!({
+                    "id": id.to_string(),
+                    "status": t.status,
+                    "progress": (t.progress * 1000.0).round() / 1000.0,
+                    "error": t.error,
+                });
+                let ev = Event::default().event("progress").data(data.to_string());
+                return Some((Ok(ev), (app, Some(now), t.status.is_final())));
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+                _ = app.shutdown.cancelled() => return None,
+            }
+        }
+    });
+    let stream = stream.take_until(app.shutdown.clone().cancelled_owned());
+    Ok(Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response())
+}
+
+/// One server-sent event as the stream carries it.
+#[derive(Serialize, ToSchema)]
+pub struct SseEvent {
+    /// `progress` or `deleted`.
+    pub event: Option<String>,
+    /// JSON: `{"id", "status", "progress", "error"}`.
+    pub data: Option<String>,
+    /// Unused.
+    pub id: Option<String>,
+    /// Unused.
+    pub retry: Option<i64>,
+}
