@@ -1,6 +1,6 @@
 //! The JWKS refresher: keeps [`Jwt`]'s key set in step with `auth.jwt_jwks_url`.
 
-use super::Jwt;
+use super::jwt::Jwt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;

@@ -1,7 +1,7 @@
 //! Writing a package: each rendition's segments as they are cut, then its init segment and media
 //! playlist once its length is known, the multivariant playlists, and the atomic rename into place.
 
-use super::{Error, Rendition, RenditionReport, Result};
+use super::types::{Error, Rendition, RenditionReport, Result};
 use std::fs;
 use std::path::{Path, PathBuf};
 use veza_codecs::{Codec, CodecConfig, Packet};

@@ -14,7 +14,7 @@
 //! `veza_codecs::normalize` does.
 
 use super::output::RenditionWriter;
-use super::{Error, Options, Rendition, RenditionReport, Result, Stage};
+use super::types::{Error, Options, Rendition, RenditionReport, Result, Stage};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;

@@ -2,7 +2,8 @@
 //! transaction as the change it reports; the dispatcher sends `{"id", "type", "created_at",
 //! "data"}` with [`Event::kind`] as `type` and [`Event::data`] as `data`.
 
-use super::{Entry, Playlist, PlaylistId, TrackId};
+use super::ids::{PlaylistId, TrackId};
+use super::rows::{Entry, Playlist};
 use serde::Serialize;
 
 /// One event, with its payload.

@@ -1,0 +1,352 @@
+//! The sections of [`Config`](super::Config), each with its defaults.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// `[server]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Server {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Base URL put in playback URLs; empty means `http://<listen>`.
+    pub public_url: String,
+    /// Directory for local state: the development secrets file.
+    pub data_dir: PathBuf,
+    /// Largest accepted upload, in bytes.
+    pub max_upload_bytes: u64,
+    /// Origins allowed by CORS; `["*"]` allows any.
+    pub cors_origins: Vec<String>,
+    /// How long in-flight requests may take to finish after SIGTERM.
+    pub shutdown_grace_seconds: u64,
+    /// From a request's first byte to its complete head.
+    pub header_timeout_seconds: f64,
+    /// A request body that sends nothing for this long fails.
+    pub body_idle_timeout_seconds: f64,
+    /// A connection with no request in flight closes after this long without a byte.
+    pub keepalive_idle_seconds: f64,
+    /// Connections at once; 0 sizes it from the descriptor limit.
+    pub max_connections: usize,
+    /// Connections at once from one client address; 0 sizes it from the descriptor limit.
+    pub max_connections_per_ip: usize,
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Server {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: String::new(),
+            data_dir: PathBuf::from("./data"),
+            max_upload_bytes: 2 << 30,
+            cors_origins: vec!["*".into()],
+            shutdown_grace_seconds: 30,
+            header_timeout_seconds: 10.0,
+            body_idle_timeout_seconds: 30.0,
+            keepalive_idle_seconds: 60.0,
+            max_connections: 0,
+            max_connections_per_ip: 0,
+        }
+    }
+}
+
+/// `[database]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Database {
+    /// `sqlite://path` (embedded) or `postgres://…` (external).
+    pub url: String,
+    /// Pool size.
+    pub max_connections: u32,
+}
+
+impl Default for Database {
+    fn default() -> Self {
+        Database {
+            url: "sqlite://./data/veza.db".into(),
+            max_connections: 8,
+        }
+    }
+}
+
+/// `[storage]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Storage {
+    /// `local` or `s3`.
+    pub backend: String,
+    /// Root directory of the local backend.
+    pub path: PathBuf,
+    /// S3 endpoint URL; empty means AWS.
+    pub s3_endpoint: String,
+    /// S3 bucket.
+    pub s3_bucket: String,
+    /// S3 region.
+    pub s3_region: String,
+    /// S3 access key id; empty means the usual AWS environment and instance credentials.
+    pub s3_access_key_id: String,
+    /// S3 secret access key.
+    pub s3_secret_access_key: String,
+    /// Allow a plain-HTTP endpoint (local S3-compatible servers).
+    pub s3_allow_http: bool,
+    /// Retries of one failed S3 request before the operation fails (and a job attempt with it).
+    pub s3_max_retries: usize,
+    /// How long one S3 request is retried for, at most.
+    pub s3_retry_timeout_seconds: u64,
+}
+
+impl Default for Storage {
+    fn default() -> Self {
+        Storage {
+            backend: "local".into(),
+            path: PathBuf::from("./data/media"),
+            s3_endpoint: String::new(),
+            s3_bucket: String::new(),
+            s3_region: "us-east-1".into(),
+            s3_access_key_id: String::new(),
+            s3_secret_access_key: String::new(),
+            s3_allow_http: false,
+            s3_max_retries: 10,
+            s3_retry_timeout_seconds: 180,
+        }
+    }
+}
+
+/// One playback-token key.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlaybackKey {
+    /// Key id, carried in every token: letters, digits, `_` and `-`.
+    pub id: String,
+    /// The HMAC secret, at least 32 bytes.
+    pub secret: String,
+}
+
+/// `[auth]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Auth {
+    /// Service API keys for the control API. Empty: a development key is generated, stored in
+    /// `server.data_dir` and printed at start-up.
+    pub api_keys: Vec<String>,
+    /// Keys that verify playback tokens. Empty: a development key is generated like the API key.
+    pub playback_keys: Vec<PlaybackKey>,
+    /// The id of the key that signs new tokens; empty means the first key.
+    pub playback_signing_key: String,
+    /// Lifetime of a playback token.
+    pub playback_ttl_seconds: u64,
+    /// Shared secret for HS256 JWTs. Empty, with no other JWT key configured: a development secret
+    /// is generated like the API key, and `veza-stream token create` signs with it.
+    pub jwt_hs256_secret: String,
+    /// PEM file with the RS256 or ES256 public key of the token issuer.
+    pub jwt_public_key_file: String,
+    /// JWKS file (RFC 7517) with the issuer's RS256/ES256 keys.
+    pub jwt_jwks_file: String,
+    /// JWKS URL, such as Keycloak's `/realms/<realm>/protocol/openid-connect/certs`.
+    pub jwt_jwks_url: String,
+    /// How often the JWKS URL is fetched again.
+    pub jwt_jwks_refresh_seconds: u64,
+    /// Required `iss`; empty: not checked.
+    pub jwt_issuer: String,
+    /// Required `aud`; empty: not checked.
+    pub jwt_audience: String,
+    /// Clock skew allowed on `exp` and `nbf`.
+    pub jwt_leeway_seconds: u64,
+    /// Claim holding the role: a dotted path (`realm_access.roles` for Keycloak) to a string or an
+    /// array of strings. The strongest of `admin`, `artist`, `listener` found wins.
+    pub jwt_role_claim: String,
+}
+
+impl Default for Auth {
+    fn default() -> Self {
+        Auth {
+            api_keys: Vec::new(),
+            playback_keys: Vec::new(),
+            playback_signing_key: String::new(),
+            playback_ttl_seconds: 6 * 3600,
+            jwt_hs256_secret: String::new(),
+            jwt_public_key_file: String::new(),
+            jwt_jwks_file: String::new(),
+            jwt_jwks_url: String::new(),
+            jwt_jwks_refresh_seconds: 300,
+            jwt_issuer: String::new(),
+            jwt_audience: String::new(),
+            jwt_leeway_seconds: 60,
+            jwt_role_claim: "role".into(),
+        }
+    }
+}
+
+/// `[jobs]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Jobs {
+    /// Concurrent transcodes on this node; 0 means one per core.
+    pub workers: usize,
+    /// How long a claim lasts without a heartbeat.
+    pub lease_seconds: u64,
+    /// Attempts before a job is failed for good.
+    pub max_attempts: u32,
+    /// Backoff before the first retry; doubled for each further one.
+    pub retry_backoff_seconds: u64,
+    /// Test-only fault injection: `""` (none) or `"encoder-panic"` (every lossy encoder thread
+    /// panics), so the tests can show that a panic is retried and keeps the original.
+    pub fault: String,
+}
+
+impl Default for Jobs {
+    fn default() -> Self {
+        Jobs {
+            workers: 0,
+            lease_seconds: 30,
+            max_attempts: 3,
+            retry_backoff_seconds: 5,
+            fault: String::new(),
+        }
+    }
+}
+
+/// `[packaging]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Packaging {
+    /// The ladder: `opus-<kbps>`, `aac-<kbps>`, `flac`.
+    pub renditions: Vec<String>,
+    /// VOD segment length target.
+    pub segment_seconds: f64,
+    /// Normalise lossy renditions to -14 LUFS.
+    pub normalize: bool,
+}
+
+impl Default for Packaging {
+    fn default() -> Self {
+        Packaging {
+            renditions: vec!["opus-96".into(), "aac-128".into(), "flac".into()],
+            segment_seconds: 6.0,
+            normalize: true,
+        }
+    }
+}
+
+/// `[delivery]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Delivery {
+    /// Bytes of hot segments kept in memory.
+    pub cache_bytes: u64,
+    /// `max-age` of VOD playlists.
+    pub playlist_max_age_seconds: u64,
+    /// A listener not seen for this long no longer counts.
+    pub listener_idle_seconds: u64,
+}
+
+impl Default for Delivery {
+    fn default() -> Self {
+        Delivery {
+            cache_bytes: 256 << 20,
+            playlist_max_age_seconds: 10,
+            listener_idle_seconds: 60,
+        }
+    }
+}
+
+/// `[log]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Log {
+    /// `text` or `json`.
+    pub format: String,
+    /// A tracing filter such as `info` or `veza_stream=debug,info`.
+    pub level: String,
+}
+
+impl Default for Log {
+    fn default() -> Self {
+        Log {
+            format: "text".into(),
+            level: "info".into(),
+        }
+    }
+}
+
+/// `[limits]`: request rates on the control API (`/v1`), as token buckets.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Requests per minute per authenticated subject; 0 turns the limit off.
+    pub per_subject_per_minute: u32,
+    /// Requests per minute per client IP address; 0 turns the limit off.
+    pub per_ip_per_minute: u32,
+    /// Requests allowed at once above the steady rate.
+    pub burst: u32,
+    /// Lifetime of idempotency keys.
+    pub idempotency_ttl_seconds: u64,
+    /// Lifetime of an unfinished resumable upload.
+    pub upload_expiration_seconds: u64,
+    /// Most channels an uploaded source may have (more are refused before decoding).
+    pub max_channels: usize,
+    /// Longest audio an uploaded source may declare or decode to, in seconds.
+    pub max_duration_seconds: f64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            per_subject_per_minute: 6000,
+            per_ip_per_minute: 12000,
+            burst: 200,
+            idempotency_ttl_seconds: 86400,
+            upload_expiration_seconds: 86400,
+            max_channels: 32,
+            max_duration_seconds: 6.0 * 3600.0,
+        }
+    }
+}
+
+/// One webhook endpoint.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Webhook {
+    /// Where events are POSTed.
+    pub url: String,
+    /// The HMAC-SHA256 secret the receiver verifies with (at least 16 bytes).
+    pub secret: String,
+}
+
+/// `[events]`: where outbox events go.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Events {
+    /// Webhook endpoints.
+    pub webhooks: Vec<Webhook>,
+    /// AMQP 0-9-1 broker (RabbitMQ) URL, `amqp://user:pass@host:5672/vhost`; empty: none.
+    pub amqp_url: String,
+    /// Topic exchange the events are published to, with the event type as routing key.
+    pub amqp_exchange: String,
+    /// A durable queue declared and bound to every event type, so that events wait for a consumer
+    /// that has never connected; empty: none.
+    pub amqp_queue: String,
+    /// Delivery attempts before an event is dead-lettered.
+    pub max_attempts: u32,
+    /// Backoff before the first retry, doubled for each further one.
+    pub retry_backoff_ms: u64,
+    /// Longest backoff.
+    pub retry_backoff_max_ms: u64,
+    /// Timeout of one webhook request.
+    pub timeout_ms: u64,
+}
+
+impl Default for Events {
+    fn default() -> Self {
+        Events {
+            webhooks: Vec::new(),
+            amqp_url: String::new(),
+            amqp_exchange: "veza.events".into(),
+            amqp_queue: String::new(),
+            max_attempts: 12,
+            retry_backoff_ms: 1000,
+            retry_backoff_max_ms: 300_000,
+            timeout_ms: 10_000,
+        }
+    }
+}

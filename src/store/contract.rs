@@ -1,0 +1,133 @@
+//! [`MetadataStore`]: the seam between the server and its database.
+
+use super::error::Result;
+use super::ids::{PlaylistId, TrackId};
+use super::rows::*;
+
+/// The metadata store. Every method is one statement or one transaction.
+#[async_trait::async_trait]
+pub trait MetadataStore: Send + Sync + 'static {
+    /// Applies pending migrations.
+    async fn migrate(&self) -> Result<()>;
+    /// Checks the store answers.
+    async fn ping(&self) -> Result<()>;
+    /// Checks the store takes a write (one row, overwritten): what `/readyz` asks, so a full disk
+    /// or a failing device shows there while reads still work.
+    async fn probe_write(&self, now: i64) -> Result<()>;
+    /// Inserts a queued track and its job, in one transaction.
+    async fn create_track(&self, track: &Track, job_id: &str, now: i64) -> Result<()>;
+    /// One track.
+    async fn track(&self, id: TrackId) -> Result<Option<Track>>;
+    /// Up to `limit` tracks, newest first, older than `before` when given, of `owner` when given.
+    async fn tracks(
+        &self,
+        before: Option<TrackId>,
+        limit: i64,
+        owner: Option<&str>,
+    ) -> Result<Vec<Track>>;
+    /// The published renditions of a track.
+    async fn renditions(&self, id: TrackId) -> Result<Vec<Rendition>>;
+    /// Deletes a track with its renditions and job, recording `track.deleted`. Returns the row as
+    /// it was.
+    async fn delete_track(&self, id: TrackId, now: i64) -> Result<Option<Track>>;
+    /// Claims the next runnable job: queued and due, or running with an expired lease.
+    async fn claim(&self, lease_id: &str, lease_until: i64, now: i64) -> Result<Option<Job>>;
+    /// Extends a lease. False when the lease was lost.
+    async fn heartbeat(&self, job: &Job, lease_until: i64) -> Result<bool>;
+    /// Records the attempt's staging prefix before anything is written there.
+    async fn set_staging(&self, job: &Job, prefix: &str) -> Result<bool>;
+    /// Records progress; sets the track `processing`.
+    async fn set_progress(&self, job: &Job, progress: f64, now: i64) -> Result<bool>;
+    /// Publishes: the track becomes `ready` with its renditions and package prefix, the job is
+    /// removed and `track.ready` is recorded, in one transaction, if the lease still holds and the
+    /// track still exists.
+    async fn publish(
+        &self,
+        job: &Job,
+        prefix: &str,
+        analysis: &str,
+        renditions: &[Rendition],
+        now: i64,
+    ) -> Result<bool>;
+    /// Ends an attempt that failed; a final failure records `track.failed`.
+    async fn fail(&self, job: &Job, failure: &Failure, now: i64) -> Result<bool>;
+    /// Gives a job back (shutdown): queued again, due now, this attempt not counted.
+    async fn release(&self, job: &Job, now: i64) -> Result<bool>;
+    /// Queues a `failed` track again with a fresh count of attempts, in one transaction. False
+    /// when the track is not failed (or has no job left).
+    async fn retry_track(&self, id: TrackId, now: i64) -> Result<bool>;
+    /// Job counts by state.
+    async fn job_counts(&self) -> Result<JobCounts>;
+
+    /// Inserts a playlist with its entries and records `playlist.created`.
+    async fn create_playlist(&self, p: &Playlist, entries: &[Entry], now: i64) -> Result<()>;
+    /// One playlist and its entries in order.
+    async fn playlist(&self, id: PlaylistId) -> Result<Option<(Playlist, Vec<Entry>)>>;
+    /// Up to `limit` playlists, newest first, older than `before` when given.
+    async fn playlists(
+        &self,
+        filter: PlaylistFilter<'_>,
+        before: Option<PlaylistId>,
+        limit: i64,
+    ) -> Result<Vec<Playlist>>;
+    /// Replaces a playlist's fields (and its entries when given) if its version is still
+    /// `expected`, and records `playlist.updated`. False when another update won.
+    async fn update_playlist(
+        &self,
+        p: &Playlist,
+        entries: Option<&[Entry]>,
+        expected: i64,
+        now: i64,
+    ) -> Result<bool>;
+    /// Deletes a playlist if its version is `expected` (any version when `None`) and records
+    /// `playlist.deleted`. False when it is gone or another update won.
+    async fn delete_playlist(
+        &self,
+        id: PlaylistId,
+        expected: Option<i64>,
+        now: i64,
+    ) -> Result<bool>;
+
+    /// Claims up to `limit` due outbox events for `lease_until`.
+    async fn claim_events(
+        &self,
+        lease_id: &str,
+        lease_until: i64,
+        now: i64,
+        limit: i64,
+    ) -> Result<Vec<OutboxEvent>>;
+    /// Records a dispatch attempt under its lease: delivered everywhere, retry at `next_at`, or
+    /// dead.
+    async fn settle_event(&self, event: &OutboxEvent, outcome: &Settle) -> Result<bool>;
+    /// Events, newest first, in `state` when given.
+    async fn events(&self, state: Option<&str>, limit: i64) -> Result<Vec<OutboxEvent>>;
+    /// Sends an event again to every destination. False when there is no such event.
+    async fn replay_event(&self, id: &str, now: i64) -> Result<bool>;
+
+    /// The response stored for an idempotency key.
+    async fn idempotent(&self, subject: &str, key: &str) -> Result<Option<Idempotent>>;
+    /// Stores the response for an idempotency key; false when the key was taken meanwhile.
+    async fn remember(&self, subject: &str, key: &str, r: &Idempotent, now: i64) -> Result<bool>;
+    /// Forgets idempotency keys created before `before`.
+    async fn forget_idempotency(&self, before: i64) -> Result<u64>;
+
+    /// Inserts a resumable upload.
+    async fn create_upload(&self, u: &Upload) -> Result<()>;
+    /// One resumable upload.
+    async fn upload(&self, id: &str) -> Result<Option<Upload>>;
+    /// Moves an upload's offset from `from` to `to`; false when it was not at `from`.
+    async fn advance_upload(&self, id: &str, from: i64, to: i64) -> Result<bool>;
+    /// Completes an upload: the track and its job are inserted and the upload points at the
+    /// track, in one transaction. False when another request completed it first.
+    async fn complete_upload(
+        &self,
+        id: &str,
+        track: &Track,
+        job_id: &str,
+        now: i64,
+    ) -> Result<bool>;
+    /// Removes an upload row.
+    async fn delete_upload(&self, id: &str) -> Result<bool>;
+    /// Uploads that expired before `now`.
+    async fn expired_uploads(&self, now: i64) -> Result<Vec<Upload>>;
+}

@@ -1,0 +1,315 @@
+//! The rows the store reads and writes.
+
+use super::ids::{PlaylistId, TrackId};
+use serde::Serialize;
+
+/// Where a track is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Uploaded, waiting for a worker.
+    Queued,
+    /// A worker is packaging it.
+    Processing,
+    /// Published: playable.
+    Ready,
+    /// Failed for good; `error` says why.
+    Failed,
+}
+
+impl Status {
+    /// The name stored in the database and shown in the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Queued => "queued",
+            Status::Processing => "processing",
+            Status::Ready => "ready",
+            Status::Failed => "failed",
+        }
+    }
+
+    pub(super) fn parse(s: &str) -> Option<Status> {
+        match s {
+            "queued" => Some(Status::Queued),
+            "processing" => Some(Status::Processing),
+            "ready" => Some(Status::Ready),
+            "failed" => Some(Status::Failed),
+            _ => None,
+        }
+    }
+
+    /// Whether the track will change no more.
+    pub fn is_final(self) -> bool {
+        matches!(self, Status::Ready | Status::Failed)
+    }
+}
+
+/// A client-supplied name made storable: control characters (NUL above all, which PostgreSQL's
+/// text refuses) removed, at most `max` characters.
+pub fn printable(s: &str, max: usize) -> String {
+    s.chars().filter(|c| !c.is_control()).take(max).collect()
+}
+
+/// A track row.
+#[derive(Debug, Clone)]
+pub struct Track {
+    /// Its id.
+    pub id: TrackId,
+    /// The subject that uploaded it.
+    pub owner: String,
+    /// Title given at upload, or the file name.
+    pub title: String,
+    /// The uploaded file's name (its extension is a decoding hint).
+    pub filename: String,
+    /// The upload's `Content-Type`.
+    pub content_type: String,
+    /// Size of the original in bytes.
+    pub size_bytes: i64,
+    /// Object key of the original.
+    pub original_key: String,
+    /// Where it is in its life.
+    pub status: Status,
+    /// Packaging progress, 0 to 1.
+    pub progress: f64,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// `analysis.json` of the published package.
+    pub analysis: Option<String>,
+    /// Object prefix of the published package.
+    pub media_prefix: Option<String>,
+    /// Unix ms.
+    pub created_at: i64,
+    /// Unix ms.
+    pub updated_at: i64,
+}
+
+impl Track {
+    /// A track just uploaded, queued for packaging: its original is stored under
+    /// `original_key`. The title is the one given or, when none (or only blanks), the file name
+    /// without its extension. Client-supplied names are made storable (see [`printable`]).
+    #[allow(clippy::too_many_arguments)]
+    pub fn queued(
+        id: TrackId,
+        owner: &str,
+        original_key: String,
+        filename: &str,
+        content_type: &str,
+        title: Option<&str>,
+        size_bytes: i64,
+        now: i64,
+    ) -> Track {
+        let title = title
+            .filter(|t| !t.trim().is_empty())
+            .map(str::to_owned)
+            .unwrap_or_else(|| {
+                std::path::Path::new(filename)
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| filename.to_owned())
+            });
+        Track {
+            id,
+            owner: owner.to_owned(),
+            title: printable(&title, 500),
+            filename: printable(filename, 255),
+            content_type: printable(content_type, 255),
+            size_bytes,
+            original_key,
+            status: Status::Queued,
+            progress: 0.0,
+            error: None,
+            analysis: None,
+            media_prefix: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    /// The length of the published audio, from its analysis.
+    pub fn duration_seconds(&self) -> Option<f64> {
+        let a: serde_json::Value = serde_json::from_str(self.analysis.as_deref()?).ok()?;
+        a.get("duration_seconds")?.as_f64()
+    }
+}
+
+/// A published rendition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendition {
+    /// `opus-96`, `aac-128`, `flac`: also its directory in the package.
+    pub name: String,
+    /// RFC 6381 codecs string.
+    pub codecs: String,
+    /// Hz.
+    pub sample_rate: i64,
+    /// Channel count.
+    pub channels: i64,
+    /// Peak bit rate.
+    pub bandwidth: i64,
+    /// Average bit rate.
+    pub average_bandwidth: i64,
+    /// Number of media segments.
+    pub segments: i64,
+}
+
+/// A claimed job.
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// Job id.
+    pub id: String,
+    /// The track it packages.
+    pub track_id: TrackId,
+    /// Claims so far, this one included.
+    pub attempts: i64,
+    /// The lease this claim holds; every later write is conditional on it.
+    pub lease_id: String,
+    /// The staging prefix of an earlier attempt that did not finish, to be removed.
+    pub stale_staging: Option<String>,
+}
+
+/// Job counts for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct JobCounts {
+    /// Waiting (including retries waiting for their backoff).
+    pub queued: i64,
+    /// Claimed.
+    pub running: i64,
+    /// Failed for good.
+    pub failed: i64,
+}
+
+/// What a failed attempt leads to.
+#[derive(Debug, Clone)]
+pub enum Failure {
+    /// Try again at this time (Unix ms).
+    Retry {
+        /// When.
+        at: i64,
+        /// Why this attempt failed.
+        error: String,
+    },
+    /// Give up: the track becomes `failed` with this reason.
+    Final(String),
+}
+
+/// A playlist row.
+#[derive(Debug, Clone)]
+pub struct Playlist {
+    /// Its id.
+    pub id: PlaylistId,
+    /// The subject that owns it.
+    pub owner: String,
+    /// Title.
+    pub title: String,
+    /// Free text.
+    pub description: String,
+    /// Whether listeners other than the owner may read and play it.
+    pub public: bool,
+    /// Bumped by every change; the ETag is made from it.
+    pub version: i64,
+    /// Unix ms.
+    pub created_at: i64,
+    /// Unix ms.
+    pub updated_at: i64,
+}
+
+/// One entry of a playlist. The same track may appear more than once; the entry id tells them
+/// apart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// Stable id of this entry.
+    pub id: uuid::Uuid,
+    /// The track it plays (which may have been deleted since).
+    pub track_id: TrackId,
+}
+
+/// Which playlists a listing shows.
+#[derive(Debug, Clone, Copy)]
+pub enum PlaylistFilter<'a> {
+    /// Every playlist (admins).
+    All,
+    /// Those owned by a subject.
+    Owner(&'a str),
+    /// Public ones.
+    Public,
+}
+
+/// An event waiting in (or delivered from) the outbox.
+#[derive(Debug, Clone)]
+pub struct OutboxEvent {
+    /// UUIDv7; receivers use it as an idempotency key.
+    pub id: String,
+    /// `track.ready`, `playlist.updated`, ...
+    pub kind: String,
+    /// JSON object.
+    pub data: String,
+    /// `pending`, `delivered` or `dead`.
+    pub state: String,
+    /// Dispatch attempts so far.
+    pub attempts: i64,
+    /// Destinations that have acknowledged it.
+    pub delivered: Vec<String>,
+    /// The last failure.
+    pub last_error: Option<String>,
+    /// Unix ms.
+    pub created_at: i64,
+    /// The claim this copy was read under.
+    pub lease_id: Option<String>,
+}
+
+/// The outcome of one dispatch attempt.
+#[derive(Debug, Clone)]
+pub enum Settle {
+    /// Every destination has it.
+    Delivered {
+        /// The destinations.
+        delivered: Vec<String>,
+    },
+    /// Some failed: try again at `next_at` (Unix ms).
+    Retry {
+        /// Destinations that have it now.
+        delivered: Vec<String>,
+        /// When.
+        next_at: i64,
+        /// Why.
+        error: String,
+    },
+    /// Out of attempts.
+    Dead {
+        /// Destinations that have it.
+        delivered: Vec<String>,
+        /// Why.
+        error: String,
+    },
+}
+
+/// A stored response for an idempotency key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Idempotent {
+    /// SHA-256 of the method, path and body of the first request.
+    pub fingerprint: String,
+    /// Its status code.
+    pub status: u16,
+    /// Its JSON body.
+    pub body: String,
+}
+
+/// A resumable (tus) upload.
+#[derive(Debug, Clone)]
+pub struct Upload {
+    /// Its id (UUIDv4, unguessable: the URL is the capability tus clients resume with).
+    pub id: String,
+    /// The subject that created it.
+    pub owner: String,
+    /// Total length in bytes.
+    pub length: i64,
+    /// Bytes received so far.
+    pub offset: i64,
+    /// The `Upload-Metadata` header as sent.
+    pub metadata: String,
+    /// The track it became, once complete.
+    pub track_id: Option<TrackId>,
+    /// Unix ms.
+    pub created_at: i64,
+    /// Unix ms; an incomplete upload is removed after this.
+    pub expires_at: i64,
+}

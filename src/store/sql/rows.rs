@@ -1,0 +1,208 @@
+//! Rows as the database holds them, their columns, and the job claim of each backend.
+
+use super::super::error::{Error, Result};
+use super::super::rows::{OutboxEvent, Playlist, Status, Track, Upload};
+
+#[derive(sqlx::FromRow)]
+pub(super) struct TrackRow {
+    pub(super) id: String,
+    pub(super) owner: String,
+    pub(super) title: String,
+    pub(super) filename: String,
+    pub(super) content_type: String,
+    pub(super) size_bytes: i64,
+    pub(super) original_key: String,
+    pub(super) status: String,
+    pub(super) progress: f64,
+    pub(super) error: Option<String>,
+    pub(super) analysis: Option<String>,
+    pub(super) media_prefix: Option<String>,
+    pub(super) created_at: i64,
+    pub(super) updated_at: i64,
+}
+
+pub(super) const TRACK_COLUMNS: &str =
+    "id, owner, title, filename, content_type, size_bytes, original_key, status, \
+     progress, error, analysis, media_prefix, created_at, updated_at";
+
+impl TryFrom<TrackRow> for Track {
+    type Error = Error;
+    fn try_from(r: TrackRow) -> Result<Track> {
+        Ok(Track {
+            id: r
+                .id
+                .parse()
+                .map_err(|_| Error::Corrupt(format!("track id {}", r.id)))?,
+            owner: r.owner,
+            title: r.title,
+            filename: r.filename,
+            content_type: r.content_type,
+            size_bytes: r.size_bytes,
+            original_key: r.original_key,
+            status: Status::parse(&r.status)
+                .ok_or_else(|| Error::Corrupt(format!("track status {}", r.status)))?,
+            progress: r.progress,
+            error: r.error,
+            analysis: r.analysis,
+            media_prefix: r.media_prefix,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct PlaylistRow {
+    pub(super) id: String,
+    pub(super) owner: String,
+    pub(super) title: String,
+    pub(super) description: String,
+    pub(super) visibility: String,
+    pub(super) version: i64,
+    pub(super) created_at: i64,
+    pub(super) updated_at: i64,
+}
+
+pub(super) const PLAYLIST_COLUMNS: &str =
+    "id, owner, title, description, visibility, version, created_at, updated_at";
+
+impl TryFrom<PlaylistRow> for Playlist {
+    type Error = Error;
+    fn try_from(r: PlaylistRow) -> Result<Playlist> {
+        Ok(Playlist {
+            id: r
+                .id
+                .parse()
+                .map_err(|_| Error::Corrupt(format!("playlist id {}", r.id)))?,
+            owner: r.owner,
+            title: r.title,
+            description: r.description,
+            public: match r.visibility.as_str() {
+                "public" => true,
+                "private" => false,
+                v => return Err(Error::Corrupt(format!("playlist visibility {v}"))),
+            },
+            version: r.version,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+pub(super) fn visibility(p: &Playlist) -> &'static str {
+    if p.public {
+        "public"
+    } else {
+        "private"
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct EventRow {
+    pub(super) id: String,
+    pub(super) kind: String,
+    pub(super) data: String,
+    pub(super) state: String,
+    pub(super) attempts: i64,
+    pub(super) delivered: String,
+    pub(super) last_error: Option<String>,
+    pub(super) created_at: i64,
+    pub(super) lease_id: Option<String>,
+}
+
+pub(super) const EVENT_COLUMNS: &str =
+    "id, kind, data, state, attempts, delivered, last_error, created_at, lease_id";
+
+impl TryFrom<EventRow> for OutboxEvent {
+    type Error = Error;
+    fn try_from(r: EventRow) -> Result<OutboxEvent> {
+        Ok(OutboxEvent {
+            delivered: serde_json::from_str(&r.delivered)
+                .map_err(|_| Error::Corrupt(format!("event {} delivered list", r.id)))?,
+            id: r.id,
+            kind: r.kind,
+            data: r.data,
+            state: r.state,
+            attempts: r.attempts,
+            last_error: r.last_error,
+            created_at: r.created_at,
+            lease_id: r.lease_id,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct UploadRow {
+    pub(super) id: String,
+    pub(super) owner: String,
+    pub(super) length: i64,
+    pub(super) upload_offset: i64,
+    pub(super) metadata: String,
+    pub(super) track_id: Option<String>,
+    pub(super) created_at: i64,
+    pub(super) expires_at: i64,
+}
+
+pub(super) const UPLOAD_COLUMNS: &str =
+    "id, owner, length, upload_offset, metadata, track_id, created_at, expires_at";
+
+impl TryFrom<UploadRow> for Upload {
+    type Error = Error;
+    fn try_from(r: UploadRow) -> Result<Upload> {
+        Ok(Upload {
+            track_id: match r.track_id {
+                Some(t) => Some(
+                    t.parse()
+                        .map_err(|_| Error::Corrupt(format!("upload {} track id", r.id)))?,
+                ),
+                None => None,
+            },
+            id: r.id,
+            owner: r.owner,
+            length: r.length,
+            offset: r.upload_offset,
+            metadata: r.metadata,
+            created_at: r.created_at,
+            expires_at: r.expires_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct RenditionRow {
+    pub(super) name: String,
+    pub(super) codecs: String,
+    pub(super) sample_rate: i64,
+    pub(super) channels: i64,
+    pub(super) bandwidth: i64,
+    pub(super) average_bandwidth: i64,
+    pub(super) segments: i64,
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct JobRow {
+    pub(super) id: String,
+    pub(super) track_id: String,
+    pub(super) attempts: i64,
+    pub(super) staging_prefix: Option<String>,
+}
+
+/// Claims one job in one statement. SQLite runs one writer at a time, so the sub-select and the
+/// update cannot interleave with another claim; the `lease_id` written is what every later write of
+/// this attempt is conditional on.
+pub(super) const CLAIM_SQLITE: &str =
+    "UPDATE jobs SET state = 'running', lease_id = $1, lease_until = $2, \
+     attempts = attempts + 1 \
+     WHERE id = (SELECT id FROM jobs WHERE (state = 'queued' AND run_at <= $3) \
+                 OR (state = 'running' AND lease_until < $3) ORDER BY run_at, id LIMIT 1) \
+     RETURNING id, track_id, attempts, staging_prefix";
+
+/// PostgreSQL: concurrent workers skip rows another transaction has locked, so each claims a
+/// different job without waiting.
+pub(super) const CLAIM_POSTGRES: &str =
+    "UPDATE jobs SET state = 'running', lease_id = $1, lease_until = $2, \
+     attempts = attempts + 1 \
+     WHERE id = (SELECT id FROM jobs WHERE (state = 'queued' AND run_at <= $3) \
+                 OR (state = 'running' AND lease_until < $3) ORDER BY run_at, id LIMIT 1 \
+                 FOR UPDATE SKIP LOCKED) \
+     RETURNING id, track_id, attempts, staging_prefix";
