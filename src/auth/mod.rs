@@ -11,8 +11,9 @@
 //!
 //! - `kid`: the id of the key that signed it (letters, digits, `_`, `-`);
 //! - `scope`: what it opens, `track_<uuid>` or `playlist_<uuid>`, the UUID in 32 lowercase hex
-//!   digits. A playlist's playlists name their tracks' files with track tokens of the same session
-//!   and expiry, so segments stay shared between tracks and playlists;
+//!   digits. A playlist's stitched playlists name their tracks' files with the playlist's own
+//!   token, which opens the files of the tracks it plays (the files' URLs are the tracks' own, so
+//!   segments stay shared between tracks and playlists in a CDN);
 //! - `exp`: expiry, Unix seconds, decimal;
 //! - `sid`: the listener session, 16 random bytes in unpadded base64url (22 characters);
 //! - `sig`: unpadded base64url of HMAC-SHA256(key, `v1.<kid>.<scope>.<exp>.<sid>`), that is, of

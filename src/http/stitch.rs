@@ -11,8 +11,9 @@
 //! stored one: its edit list states the priming from the track's first sample, as hls.js and
 //! Chromium read it together (see `veza_hls::retime_segment`). The retimed segments live at
 //! `/hls/tracks/{id}/{rendition}/t{shift}/seg_NNNNN.m4s`, keyed by the shift: a track's place in a
-//! playlist names them, and a CDN caches them like the stored ones. URIs are signed with track
-//! tokens of the playlist token's session and expiry.
+//! playlist names them, and a CDN caches them like the stored ones. URIs carry the playlist
+//! token itself, which track delivery accepts for the playlist's tracks, so a stitched media
+//! playlist is rendered once per state of the playlist and a request only substitutes its token.
 //!
 //! Only renditions every playable track has are offered. Entries whose track is deleted, failed or
 //! not ready are left out. What a playlist stitches (its playable tracks and their common

@@ -4,9 +4,27 @@ use super::error::Result;
 use super::ids::{PlaylistId, TrackId};
 use super::rows::*;
 
-/// The metadata store. Every method is one statement or one transaction.
+/// The metadata store: every concern's part. Every method is one statement or one transaction.
+pub trait MetadataStore:
+    TrackStore + PlaylistStore + OutboxStore + IdempotencyStore + UploadStore + Send + Sync + 'static
+{
+}
+
+impl<T> MetadataStore for T where
+    T: TrackStore
+        + PlaylistStore
+        + OutboxStore
+        + IdempotencyStore
+        + UploadStore
+        + Send
+        + Sync
+        + 'static
+{
+}
+
+/// Tracks, their renditions and the job queue (with the health probes).
 #[async_trait::async_trait]
-pub trait MetadataStore: Send + Sync + 'static {
+pub trait TrackStore: Send + Sync {
     /// Applies pending migrations.
     async fn migrate(&self) -> Result<()>;
     /// Checks the store answers.
@@ -58,7 +76,11 @@ pub trait MetadataStore: Send + Sync + 'static {
     async fn retry_track(&self, id: TrackId, now: i64) -> Result<bool>;
     /// Job counts by state.
     async fn job_counts(&self) -> Result<JobCounts>;
+}
 
+/// Playlists and their entries, with optimistic versions.
+#[async_trait::async_trait]
+pub trait PlaylistStore: Send + Sync {
     /// Inserts a playlist with its entries and records `playlist.created`.
     async fn create_playlist(&self, p: &Playlist, entries: &[Entry], now: i64) -> Result<()>;
     /// One playlist and its entries in order.
@@ -87,7 +109,11 @@ pub trait MetadataStore: Send + Sync + 'static {
         expected: Option<i64>,
         now: i64,
     ) -> Result<bool>;
+}
 
+/// The event outbox: claims under a lease, settlements, replays.
+#[async_trait::async_trait]
+pub trait OutboxStore: Send + Sync {
     /// Claims up to `limit` due outbox events for `lease_until`.
     async fn claim_events(
         &self,
@@ -103,14 +129,22 @@ pub trait MetadataStore: Send + Sync + 'static {
     async fn events(&self, state: Option<&str>, limit: i64) -> Result<Vec<OutboxEvent>>;
     /// Sends an event again to every destination. False when there is no such event.
     async fn replay_event(&self, id: &str, now: i64) -> Result<bool>;
+}
 
+/// Responses kept for idempotency keys.
+#[async_trait::async_trait]
+pub trait IdempotencyStore: Send + Sync {
     /// The response stored for an idempotency key.
     async fn idempotent(&self, subject: &str, key: &str) -> Result<Option<Idempotent>>;
     /// Stores the response for an idempotency key; false when the key was taken meanwhile.
     async fn remember(&self, subject: &str, key: &str, r: &Idempotent, now: i64) -> Result<bool>;
     /// Forgets idempotency keys created before `before`.
     async fn forget_idempotency(&self, before: i64) -> Result<u64>;
+}
 
+/// Resumable uploads.
+#[async_trait::async_trait]
+pub trait UploadStore: Send + Sync {
     /// Inserts a resumable upload.
     async fn create_upload(&self, u: &Upload) -> Result<()>;
     /// One resumable upload.

@@ -14,7 +14,9 @@ mod ids;
 mod rows;
 mod sql;
 
-pub use contract::MetadataStore;
+pub use contract::{
+    IdempotencyStore, MetadataStore, OutboxStore, PlaylistStore, TrackStore, UploadStore,
+};
 pub use error::{Error, Result};
 pub use event::{Event, PlaylistState};
 pub use ids::{PlaylistId, TrackId};

@@ -130,3 +130,40 @@ pub(super) enum DecodeFailure {
     /// The decoder cannot go on.
     Fatal(Error),
 }
+
+/// Counts of packets that decoded and that were skipped as damaged.
+#[derive(Debug, Default)]
+pub(super) struct Damage {
+    pub(super) good: u64,
+    pub(super) bad: u64,
+    pub(super) first_bad: Option<f64>,
+}
+
+impl Damage {
+    /// Packets skipped before the damage is judged too much to recover from.
+    const TOLERATED: u64 = 64;
+
+    /// Records a skipped packet at `at` seconds; fails once broken packets outnumber good ones.
+    pub(super) fn skip(&mut self, at: f64, detail: String) -> Result<()> {
+        self.bad += 1;
+        self.first_bad.get_or_insert(at);
+        if self.bad > Self::TOLERATED && self.bad > self.good {
+            return Err(self.corrupt(detail));
+        }
+        Ok(())
+    }
+
+    pub(super) fn corrupt(&self, detail: String) -> Error {
+        Error::Corrupt {
+            at_seconds: self.first_bad,
+            detail,
+        }
+    }
+}
+
+/// What the first link of the stream was.
+pub(super) struct FirstLink {
+    pub(super) rate: SampleRate,
+    pub(super) name: String,
+    pub(super) lossless: bool,
+}
