@@ -10,8 +10,12 @@
 //!                                       waveform.json, cover.*, {rendition}/index.m3u8,
 //!                                       {rendition}/init.mp4, {rendition}/seg_{n}.m4s
 //! ```
+//!
+//! Delivery serves a track's files under `/hls/tracks/{track}/` and a playlist's stitched
+//! playlists under `/hls/playlists/{playlist}/`; the control API names a track
+//! `/v1/tracks/{track}`.
 
-use crate::store::TrackId;
+use crate::store::{PlaylistId, TrackId};
 
 /// Codec families that have their own multivariant playlist, most compatible first.
 pub const FAMILIES: [&str; 3] = ["aac", "opus", "flac"];
@@ -37,6 +41,28 @@ pub fn parse_master(file: &str) -> Option<Option<&'static str>> {
     }
     let f = file.strip_prefix("master_")?.strip_suffix(".m3u8")?;
     FAMILIES.into_iter().find(|x| *x == f).map(Some)
+}
+
+/// Where a track's files are delivered, below the public URL.
+pub fn track_hls(track: TrackId) -> String {
+    format!("/hls/tracks/{track}")
+}
+
+/// Where a playlist's stitched playlists are delivered, below the public URL.
+pub fn playlist_hls(playlist: PlaylistId) -> String {
+    format!("/hls/playlists/{playlist}")
+}
+
+/// A track's files as a stitched media playlist names them: from
+/// `/hls/playlists/{playlist}/{rendition}/` up to `/hls/` and into the track's own rendition, so
+/// the URLs (and a CDN's cache entries) are the track's own.
+pub fn track_from_stitched(track: TrackId, rendition: &str) -> String {
+    format!("../../../tracks/{track}/{rendition}")
+}
+
+/// A track in the control API (`Location`, links).
+pub fn track_api(track: TrackId) -> String {
+    format!("/v1/tracks/{track}")
 }
 
 /// Prefix of every original.
@@ -98,5 +124,12 @@ mod tests {
         }
         assert_eq!(parse_master("master_mp3.m3u8"), None);
         assert_eq!(family("opus-96"), "opus");
+        assert_eq!(track_api(t), format!("/v1/tracks/{t}"));
+        // Three levels up from a stitched rendition's playlist is /hls/.
+        assert_eq!(
+            track_from_stitched(t, "aac-128"),
+            format!("../../../tracks/{t}/aac-128")
+        );
+        assert!(track_hls(t).starts_with("/hls/tracks/"));
     }
 }

@@ -1,4 +1,5 @@
-//! In-process tests of the routes whose logic lives in the catalog, the storage layer and auth:
+//! In-process tests of the routes whose logic lives in the catalog, the storage layer and auth,
+//! and of the drivers (job worker, outbox dispatcher, JWKS refresher) run alone:
 //! the router over a server's state, called with `oneshot`, no socket and no worker running, so
 //! every state a track passes through can be looked at. A job worker is then driven alone,
 //! without a router.
@@ -309,4 +310,128 @@ async fn a_worker_runs_alone_and_the_catalog_sees_its_publication() {
         .as_str()
         .unwrap()
         .contains("/master_opus.m3u8?token="));
+}
+
+#[tokio::test]
+async fn the_dispatcher_runs_alone_and_signs_what_it_sends() {
+    let n = node(&[]).await;
+    let id = n.upload(FLAC).await;
+    let (status, _) = n
+        .call(
+            "DELETE",
+            &format!("/v1/tracks/{id}"),
+            "application/json",
+            vec![],
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+
+    // A receiver on loopback that hands each request over.
+    let (tx, mut rx) =
+        tokio::sync::mpsc::unbounded_channel::<(axum::http::HeaderMap, bytes::Bytes)>();
+    let receiver = Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: bytes::Bytes| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send((headers, body));
+                StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, receiver).await });
+
+    let secret = "a-secret-of-sixteen-bytes";
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let dispatcher = veza_stream::dispatch::Dispatcher {
+        store: n.app.store.clone(),
+        outbox: n.app.outbox.clone(),
+        config: veza_stream::config::Events {
+            webhooks: vec![veza_stream::config::Webhook {
+                url,
+                secret: secret.into(),
+            }],
+            ..Default::default()
+        },
+        metrics: n.app.metrics.clone(),
+        shutdown: shutdown.clone(),
+    };
+    let running = tokio::spawn(veza_stream::dispatch::dispatcher(dispatcher));
+    let (headers, body) = rx.recv().await.expect("one delivery");
+    let event: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(event["type"], "track.deleted");
+    assert_eq!(event["data"]["track_id"], id.as_str());
+    assert_eq!(headers["veza-event-type"], "track.deleted");
+    let sig = headers["veza-signature"].to_str().unwrap();
+    let t: u64 = sig
+        .strip_prefix("t=")
+        .and_then(|s| s.split(',').next())
+        .and_then(|s| s.parse().ok())
+        .unwrap();
+    assert_eq!(sig, veza_stream::dispatch::signature(secret, t, &body));
+    // Recorded as delivered once the receiver said so.
+    let delivered = loop {
+        let d = n.app.store.events(Some("delivered"), 10).await.unwrap();
+        if !d.is_empty() {
+            break d;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(delivered[0].kind, "track.deleted");
+    shutdown.cancel();
+    running.await.unwrap();
+}
+
+#[tokio::test]
+async fn the_jwks_refresher_runs_alone_and_loads_the_issuers_keys() {
+    let keys = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/keys");
+    let jwks = std::fs::read(keys.join("jwks.json")).unwrap();
+    let issuer = Router::new().route(
+        "/certs",
+        axum::routing::get(move || {
+            let jwks = jwks.clone();
+            async move { ([("content-type", "application/json")], jwks) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/certs", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, issuer).await });
+
+    let auth = veza_stream::config::Auth {
+        jwt_jwks_url: url.clone(),
+        ..Default::default()
+    };
+    let jwt = Arc::new(veza_stream::auth::Jwt::new(&auth, None).unwrap());
+    let now = veza_stream::util::now_secs();
+    let claims = serde_json::json!({"sub": "kc-user", "role": "artist", "exp": now + 300});
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+    header.kid = Some("ec-1".into());
+    let pem = std::fs::read(keys.join("es256.key")).unwrap();
+    let token = jsonwebtoken::encode(
+        &header,
+        &claims,
+        &jsonwebtoken::EncodingKey::from_ec_pem(&pem).unwrap(),
+    )
+    .unwrap();
+    // No key yet: refused.
+    assert!(jwt.verify(&token).is_err());
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let running = tokio::spawn(veza_stream::auth::jwks_refresher(
+        jwt.clone(),
+        url,
+        std::time::Duration::from_secs(600),
+        shutdown.clone(),
+    ));
+    let who = loop {
+        if let Ok(who) = jwt.verify(&token) {
+            break who;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert_eq!(who.subject, "kc-user");
+    assert_eq!(who.role, veza_stream::auth::Role::Artist);
+    shutdown.cancel();
+    running.await.unwrap();
 }

@@ -109,8 +109,8 @@ impl Scope {
     /// Where the scope's files are delivered, below the public URL.
     pub fn path(self) -> String {
         match self {
-            Scope::Track(t) => format!("/hls/tracks/{t}"),
-            Scope::Playlist(p) => format!("/hls/playlists/{p}"),
+            Scope::Track(t) => crate::layout::track_hls(t),
+            Scope::Playlist(p) => crate::layout::playlist_hls(p),
         }
     }
 

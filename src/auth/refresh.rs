@@ -40,9 +40,14 @@ pub async fn jwks_refresher(
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
             _ = jwt.unknown_kid.notified() => {
+                // At most one fetch every ten seconds, however many unknown key ids arrive; the
+                // wait ends at shutdown too.
                 let floor = Duration::from_secs(10);
                 if let Some(wait) = floor.checked_sub(last.elapsed()) {
-                    tokio::time::sleep(wait).await;
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = shutdown.cancelled() => return,
+                    }
                 }
             }
             _ = shutdown.cancelled() => return,

@@ -200,7 +200,7 @@ async fn render(app: &App, stitch: &Stitch, rendition: &str) -> Result<Template,
         end = Some((shift + timing.decode_len, timing.timescale));
         // From /hls/playlists/{pid}/{rendition}/ up to /hls/, then into the track's own files,
         // retimed to its place unless it starts the stream.
-        let base = format!("../../../tracks/{track}/{rendition}");
+        let base = crate::layout::track_from_stitched(track, rendition);
         part.map_uri = format!("{base}/{}?token={mark}", part.map_uri);
         let at = if shift == 0 {
             String::new()

@@ -142,9 +142,9 @@ pub(super) async fn view(app: &App, t: &Track) -> Result<TrackView, Problem> {
     let id = t.id.to_string();
     Ok(TrackView {
         links: TrackLinks {
-            this: format!("/v1/tracks/{id}"),
-            events: format!("/v1/tracks/{id}/events"),
-            playback: format!("/v1/tracks/{id}/playback"),
+            events: format!("{}/events", crate::layout::track_api(t.id)),
+            playback: format!("{}/playback", crate::layout::track_api(t.id)),
+            this: crate::layout::track_api(t.id),
         },
         id,
         owner: t.owner.clone(),

@@ -197,7 +197,7 @@ pub(super) async fn upload(
     app.catalog.queue_upload(&track, &app.queue, now).await?;
     tracing::info!(track = %id, bytes = incoming.size, owner = %who.subject, "upload queued");
     let body = serde_json::to_value(view(&app, &track).await?).expect("views serialise");
-    let headers = [("location".to_string(), format!("/v1/tracks/{id}"))];
+    let headers = [("location".to_string(), crate::layout::track_api(id))];
     if let Some(k) = &idem {
         idempotency::remember(
             &app,

@@ -129,7 +129,7 @@ pub(crate) async fn create(
             ("upload-offset".to_string(), u.offset.to_string()),
         ];
         if let Some(t) = track {
-            out.push(("veza-track".to_string(), format!("/v1/tracks/{t}")));
+            out.push(("veza-track".to_string(), crate::layout::track_api(t)));
         }
         if let Some(k) = &idem {
             idempotency::remember(&app, &who, k, &fp, StatusCode::CREATED, &out, None).await;

@@ -103,5 +103,5 @@ pub(crate) fn check_metadata(metadata: &str) -> Result<(), Problem> {
 }
 
 pub(crate) fn track_headers(track: TrackId) -> [(HeaderName, HeaderValue); 1] {
-    [h("veza-track", format!("/v1/tracks/{track}"))]
+    [h("veza-track", crate::layout::track_api(track))]
 }
