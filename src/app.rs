@@ -5,9 +5,9 @@
 use crate::auth::Auth;
 use crate::catalog::Catalog;
 use crate::config::Config;
-use crate::dispatch::Outbox;
 use crate::metrics::Metrics;
 use crate::objects::Objects;
+use crate::outbox::Outbox;
 use crate::queue::Queue;
 use crate::storage::Storage;
 use crate::store::MetadataStore;

@@ -5,9 +5,9 @@
 //! must keep them true: queueing an upload, retrying and deleting a track. Handlers call these;
 //! they do not touch the caches themselves.
 
-use crate::dispatch::Outbox;
 use crate::layout;
 use crate::listeners::Listeners;
+use crate::outbox::Outbox;
 use crate::queue::Queue;
 use crate::storage::Storage;
 use crate::store::{Entry, MetadataStore, PlaylistId, Rendition, Status, Track, TrackId};

@@ -16,6 +16,7 @@
 
 use crate::config;
 use crate::metrics::Metrics;
+use crate::outbox::Outbox;
 use crate::store::{MetadataStore, OutboxEvent, Settle};
 use crate::util;
 use hmac::{Hmac, Mac};
@@ -23,25 +24,6 @@ use sha2::Sha256;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-
-/// The outbox part of the server's state: wakes the dispatcher when something was written to
-/// the outbox, so an event leaves at once rather than at the next poll.
-#[derive(Default)]
-pub struct Outbox {
-    wake: tokio::sync::Notify,
-}
-
-impl Outbox {
-    /// An outbox with nobody waiting.
-    pub fn new() -> Outbox {
-        Outbox::default()
-    }
-
-    /// Something was written to the outbox.
-    pub fn notify(&self) {
-        self.wake.notify_one();
-    }
-}
 
 /// What the dispatcher needs: the store holding the outbox, its wake, the destinations and the
 /// metrics it counts in. No HTTP router: it runs alone in tests.
@@ -311,7 +293,7 @@ pub async fn dispatcher(d: Dispatcher) {
         }
         if idle {
             tokio::select! {
-                _ = d.outbox.wake.notified() => {}
+                _ = d.outbox.notified() => {}
                 _ = tokio::time::sleep(Duration::from_millis(500)) => {}
                 _ = d.shutdown.cancelled() => return,
             }

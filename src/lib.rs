@@ -31,6 +31,7 @@ pub mod listen;
 pub mod listeners;
 pub mod metrics;
 pub mod objects;
+pub mod outbox;
 pub mod package;
 pub mod queue;
 pub mod server;
