@@ -77,6 +77,17 @@ impl Node {
         )
     }
 
+    async fn delete(&self, id: &str) -> StatusCode {
+        self.call(
+            "DELETE",
+            &format!("/v1/tracks/{id}"),
+            "application/json",
+            vec![],
+        )
+        .await
+        .0
+    }
+
     async fn upload(&self, name: &str) -> String {
         let (status, t) = self
             .call(
@@ -89,6 +100,14 @@ impl Node {
         assert_eq!(status, StatusCode::ACCEPTED, "{t}");
         t["id"].as_str().unwrap().to_string()
     }
+}
+
+/// Serves `router` on a free loopback port for the rest of the test; returns its base URL.
+async fn serve_loopback(router: Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    url
 }
 
 const FLAC: &str = "silence_head_tail_44k.flac";
@@ -165,15 +184,7 @@ async fn refused_uploads_leave_no_object() {
 async fn deleting_removes_objects_and_rows_and_writes_one_typed_event() {
     let n = node(&[]).await;
     let id = n.upload(FLAC).await;
-    let (status, _) = n
-        .call(
-            "DELETE",
-            &format!("/v1/tracks/{id}"),
-            "application/json",
-            vec![],
-        )
-        .await;
-    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(n.delete(&id).await, StatusCode::NO_CONTENT);
     assert!(n
         .app
         .storage
@@ -214,15 +225,7 @@ async fn deleting_removes_objects_and_rows_and_writes_one_typed_event() {
     assert_eq!(deleted.len(), 1);
     assert_eq!(deleted[0]["data"]["track_id"], id.as_str());
     // Deleting again: nothing there.
-    let (status, _) = n
-        .call(
-            "DELETE",
-            &format!("/v1/tracks/{id}"),
-            "application/json",
-            vec![],
-        )
-        .await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(n.delete(&id).await, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
@@ -316,15 +319,7 @@ async fn a_worker_runs_alone_and_the_catalog_sees_its_publication() {
 async fn the_dispatcher_runs_alone_and_signs_what_it_sends() {
     let n = node(&[]).await;
     let id = n.upload(FLAC).await;
-    let (status, _) = n
-        .call(
-            "DELETE",
-            &format!("/v1/tracks/{id}"),
-            "application/json",
-            vec![],
-        )
-        .await;
-    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(n.delete(&id).await, StatusCode::NO_CONTENT);
 
     // A receiver on loopback that hands each request over.
     let (tx, mut rx) =
@@ -339,9 +334,7 @@ async fn the_dispatcher_runs_alone_and_signs_what_it_sends() {
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, receiver).await });
+    let url = format!("{}/hook", serve_loopback(receiver).await);
 
     let secret = "a-secret-of-sixteen-bytes";
     let shutdown = tokio_util::sync::CancellationToken::new();
@@ -395,9 +388,7 @@ async fn the_jwks_refresher_runs_alone_and_loads_the_issuers_keys() {
             async move { ([("content-type", "application/json")], jwks) }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/certs", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, issuer).await });
+    let url = format!("{}/certs", serve_loopback(issuer).await);
 
     let auth = veza_stream::config::Auth {
         jwt_jwks_url: url.clone(),
