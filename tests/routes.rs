@@ -77,6 +77,11 @@ impl Node {
         )
     }
 
+    /// A POST with no body.
+    async fn post(&self, path: &str) -> (StatusCode, Value) {
+        self.call("POST", path, "application/json", vec![]).await
+    }
+
     async fn delete(&self, id: &str) -> StatusCode {
         self.call(
             "DELETE",
@@ -128,25 +133,11 @@ async fn an_upload_is_stored_and_queued_with_its_title_from_the_file_name() {
     assert_eq!(track.original_key, layout::original(track.id));
     assert!(n.app.storage.exists(&track.original_key).await.unwrap());
     // Not ready: no playback yet.
-    let (status, p) = n
-        .call(
-            "POST",
-            &format!("/v1/tracks/{id}/playback"),
-            "application/json",
-            vec![],
-        )
-        .await;
+    let (status, p) = n.post(&format!("/v1/tracks/{id}/playback")).await;
     assert_eq!(status, StatusCode::CONFLICT);
     assert_eq!(p["type"], "https://veza.stream/problems/track-not-ready");
     // Only a failed track is retried.
-    let (status, p) = n
-        .call(
-            "POST",
-            &format!("/v1/tracks/{id}/retry"),
-            "application/json",
-            vec![],
-        )
-        .await;
+    let (status, p) = n.post(&format!("/v1/tracks/{id}/retry")).await;
     assert_eq!(status, StatusCode::CONFLICT);
     assert_eq!(p["type"], "https://veza.stream/problems/not-failed");
 }
@@ -243,14 +234,7 @@ async fn a_playlist_of_nothing_playable_has_no_playback() {
         .await;
     assert_eq!(status, StatusCode::CREATED, "{p}");
     let pid = p["id"].as_str().unwrap();
-    let (status, p) = n
-        .call(
-            "POST",
-            &format!("/v1/playlists/{pid}/playback"),
-            "application/json",
-            vec![],
-        )
-        .await;
+    let (status, p) = n.post(&format!("/v1/playlists/{pid}/playback")).await;
     assert_eq!(status, StatusCode::CONFLICT, "{p}");
     assert_eq!(
         p["type"],
@@ -296,14 +280,7 @@ async fn a_worker_runs_alone_and_the_catalog_sees_its_publication() {
         .unwrap()
         .expect("published");
     assert_eq!(Some(p.prefix.clone()), t.media_prefix);
-    let (status, play) = n
-        .call(
-            "POST",
-            &format!("/v1/tracks/{id}/playback"),
-            "application/json",
-            vec![],
-        )
-        .await;
+    let (status, play) = n.post(&format!("/v1/tracks/{id}/playback")).await;
     assert_eq!(status, StatusCode::OK);
     assert!(play["master_url"]
         .as_str()

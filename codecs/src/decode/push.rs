@@ -160,11 +160,10 @@ impl PushDecoder {
                 self.extension.as_deref(),
                 &self.limits,
             )?;
-            self.reserve = if self.reserve == 0 {
-                0
-            } else {
-                reserve_for(d.container())
-            };
+            // After the end nothing more will come: everything may be read.
+            if !self.buffer.lock().ended {
+                self.reserve = reserve_for(d.container());
+            }
             self.decoder = Some(d);
         }
         // The reader may hold up to READ_AT_ONCE bytes of its own beyond what it has used.

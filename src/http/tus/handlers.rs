@@ -1,6 +1,6 @@
 //! The tus routes: discovery, creation (with upload), offset, PATCH and termination.
 
-use super::super::access::{authenticate, require};
+use super::super::access::require;
 use super::super::body::too_large;
 use super::super::idempotency;
 use super::super::openapi::{ProblemDoc, Refusals, JSON_PROBLEM, UPLOADS};
@@ -63,10 +63,7 @@ pub(crate) async fn create(
     req: Request,
 ) -> Result<Response, Response> {
     let headers = req.headers().clone();
-    let who = authenticate(&app, &headers).map_err(IntoResponse::into_response)?;
-    if let Some(r) = refuse_version(&headers) {
-        return Err(r);
-    }
+    let who = caller(&app, &headers)?;
     let run = async {
         require(&who, Role::Artist, "uploading")?;
         if headers.contains_key("upload-defer-length") {
@@ -157,10 +154,7 @@ pub(crate) async fn head(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, Response> {
-    let who = authenticate(&app, &headers).map_err(IntoResponse::into_response)?;
-    if let Some(r) = refuse_version(&headers) {
-        return Err(r);
-    }
+    let who = caller(&app, &headers)?;
     let u = owned(&app, &who, &id)
         .await
         .map_err(IntoResponse::into_response)?;
@@ -218,10 +212,7 @@ pub(crate) async fn patch(
     req: Request,
 ) -> Result<Response, Response> {
     let headers = req.headers().clone();
-    let who = authenticate(&app, &headers).map_err(IntoResponse::into_response)?;
-    if let Some(r) = refuse_version(&headers) {
-        return Err(r);
-    }
+    let who = caller(&app, &headers)?;
     let run = async {
         if headers
             .get(header::CONTENT_TYPE)
@@ -279,10 +270,7 @@ pub(crate) async fn terminate(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, Response> {
-    let who = authenticate(&app, &headers).map_err(IntoResponse::into_response)?;
-    if let Some(r) = refuse_version(&headers) {
-        return Err(r);
-    }
+    let who = caller(&app, &headers)?;
     let run = async {
         let u = owned(&app, &who, &id).await?;
         app.store.delete_upload(&u.id).await?;

@@ -1,6 +1,9 @@
 //! The tus 1.0.0 protocol itself: its headers, metadata and version negotiation.
 
+use super::super::access::authenticate;
 use super::super::problem::Problem;
+use crate::app::App;
+use crate::auth::Identity;
 use crate::store::TrackId;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -47,6 +50,17 @@ pub(crate) fn refuse_version(headers: &HeaderMap) -> Option<Response> {
                 .insert("tus-version", HeaderValue::from_static(VERSION));
             Some(r)
         }
+    }
+}
+
+/// Who sends a tus request that speaks our version: the answer to give otherwise (401, 403 or
+/// 412).
+#[allow(clippy::result_large_err)] // The handlers answer with the refusal as it is.
+pub(crate) fn caller(app: &App, headers: &HeaderMap) -> Result<Identity, Response> {
+    let who = authenticate(app, headers).map_err(IntoResponse::into_response)?;
+    match refuse_version(headers) {
+        Some(r) => Err(r),
+        None => Ok(who),
     }
 }
 
