@@ -5,6 +5,7 @@
 use crate::auth::Auth;
 use crate::catalog::Catalog;
 use crate::config::Config;
+use crate::live::Live;
 use crate::metrics::Metrics;
 use crate::objects::Objects;
 use crate::outbox::Outbox;
@@ -34,6 +35,8 @@ pub struct App {
     pub queue: Arc<Queue>,
     /// Wakes the event dispatcher.
     pub outbox: Arc<Outbox>,
+    /// This node's live channels.
+    pub live: Arc<Live>,
     /// The delivery hot cache.
     pub objects: Objects,
     /// Cancelled at shutdown.

@@ -15,7 +15,7 @@
 //! playlists under `/hls/playlists/{playlist}/`; the control API names a track
 //! `/v1/tracks/{track}`.
 
-use crate::store::{PlaylistId, TrackId};
+use crate::store::{ChannelId, PlaylistId, TrackId};
 
 /// Codec families that have their own multivariant playlist, most compatible first.
 pub const FAMILIES: [&str; 3] = ["aac", "opus", "flac"];
@@ -51,6 +51,21 @@ pub fn track_hls(track: TrackId) -> String {
 /// Where a playlist's stitched playlists are delivered, below the public URL.
 pub fn playlist_hls(playlist: PlaylistId) -> String {
     format!("/hls/playlists/{playlist}")
+}
+
+/// Where a live channel's playlists, parts and segments are delivered, below the public URL.
+pub fn channel_hls(channel: ChannelId) -> String {
+    format!("/hls/live/{channel}")
+}
+
+/// A channel in the control API (`Location`, links).
+pub fn channel_api(channel: ChannelId) -> String {
+    format!("/v1/channels/{channel}")
+}
+
+/// Where an Icecast source sends a channel (its mount).
+pub fn channel_ingest(channel: ChannelId) -> String {
+    format!("/ingest/{channel}")
 }
 
 /// A track's files as a stitched media playlist names them: from

@@ -149,11 +149,24 @@ impl Drop for Admitted {
     }
 }
 
+/// A protocol that starts like an HTTP request but is not framed like one (the Icecast source
+/// protocol: a head, then bytes until the connection closes). Connections whose first bytes it
+/// claims are handed to it whole, instead of to hyper.
+#[derive(Clone)]
+pub struct Takeover {
+    /// Whether the first bytes belong to this protocol; `None` while undecided.
+    pub sniff: fn(&[u8]) -> Option<bool>,
+    /// Serves a claimed connection to its end.
+    pub serve:
+        Arc<dyn Fn(TcpStream, SocketAddr) -> futures::future::BoxFuture<'static, ()> + Send + Sync>,
+}
+
 /// Accepts until `shutdown`, then lets the open connections finish their requests for at most
 /// `grace`.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
+    takeover: Option<Takeover>,
     limits: Limits,
     shutdown: CancellationToken,
     grace: Duration,
@@ -164,7 +177,7 @@ pub async fn serve(
         open: AtomicUsize::new(0),
         per_ip: DashMap::new(),
     });
-    let tasks = accept_loop(listener, router, limits, shutdown, registry).await;
+    let tasks = accept_loop(listener, router, takeover, limits, shutdown, registry).await;
     if tokio::time::timeout(grace, tasks.wait()).await.is_err() {
         tracing::warn!("in-flight requests outlived the grace period");
     }
@@ -174,6 +187,7 @@ pub async fn serve(
 async fn accept_loop(
     listener: TcpListener,
     router: Router,
+    takeover: Option<Takeover>,
     limits: Limits,
     shutdown: CancellationToken,
     registry: Arc<Registry>,
@@ -246,6 +260,7 @@ async fn accept_loop(
             conn,
             admitted,
             router.clone(),
+            takeover.clone(),
             limits,
             shutdown.clone(),
         ));
@@ -265,16 +280,26 @@ async fn refuse_busy(mut tcp: TcpStream) {
     let _ = tokio::time::timeout(Duration::from_secs(1), tcp.write_all(response.as_bytes())).await;
 }
 
+// The accept loop's whole context, passed once per connection.
+#[allow(clippy::too_many_arguments)]
 async fn connection(
     tcp: TcpStream,
     addr: SocketAddr,
     conn: Arc<Conn>,
     admitted: Admitted,
     router: Router,
+    takeover: Option<Takeover>,
     limits: Limits,
     shutdown: CancellationToken,
 ) {
     let _ = tcp.set_nodelay(true);
+    if let Some(t) = takeover {
+        if claimed(&tcp, t.sniff, limits.header).await {
+            (t.serve)(tcp, addr).await;
+            drop(admitted);
+            return;
+        }
+    }
     let registry = admitted.registry.clone();
     let io = TokioIo::new(Tracked {
         inner: tcp,
@@ -325,6 +350,36 @@ async fn connection(
     }
     conn.close.cancel();
     drop(admitted);
+}
+
+/// Whether the connection's first bytes are claimed by `sniff`, peeking (not reading) until it
+/// decides or `wait` passes.
+async fn claimed(tcp: &TcpStream, sniff: fn(&[u8]) -> Option<bool>, wait: Duration) -> bool {
+    let mut first = [0u8; 16];
+    let deadline = Instant::now() + wait;
+    let mut seen = 0;
+    loop {
+        let peeked = tokio::time::timeout_at(deadline, tcp.peek(&mut first)).await;
+        let n = match peeked {
+            Ok(Ok(n)) => n,
+            _ => return false,
+        };
+        match sniff(&first[..n]) {
+            Some(claim) => return claim,
+            // The peer closed before deciding, or sent nothing new: leave it to hyper.
+            None if n == 0 || n == seen => {
+                if n == 0 {
+                    return false;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                if Instant::now() >= deadline {
+                    return false;
+                }
+            }
+            None => {}
+        }
+        seen = n;
+    }
 }
 
 /// When the connection's current state next needs a look.
@@ -484,6 +539,7 @@ mod tests {
         let served = tokio::spawn(accept_loop(
             listener,
             Router::new(),
+            None,
             limits,
             shutdown.clone(),
             registry.clone(),

@@ -1,8 +1,8 @@
 //! `metrics`: the Prometheus registry, rendered at `/metrics`.
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
-    Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 /// Every metric the server exports.
@@ -43,6 +43,19 @@ pub struct Metrics {
     pub job_realtime: Histogram,
     /// `veza_active_listeners`: listener sessions seen within the idle window.
     pub listeners: IntGauge,
+    /// `veza_channel_listeners{channel,protocol}`: live listeners by channel and protocol.
+    pub channel_listeners: IntGaugeVec,
+    /// `veza_live_parts_total`: LL-HLS parts published (every rendition).
+    pub live_parts: IntCounter,
+    /// `veza_live_drift_corrections{channel}`: times a channel's media clock was moved up to the
+    /// wall clock (a source that stalled or runs slow).
+    pub live_drift_corrections: IntGaugeVec,
+    /// `veza_live_consumers_dropped_total`: push consumers dropped for falling behind.
+    pub live_consumers_dropped: IntCounter,
+    /// `veza_live_sources_total{outcome}`: source connections by how they ended.
+    pub live_sources: IntCounterVec,
+    /// `veza_live_source_damage_total`: decode errors a live source's decoder resynced past.
+    pub live_source_damage: IntCounter,
 }
 
 impl Metrics {
@@ -124,6 +137,39 @@ impl Metrics {
             )
             .expect("valid metric"),
             listeners: gauge("veza_active_listeners", "Listener sessions seen recently"),
+            channel_listeners: IntGaugeVec::new(
+                Opts::new(
+                    "veza_channel_listeners",
+                    "Live listeners by channel and protocol",
+                ),
+                &["channel", "protocol"],
+            )
+            .expect("valid metric"),
+            live_parts: counter("veza_live_parts_total", "LL-HLS parts published"),
+            live_drift_corrections: IntGaugeVec::new(
+                Opts::new(
+                    "veza_live_drift_corrections",
+                    "Times a channel's media clock was moved up to the wall clock",
+                ),
+                &["channel"],
+            )
+            .expect("valid metric"),
+            live_consumers_dropped: counter(
+                "veza_live_consumers_dropped_total",
+                "Push consumers dropped for falling behind",
+            ),
+            live_sources: IntCounterVec::new(
+                Opts::new(
+                    "veza_live_sources_total",
+                    "Live source connections by outcome",
+                ),
+                &["outcome"],
+            )
+            .expect("valid metric"),
+            live_source_damage: counter(
+                "veza_live_source_damage_total",
+                "Decode errors live sources' decoders resynced past",
+            ),
             registry,
         };
         let r = &m.registry;
@@ -145,6 +191,12 @@ impl Metrics {
             Box::new(m.job_duration.clone()),
             Box::new(m.job_realtime.clone()),
             Box::new(m.listeners.clone()),
+            Box::new(m.channel_listeners.clone()),
+            Box::new(m.live_parts.clone()),
+            Box::new(m.live_drift_corrections.clone()),
+            Box::new(m.live_consumers_dropped.clone()),
+            Box::new(m.live_sources.clone()),
+            Box::new(m.live_source_damage.clone()),
         ] {
             r.register(c).expect("metric names are unique");
         }

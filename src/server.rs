@@ -111,7 +111,20 @@ impl Server {
         };
         let store: Arc<dyn crate::store::MetadataStore> = store;
         let metrics = Arc::new(Metrics::new());
+        let shutdown = CancellationToken::new();
+        let outbox = Arc::new(Outbox::new());
+        let live = Arc::new(crate::live::Live::new(
+            config.live.clone(),
+            public_url.clone(),
+            Duration::from_secs(config.delivery.listener_idle_seconds),
+            store.clone(),
+            storage.clone(),
+            outbox.clone(),
+            metrics.clone(),
+            shutdown.clone(),
+        ));
         let app = App {
+            live,
             auth: Arc::new(Auth {
                 tokens: Tokens::new(
                     &config.auth.playback_keys,
@@ -127,10 +140,10 @@ impl Server {
                 Duration::from_secs(config.delivery.listener_idle_seconds),
             )),
             queue: Arc::new(Queue::new()),
-            outbox: Arc::new(Outbox::new()),
+            outbox,
             objects: crate::objects::cache(config.delivery.cache_bytes),
             metrics,
-            shutdown: CancellationToken::new(),
+            shutdown,
             public_url,
             store,
             storage,
@@ -248,9 +261,18 @@ impl Server {
             descriptors = self.nofile,
             "accepting"
         );
+        tasks.spawn(crate::live::supervisor(app.live.clone()));
+        let ingest_app = app.clone();
+        let takeover = crate::listen::Takeover {
+            sniff: crate::icecast::sniff,
+            serve: Arc::new(move |tcp, addr| {
+                Box::pin(crate::icecast::serve(ingest_app.clone(), tcp, addr))
+            }),
+        };
         let served = tokio::spawn(crate::listen::serve(
             self.listener,
             router,
+            Some(takeover),
             limits,
             shutdown.clone(),
             grace,

@@ -412,9 +412,89 @@ pub fn chunk(sequence: u32, base_time: u64, samples: &[(Vec<u8>, u32)]) -> Resul
     Ok(out)
 }
 
+/// The `emsg` scheme of ID3 timed metadata in CMAF (AOM "Carriage of ID3 Timed Metadata in the
+/// Common Media Application Format", 2.1).
+pub const ID3_SCHEME: &str = "https://aomedia.org/emsg/ID3";
+
+/// An `emsg` box, version 1 (ISO/IEC 23009-1 5.10.3.3), carrying an ID3v2.4 tag whose `TIT2`
+/// frame is `title`: a now-playing cue at `presentation_time` (in `timescale`). It goes before
+/// the `moof` of the chunk it belongs to; players (hls.js) surface it as a metadata cue.
+pub fn emsg_id3(timescale: u32, presentation_time: u64, id: u32, title: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(96 + title.len());
+    full(&mut out, b"emsg", 1, 0, |o| {
+        u32(o, timescale);
+        u64(o, presentation_time);
+        u32(o, 0xFFFF_FFFF); // event_duration: until the next one
+        u32(o, id);
+        o.extend_from_slice(ID3_SCHEME.as_bytes());
+        o.push(0);
+        o.push(0); // value: empty
+        o.extend_from_slice(&id3_title(title));
+    });
+    out
+}
+
+/// An ID3v2.4 tag (id3.org, "ID3 tag version 2.4.0 - Main Structure") with one UTF-8 `TIT2` frame.
+pub fn id3_title(title: &str) -> Vec<u8> {
+    // Sizes are 28-bit synchsafe integers: keep the frame well inside that.
+    let text: &str = &title[..floor_char_boundary(title, 4096)];
+    let frame_len = 1 + text.len() as u32;
+    let mut frame = Vec::with_capacity(10 + frame_len as usize);
+    frame.extend_from_slice(b"TIT2");
+    frame.extend_from_slice(&synchsafe(frame_len));
+    frame.extend_from_slice(&[0, 0]);
+    frame.push(3); // UTF-8
+    frame.extend_from_slice(text.as_bytes());
+    let mut tag = Vec::with_capacity(10 + frame.len());
+    tag.extend_from_slice(b"ID3\x04\x00\x00");
+    tag.extend_from_slice(&synchsafe(frame.len() as u32));
+    tag.extend_from_slice(&frame);
+    tag
+}
+
+fn synchsafe(n: u32) -> [u8; 4] {
+    [
+        (n >> 21 & 0x7F) as u8,
+        (n >> 14 & 0x7F) as u8,
+        (n >> 7 & 0x7F) as u8,
+        (n & 0x7F) as u8,
+    ]
+}
+
+fn floor_char_boundary(s: &str, max: usize) -> usize {
+    let mut i = max.min(s.len());
+    while !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn emsg_carries_an_id3_title() {
+        let e = emsg_id3(48_000, 96_000, 7, "Artist – Song");
+        assert_eq!(&e[4..8], b"emsg");
+        assert_eq!(
+            u32::from_be_bytes(e[0..4].try_into().unwrap()) as usize,
+            e.len()
+        );
+        assert_eq!(e[8], 1, "version 1");
+        assert_eq!(u32::from_be_bytes(e[12..16].try_into().unwrap()), 48_000);
+        assert_eq!(u64::from_be_bytes(e[16..24].try_into().unwrap()), 96_000);
+        assert_eq!(u32::from_be_bytes(e[28..32].try_into().unwrap()), 7);
+        let scheme_end = 32 + ID3_SCHEME.len();
+        assert_eq!(&e[32..scheme_end], ID3_SCHEME.as_bytes());
+        assert_eq!(&e[scheme_end..scheme_end + 2], &[0, 0]);
+        let tag = &e[scheme_end + 2..];
+        assert_eq!(&tag[..5], b"ID3\x04\x00");
+        assert_eq!(&tag[10..14], b"TIT2");
+        assert_eq!(tag[20], 3);
+        assert_eq!(std::str::from_utf8(&tag[21..]).unwrap(), "Artist – Song");
+        assert_eq!(synchsafe(200), [0, 0, 1, 0x48]);
+    }
 
     #[test]
     fn media_segment_layout() {

@@ -15,6 +15,7 @@
 //!   ([`PartCutter`]);
 //! - **live**: live and Low-Latency HLS media playlists rendered from a [`LiveSnapshot`] (parts,
 //!   server control, preload hints, rendition reports, delta updates) ([`render_live`]);
+//! - **reload**: the blocking-reload rules of `_HLS_msn`/`_HLS_part` ([`decide`]);
 //! - **time**: media time with its timescale ([`MediaTime`]).
 //!
 //! It does not encode audio, touch files or read clocks: every function maps values to bytes, so
@@ -45,18 +46,23 @@ mod fmp4;
 mod live;
 mod part;
 mod playlist;
+mod reload;
 mod retime;
 mod segment;
 mod time;
 
 pub use error::{Error, Result};
-pub use fmp4::{chunk, init_segment, media_segment, styp, SampleEntry, TrackInfo};
-pub use live::{render_live, LivePart, LiveSegment, LiveSnapshot, RenditionReport};
+pub use fmp4::{
+    chunk, emsg_id3, id3_title, init_segment, media_segment, styp, SampleEntry, TrackInfo,
+    ID3_SCHEME,
+};
+pub use live::{render_live, DateRange, LivePart, LiveSegment, LiveSnapshot, RenditionReport};
 pub use part::{Part, PartCutter};
 pub use playlist::{
     parse_media, render_media, render_multivariant, render_stitched, MediaPlaylist, SegmentRef,
     Variant,
 };
+pub use reload::{advance_parts, decide, parse_query, Decision, Edge, Request};
 pub use retime::{retime_segment, timing, Timing};
 pub use segment::{Fragment, Plan, Segmenter, GRID, LOSSY_TIMESCALE};
 pub use time::MediaTime;

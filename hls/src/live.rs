@@ -47,6 +47,19 @@ pub struct RenditionReport {
     pub last_part: u32,
 }
 
+/// A now-playing interval (`EXT-X-DATERANGE`, 4.4.5.1), open-ended until the next one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DateRange {
+    /// `ID`, unique within the playlist.
+    pub id: String,
+    /// `CLASS`.
+    pub class: String,
+    /// `START-DATE`, Unix milliseconds.
+    pub start_ms: i64,
+    /// `X-TITLE`: the title.
+    pub title: String,
+}
+
 /// Everything a live media playlist says.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LiveSnapshot {
@@ -75,6 +88,8 @@ pub struct LiveSnapshot {
     pub preload_hint: Option<String>,
     /// The other renditions.
     pub reports: Vec<RenditionReport>,
+    /// Now-playing intervals within the window.
+    pub dateranges: Vec<DateRange>,
     /// `EXT-X-ENDLIST`: the channel has ended.
     pub ended: bool,
 }
@@ -107,6 +122,16 @@ pub fn render_live(s: &LiveSnapshot) -> String {
     }
     let _ = writeln!(out, "#EXT-X-MEDIA-SEQUENCE:{}", s.media_sequence);
     let _ = writeln!(out, "#EXT-X-MAP:URI=\"{}\"", s.map_uri);
+    for d in &s.dateranges {
+        let _ = writeln!(
+            out,
+            "#EXT-X-DATERANGE:ID=\"{}\",CLASS=\"{}\",START-DATE=\"{}\",X-TITLE=\"{}\"",
+            quoted(&d.id),
+            quoted(&d.class),
+            rfc3339(d.start_ms),
+            quoted(&d.title)
+        );
+    }
     let skipped = s.skipped.min(s.segments.len());
     if skipped > 0 {
         let _ = writeln!(out, "#EXT-X-SKIP:SKIPPED-SEGMENTS={skipped}");
@@ -151,6 +176,17 @@ fn part(out: &mut String, p: &LivePart) {
     } else {
         "\n"
     });
+}
+
+/// A quoted-string (RFC 8216 4.2) holds no double quote, carriage return or line feed.
+fn quoted(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            '"' => '\'',
+            '\r' | '\n' => ' ',
+            c => c,
+        })
+        .collect()
 }
 
 /// A decimal-floating-point (RFC 8216 4.2) with at most five places and no trailing zeros.

@@ -44,6 +44,7 @@ fn snapshot() -> LiveSnapshot {
             last_msn: 102,
             last_part: 0,
         }],
+        dateranges: Vec::new(),
         ended: false,
     }
 }
@@ -119,4 +120,21 @@ fn decimals_and_dates_have_one_spelling() {
     assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
     assert_eq!(rfc3339(951_782_400_123), "2000-02-29T00:00:00.123Z");
     assert_eq!(rfc3339(-1), "1969-12-31T23:59:59.999Z");
+}
+
+#[test]
+fn now_playing_is_a_daterange_with_a_safe_title() {
+    let s = LiveSnapshot {
+        dateranges: vec![DateRange {
+            id: "np-1".into(),
+            class: "com.veza.now-playing".into(),
+            start_ms: 0,
+            title: "A \"quoted\"\ntitle".into(),
+        }],
+        ..snapshot()
+    };
+    let text = render_live(&s);
+    assert!(text.contains(
+        "#EXT-X-DATERANGE:ID=\"np-1\",CLASS=\"com.veza.now-playing\",START-DATE=\"1970-01-01T00:00:00.000Z\",X-TITLE=\"A 'quoted' title\"\n"
+    ));
 }

@@ -32,7 +32,7 @@ pub use limits::Limiters;
 pub use refresh::jwks_refresher;
 
 use crate::config;
-use crate::store::{PlaylistId, TrackId};
+use crate::store::{ChannelId, PlaylistId, TrackId};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
 use hmac::{Hmac, Mac};
@@ -103,6 +103,8 @@ pub enum Scope {
     Track(TrackId),
     /// One playlist's stitched playlists.
     Playlist(PlaylistId),
+    /// One live channel's playlists, parts and segments.
+    Channel(ChannelId),
 }
 
 impl Scope {
@@ -111,6 +113,7 @@ impl Scope {
         match self {
             Scope::Track(t) => crate::layout::track_hls(t),
             Scope::Playlist(p) => crate::layout::playlist_hls(p),
+            Scope::Channel(c) => crate::layout::channel_hls(c),
         }
     }
 
@@ -118,6 +121,7 @@ impl Scope {
         match self {
             Scope::Track(t) => ("track_", t.0),
             Scope::Playlist(p) => ("playlist_", p.0),
+            Scope::Channel(c) => ("channel_", c.0),
         }
     }
 }
@@ -205,6 +209,7 @@ impl Tokens {
         match kind {
             "track" => Some(Scope::Track(TrackId(id))),
             "playlist" => Some(Scope::Playlist(PlaylistId(id))),
+            "channel" => Some(Scope::Channel(ChannelId(id))),
             _ => None,
         }
     }
@@ -274,6 +279,12 @@ impl Tokens {
 impl From<TrackId> for Scope {
     fn from(t: TrackId) -> Scope {
         Scope::Track(t)
+    }
+}
+
+impl From<ChannelId> for Scope {
+    fn from(c: ChannelId) -> Scope {
+        Scope::Channel(c)
     }
 }
 

@@ -32,6 +32,8 @@ pub struct Config {
     pub packaging: Packaging,
     /// HLS delivery.
     pub delivery: Delivery,
+    /// Live channels.
+    pub live: Live,
     /// Logging.
     pub log: Log,
     /// `[limits]`
@@ -95,6 +97,30 @@ impl Config {
                 "jobs.fault",
                 "must be \"\" or \"encoder-panic\" (a test switch)",
             );
+        }
+        let live = &self.live;
+        if !(live.source_timeout_seconds > 0.0 && live.source_timeout_seconds <= 3600.0) {
+            return bad("live.source_timeout_seconds", "must be in (0, 3600]");
+        }
+        if !(0.0..=10.0).contains(&live.crossfade_seconds) {
+            return bad("live.crossfade_seconds", "must be in [0, 10]");
+        }
+        if !(10..=86_400).contains(&live.dvr_seconds) {
+            return bad("live.dvr_seconds", "must be in [10, 86400]");
+        }
+        if live.lease_seconds < 3 {
+            return bad("live.lease_seconds", "must be at least 3");
+        }
+        if live.consumer_queue_frames == 0 {
+            return bad("live.consumer_queue_frames", "must be positive");
+        }
+        if live.renditions.is_empty() {
+            return bad("live.renditions", "needs at least one rendition");
+        }
+        for r in &live.renditions {
+            if let Err(e) = crate::live::Lane::parse(r) {
+                return bad("live.renditions", &e);
+            }
         }
         let url = &self.server.public_url;
         if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {

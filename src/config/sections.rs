@@ -250,6 +250,40 @@ impl Default for Delivery {
     }
 }
 
+/// `[live]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Live {
+    /// A source that sends no bytes for this long is dropped.
+    pub source_timeout_seconds: f64,
+    /// Length of the PCM crossfade when sources switch (live takeover, back to the auto-DJ).
+    pub crossfade_seconds: f64,
+    /// Seconds of parts and segments each rendition keeps (the DVR window).
+    pub dvr_seconds: u64,
+    /// Renditions of a channel created without any: encoded once each.
+    pub renditions: Vec<String>,
+    /// How long a node's lease of a channel lasts; it is renewed at a third of this.
+    pub lease_seconds: u64,
+    /// This node's id in channel leases; empty: a random one per start.
+    pub node_id: String,
+    /// Encoded frames a push consumer (a WebRTC session) may have queued before it is dropped.
+    pub consumer_queue_frames: usize,
+}
+
+impl Default for Live {
+    fn default() -> Self {
+        Live {
+            source_timeout_seconds: 5.0,
+            crossfade_seconds: 0.5,
+            dvr_seconds: 300,
+            renditions: vec!["aac-128".into(), "opus-128".into()],
+            lease_seconds: 10,
+            node_id: String::new(),
+            consumer_queue_frames: 50,
+        }
+    }
+}
+
 /// `[log]`
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]

@@ -5,9 +5,12 @@
 mod access;
 mod answer;
 mod body;
+mod channels;
 mod delivery;
 mod events;
+mod icecast_admin;
 mod idempotency;
+mod live;
 mod openapi;
 mod playback;
 mod playlists;
@@ -54,6 +57,8 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .merge(delivery::routes())
         .merge(stitch::routes())
+        .merge(live::routes())
+        .merge(icecast_admin::routes())
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -90,6 +95,7 @@ fn control_api() -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
         .merge(playlists::routes())
         .merge(tus::routes())
         .merge(events::routes())
+        .merge(channels::routes())
         .split_for_parts();
     // Handlers in different modules share names (`list`, `show`): prefix each operation id with
     // its tag so that ids are unique, as OpenAPI requires.

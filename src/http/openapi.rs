@@ -13,6 +13,8 @@ pub const PLAYLISTS: &str = "playlists";
 pub const UPLOADS: &str = "uploads";
 /// Tag of the event routes.
 pub const EVENTS: &str = "events";
+/// Tag of the live channel routes.
+pub const CHANNELS: &str = "channels";
 /// The media type of every error answer (RFC 9457).
 pub const JSON_PROBLEM: &str = "application/problem+json";
 
@@ -75,6 +77,7 @@ impl Modify for Bearer {
         (name = "playlists", description = "Playlists, their order, and gapless playback as one stream"),
         (name = "uploads", description = "Resumable uploads (tus 1.0.0)"),
         (name = "events", description = "The event outbox: dead letters and replay (admins)"),
+        (name = "channels", description = "Live channels: stream keys, auto-DJ, live state and playback"),
     )
 )]
 pub struct ApiDoc;

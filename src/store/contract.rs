@@ -1,18 +1,28 @@
 //! [`MetadataStore`]: the seam between the server and its database.
 
 use super::error::Result;
-use super::ids::{PlaylistId, TrackId};
+use super::event::Event;
+use super::ids::{ChannelId, PlaylistId, TrackId};
 use super::rows::*;
 
 /// The metadata store: every concern's part. Every method is one statement or one transaction.
 pub trait MetadataStore:
-    TrackStore + PlaylistStore + OutboxStore + IdempotencyStore + UploadStore + Send + Sync + 'static
+    TrackStore
+    + PlaylistStore
+    + ChannelStore
+    + OutboxStore
+    + IdempotencyStore
+    + UploadStore
+    + Send
+    + Sync
+    + 'static
 {
 }
 
 impl<T> MetadataStore for T where
     T: TrackStore
         + PlaylistStore
+        + ChannelStore
         + OutboxStore
         + IdempotencyStore
         + UploadStore
@@ -109,6 +119,45 @@ pub trait PlaylistStore: Send + Sync {
         expected: Option<i64>,
         now: i64,
     ) -> Result<bool>;
+}
+
+/// Live channels, and the leases that place each on one node.
+#[async_trait::async_trait]
+pub trait ChannelStore: Send + Sync {
+    /// Inserts a channel and records `channel.created`.
+    async fn create_channel(&self, c: &Channel, now: i64) -> Result<()>;
+    /// One channel.
+    async fn channel(&self, id: ChannelId) -> Result<Option<Channel>>;
+    /// Up to `limit` channels, newest first, older than `before` when given.
+    async fn channels(
+        &self,
+        filter: PlaylistFilter<'_>,
+        before: Option<ChannelId>,
+        limit: i64,
+    ) -> Result<Vec<Channel>>;
+    /// Every channel with an auto-DJ playlist: the ones some node should keep on air.
+    async fn autodj_channels(&self) -> Result<Vec<Channel>>;
+    /// Replaces a channel's fields (stream key included) if its version is still `expected`, and
+    /// records `channel.updated`. False when another update won.
+    async fn update_channel(&self, c: &Channel, expected: i64, now: i64) -> Result<bool>;
+    /// Deletes a channel and its lease, recording `channel.deleted`. Returns the row as it was.
+    async fn delete_channel(&self, id: ChannelId, now: i64) -> Result<Option<Channel>>;
+    /// Takes or renews the lease of a channel for `node` until `until`, unless another node holds
+    /// an unexpired one. Returns the holder after the attempt: `node` itself when it got it.
+    async fn acquire_lease(
+        &self,
+        id: ChannelId,
+        node: &str,
+        url: &str,
+        until: i64,
+        now: i64,
+    ) -> Result<Lease>;
+    /// Gives up `node`'s lease of a channel.
+    async fn release_lease(&self, id: ChannelId, node: &str) -> Result<()>;
+    /// The unexpired lease of a channel.
+    async fn lease(&self, id: ChannelId, now: i64) -> Result<Option<Lease>>;
+    /// Records an event on its own (a live channel's state, which no row holds).
+    async fn record_event(&self, event: &Event, now: i64) -> Result<()>;
 }
 
 /// The event outbox: claims under a lease, settlements, replays.

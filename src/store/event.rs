@@ -2,7 +2,7 @@
 //! transaction as the change it reports; the dispatcher sends `{"id", "type", "created_at",
 //! "data"}` with [`Event::kind`] as `type` and [`Event::data`] as `data`.
 
-use super::ids::{PlaylistId, TrackId};
+use super::ids::{ChannelId, PlaylistId, TrackId};
 use super::rows::{Entry, Playlist};
 use serde::Serialize;
 
@@ -45,6 +45,48 @@ pub enum Event {
         /// Its owner's subject.
         owner: String,
     },
+    /// `channel.created`.
+    ChannelCreated(ChannelRef),
+    /// `channel.updated`: its details or its stream key changed.
+    ChannelUpdated(ChannelRef),
+    /// `channel.deleted`.
+    ChannelDeleted(ChannelRef),
+    /// `channel.live`: the channel went on air, from a source (`live`) or its auto-DJ (`autodj`),
+    /// or switched between the two.
+    ChannelLive {
+        /// The channel.
+        channel_id: ChannelId,
+        /// Its owner's subject.
+        owner: String,
+        /// `live` or `autodj`.
+        state: String,
+        /// The source software, for a live source (its `User-Agent`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        client: Option<String>,
+    },
+    /// `channel.offline`: nothing plays any more.
+    ChannelOffline(ChannelRef),
+    /// `channel.now_playing`: the title changed.
+    ChannelNowPlaying {
+        /// The channel.
+        channel_id: ChannelId,
+        /// Its owner's subject.
+        owner: String,
+        /// What plays now.
+        title: String,
+        /// The auto-DJ track playing, if it is one.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        track_id: Option<TrackId>,
+    },
+}
+
+/// A channel as its lifecycle events name it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChannelRef {
+    /// The channel.
+    pub channel_id: ChannelId,
+    /// Its owner's subject.
+    pub owner: String,
 }
 
 /// A playlist as its events describe it.
@@ -84,6 +126,12 @@ impl Event {
             Event::PlaylistCreated(_) => "playlist.created",
             Event::PlaylistUpdated(_) => "playlist.updated",
             Event::PlaylistDeleted { .. } => "playlist.deleted",
+            Event::ChannelCreated(_) => "channel.created",
+            Event::ChannelUpdated(_) => "channel.updated",
+            Event::ChannelDeleted(_) => "channel.deleted",
+            Event::ChannelLive { .. } => "channel.live",
+            Event::ChannelOffline(_) => "channel.offline",
+            Event::ChannelNowPlaying { .. } => "channel.now_playing",
         }
     }
 
@@ -128,6 +176,28 @@ mod tests {
         assert_eq!(
             Event::PlaylistCreated(with).data(),
             r#"{"playlist_id":"0190a0a0-0000-7000-8000-000000000002","owner":"a","version":3,"track_ids":["0190a0a0-0000-7000-8000-000000000001"]}"#
+        );
+        let c: ChannelId = "0190a0a0-0000-7000-8000-000000000003".parse().unwrap();
+        let np = Event::ChannelNowPlaying {
+            channel_id: c,
+            owner: "a".into(),
+            title: "Song".into(),
+            track_id: None,
+        };
+        assert_eq!(np.kind(), "channel.now_playing");
+        assert_eq!(
+            np.data(),
+            r#"{"channel_id":"0190a0a0-0000-7000-8000-000000000003","owner":"a","title":"Song"}"#
+        );
+        let live = Event::ChannelLive {
+            channel_id: c,
+            owner: "a".into(),
+            state: "live".into(),
+            client: Some("ffmpeg".into()),
+        };
+        assert_eq!(
+            live.data(),
+            r#"{"channel_id":"0190a0a0-0000-7000-8000-000000000003","owner":"a","state":"live","client":"ffmpeg"}"#
         );
     }
 }

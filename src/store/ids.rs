@@ -100,3 +100,44 @@ impl PlaylistId {
         canonical(s).map(PlaylistId)
     }
 }
+
+/// A live channel id (UUIDv7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ChannelId(pub uuid::Uuid);
+
+impl ChannelId {
+    /// A fresh, time-ordered id.
+    pub fn new() -> ChannelId {
+        ChannelId(uuid::Uuid::now_v7())
+    }
+
+    /// The id spelled exactly as it is written, or `None` (see [`TrackId::parse_canonical`]).
+    pub fn parse_canonical(s: &str) -> Option<ChannelId> {
+        canonical(s).map(ChannelId)
+    }
+}
+
+impl Default for ChannelId {
+    fn default() -> Self {
+        ChannelId::new()
+    }
+}
+
+impl fmt::Display for ChannelId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.hyphenated().fmt(f)
+    }
+}
+
+impl FromStr for ChannelId {
+    type Err = uuid::Error;
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        uuid::Uuid::try_parse(s).map(ChannelId)
+    }
+}
+
+impl Serialize for ChannelId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}

@@ -15,11 +15,12 @@ mod rows;
 mod sql;
 
 pub use contract::{
-    IdempotencyStore, MetadataStore, OutboxStore, PlaylistStore, TrackStore, UploadStore,
+    ChannelStore, IdempotencyStore, MetadataStore, OutboxStore, PlaylistStore, TrackStore,
+    UploadStore,
 };
 pub use error::{Error, Result};
-pub use event::{Event, PlaylistState};
-pub use ids::{PlaylistId, TrackId};
+pub use event::{ChannelRef, Event, PlaylistState};
+pub use ids::{ChannelId, PlaylistId, TrackId};
 pub use rows::*;
 
 use std::sync::Arc;

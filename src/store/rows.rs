@@ -1,6 +1,6 @@
 //! The rows the store reads and writes.
 
-use super::ids::{PlaylistId, TrackId};
+use super::ids::{ChannelId, PlaylistId, TrackId};
 use serde::Serialize;
 
 /// Where a track is in its life.
@@ -220,6 +220,47 @@ pub struct Entry {
     pub id: uuid::Uuid,
     /// The track it plays (which may have been deleted since).
     pub track_id: TrackId,
+}
+
+/// A live channel as stored. Its live state (source, now playing, listeners) is the owning
+/// node's memory, not the store's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Channel {
+    /// Its id.
+    pub id: ChannelId,
+    /// The subject that owns it.
+    pub owner: String,
+    /// Title.
+    pub title: String,
+    /// Free text.
+    pub description: String,
+    /// Whether listeners other than the owner may read and play it.
+    pub public: bool,
+    /// The auto-DJ playlist, played when no source is live.
+    pub playlist_id: Option<PlaylistId>,
+    /// Whether the auto-DJ shuffles.
+    pub shuffle: bool,
+    /// Rendition names (`opus-128`, `aac-128`), encoded once each.
+    pub renditions: Vec<String>,
+    /// SHA-256 of the stream key, hex.
+    pub key_hash: String,
+    /// Bumped by every change; the ETag is made from it.
+    pub version: i64,
+    /// Unix ms.
+    pub created_at: i64,
+    /// Unix ms.
+    pub updated_at: i64,
+}
+
+/// Who runs a channel: the node holding its lease, and where it is reached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    /// The node's id.
+    pub node: String,
+    /// The node's public URL.
+    pub url: String,
+    /// Unix ms.
+    pub expires_at: i64,
 }
 
 /// Which playlists a listing shows.

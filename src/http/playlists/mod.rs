@@ -9,7 +9,7 @@ mod common;
 mod crud;
 mod entries;
 
-pub(crate) use common::visible;
+pub(crate) use common::{check_description, check_title, etag, visible, Visibility};
 
 use crate::app::App;
 use std::sync::Arc;

@@ -2,6 +2,8 @@
 //! pool set-up, the migrations directory, how a write transaction starts and how a job is claimed.
 
 #[macro_use]
+mod channels;
+#[macro_use]
 mod idempotency;
 #[macro_use]
 mod outbox;
@@ -15,13 +17,15 @@ mod uploads;
 mod open;
 mod rows;
 
-use super::contract::{IdempotencyStore, OutboxStore, PlaylistStore, TrackStore, UploadStore};
+use super::contract::{
+    ChannelStore, IdempotencyStore, OutboxStore, PlaylistStore, TrackStore, UploadStore,
+};
 use super::error::{Error, Result};
-use super::event::{Event, PlaylistState};
-use super::ids::{PlaylistId, TrackId};
+use super::event::{ChannelRef, Event, PlaylistState};
+use super::ids::{ChannelId, PlaylistId, TrackId};
 use super::rows::{
-    Entry, Failure, Idempotent, Job, JobCounts, OutboxEvent, Playlist, PlaylistFilter, Rendition,
-    Settle, Track, Upload,
+    Channel, Entry, Failure, Idempotent, Job, JobCounts, Lease, OutboxEvent, Playlist,
+    PlaylistFilter, Rendition, Settle, Track, Upload,
 };
 use rows::*;
 
@@ -37,6 +41,7 @@ macro_rules! sql_store {
         outbox_impl!($name, $db, $migrations, $begin, $claim, $skip_locked);
         idempotency_impl!($name, $db, $migrations, $begin, $claim, $skip_locked);
         uploads_impl!($name, $db, $migrations, $begin, $claim, $skip_locked);
+        channels_impl!($name, $db, $migrations, $begin, $claim, $skip_locked);
 
         impl $name {
             async fn insert_track(
@@ -113,6 +118,13 @@ macro_rules! sql_store {
             }
         }
     };
+}
+
+fn channel_ref(c: &Channel) -> ChannelRef {
+    ChannelRef {
+        channel_id: c.id,
+        owner: c.owner.clone(),
+    }
 }
 
 sql_store!(

@@ -1,7 +1,7 @@
 //! Rows as the database holds them, their columns, and the job claim of each backend.
 
 use super::super::error::{Error, Result};
-use super::super::rows::{OutboxEvent, Playlist, Status, Track, Upload};
+use super::super::rows::{Channel, Lease, OutboxEvent, Playlist, Status, Track, Upload};
 
 #[derive(sqlx::FromRow)]
 pub(super) struct TrackRow {
@@ -86,6 +86,75 @@ impl TryFrom<PlaylistRow> for Playlist {
             created_at: r.created_at,
             updated_at: r.updated_at,
         })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct ChannelRow {
+    pub(super) id: String,
+    pub(super) owner: String,
+    pub(super) title: String,
+    pub(super) description: String,
+    pub(super) visibility: String,
+    pub(super) playlist_id: Option<String>,
+    pub(super) shuffle: i64,
+    pub(super) renditions: String,
+    pub(super) key_hash: String,
+    pub(super) version: i64,
+    pub(super) created_at: i64,
+    pub(super) updated_at: i64,
+}
+
+pub(super) const CHANNEL_COLUMNS: &str = "id, owner, title, description, visibility, playlist_id, \
+     shuffle, renditions, key_hash, version, created_at, updated_at";
+
+impl TryFrom<ChannelRow> for Channel {
+    type Error = Error;
+    fn try_from(r: ChannelRow) -> Result<Channel> {
+        let corrupt = |what: &str| Error::Corrupt(format!("channel {} {what}", r.id));
+        Ok(Channel {
+            id: r.id.parse().map_err(|_| corrupt("id"))?,
+            playlist_id: match &r.playlist_id {
+                Some(p) => Some(p.parse().map_err(|_| corrupt("playlist id"))?),
+                None => None,
+            },
+            public: match r.visibility.as_str() {
+                "public" => true,
+                "private" => false,
+                _ => return Err(corrupt("visibility")),
+            },
+            shuffle: r.shuffle != 0,
+            renditions: r
+                .renditions
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect(),
+            owner: r.owner,
+            title: r.title,
+            description: r.description,
+            key_hash: r.key_hash,
+            version: r.version,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct LeaseRow {
+    pub(super) node: String,
+    pub(super) url: String,
+    pub(super) expires_at: i64,
+}
+
+impl From<LeaseRow> for Lease {
+    fn from(r: LeaseRow) -> Lease {
+        Lease {
+            node: r.node,
+            url: r.url,
+            expires_at: r.expires_at,
+        }
     }
 }
 

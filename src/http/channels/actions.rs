@@ -1,0 +1,184 @@
+//! What a channel does besides CRUD: rotate its stream key, sign playback URLs, and stream its
+//! live state as server-sent events.
+
+use super::super::access::authenticate;
+use super::super::openapi::{ProblemDoc, Refusals, CHANNELS, JSON_PROBLEM};
+use super::super::problem::Problem;
+use super::crud::new_key;
+use super::views::*;
+use crate::app::App;
+use crate::icecast::key_hash;
+use crate::live::{ChannelEvent, Lane};
+use crate::util;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use futures::StreamExt;
+use serde_json::json;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Rotate the stream key. A source connected with the old key is dropped at once.
+#[utoipa::path(
+    post, path = "/v1/channels/{id}/stream-key", tag = CHANNELS, params(("id" = String, Path, description = "Channel id")),
+    responses(
+        (status = 200, description = "The new key, shown once", body = StreamKey),
+        (status = 403, description = "Not the owner", body = ProblemDoc, content_type = JSON_PROBLEM),
+        (status = 404, description = "No such channel", body = ProblemDoc, content_type = JSON_PROBLEM),
+        Refusals,
+    ),
+    security(("bearer" = []))
+)]
+pub(super) async fn rotate(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<StreamKey>, Problem> {
+    let (_, old) = writable(&app, &headers, &id).await?;
+    let key = new_key();
+    let mut c = old.clone();
+    c.key_hash = key_hash(&key);
+    c.version += 1;
+    let now = util::now_ms();
+    c.updated_at = now;
+    if !app.store.update_channel(&c, old.version, now).await? {
+        return Err(Problem::precondition_failed(format!(
+            "channel {} changed meanwhile; try again",
+            c.id
+        )));
+    }
+    app.outbox.notify();
+    if let Some(ch) = app.live.running(c.id) {
+        ch.keep_only_key(&c.key_hash);
+    }
+    Ok(Json(StreamKey {
+        stream_key: key,
+        ingest_url: format!("{}{}", app.public_url, crate::layout::channel_ingest(c.id)),
+    }))
+}
+
+/// Signed LL-HLS URLs of a channel, whatever its state: players keep polling an offline
+/// channel's playlist until it goes on air.
+#[utoipa::path(
+    post, path = "/v1/channels/{id}/playback", tag = CHANNELS, params(("id" = String, Path, description = "Channel id")),
+    responses(
+        (status = 200, description = "Signed URLs", body = ChannelPlayback),
+        (status = 404, description = "No such channel visible to this caller", body = ProblemDoc, content_type = JSON_PROBLEM),
+        Refusals,
+    ),
+    security(("bearer" = []))
+)]
+pub(super) async fn playback(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<ChannelPlayback>, Problem> {
+    let who = authenticate(&app, &headers)?;
+    let c = visible(&app, &who, &id).await?;
+    let signed = app.auth.tokens.playback(
+        &app.public_url,
+        c.id,
+        util::now_secs(),
+        app.config.auth.playback_ttl_seconds,
+    );
+    let mut masters = serde_json::Map::new();
+    for name in renditions_of(&app, &c) {
+        if let Ok(lane) = Lane::parse(&name) {
+            let f = lane.family();
+            masters
+                .entry(f)
+                .or_insert_with(|| json!(signed.url(&crate::layout::master_of(f))));
+        }
+    }
+    Ok(Json(ChannelPlayback {
+        master_url: signed.url(crate::layout::MASTER),
+        masters,
+        expires_at: util::rfc3339(signed.expires as i64 * 1000),
+        token: signed.token,
+    }))
+}
+
+/// The channel's live state as server-sent events: `state`, `now_playing` and `listeners`.
+/// The stream opens with a `state` event (and `now_playing` when something plays), and waits
+/// for the channel to go on air when it is offline.
+#[utoipa::path(
+    get, path = "/v1/channels/{id}/events", tag = CHANNELS, params(("id" = String, Path, description = "Channel id")),
+    responses(
+        (status = 200, description = "text/event-stream of state, now_playing and listeners events", content_type = "text/event-stream"),
+        (status = 404, description = "No such channel visible to this caller", body = ProblemDoc, content_type = JSON_PROBLEM),
+        Refusals,
+    ),
+    security(("bearer" = []))
+)]
+pub(super) async fn events(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
+    let who = authenticate(&app, &headers)?;
+    let c = visible(&app, &who, &id).await?;
+    let id = c.id;
+    let first = view(&app, &c, None).await;
+    let mut opening = vec![sse(&ChannelEvent::State {
+        state: first.state,
+        source: app.live.running(id).and_then(|ch| ch.status().source),
+    })];
+    if let Some(ch) = app.live.running(id) {
+        if let Some(np) = ch.status().now_playing {
+            opening.push(sse(&ChannelEvent::NowPlaying(np)));
+        }
+    }
+    let live_app = app.clone();
+    let follow = futures::stream::unfold(
+        None,
+        move |rx: Option<tokio::sync::broadcast::Receiver<ChannelEvent>>| {
+            let app = live_app.clone();
+            async move {
+                let mut rx = rx;
+                loop {
+                    if app.shutdown.is_cancelled() {
+                        return None;
+                    }
+                    let Some(r) = rx.as_mut() else {
+                        // Offline here: wait for the channel to start on this node.
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                        rx = app.live.running(id).map(|ch| ch.subscribe());
+                        continue;
+                    };
+                    match r.recv().await {
+                        Ok(e) => return Some((sse(&e), rx)),
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                            rx = None;
+                            let off = ChannelEvent::State {
+                                state: crate::live::State::Offline,
+                                source: None,
+                            };
+                            return Some((sse(&off), rx));
+                        }
+                    }
+                }
+            }
+        },
+    );
+    let stream = futures::stream::iter(opening)
+        .chain(follow)
+        .map(Ok::<_, std::convert::Infallible>)
+        .take_until(app.shutdown.clone().cancelled_owned());
+    Ok(Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response())
+}
+
+fn sse(e: &ChannelEvent) -> Event {
+    let name = match e {
+        ChannelEvent::State { .. } => "state",
+        ChannelEvent::NowPlaying(_) => "now_playing",
+        ChannelEvent::Listeners(_) => "listeners",
+    };
+    Event::default()
+        .event(name)
+        .data(serde_json::to_string(e).unwrap_or_default())
+}

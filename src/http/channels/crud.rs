@@ -1,0 +1,252 @@
+//! Channel CRUD: create (idempotent, with its stream key shown once), list, show, update and
+//! delete.
+
+use super::super::access::{authenticate, require};
+use super::super::body::{json_body, ListQuery};
+use super::super::idempotency::idempotent_create;
+use super::super::openapi::{ProblemDoc, Refusals, CHANNELS, JSON_PROBLEM};
+use super::super::playlists::Visibility;
+use super::super::problem::Problem;
+use super::views::*;
+use crate::app::App;
+use crate::auth::{random_b64, Role};
+use crate::icecast::key_hash;
+use crate::store::{Channel, ChannelId, PlaylistFilter};
+use crate::util;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::Json;
+use serde::Deserialize;
+use std::sync::Arc;
+use utoipa::IntoParams;
+
+/// A new stream key: 24 random bytes, URL-safe, so it fits a URL's userinfo unescaped.
+pub(crate) fn new_key() -> String {
+    random_b64(24)
+}
+
+/// Create a channel (artists and admins). The answer holds the stream key, shown only here.
+#[utoipa::path(
+    post, path = "/v1/channels", tag = CHANNELS, request_body = NewChannel,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first response for the same key and body")),
+    responses(
+        (status = 201, description = "Created", body = ChannelView, headers(("ETag" = String), ("Location" = String))),
+        (status = 400, description = "Malformed body", body = ProblemDoc, content_type = JSON_PROBLEM),
+        (status = 403, description = "Listeners cannot create channels", body = ProblemDoc, content_type = JSON_PROBLEM),
+        (status = 422, description = "Bad field, unknown playlist, or Idempotency-Key reused", body = ProblemDoc, content_type = JSON_PROBLEM),
+        Refusals,
+    ),
+    security(("bearer" = []))
+)]
+pub(super) async fn create(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    raw: Bytes,
+) -> Result<Response, Problem> {
+    let who = authenticate(&app, &headers)?;
+    require(&who, Role::Artist, "creating a channel")?;
+    let new: NewChannel = json_body(&raw)?;
+    idempotent_create(&app, &who, &headers, "/v1/channels", &raw, async {
+        let (title, description) = texts(&new.title, &new.description)?;
+        let renditions = match &new.renditions {
+            Some(r) => check_renditions(r)?,
+            None => Vec::new(),
+        };
+        let playlist_id = check_playlist(&app, &who, new.playlist_id.as_deref()).await?;
+        let key = new_key();
+        let now = util::now_ms();
+        let c = Channel {
+            id: ChannelId::new(),
+            owner: who.subject.clone(),
+            title,
+            description,
+            public: new.visibility == Some(Visibility::Public),
+            playlist_id,
+            shuffle: new.shuffle,
+            renditions,
+            key_hash: key_hash(&key),
+            version: 1,
+            created_at: now,
+            updated_at: now,
+        };
+        app.store.create_channel(&c, now).await?;
+        app.outbox.notify();
+        Ok(answer(
+            StatusCode::CREATED,
+            view(&app, &c, Some(key)).await,
+            true,
+        ))
+    })
+    .await
+}
+
+/// Which channels a listing shows.
+#[derive(Deserialize, IntoParams)]
+pub struct ChannelScope {
+    /// `mine` (the default for artists and admins), `public` (the default for listeners) or `all`
+    /// (admins).
+    pub scope: Option<String>,
+    /// Page size, 1 to 100 (default 50).
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// Channels, newest first, with their live state.
+#[utoipa::path(
+    get, path = "/v1/channels", tag = CHANNELS, params(ChannelScope),
+    responses(
+        (status = 200, description = "A page of channels", body = ChannelPage),
+        (status = 400, description = "Bad scope, limit or cursor", body = ProblemDoc, content_type = JSON_PROBLEM),
+        (status = 403, description = "scope=all is for admins", body = ProblemDoc, content_type = JSON_PROBLEM),
+        Refusals,
+    ),
+    security(("bearer" = []))
+)]
+pub(super) async fn list(
+    State(app): State<Arc<App>>,
+    Query(q): Query<ChannelScope>,
+    headers: HeaderMap,
+) -> Result<Json<ChannelPage>, Problem> {
+    let who = authenticate(&app, &headers)?;
+    let scope = q.scope.as_deref().unwrap_or(if who.role == Role::Listener {
+        "public"
+    } else {
+        "mine"
+    });
+    let filter = match scope {
+        "mine" => PlaylistFilter::Owner(&who.subject),
+        "public" => PlaylistFilter::Public,
+        "all" => {
+            require(&who, Role::Admin, "listing every channel")?;
+            PlaylistFilter::All
+        }
+        _ => return Err(Problem::bad_request("scope is mine, public or all")),
+    };
+    let page = ListQuery {
+        limit: q.limit,
+        cursor: q.cursor,
+    };
+    let limit = page.limit()?;
+    let before = page.cursor::<ChannelId>()?;
+    let rows = app.store.channels(filter, before, limit + 1).await?;
+    let (rows, next_cursor) = ListQuery::page(rows, limit, |c| c.id.to_string());
+    let mut items = Vec::with_capacity(rows.len());
+    for c in &rows {
+        items.push(view(&app, c, None).await);
+    }
+    Ok(Json(ChannelPage { items, next_cursor }))
+}
+
+/// One channel with its live state: state, source, now playing, listeners.
+#[utoipa::path(
+    get, path = "/v1/channels/{id}", tag = CHANNELS, params(("id" = String, Path, description = "Channel id")),
+    responses(
+        (status = 200, description = "The channel", body = ChannelView, headers(("ETag" = String))),
+        (status = 404, description = "No such channel visible to this caller", body = ProblemDoc, content_type = JSON_PROBLEM),
+        Refusals,
+    ),
+    security(("bearer" = []))
+)]
+pub(super) async fn show(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
+    let who = authenticate(&app, &headers)?;
+    let c = visible(&app, &who, &id).await?;
+    Ok(answer(StatusCode::OK, view(&app, &c, None).await, false))
+}
+
+/// Change a channel's details, auto-DJ or renditions (`If-Match` optional). A running channel
+/// whose auto-DJ or renditions change restarts.
+#[utoipa::path(
+    patch, path = "/v1/channels/{id}", tag = CHANNELS, request_body = ChannelPatch,
+    params(("id" = String, Path, description = "Channel id"), ("If-Match" = Option<String>, Header, description = "The ETag last read")),
+    responses(
+        (status = 200, description = "Updated", body = ChannelView, headers(("ETag" = String))),
+        (status = 400, description = "Malformed body", body = ProblemDoc, content_type = JSON_PROBLEM),
+        (status = 403, description = "Not the owner", body = ProblemDoc, content_type = JSON_PROBLEM),
+        (status = 404, description = "No such channel", body = ProblemDoc, content_type = JSON_PROBLEM),
+        (status = 412, description = "Changed since the ETag sent", body = ProblemDoc, content_type = JSON_PROBLEM),
+        (status = 422, description = "Bad field or unknown playlist", body = ProblemDoc, content_type = JSON_PROBLEM),
+        Refusals,
+    ),
+    security(("bearer" = []))
+)]
+pub(super) async fn update(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    raw: Bytes,
+) -> Result<Response, Problem> {
+    let (who, old) = writable(&app, &headers, &id).await?;
+    let patch: ChannelPatch = json_body(&raw)?;
+    let mut c = old.clone();
+    let (title, description) = texts(
+        patch.title.as_deref().unwrap_or(&old.title),
+        patch.description.as_deref().unwrap_or(&old.description),
+    )?;
+    c.title = title;
+    c.description = description;
+    if let Some(v) = patch.visibility {
+        c.public = v == Visibility::Public;
+    }
+    if let Some(p) = &patch.playlist_id {
+        c.playlist_id = check_playlist(&app, &who, p.as_deref()).await?;
+    }
+    if let Some(s) = patch.shuffle {
+        c.shuffle = s;
+    }
+    if let Some(r) = &patch.renditions {
+        c.renditions = check_renditions(r)?;
+    }
+    let now = util::now_ms();
+    c.version = old.version + 1;
+    c.updated_at = now;
+    if !app.store.update_channel(&c, old.version, now).await? {
+        return Err(Problem::precondition_failed(format!(
+            "channel {} changed meanwhile; fetch it again",
+            c.id
+        )));
+    }
+    app.outbox.notify();
+    if c.playlist_id != old.playlist_id
+        || c.shuffle != old.shuffle
+        || c.renditions != old.renditions
+    {
+        // The engine is built from these: restart it (the supervisor brings auto-DJ channels
+        // back within a lease period; a live source reconnects).
+        app.live.stop(c.id);
+    }
+    Ok(answer(StatusCode::OK, view(&app, &c, None).await, false))
+}
+
+/// Delete a channel: its source is dropped and its listeners see the stream end.
+#[utoipa::path(
+    delete, path = "/v1/channels/{id}", tag = CHANNELS, params(("id" = String, Path, description = "Channel id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 403, description = "Not the owner", body = ProblemDoc, content_type = JSON_PROBLEM),
+        (status = 404, description = "No such channel", body = ProblemDoc, content_type = JSON_PROBLEM),
+        Refusals,
+    ),
+    security(("bearer" = []))
+)]
+pub(super) async fn remove(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<StatusCode, Problem> {
+    let (_, c) = writable(&app, &headers, &id).await?;
+    app.live.stop(c.id);
+    match app.store.delete_channel(c.id, util::now_ms()).await? {
+        Some(_) => {
+            app.outbox.notify();
+            Ok(StatusCode::NO_CONTENT)
+        }
+        None => Err(Problem::not_found(format!("no channel {}", c.id))),
+    }
+}

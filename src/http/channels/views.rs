@@ -1,0 +1,361 @@
+//! What the channel routes take and give, and the checks they share.
+
+use super::super::access::authenticate;
+use super::super::playlists::{check_description, check_title, etag, Visibility};
+use super::super::problem::Problem;
+use crate::app::App;
+use crate::auth::{Identity, Role};
+use crate::live::{Lane, Listeners, NowPlaying, SourceInfo, State};
+use crate::store::{Channel, ChannelId, PlaylistId};
+use crate::util::rfc3339;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// `POST /v1/channels`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewChannel {
+    /// 1 to 200 characters.
+    pub title: String,
+    /// Up to 5 000 characters.
+    #[serde(default)]
+    pub description: String,
+    /// Default private.
+    pub visibility: Option<Visibility>,
+    /// The auto-DJ playlist: played when no source is live.
+    pub playlist_id: Option<String>,
+    /// Shuffle the auto-DJ (default false: in order).
+    #[serde(default)]
+    pub shuffle: bool,
+    /// Renditions encoded once each: `opus-32` … `opus-510`, `aac-32` … `aac-320`. Default
+    /// `live.renditions` (AAC-LC 128 kb/s and Opus 128 kb/s).
+    pub renditions: Option<Vec<String>>,
+}
+
+/// `PATCH /v1/channels/{id}`: the fields to change. `playlist_id: null` removes the auto-DJ.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelPatch {
+    /// 1 to 200 characters.
+    pub title: Option<String>,
+    /// Up to 5 000 characters.
+    pub description: Option<String>,
+    /// Public or private.
+    pub visibility: Option<Visibility>,
+    /// The auto-DJ playlist; `null` for none.
+    #[serde(default, deserialize_with = "some")]
+    #[schema(value_type = Option<String>)]
+    pub playlist_id: Option<Option<String>>,
+    /// Shuffle the auto-DJ.
+    pub shuffle: Option<bool>,
+    /// Renditions.
+    pub renditions: Option<Vec<String>>,
+}
+
+fn some<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+/// A connected source.
+#[derive(Serialize, ToSchema)]
+pub struct SourceView {
+    /// Its `User-Agent`.
+    pub client: String,
+    /// Its content type.
+    pub codec: String,
+    /// Measured bits per second.
+    pub bitrate: u64,
+    /// RFC 3339.
+    pub connected_at: String,
+    /// `ice-name`.
+    pub name: Option<String>,
+    /// `ice-description`.
+    pub description: Option<String>,
+    /// `ice-genre`.
+    pub genre: Option<String>,
+    /// `ice-public`.
+    pub public: Option<bool>,
+}
+
+impl From<SourceInfo> for SourceView {
+    fn from(s: SourceInfo) -> SourceView {
+        SourceView {
+            client: s.client,
+            codec: s.codec,
+            bitrate: s.bitrate,
+            connected_at: s.connected_at,
+            name: s.name,
+            description: s.description,
+            genre: s.genre,
+            public: s.public,
+        }
+    }
+}
+
+/// What plays now.
+#[derive(Serialize, ToSchema)]
+pub struct NowPlayingView {
+    /// The title.
+    pub title: String,
+    /// The auto-DJ track.
+    pub track_id: Option<String>,
+    /// RFC 3339.
+    pub since: String,
+}
+
+impl From<NowPlaying> for NowPlayingView {
+    fn from(n: NowPlaying) -> NowPlayingView {
+        NowPlayingView {
+            title: n.title,
+            track_id: n.track_id.map(|t| t.to_string()),
+            since: n.since,
+        }
+    }
+}
+
+/// Listener counts by protocol.
+#[derive(Serialize, ToSchema, Default)]
+pub struct ListenersView {
+    /// LL-HLS sessions seen recently.
+    pub hls: u64,
+    /// WebRTC sessions.
+    pub webrtc: u64,
+}
+
+impl From<Listeners> for ListenersView {
+    fn from(l: Listeners) -> ListenersView {
+        ListenersView {
+            hls: l.hls,
+            webrtc: l.webrtc,
+        }
+    }
+}
+
+/// A channel with its live state.
+#[derive(Serialize, ToSchema)]
+pub struct ChannelView {
+    /// Channel id.
+    pub id: String,
+    /// Owner's subject.
+    pub owner: String,
+    /// Title.
+    pub title: String,
+    /// Description.
+    pub description: String,
+    /// Public or private.
+    pub visibility: Visibility,
+    /// The auto-DJ playlist.
+    pub playlist_id: Option<String>,
+    /// Whether the auto-DJ shuffles.
+    pub shuffle: bool,
+    /// Renditions.
+    pub renditions: Vec<String>,
+    /// Where an Icecast source sends (`icecast://source:<stream_key>@host:port/ingest/{id}`).
+    pub ingest_url: String,
+    /// The stream key: only in the answers to create and rotate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream_key: Option<String>,
+    /// `offline`, `live` or `autodj`.
+    #[schema(value_type = String)]
+    pub state: State,
+    /// The live source.
+    pub source: Option<SourceView>,
+    /// What plays now.
+    pub now_playing: Option<NowPlayingView>,
+    /// Listeners by protocol.
+    pub listeners: ListenersView,
+    /// When it went on air, RFC 3339.
+    pub started_at: Option<String>,
+    /// The public URL of the node that runs it, when another node does.
+    pub node_url: Option<String>,
+    /// Bumped by every change.
+    pub version: i64,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339.
+    pub updated_at: String,
+}
+
+/// A page of channels.
+#[derive(Serialize, ToSchema)]
+pub struct ChannelPage {
+    /// Newest first.
+    pub items: Vec<ChannelView>,
+    /// Pass as `cursor` for the next page.
+    pub next_cursor: Option<String>,
+}
+
+/// A rotated stream key.
+#[derive(Serialize, ToSchema)]
+pub struct StreamKey {
+    /// The new key: shown once.
+    pub stream_key: String,
+    /// Where sources send.
+    pub ingest_url: String,
+}
+
+/// Signed live playback URLs.
+#[derive(Serialize, ToSchema)]
+pub struct ChannelPlayback {
+    /// The multivariant playlist of every rendition.
+    pub master_url: String,
+    /// One multivariant playlist per codec family (`aac`, `opus`).
+    #[schema(value_type = Object)]
+    pub masters: serde_json::Map<String, serde_json::Value>,
+    /// The channel-scoped playback token written into every URL.
+    pub token: String,
+    /// RFC 3339.
+    pub expires_at: String,
+}
+
+pub(crate) fn parse_id(id: &str) -> Result<ChannelId, Problem> {
+    ChannelId::parse_canonical(id).ok_or_else(|| Problem::not_found(format!("no channel {id}")))
+}
+
+/// The channel's view, with the live state this node knows.
+pub(crate) async fn view(app: &App, c: &Channel, stream_key: Option<String>) -> ChannelView {
+    let (status, listeners, node_url) = match app.live.running(c.id) {
+        Some(ch) => (
+            Some(ch.status()),
+            ch.listeners(app.live.listener_idle),
+            None,
+        ),
+        None => (
+            None,
+            Listeners::default(),
+            app.live.elsewhere(c.id).await.map(|l| l.url),
+        ),
+    };
+    let status = status.unwrap_or(crate::live::Status {
+        state: State::Offline,
+        source: None,
+        now_playing: None,
+        started_at: None,
+    });
+    ChannelView {
+        id: c.id.to_string(),
+        owner: c.owner.clone(),
+        title: c.title.clone(),
+        description: c.description.clone(),
+        visibility: Visibility::of(c.public),
+        playlist_id: c.playlist_id.map(|p| p.to_string()),
+        shuffle: c.shuffle,
+        renditions: renditions_of(app, c),
+        ingest_url: format!("{}{}", app.public_url, crate::layout::channel_ingest(c.id)),
+        stream_key,
+        state: status.state,
+        source: status.source.map(SourceView::from),
+        now_playing: status.now_playing.map(NowPlayingView::from),
+        listeners: listeners.into(),
+        started_at: status.started_at,
+        node_url,
+        version: c.version,
+        created_at: rfc3339(c.created_at),
+        updated_at: rfc3339(c.updated_at),
+    }
+}
+
+/// The renditions a channel encodes.
+pub(crate) fn renditions_of(app: &App, c: &Channel) -> Vec<String> {
+    if c.renditions.is_empty() {
+        app.config.live.renditions.clone()
+    } else {
+        c.renditions.clone()
+    }
+}
+
+/// A JSON answer with the channel's `ETag`.
+pub(crate) fn answer(status: StatusCode, v: ChannelView, location: bool) -> Response {
+    let tag = etag(v.version);
+    let loc = crate::layout::channel_api(v.id.parse().unwrap_or_default());
+    let mut r = (status, Json(v)).into_response();
+    if let Ok(t) = HeaderValue::from_str(&tag) {
+        r.headers_mut().insert(header::ETAG, t);
+    }
+    if location {
+        if let Ok(l) = HeaderValue::from_str(&loc) {
+            r.headers_mut().insert(header::LOCATION, l);
+        }
+    }
+    r
+}
+
+/// A channel the caller may see: its own, a public one, or any for an admin. 404 otherwise.
+pub(crate) async fn visible(app: &App, who: &Identity, id: &str) -> Result<Channel, Problem> {
+    let id = parse_id(id)?;
+    match app.store.channel(id).await? {
+        Some(c) if c.public || who.role == Role::Admin || who.subject == c.owner => Ok(c),
+        _ => Err(Problem::not_found(format!("no channel {id}"))),
+    }
+}
+
+/// A channel the caller may change, checked against `If-Match` when sent.
+pub(crate) async fn writable(
+    app: &App,
+    headers: &HeaderMap,
+    id: &str,
+) -> Result<(Identity, Channel), Problem> {
+    let who = authenticate(app, headers)?;
+    let c = visible(app, &who, id).await?;
+    if !who.manages(&c.owner) {
+        return Err(Problem::forbidden(format!(
+            "channel {} belongs to {}",
+            c.id, c.owner
+        )));
+    }
+    if let Some(want) = headers.get(header::IF_MATCH) {
+        if want.to_str().ok() != Some(etag(c.version).as_str()) && want != "*" {
+            return Err(Problem::precondition_failed(format!(
+                "channel {} is at version {}; fetch it again",
+                c.id, c.version
+            )));
+        }
+    }
+    Ok((who, c))
+}
+
+pub(crate) fn check_renditions(r: &[String]) -> Result<Vec<String>, Problem> {
+    if r.is_empty() || r.len() > 6 {
+        return Err(Problem::unprocessable(
+            "invalid-field",
+            "renditions takes 1 to 6 names",
+        ));
+    }
+    let mut out: Vec<String> = Vec::new();
+    for name in r {
+        let lane = Lane::parse(name).map_err(|e| Problem::unprocessable("invalid-field", e))?;
+        if !out.contains(&lane.name()) {
+            out.push(lane.name());
+        }
+    }
+    Ok(out)
+}
+
+/// The auto-DJ playlist, which the caller must be able to see.
+pub(crate) async fn check_playlist(
+    app: &App,
+    who: &Identity,
+    id: Option<&str>,
+) -> Result<Option<PlaylistId>, Problem> {
+    let Some(id) = id else { return Ok(None) };
+    let bad = || {
+        Problem::unprocessable(
+            "unknown-playlist",
+            format!("no playlist {id} visible to you"),
+        )
+    };
+    let pid = PlaylistId::parse_canonical(id).ok_or_else(bad)?;
+    match app.store.playlist(pid).await? {
+        Some((p, _)) if p.public || who.role == Role::Admin || p.owner == who.subject => {
+            Ok(Some(pid))
+        }
+        _ => Err(bad()),
+    }
+}
+
+pub(crate) fn texts(title: &str, description: &str) -> Result<(String, String), Problem> {
+    Ok((check_title(title)?, check_description(description)?))
+}

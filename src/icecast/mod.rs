@@ -1,0 +1,454 @@
+//! `icecast`: the Icecast source protocol on `/ingest/{channel}`. [`sniff`] tells the accept
+//! loop which connections are sources; [`serve`] then owns the connection: it reads the head,
+//! authenticates `source:<stream key>`, starts the channel here (or refuses with 409 naming the
+//! node that runs it), answers as Icecast 2.4 does, and decodes the body into the channel until
+//! the source closes, stalls or is dropped.
+//!
+//! Statuses follow Icecast 2.4: 401 with `WWW-Authenticate` for a wrong key, 403 for a missing
+//! or unsupported content type and for a mount already in use. Every refusal carries an RFC 9457
+//! problem document.
+
+pub mod head;
+
+pub use head::sniff;
+
+use crate::app::App;
+use crate::live::{Refused, SourceInfo, StartError, ToStereo48};
+use crate::store::ChannelId;
+use crate::util;
+use head::{Dechunk, Head, HeadError};
+use sha2::{Digest, Sha256};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use veza_codecs::{Limits, PushDecoder};
+
+/// The stored form of a stream key: SHA-256, hex.
+pub fn key_hash(key: &str) -> String {
+    util::hex(&Sha256::digest(key.as_bytes()))
+}
+
+/// A refusal: status, reason phrase, problem type, detail and extra headers.
+struct Refusal {
+    status: u16,
+    reason: &'static str,
+    kind: &'static str,
+    detail: String,
+    headers: Vec<(&'static str, String)>,
+}
+
+impl Refusal {
+    fn new(
+        status: u16,
+        reason: &'static str,
+        kind: &'static str,
+        detail: impl Into<String>,
+    ) -> Refusal {
+        Refusal {
+            status,
+            reason,
+            kind,
+            detail: detail.into(),
+            headers: Vec::new(),
+        }
+    }
+
+    fn bytes(&self) -> Vec<u8> {
+        let body = serde_json::json!({
+            "type": format!("https://veza.stream/problems/{}", self.kind),
+            "title": self.reason,
+            "status": self.status,
+            "detail": self.detail,
+        })
+        .to_string();
+        let mut head = format!(
+            "HTTP/1.1 {} {}\r\nServer: veza-stream\r\nContent-Type: application/problem+json\r\nContent-Length: {}\r\nConnection: close\r\n",
+            self.status,
+            self.reason,
+            body.len()
+        );
+        for (k, v) in &self.headers {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+        head.push_str("\r\n");
+        let mut out = head.into_bytes();
+        out.extend_from_slice(body.as_bytes());
+        out
+    }
+}
+
+/// Serves one source connection to its end.
+pub async fn serve(app: Arc<App>, mut tcp: TcpStream, addr: SocketAddr) {
+    let timeout = Duration::from_secs_f64(app.config.live.source_timeout_seconds);
+    let mut buf = Vec::with_capacity(4096);
+    let head = match read_head(&mut tcp, &mut buf, timeout).await {
+        Ok(h) => h,
+        Err(r) => {
+            app.metrics
+                .live_sources
+                .with_label_values(&["refused"])
+                .inc();
+            let _ = tcp.write_all(&r.bytes()).await;
+            return;
+        }
+    };
+    let body_start = buf.split_off(head.len);
+    let outcome = match admit(&app, &head).await {
+        Ok(admitted) => run(&app, &mut tcp, head, admitted, body_start, addr).await,
+        Err(r) => {
+            let _ = tcp.write_all(&r.bytes()).await;
+            "refused"
+        }
+    };
+    app.metrics.live_sources.with_label_values(&[outcome]).inc();
+    let _ = tcp.shutdown().await;
+}
+
+async fn read_head(
+    tcp: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    timeout: Duration,
+) -> Result<Head, Refusal> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match head::parse(buf) {
+            Ok(h) => return Ok(h),
+            Err(HeadError::Incomplete) => {}
+            Err(HeadError::TooLarge) => {
+                return Err(Refusal::new(
+                    431,
+                    "Request Header Fields Too Large",
+                    "head-too-large",
+                    "the request head is over 16 KiB",
+                ))
+            }
+            Err(HeadError::Malformed(why)) => {
+                return Err(Refusal::new(400, "Bad Request", "bad-request", why))
+            }
+            Err(HeadError::Method) => {
+                let mut r = Refusal::new(
+                    405,
+                    "Method Not Allowed",
+                    "method-not-allowed",
+                    "a source sends PUT or SOURCE",
+                );
+                r.headers.push(("Allow", "PUT, SOURCE".into()));
+                return Err(r);
+            }
+            Err(HeadError::NotFound) => {
+                return Err(Refusal::new(
+                    404,
+                    "Not Found",
+                    "not-found",
+                    "sources go to /ingest/{channel_id}",
+                ))
+            }
+        }
+        let mut chunk = [0u8; 2048];
+        let n = match tokio::time::timeout_at(deadline.into(), tcp.read(&mut chunk)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => {
+                return Err(Refusal::new(
+                    400,
+                    "Bad Request",
+                    "bad-request",
+                    "the connection closed in the head",
+                ))
+            }
+            Ok(Ok(n)) => n,
+            Err(_) => {
+                return Err(Refusal::new(
+                    408,
+                    "Request Timeout",
+                    "timeout",
+                    "the request head did not arrive in time",
+                ))
+            }
+        };
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+struct Admitted {
+    channel: Arc<crate::live::Channel>,
+    source: u64,
+    pcm: tokio::sync::mpsc::Sender<crate::live::Pcm48>,
+    drop: tokio_util::sync::CancellationToken,
+    format: &'static str,
+}
+
+fn unauthorized(detail: &str) -> Refusal {
+    let mut r = Refusal::new(401, "Unauthorized", "unauthorized", detail);
+    r.headers
+        .push(("WWW-Authenticate", "Basic realm=\"Icecast2 Server\"".into()));
+    r
+}
+
+async fn admit(app: &App, head: &Head) -> Result<Admitted, Refusal> {
+    let Some(id) = ChannelId::parse_canonical(&head.channel) else {
+        return Err(Refusal::new(
+            404,
+            "Not Found",
+            "not-found",
+            "no such channel",
+        ));
+    };
+    let Some((_, key)) = head
+        .credentials
+        .as_ref()
+        .filter(|(user, _)| user == "source")
+    else {
+        return Err(unauthorized("send Basic credentials source:<stream key>"));
+    };
+    let row = match app.store.channel(id).await {
+        Ok(Some(row)) => row,
+        Ok(None) => {
+            return Err(Refusal::new(
+                404,
+                "Not Found",
+                "not-found",
+                "no such channel",
+            ))
+        }
+        Err(e) => {
+            return Err(Refusal::new(
+                503,
+                "Service Unavailable",
+                "unavailable",
+                format!("the metadata store failed: {e}"),
+            ))
+        }
+    };
+    let hash = key_hash(key);
+    if !constant_eq(hash.as_bytes(), row.key_hash.as_bytes()) {
+        return Err(unauthorized("the stream key is wrong or was rotated"));
+    }
+    let format = match head.content_type.as_deref() {
+        None => return Err(Refusal::new(403, "Forbidden", "content-type", "No Content-type given")),
+        Some(t) => head::format_of(t).ok_or_else(|| {
+            Refusal::new(403, "Forbidden", "content-type", format!("Content-type not supported: {t} (send audio/mpeg, audio/aac, application/ogg or audio/flac)"))
+        })?,
+    };
+    let channel = match app.live.start(&row).await {
+        Ok(c) => c,
+        Err(StartError::Elsewhere(lease)) => {
+            let mut r = Refusal::new(
+                409,
+                "Conflict",
+                "channel-elsewhere",
+                format!(
+                    "channel {id} is live on node {} at {}; send the source there",
+                    lease.node, lease.url
+                ),
+            );
+            r.headers.push((
+                "Location",
+                format!("{}{}", lease.url, crate::layout::channel_ingest(id)),
+            ));
+            return Err(r);
+        }
+        Err(StartError::Failed(e)) => {
+            return Err(Refusal::new(
+                503,
+                "Service Unavailable",
+                "unavailable",
+                format!("the channel could not start: {e}"),
+            ))
+        }
+    };
+    let info = SourceInfo {
+        client: if head.user_agent.is_empty() {
+            "unknown".into()
+        } else {
+            head.user_agent.clone()
+        },
+        codec: head.content_type.clone().unwrap_or_default(),
+        bitrate: 0,
+        connected_at: util::rfc3339(util::now_ms()),
+        name: head.ice.name.clone(),
+        description: head.ice.description.clone(),
+        genre: head.ice.genre.clone(),
+        public: head.ice.public,
+    };
+    match channel.attach(&hash, info).await {
+        Ok((source, pcm, drop)) => Ok(Admitted {
+            channel,
+            source,
+            pcm,
+            drop,
+            format,
+        }),
+        Err(Refused::Busy) => Err(Refusal::new(
+            403,
+            "Forbidden",
+            "mountpoint-in-use",
+            "Mountpoint in use: another source is live on this channel",
+        )),
+        Err(Refused::Stopped) => Err(Refusal::new(
+            503,
+            "Service Unavailable",
+            "unavailable",
+            "the channel is stopping; try again",
+        )),
+    }
+}
+
+fn constant_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Reads the body until the end, handing it to a decoding thread. Returns how it ended.
+async fn run(
+    app: &App,
+    tcp: &mut TcpStream,
+    head: Head,
+    a: Admitted,
+    first: Vec<u8>,
+    addr: SocketAddr,
+) -> &'static str {
+    let timeout = Duration::from_secs_f64(app.config.live.source_timeout_seconds);
+    let mut greeting = Vec::new();
+    if head.expect_continue {
+        greeting.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+    }
+    greeting
+        .extend_from_slice(b"HTTP/1.0 200 OK\r\nServer: veza-stream\r\nConnection: close\r\n\r\n");
+    if tcp.write_all(&greeting).await.is_err() {
+        a.channel.detach(a.source);
+        return "closed";
+    }
+    tracing::info!(channel = %a.channel.id, %addr, client = %head.user_agent, format = a.format, "source connected");
+    let epoch = Instant::now();
+    let last_pcm = Arc::new(AtomicU64::new(0));
+    let (bytes_tx, bytes_rx) = tokio::sync::mpsc::channel::<Vec<u8>>(8);
+    let decoding = {
+        let last_pcm = last_pcm.clone();
+        let pcm = a.pcm.clone();
+        let drop = a.drop.clone();
+        let metrics = app.metrics.clone();
+        let format = a.format;
+        std::thread::Builder::new()
+            .name("icecast-decode".into())
+            .spawn(move || decode(bytes_rx, pcm, drop, metrics, format, last_pcm, epoch))
+    };
+    let decoding = match decoding {
+        Ok(d) => d,
+        Err(_) => {
+            a.channel.detach(a.source);
+            return "refused";
+        }
+    };
+    let mut dechunk = head.chunked.then(Dechunk::default);
+    let mut window_start = Instant::now();
+    let mut window_bytes = 0u64;
+    let mut pending = first;
+    let mut chunk = vec![0u8; 16 << 10];
+    let outcome = 'read: loop {
+        if !pending.is_empty() {
+            let bytes = match dechunk.as_mut() {
+                Some(d) => {
+                    let mut out = Vec::with_capacity(pending.len());
+                    if d.push(&pending, &mut out).is_err() {
+                        break 'read "garbage";
+                    }
+                    pending.clear();
+                    out
+                }
+                None => std::mem::take(&mut pending),
+            };
+            window_bytes += bytes.len() as u64;
+            tokio::select! {
+                sent = bytes_tx.send(bytes) => if sent.is_err() { break 'read "garbage" },
+                _ = a.drop.cancelled() => break 'read "dropped",
+            }
+            if dechunk.as_ref().is_some_and(Dechunk::done) {
+                break 'read "ended";
+            }
+        }
+        let since_pcm = epoch
+            .elapsed()
+            .saturating_sub(Duration::from_millis(last_pcm.load(Ordering::Relaxed)));
+        if since_pcm > timeout {
+            // Bytes arrive but nothing decodes: sustained garbage.
+            break 'read "garbage";
+        }
+        if window_start.elapsed() >= Duration::from_secs(2) {
+            let ms = window_start.elapsed().as_millis().max(1) as u64;
+            a.channel.set_bitrate(window_bytes * 8 * 1000 / ms);
+            window_start = Instant::now();
+            window_bytes = 0;
+        }
+        tokio::select! {
+            r = tokio::time::timeout(timeout, tcp.read(&mut chunk)) => match r {
+                Ok(Ok(0)) => break 'read "ended",
+                Ok(Ok(n)) => pending.extend_from_slice(&chunk[..n]),
+                Ok(Err(_)) => break 'read "closed",
+                Err(_) => break 'read "stalled",
+            },
+            _ = a.drop.cancelled() => break 'read "dropped",
+        }
+    };
+    drop(bytes_tx);
+    if outcome != "ended" {
+        a.drop.cancel();
+    }
+    let _ = tokio::task::spawn_blocking(move || decoding.join()).await;
+    tracing::info!(channel = %a.channel.id, %addr, outcome, "source disconnected");
+    a.channel.detach(a.source);
+    outcome
+}
+
+/// The decoding thread of one source: bytes in, stereo 48 kHz PCM out to the engine. A decoder
+/// that fails on damaged bytes is replaced by a fresh one, which resyncs on the next frame it
+/// recognises; each failure is counted.
+fn decode(
+    mut bytes: tokio::sync::mpsc::Receiver<Vec<u8>>,
+    pcm: tokio::sync::mpsc::Sender<crate::live::Pcm48>,
+    drop: tokio_util::sync::CancellationToken,
+    metrics: Arc<crate::metrics::Metrics>,
+    format: &'static str,
+    last_pcm: Arc<AtomicU64>,
+    epoch: Instant,
+) {
+    let mut decoder = PushDecoder::new(Some(format), Limits::default());
+    let mut convert = ToStereo48::default();
+    let send = |pieces: Vec<veza_codecs::Pcm>, convert: &mut ToStereo48| -> bool {
+        for p in pieces {
+            let Ok(stereo) = convert.push(p) else {
+                return false;
+            };
+            last_pcm.store(epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
+            tracing::trace!(frames = stereo[0].len(), "source pcm");
+            if drop.is_cancelled() || pcm.blocking_send(stereo).is_err() {
+                return false;
+            }
+        }
+        true
+    };
+    while let Some(b) = bytes.blocking_recv() {
+        let pieces = match decoder.push(&b) {
+            Ok(p) => p,
+            Err(e) => {
+                metrics.live_source_damage.inc();
+                tracing::debug!(error = %e, "source damage; resyncing");
+                decoder = PushDecoder::new(Some(format), Limits::default());
+                Vec::new()
+            }
+        };
+        if !send(pieces, &mut convert) {
+            return;
+        }
+    }
+    if drop.is_cancelled() {
+        return;
+    }
+    // The source ended cleanly: what the decoder and resampler still hold plays out.
+    if let Ok(rest) = decoder.finish() {
+        send(rest, &mut convert);
+    }
+    if let Ok(tail) = convert.flush() {
+        let _ = pcm.blocking_send(tail);
+    }
+}

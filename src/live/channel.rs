@@ -1,0 +1,383 @@
+//! A running channel as the rest of the server sees it: its outputs, its live status, its
+//! listeners and the door its engine listens on.
+
+use super::output::Output;
+use crate::store::{ChannelId, TrackId};
+use bytes::Bytes;
+use dashmap::DashMap;
+use parking_lot::{Mutex, RwLock};
+use serde::Serialize;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{broadcast, mpsc};
+use tokio_util::sync::CancellationToken;
+use veza_hls::DateRange;
+
+/// What plays on a channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    /// Nothing: no source and no auto-DJ.
+    Offline,
+    /// A live source.
+    Live,
+    /// The auto-DJ.
+    Autodj,
+}
+
+impl State {
+    /// Its name in the API and events.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Offline => "offline",
+            State::Live => "live",
+            State::Autodj => "autodj",
+        }
+    }
+}
+
+/// A connected source, as the API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SourceInfo {
+    /// Its `User-Agent`.
+    pub client: String,
+    /// Its content type (`audio/mpeg`).
+    pub codec: String,
+    /// Its measured bitrate, bits per second, over the last few seconds.
+    pub bitrate: u64,
+    /// RFC 3339.
+    pub connected_at: String,
+    /// `ice-name`, `ice-description`, `ice-genre`, `ice-public`.
+    pub name: Option<String>,
+    /// `ice-description`.
+    pub description: Option<String>,
+    /// `ice-genre`.
+    pub genre: Option<String>,
+    /// `ice-public`.
+    pub public: Option<bool>,
+}
+
+/// What plays now.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NowPlaying {
+    /// The title.
+    pub title: String,
+    /// The auto-DJ track, when it is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub track_id: Option<TrackId>,
+    /// RFC 3339.
+    pub since: String,
+}
+
+/// A channel's live status.
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    /// offline, live or autodj.
+    pub state: State,
+    /// The live source, when one is connected.
+    pub source: Option<SourceInfo>,
+    /// What plays.
+    pub now_playing: Option<NowPlaying>,
+    /// When the channel went on air, RFC 3339.
+    pub started_at: Option<String>,
+}
+
+/// How a listener listens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Protocol {
+    /// LL-HLS (and plain HLS).
+    Hls,
+    /// WHEP.
+    Webrtc,
+}
+
+impl Protocol {
+    /// Its label in metrics and the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Hls => "hls",
+            Protocol::Webrtc => "webrtc",
+        }
+    }
+}
+
+/// Listener counts by protocol.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Listeners {
+    /// LL-HLS sessions seen within the idle window.
+    pub hls: u64,
+    /// WebRTC sessions.
+    pub webrtc: u64,
+}
+
+/// What the channel's SSE stream carries.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ChannelEvent {
+    /// The state (and source) changed.
+    State {
+        /// offline, live or autodj.
+        state: State,
+        /// The source.
+        source: Option<SourceInfo>,
+    },
+    /// The title changed.
+    NowPlaying(NowPlaying),
+    /// Listener counts changed.
+    Listeners(Listeners),
+}
+
+/// Stereo PCM at 48 kHz from a source.
+pub type Pcm48 = [Vec<f32>; 2];
+
+/// What the engine is told.
+pub enum Ctl {
+    /// A source connected: its PCM arrives on `pcm`.
+    Attach {
+        /// The source's number.
+        id: u64,
+        /// Its PCM.
+        pcm: mpsc::Receiver<Pcm48>,
+    },
+    /// A new title from the source (`/admin/metadata`, in-band tags).
+    Title(String),
+}
+
+/// A push consumer's encoded frames (the Opus rendition), for WebRTC sessions.
+#[derive(Debug, Clone)]
+pub struct Frame {
+    /// The Opus packet.
+    pub data: Bytes,
+    /// Its decode time at 48 kHz.
+    pub pts: u64,
+}
+
+/// A source slot: who is connected, and how to drop them.
+struct Attached {
+    id: u64,
+    key_hash: String,
+    drop: CancellationToken,
+}
+
+/// Why a source was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// Another source is live (Icecast answers 403 "Mountpoint in use").
+    Busy,
+    /// The channel's engine has stopped.
+    Stopped,
+}
+
+/// A running channel.
+pub struct Channel {
+    /// Its id.
+    pub id: ChannelId,
+    /// Its owner.
+    pub owner: String,
+    /// Its renditions, in the order of the multivariant playlist.
+    pub outputs: Vec<Arc<Output>>,
+    /// Parts per segment.
+    pub parts_per_segment: u32,
+    pub(super) status: RwLock<Status>,
+    pub(super) dateranges: RwLock<VecDeque<DateRange>>,
+    sessions: DashMap<u128, (Protocol, AtomicU64)>,
+    consumers: DashMap<u64, mpsc::Sender<Frame>>,
+    next_consumer: AtomicU64,
+    pub(super) dropped_consumers: AtomicU64,
+    events: broadcast::Sender<ChannelEvent>,
+    ctl: mpsc::Sender<Ctl>,
+    source: Mutex<Option<Attached>>,
+    next_source: AtomicU64,
+    epoch: Instant,
+    /// Cancelled when the engine stops.
+    pub stopped: CancellationToken,
+}
+
+impl Channel {
+    pub(super) fn new(
+        id: ChannelId,
+        owner: String,
+        outputs: Vec<Arc<Output>>,
+        parts_per_segment: u32,
+        ctl: mpsc::Sender<Ctl>,
+    ) -> Channel {
+        Channel {
+            id,
+            owner,
+            outputs,
+            parts_per_segment,
+            status: RwLock::new(Status {
+                state: State::Offline,
+                source: None,
+                now_playing: None,
+                started_at: None,
+            }),
+            dateranges: RwLock::new(VecDeque::new()),
+            sessions: DashMap::new(),
+            consumers: DashMap::new(),
+            next_consumer: AtomicU64::new(0),
+            dropped_consumers: AtomicU64::new(0),
+            events: broadcast::channel(64).0,
+            ctl,
+            source: Mutex::new(None),
+            next_source: AtomicU64::new(1),
+            epoch: Instant::now(),
+            stopped: CancellationToken::new(),
+        }
+    }
+
+    /// The live status.
+    pub fn status(&self) -> Status {
+        self.status.read().clone()
+    }
+
+    /// A rendition by name.
+    pub fn output(&self, name: &str) -> Option<&Arc<Output>> {
+        self.outputs.iter().find(|o| o.name == name)
+    }
+
+    /// The SSE feed.
+    pub fn subscribe(&self) -> broadcast::Receiver<ChannelEvent> {
+        self.events.subscribe()
+    }
+
+    pub(super) fn announce(&self, e: ChannelEvent) {
+        let _ = self.events.send(e);
+    }
+
+    /// Attaches a source authenticated by the key whose hash is `key_hash`. Returns its number,
+    /// the sender its PCM goes to, and the token that is cancelled when it must go (its key was
+    /// rotated, the channel stopped or was deleted).
+    pub async fn attach(
+        &self,
+        key_hash: &str,
+        info: SourceInfo,
+    ) -> Result<(u64, mpsc::Sender<Pcm48>, CancellationToken), Refused> {
+        let (tx, rx) = mpsc::channel(16);
+        let drop = self.stopped.child_token();
+        let id = self.next_source.fetch_add(1, Ordering::Relaxed);
+        {
+            let mut slot = self.source.lock();
+            if slot.as_ref().is_some_and(|a| !a.drop.is_cancelled()) {
+                return Err(Refused::Busy);
+            }
+            *slot = Some(Attached {
+                id,
+                key_hash: key_hash.to_string(),
+                drop: drop.clone(),
+            });
+        }
+        self.status.write().source = Some(info);
+        if self.ctl.send(Ctl::Attach { id, pcm: rx }).await.is_err() {
+            self.detach(id);
+            return Err(Refused::Stopped);
+        }
+        Ok((id, tx, drop))
+    }
+
+    /// Frees the source slot of source `id`.
+    pub fn detach(&self, id: u64) {
+        let mut slot = self.source.lock();
+        if slot.as_ref().is_some_and(|a| a.id == id) {
+            if let Some(a) = slot.take() {
+                a.drop.cancel();
+            }
+        }
+    }
+
+    /// Drops the connected source unless it authenticated with the key hashed `key_hash` (the
+    /// key was rotated).
+    pub fn keep_only_key(&self, key_hash: &str) {
+        let mut slot = self.source.lock();
+        if slot.as_ref().is_some_and(|a| a.key_hash != key_hash) {
+            if let Some(a) = slot.take() {
+                a.drop.cancel();
+            }
+        }
+    }
+
+    /// Whether source `id` still holds the slot.
+    pub fn holds(&self, id: u64) -> bool {
+        self.source.lock().as_ref().is_some_and(|a| a.id == id)
+    }
+
+    /// Records the source's measured bitrate.
+    pub fn set_bitrate(&self, bits_per_second: u64) {
+        if let Some(s) = self.status.write().source.as_mut() {
+            s.bitrate = bits_per_second;
+        }
+    }
+
+    /// Sets the title from the source.
+    pub fn set_title(&self, title: String) -> bool {
+        self.ctl.try_send(Ctl::Title(title)).is_ok()
+    }
+
+    /// Records a listener session seen now.
+    pub fn seen(&self, session: u128, protocol: Protocol) {
+        let now = self.epoch.elapsed().as_millis() as u64;
+        match self.sessions.get(&session) {
+            Some(s) => s.1.store(now, Ordering::Relaxed),
+            None => {
+                self.sessions
+                    .insert(session, (protocol, AtomicU64::new(now)));
+            }
+        }
+    }
+
+    /// Forgets a session (a WebRTC session that closed).
+    pub fn forget(&self, session: u128) {
+        self.sessions.remove(&session);
+    }
+
+    /// Listener counts, dropping sessions idle for longer than `idle`.
+    pub fn listeners(&self, idle: Duration) -> Listeners {
+        let now = self.epoch.elapsed().as_millis() as u64;
+        let idle = idle.as_millis() as u64;
+        self.sessions.retain(|_, (p, seen)| {
+            *p == Protocol::Webrtc || now.saturating_sub(seen.load(Ordering::Relaxed)) <= idle
+        });
+        let mut l = Listeners::default();
+        for s in self.sessions.iter() {
+            match s.0 {
+                Protocol::Hls => l.hls += 1,
+                Protocol::Webrtc => l.webrtc += 1,
+            }
+        }
+        l
+    }
+
+    /// A push consumer of the first Opus rendition's frames, with `queue` frames of slack. A
+    /// consumer that falls further behind is dropped (its receiver ends) and counted.
+    pub fn consume(&self, queue: usize) -> mpsc::Receiver<Frame> {
+        let (tx, rx) = mpsc::channel(queue.max(1));
+        let id = self.next_consumer.fetch_add(1, Ordering::Relaxed);
+        self.consumers.insert(id, tx);
+        rx
+    }
+
+    /// Consumers attached now.
+    pub fn consumers(&self) -> usize {
+        self.consumers.len()
+    }
+
+    /// Hands a frame to every consumer without waiting: one that is full or gone is dropped.
+    pub(super) fn fan_out(&self, frame: &Frame) {
+        self.consumers
+            .retain(|_, tx| match tx.try_send(frame.clone()) {
+                Ok(()) => true,
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    self.dropped_consumers.fetch_add(1, Ordering::Relaxed);
+                    false
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => false,
+            });
+    }
+
+    /// Now-playing intervals for the playlists.
+    pub fn dateranges(&self) -> Vec<DateRange> {
+        self.dateranges.read().iter().cloned().collect()
+    }
+}

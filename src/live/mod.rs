@@ -1,0 +1,338 @@
+//! `live`: live channels. Each running channel has one engine task that takes PCM from its
+//! source (an Icecast source client, later WHIP) or its auto-DJ, encodes it once per rendition
+//! and publishes LL-HLS parts that every listener reads ([`Output`]).
+//!
+//! A channel runs on one node at a time: the one holding its lease row in the metadata store.
+//! The node renews the lease while the channel runs; another node refuses its sources (409) and
+//! redirects its listeners (307) to the holder. [`supervisor`] keeps auto-DJ channels on air and
+//! leases renewed.
+//!
+//! ```text
+//! source ─► decode ─► stereo 48 kHz ─┐
+//!                                    ├─► mixer (crossfade) ─► encoder per rendition ─► parts
+//! auto-DJ ─► decode ─► stereo 48 kHz ┘                         (once)                   │
+//!                                                                 listeners read the same ◄┘
+//! ```
+
+mod autodj;
+mod channel;
+mod clock;
+mod convert;
+mod engine;
+mod lane;
+mod mixer;
+mod output;
+
+pub use channel::{
+    Channel, ChannelEvent, Frame, Listeners, NowPlaying, Pcm48, Protocol, Refused, SourceInfo,
+    State, Status,
+};
+pub use convert::ToStereo48;
+pub use engine::NOW_PLAYING_CLASS;
+pub use lane::Lane;
+pub use output::{Output, PartOut, SegmentOut, Window};
+
+use crate::config;
+use crate::metrics::Metrics;
+use crate::outbox::Outbox;
+use crate::storage::Storage;
+use crate::store::{self, ChannelId, Lease, MetadataStore};
+use crate::util;
+use dashmap::DashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use veza_hls::{PartCutter, GRID, LOSSY_TIMESCALE};
+
+/// Parts per segment: 6 × 320 ms = 1.92 s segments.
+pub const PARTS_PER_SEGMENT: u32 = 6;
+
+/// `PART-TARGET`, seconds.
+pub const PART_TARGET: f64 = GRID as f64 / LOSSY_TIMESCALE as f64;
+
+/// Segment length in ticks.
+const SEGMENT_TICKS: u64 = GRID * PARTS_PER_SEGMENT as u64;
+
+/// Why a channel did not start here.
+#[derive(Debug)]
+pub enum StartError {
+    /// Another node holds the channel's lease.
+    Elsewhere(Lease),
+    /// The store or an encoder failed.
+    Failed(String),
+}
+
+/// This node's live channels.
+pub struct Live {
+    /// This node's id in leases.
+    pub node: String,
+    /// `[live]`.
+    pub config: config::Live,
+    /// This node's public URL, written in its leases.
+    pub public_url: String,
+    /// How long an HLS listener counts after its last request.
+    pub listener_idle: Duration,
+    channels: DashMap<ChannelId, Arc<Channel>>,
+    store: Arc<dyn MetadataStore>,
+    storage: Storage,
+    outbox: Arc<Outbox>,
+    metrics: Arc<Metrics>,
+    shutdown: CancellationToken,
+    starting: tokio::sync::Mutex<()>,
+}
+
+impl Live {
+    /// No channel running yet.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        config: config::Live,
+        public_url: String,
+        listener_idle: Duration,
+        store: Arc<dyn MetadataStore>,
+        storage: Storage,
+        outbox: Arc<Outbox>,
+        metrics: Arc<Metrics>,
+        shutdown: CancellationToken,
+    ) -> Live {
+        let node = if config.node_id.is_empty() {
+            format!("node-{}", uuid::Uuid::new_v4().simple())
+        } else {
+            config.node_id.clone()
+        };
+        Live {
+            node,
+            config,
+            public_url,
+            listener_idle,
+            channels: DashMap::new(),
+            store,
+            storage,
+            outbox,
+            metrics,
+            shutdown,
+            starting: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// The channel, if it runs on this node.
+    pub fn running(&self, id: ChannelId) -> Option<Arc<Channel>> {
+        self.channels
+            .get(&id)
+            .map(|c| c.clone())
+            .filter(|c| !c.stopped.is_cancelled())
+    }
+
+    /// The channel as this node last ran it, stopped or not: a stopped one still answers its
+    /// last playlist (with `EXT-X-ENDLIST`) until the supervisor forgets it.
+    pub fn get(&self, id: ChannelId) -> Option<Arc<Channel>> {
+        self.channels.get(&id).map(|c| c.clone())
+    }
+
+    /// Channels running here.
+    pub fn count(&self) -> usize {
+        self.channels
+            .iter()
+            .filter(|c| !c.stopped.is_cancelled())
+            .count()
+    }
+
+    /// The node that runs a channel elsewhere, if one does.
+    pub async fn elsewhere(&self, id: ChannelId) -> Option<Lease> {
+        let lease = self.store.lease(id, util::now_ms()).await.ok()??;
+        (lease.node != self.node).then_some(lease)
+    }
+
+    /// Starts a channel here (or returns it running), taking its lease.
+    pub async fn start(&self, row: &store::Channel) -> Result<Arc<Channel>, StartError> {
+        let _one_at_a_time = self.starting.lock().await;
+        if let Some(c) = self.running(row.id) {
+            return Ok(c);
+        }
+        let now = util::now_ms();
+        let lease = self
+            .store
+            .acquire_lease(
+                row.id,
+                &self.node,
+                &self.public_url,
+                now + self.lease_ms(),
+                now,
+            )
+            .await
+            .map_err(|e| StartError::Failed(e.to_string()))?;
+        if lease.node != self.node {
+            return Err(StartError::Elsewhere(lease));
+        }
+        let names = if row.renditions.is_empty() {
+            &self.config.renditions
+        } else {
+            &row.renditions
+        };
+        // Segment numbers follow the wall clock (one per 1.92 s), so a channel that restarts
+        // never reuses the name of a part a CDN may still cache.
+        let mut msn = (now.max(0) as u64) / (SEGMENT_TICKS * 1000 / LOSSY_TIMESCALE as u64);
+        if let Some(old) = self.channels.get(&row.id) {
+            if let Some(e) = old.outputs.first().and_then(|o| o.edge()) {
+                msn = msn.max(e.msn + 1);
+            }
+        }
+        let origin = msn * SEGMENT_TICKS;
+        let mut lanes = Vec::new();
+        let mut outputs = Vec::new();
+        let mut fan_out = true;
+        for name in names {
+            let lane = Lane::parse(name).map_err(StartError::Failed)?;
+            let (encoder, init) = lane.encoder().map_err(StartError::Failed)?;
+            let output = Arc::new(Output::new(
+                lane,
+                bytes::Bytes::from(init),
+                self.config.dvr_seconds,
+            ));
+            let cutter = PartCutter::new(LOSSY_TIMESCALE, GRID, PARTS_PER_SEGMENT, origin, msn)
+                .map_err(|e| StartError::Failed(e.to_string()))?;
+            let opus = matches!(lane, Lane::Opus(_));
+            lanes.push(engine::Lane {
+                encoder,
+                cutter,
+                output: output.clone(),
+                pts: origin,
+                emsg: None,
+                fan_out: opus && std::mem::take(&mut fan_out),
+            });
+            outputs.push(output);
+        }
+        let (ctl_tx, ctl_rx) = tokio::sync::mpsc::channel(32);
+        let ch = Arc::new(Channel::new(
+            row.id,
+            row.owner.clone(),
+            outputs,
+            PARTS_PER_SEGMENT,
+            ctl_tx,
+        ));
+        let autodj = match row.playlist_id {
+            Some(p) => Some(
+                autodj::Feed::spawn(
+                    self.store.clone(),
+                    self.storage.clone(),
+                    p,
+                    row.shuffle,
+                    engine::BLOCK,
+                )
+                .map_err(|e| StartError::Failed(format!("starting the auto-DJ thread: {e}")))?,
+            ),
+            None => None,
+        };
+        let crossfade_frames = (self.config.crossfade_seconds * clock::RATE as f64) as usize;
+        let engine = engine::Engine::new(
+            ch.clone(),
+            lanes,
+            ctl_rx,
+            autodj,
+            origin,
+            engine::Wiring {
+                store: self.store.clone(),
+                outbox: self.outbox.clone(),
+                metrics: self.metrics.clone(),
+                shutdown: self.shutdown.clone(),
+                source_timeout: Duration::from_secs_f64(self.config.source_timeout_seconds),
+                crossfade_frames,
+                listener_idle: self.listener_idle,
+            },
+        );
+        let store = self.store.clone();
+        let node = self.node.clone();
+        let id = row.id;
+        tokio::spawn(async move {
+            engine.run().await;
+            if let Err(e) = store.release_lease(id, &node).await {
+                tracing::warn!(channel = %id, error = %e, "releasing a channel lease failed");
+            }
+        });
+        self.channels.insert(row.id, ch.clone());
+        tracing::info!(channel = %row.id, node = %self.node, "channel started");
+        Ok(ch)
+    }
+
+    /// Stops a channel here (deleted, or changed so that it must restart).
+    pub fn stop(&self, id: ChannelId) {
+        if let Some((_, c)) = self.channels.remove(&id) {
+            c.stopped.cancel();
+        }
+    }
+
+    fn lease_ms(&self) -> i64 {
+        i64::try_from(self.config.lease_seconds.saturating_mul(1000)).unwrap_or(i64::MAX)
+    }
+}
+
+/// Keeps leases renewed, auto-DJ channels on air and the registry free of stopped channels,
+/// until shutdown.
+pub async fn supervisor(live: Arc<Live>) {
+    let every = Duration::from_millis((live.lease_ms() / 3).max(500) as u64);
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = live.shutdown.cancelled() => break,
+        }
+        supervise_once(&live).await;
+    }
+    for c in live.channels.iter() {
+        c.stopped.cancel();
+    }
+}
+
+async fn supervise_once(live: &Live) {
+    // Stopped channels stay a few seconds so late playlist requests see EXT-X-ENDLIST.
+    live.channels.retain(|_, c| !c.stopped.is_cancelled());
+    let running: Vec<Arc<Channel>> = live.channels.iter().map(|c| c.clone()).collect();
+    for c in running {
+        // A channel deleted or re-keyed through another node: follow the store.
+        match live.store.channel(c.id).await {
+            Ok(None) => {
+                live.stop(c.id);
+                continue;
+            }
+            Ok(Some(row)) => c.keep_only_key(&row.key_hash),
+            Err(_) => {}
+        }
+        let now = util::now_ms();
+        match live
+            .store
+            .acquire_lease(
+                c.id,
+                &live.node,
+                &live.public_url,
+                now + live.lease_ms(),
+                now,
+            )
+            .await
+        {
+            Ok(l) if l.node != live.node => {
+                tracing::warn!(channel = %c.id, holder = %l.node, "lost a channel lease; stopping it here");
+                live.stop(c.id);
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(channel = %c.id, error = %e, "renewing a channel lease failed")
+            }
+        }
+    }
+    let Ok(autodj) = live.store.autodj_channels().await else {
+        return;
+    };
+    for row in autodj {
+        if live.running(row.id).is_some() || live.elsewhere(row.id).await.is_some() {
+            continue;
+        }
+        let Some(p) = row.playlist_id else { continue };
+        if !autodj::playable(live.store.as_ref(), p).await {
+            continue;
+        }
+        match live.start(&row).await {
+            Ok(_) | Err(StartError::Elsewhere(_)) => {}
+            Err(StartError::Failed(e)) => {
+                tracing::warn!(channel = %row.id, error = %e, "starting an auto-DJ channel failed")
+            }
+        }
+    }
+}

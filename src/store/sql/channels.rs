@@ -1,0 +1,195 @@
+//! Live channels and their leases. The SQL of both backends, written once: this macro is
+//! expanded inside `sql_store!`, where the row types, column lists and helpers it names are in
+//! scope.
+
+macro_rules! channels_impl {
+    ($name:ident, $db:ty, $migrations:literal, $begin:literal, $claim:expr, $skip_locked:literal) => {
+        #[async_trait::async_trait]
+        impl ChannelStore for $name {
+            async fn create_channel(&self, c: &Channel, now: i64) -> Result<()> {
+                let mut tx = self.pool.begin_with($begin).await?;
+                sqlx::query(
+                    "INSERT INTO channels (id, owner, title, description, visibility, playlist_id, \
+                     shuffle, renditions, key_hash, version, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                )
+                .bind(c.id.to_string())
+                .bind(&c.owner)
+                .bind(&c.title)
+                .bind(&c.description)
+                .bind(if c.public { "public" } else { "private" })
+                .bind(c.playlist_id.map(|p| p.to_string()))
+                .bind(i64::from(c.shuffle))
+                .bind(c.renditions.join(","))
+                .bind(&c.key_hash)
+                .bind(c.version)
+                .bind(c.created_at)
+                .bind(c.updated_at)
+                .execute(&mut *tx)
+                .await?;
+                Self::emit(&mut tx, &Event::ChannelCreated(channel_ref(c)), now).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn channel(&self, id: ChannelId) -> Result<Option<Channel>> {
+                let sql = sqlx::AssertSqlSafe(format!(
+                    "SELECT {CHANNEL_COLUMNS} FROM channels WHERE id = $1"
+                ));
+                let row: Option<ChannelRow> = sqlx::query_as(sql)
+                    .bind(id.to_string())
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.map(Channel::try_from).transpose()
+            }
+
+            async fn channels(
+                &self,
+                filter: PlaylistFilter<'_>,
+                before: Option<ChannelId>,
+                limit: i64,
+            ) -> Result<Vec<Channel>> {
+                let (owner, vis) = match filter {
+                    PlaylistFilter::All => ("", ""),
+                    PlaylistFilter::Owner(o) => (o, ""),
+                    PlaylistFilter::Public => ("", "public"),
+                };
+                let sql = sqlx::AssertSqlSafe(format!(
+                    "SELECT {CHANNEL_COLUMNS} FROM channels WHERE ($1 = '' OR id < $1) \
+                     AND ($2 = '' OR owner = $2) AND ($3 = '' OR visibility = $3) \
+                     ORDER BY id DESC LIMIT $4"
+                ));
+                let rows: Vec<ChannelRow> = sqlx::query_as(sql)
+                    .bind(before.map(|b| b.to_string()).unwrap_or_default())
+                    .bind(owner)
+                    .bind(vis)
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.into_iter().map(Channel::try_from).collect()
+            }
+
+            async fn autodj_channels(&self) -> Result<Vec<Channel>> {
+                let sql = sqlx::AssertSqlSafe(format!(
+                    "SELECT {CHANNEL_COLUMNS} FROM channels WHERE playlist_id IS NOT NULL \
+                     ORDER BY id"
+                ));
+                let rows: Vec<ChannelRow> = sqlx::query_as(sql).fetch_all(&self.pool).await?;
+                rows.into_iter().map(Channel::try_from).collect()
+            }
+
+            async fn update_channel(&self, c: &Channel, expected: i64, now: i64) -> Result<bool> {
+                let mut tx = self.pool.begin_with($begin).await?;
+                let r = sqlx::query(
+                    "UPDATE channels SET title = $1, description = $2, visibility = $3, \
+                     playlist_id = $4, shuffle = $5, renditions = $6, key_hash = $7, version = $8, \
+                     updated_at = $9 WHERE id = $10 AND version = $11",
+                )
+                .bind(&c.title)
+                .bind(&c.description)
+                .bind(if c.public { "public" } else { "private" })
+                .bind(c.playlist_id.map(|p| p.to_string()))
+                .bind(i64::from(c.shuffle))
+                .bind(c.renditions.join(","))
+                .bind(&c.key_hash)
+                .bind(c.version)
+                .bind(c.updated_at)
+                .bind(c.id.to_string())
+                .bind(expected)
+                .execute(&mut *tx)
+                .await?;
+                if r.rows_affected() != 1 {
+                    tx.rollback().await?;
+                    return Ok(false);
+                }
+                Self::emit(&mut tx, &Event::ChannelUpdated(channel_ref(c)), now).await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn delete_channel(&self, id: ChannelId, now: i64) -> Result<Option<Channel>> {
+                let mut tx = self.pool.begin_with($begin).await?;
+                let sql = sqlx::AssertSqlSafe(format!(
+                    "DELETE FROM channels WHERE id = $1 RETURNING {CHANNEL_COLUMNS}"
+                ));
+                let row: Option<ChannelRow> = sqlx::query_as(sql)
+                    .bind(id.to_string())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let Some(row) = row else {
+                    tx.rollback().await?;
+                    return Ok(None);
+                };
+                let c = Channel::try_from(row)?;
+                sqlx::query("DELETE FROM channel_leases WHERE channel_id = $1")
+                    .bind(id.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+                Self::emit(&mut tx, &Event::ChannelDeleted(channel_ref(&c)), now).await?;
+                tx.commit().await?;
+                Ok(Some(c))
+            }
+
+            async fn acquire_lease(
+                &self,
+                id: ChannelId,
+                node: &str,
+                url: &str,
+                until: i64,
+                now: i64,
+            ) -> Result<Lease> {
+                // One statement: insert, or take over when the row is ours or has expired. Two
+                // nodes racing both run it; the row lock (PostgreSQL) or the one writer
+                // (SQLite) orders them, and the second sees the first's unexpired lease.
+                sqlx::query(
+                    "INSERT INTO channel_leases (channel_id, node, url, expires_at) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (channel_id) DO UPDATE \
+                     SET node = excluded.node, url = excluded.url, expires_at = excluded.expires_at \
+                     WHERE channel_leases.node = excluded.node OR channel_leases.expires_at < $5",
+                )
+                .bind(id.to_string())
+                .bind(node)
+                .bind(url)
+                .bind(until)
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+                let row: LeaseRow = sqlx::query_as(
+                    "SELECT node, url, expires_at FROM channel_leases WHERE channel_id = $1",
+                )
+                .bind(id.to_string())
+                .fetch_one(&self.pool)
+                .await?;
+                Ok(row.into())
+            }
+
+            async fn release_lease(&self, id: ChannelId, node: &str) -> Result<()> {
+                sqlx::query("DELETE FROM channel_leases WHERE channel_id = $1 AND node = $2")
+                    .bind(id.to_string())
+                    .bind(node)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn lease(&self, id: ChannelId, now: i64) -> Result<Option<Lease>> {
+                let row: Option<LeaseRow> = sqlx::query_as(
+                    "SELECT node, url, expires_at FROM channel_leases \
+                     WHERE channel_id = $1 AND expires_at >= $2",
+                )
+                .bind(id.to_string())
+                .bind(now)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.map(Lease::from))
+            }
+
+            async fn record_event(&self, event: &Event, now: i64) -> Result<()> {
+                let mut tx = self.pool.begin_with($begin).await?;
+                Self::emit(&mut tx, event, now).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+        }
+    };
+}
