@@ -84,6 +84,9 @@ pub struct LiveSnapshot {
     pub segments: Vec<LiveSegment>,
     /// Parts of the segment in progress.
     pub partial: Vec<LivePart>,
+    /// Wall-clock time of the segment in progress, Unix ms (`EXT-X-PROGRAM-DATE-TIME` before its
+    /// parts, so a playlist with no complete segment yet is dated too).
+    pub partial_program_date_time_ms: Option<i64>,
     /// URI of the part being made (`EXT-X-PRELOAD-HINT:TYPE=PART`).
     pub preload_hint: Option<String>,
     /// The other renditions.
@@ -144,6 +147,9 @@ pub fn render_live(s: &LiveSnapshot) -> String {
             part(&mut out, p);
         }
         let _ = writeln!(out, "#EXTINF:{:.5},\n{}", seg.seconds, seg.uri);
+    }
+    if let (Some(ms), false) = (s.partial_program_date_time_ms, s.partial.is_empty()) {
+        let _ = writeln!(out, "#EXT-X-PROGRAM-DATE-TIME:{}", rfc3339(ms));
     }
     for p in &s.partial {
         part(&mut out, p);

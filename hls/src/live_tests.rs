@@ -44,6 +44,7 @@ fn snapshot() -> LiveSnapshot {
             last_msn: 102,
             last_part: 0,
         }],
+        partial_program_date_time_ms: None,
         dateranges: Vec::new(),
         ended: false,
     }
@@ -136,5 +137,18 @@ fn now_playing_is_a_daterange_with_a_safe_title() {
     let text = render_live(&s);
     assert!(text.contains(
         "#EXT-X-DATERANGE:ID=\"np-1\",CLASS=\"com.veza.now-playing\",START-DATE=\"1970-01-01T00:00:00.000Z\",X-TITLE=\"A 'quoted' title\"\n"
+    ));
+}
+
+#[test]
+fn the_segment_in_progress_is_dated() {
+    let s = LiveSnapshot {
+        segments: Vec::new(),
+        partial: vec![part("part_9_0.m4s")],
+        partial_program_date_time_ms: Some(1_000),
+        ..snapshot()
+    };
+    assert!(render_live(&s).contains(
+        "#EXT-X-PROGRAM-DATE-TIME:1970-01-01T00:00:01.000Z\n#EXT-X-PART:DURATION=0.32,URI=\"part_9_0.m4s\""
     ));
 }

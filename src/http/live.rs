@@ -327,9 +327,6 @@ fn render(ch: &Channel, out: &Output, skip: bool) -> String {
             skipped += 1;
         }
         skipped = n - skipped.min(n);
-        if skipped > 0 {
-            skipped = skipped.saturating_sub(0);
-        }
     }
     let part = |p: &crate::live::PartOut| LivePart {
         uri: format!("part_{}_{}.m4s", p.msn, p.index),
@@ -385,6 +382,7 @@ fn render(ch: &Channel, out: &Output, skip: bool) -> String {
         skipped,
         segments,
         partial: w.partial.iter().map(|p| part(p)).collect(),
+        partial_program_date_time_ms: Some(w.partial_pdt_ms),
         preload_hint,
         reports,
         dateranges: ch

@@ -19,12 +19,15 @@ use crate::util;
 use head::{Dechunk, Head, HeadError};
 use sha2::{Digest, Sha256};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use veza_codecs::{Limits, PushDecoder};
+
+/// Bytes a source may send without any of them decoding before it counts as sustained garbage:
+/// 8 s at 128 kb/s, and well past a decoder's probe (16 KiB) and reserve (up to 68 KiB).
+const GARBAGE_BYTES: usize = 128 << 10;
 
 /// The stored form of a stream key: SHA-256, hex.
 pub fn key_hash(key: &str) -> String {
@@ -231,33 +234,6 @@ async fn admit(app: &App, head: &Head) -> Result<Admitted, Refusal> {
             Refusal::new(403, "Forbidden", "content-type", format!("Content-type not supported: {t} (send audio/mpeg, audio/aac, application/ogg or audio/flac)"))
         })?,
     };
-    let channel = match app.live.start(&row).await {
-        Ok(c) => c,
-        Err(StartError::Elsewhere(lease)) => {
-            let mut r = Refusal::new(
-                409,
-                "Conflict",
-                "channel-elsewhere",
-                format!(
-                    "channel {id} is live on node {} at {}; send the source there",
-                    lease.node, lease.url
-                ),
-            );
-            r.headers.push((
-                "Location",
-                format!("{}{}", lease.url, crate::layout::channel_ingest(id)),
-            ));
-            return Err(r);
-        }
-        Err(StartError::Failed(e)) => {
-            return Err(Refusal::new(
-                503,
-                "Service Unavailable",
-                "unavailable",
-                format!("the channel could not start: {e}"),
-            ))
-        }
-    };
     let info = SourceInfo {
         client: if head.user_agent.is_empty() {
             "unknown".into()
@@ -272,25 +248,66 @@ async fn admit(app: &App, head: &Head) -> Result<Admitted, Refusal> {
         genre: head.ice.genre.clone(),
         public: head.ice.public,
     };
-    match channel.attach(&hash, info).await {
-        Ok((source, pcm, drop)) => Ok(Admitted {
-            channel,
-            source,
-            pcm,
-            drop,
-            format,
-        }),
-        Err(Refused::Busy) => Err(Refusal::new(
-            403,
-            "Forbidden",
-            "mountpoint-in-use",
-            "Mountpoint in use: another source is live on this channel",
-        )),
-        Err(Refused::Stopped) => Err(Refusal::new(
+    // An idle engine may be ending just as the source arrives: then start a new one.
+    for _ in 0..3 {
+        let channel = start(app, &row, id).await?;
+        match channel.attach(&hash, info.clone()).await {
+            Ok((source, pcm, drop)) => {
+                return Ok(Admitted {
+                    channel,
+                    source,
+                    pcm,
+                    drop,
+                    format,
+                })
+            }
+            Err(Refused::Busy) => {
+                return Err(Refusal::new(
+                    403,
+                    "Forbidden",
+                    "mountpoint-in-use",
+                    "Mountpoint in use: another source is live on this channel",
+                ))
+            }
+            Err(Refused::Stopped) => continue,
+        }
+    }
+    Err(Refusal::new(
+        503,
+        "Service Unavailable",
+        "unavailable",
+        "the channel is restarting; try again",
+    ))
+}
+
+async fn start(
+    app: &App,
+    row: &crate::store::Channel,
+    id: ChannelId,
+) -> Result<Arc<crate::live::Channel>, Refusal> {
+    match app.live.start(row).await {
+        Ok(c) => Ok(c),
+        Err(StartError::Elsewhere(lease)) => {
+            let mut r = Refusal::new(
+                409,
+                "Conflict",
+                "channel-elsewhere",
+                format!(
+                    "channel {id} is live on node {} at {}; send the source there",
+                    lease.node, lease.url
+                ),
+            );
+            r.headers.push((
+                "Location",
+                format!("{}{}", lease.url, crate::layout::channel_ingest(id)),
+            ));
+            Err(r)
+        }
+        Err(StartError::Failed(e)) => Err(Refusal::new(
             503,
             "Service Unavailable",
             "unavailable",
-            "the channel is stopping; try again",
+            format!("the channel could not start: {e}"),
         )),
     }
 }
@@ -320,18 +337,15 @@ async fn run(
         return "closed";
     }
     tracing::info!(channel = %a.channel.id, %addr, client = %head.user_agent, format = a.format, "source connected");
-    let epoch = Instant::now();
-    let last_pcm = Arc::new(AtomicU64::new(0));
     let (bytes_tx, bytes_rx) = tokio::sync::mpsc::channel::<Vec<u8>>(8);
     let decoding = {
-        let last_pcm = last_pcm.clone();
         let pcm = a.pcm.clone();
         let drop = a.drop.clone();
         let metrics = app.metrics.clone();
         let format = a.format;
         std::thread::Builder::new()
             .name("icecast-decode".into())
-            .spawn(move || decode(bytes_rx, pcm, drop, metrics, format, last_pcm, epoch))
+            .spawn(move || decode(bytes_rx, pcm, drop, metrics, format))
     };
     let decoding = match decoding {
         Ok(d) => d,
@@ -366,13 +380,6 @@ async fn run(
             if dechunk.as_ref().is_some_and(Dechunk::done) {
                 break 'read "ended";
             }
-        }
-        let since_pcm = epoch
-            .elapsed()
-            .saturating_sub(Duration::from_millis(last_pcm.load(Ordering::Relaxed)));
-        if since_pcm > timeout {
-            // Bytes arrive but nothing decodes: sustained garbage.
-            break 'read "garbage";
         }
         if window_start.elapsed() >= Duration::from_secs(2) {
             let ms = window_start.elapsed().as_millis().max(1) as u64;
@@ -409,18 +416,22 @@ fn decode(
     drop: tokio_util::sync::CancellationToken,
     metrics: Arc<crate::metrics::Metrics>,
     format: &'static str,
-    last_pcm: Arc<AtomicU64>,
-    epoch: Instant,
 ) {
+    let mut undecoded = 0usize;
     let mut decoder = PushDecoder::new(Some(format), Limits::default());
     let mut convert = ToStereo48::default();
     let send = |pieces: Vec<veza_codecs::Pcm>, convert: &mut ToStereo48| -> bool {
         for p in pieces {
-            let Ok(stereo) = convert.push(p) else {
-                return false;
+            let stereo = match convert.push(p) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "a source's PCM could not be converted; dropping it");
+                    return false;
+                }
             };
-            last_pcm.store(epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
-            tracing::trace!(frames = stereo[0].len(), "source pcm");
+            if stereo[0].is_empty() {
+                continue;
+            }
             if drop.is_cancelled() || pcm.blocking_send(stereo).is_err() {
                 return false;
             }
@@ -428,6 +439,7 @@ fn decode(
         true
     };
     while let Some(b) = bytes.blocking_recv() {
+        undecoded += b.len();
         let pieces = match decoder.push(&b) {
             Ok(p) => p,
             Err(e) => {
@@ -437,6 +449,15 @@ fn decode(
                 Vec::new()
             }
         };
+        if pieces.iter().any(|p| p.frames() > 0) {
+            undecoded = 0;
+        } else if undecoded > GARBAGE_BYTES {
+            tracing::info!(
+                bytes = undecoded,
+                "a source sends bytes that do not decode; dropping it"
+            );
+            return;
+        }
         if !send(pieces, &mut convert) {
             return;
         }

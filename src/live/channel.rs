@@ -260,6 +260,11 @@ impl Channel {
         let id = self.next_source.fetch_add(1, Ordering::Relaxed);
         {
             let mut slot = self.source.lock();
+            // Checked under the slot's lock, which `retire` also takes: a source either attaches
+            // to a running engine or is told to start a new one, never lost in between.
+            if self.stopped.is_cancelled() {
+                return Err(Refused::Stopped);
+            }
             if slot.as_ref().is_some_and(|a| !a.drop.is_cancelled()) {
                 return Err(Refused::Busy);
             }
@@ -275,6 +280,17 @@ impl Channel {
             return Err(Refused::Stopped);
         }
         Ok((id, tx, drop))
+    }
+
+    /// Stops the channel if no source holds its slot (an idle engine ending). False when a source
+    /// attached meanwhile: the engine must go on.
+    pub(super) fn retire(&self) -> bool {
+        let slot = self.source.lock();
+        if slot.as_ref().is_some_and(|a| !a.drop.is_cancelled()) {
+            return false;
+        }
+        self.stopped.cancel();
+        true
     }
 
     /// Frees the source slot of source `id`.

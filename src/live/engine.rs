@@ -31,7 +31,7 @@ pub const BLOCK: usize = 960;
 const UNDERRUN: Duration = Duration::from_millis(500);
 
 /// How far ahead of the wall clock a live source may run before it is held back.
-const LIVE_LEAD: Duration = Duration::from_secs(1);
+const LIVE_LEAD: Duration = Duration::from_secs(3);
 
 /// `CLASS` of now-playing date ranges.
 pub const NOW_PLAYING_CLASS: &str = "com.veza.now-playing";
@@ -52,6 +52,8 @@ struct LiveIn {
     buf: [VecDeque<f32>; 2],
     last: Instant,
     closed: bool,
+    /// No block taken from it yet.
+    fresh: bool,
 }
 
 /// What the engine needs besides its channel.
@@ -165,6 +167,7 @@ impl Engine {
                     buf: [VecDeque::new(), VecDeque::new()],
                     last: Instant::now(),
                     closed: false,
+                    fresh: true,
                 });
             }
             Ctl::Title(t) => self.now_playing(t, None, 0),
@@ -184,7 +187,6 @@ impl Engine {
                     live.buf[0].extend(l);
                     live.buf[1].extend(r);
                 }
-                tracing::trace!(buffered = live.buf[0].len(), "live buffer");
                 if live.buf[0].len() >= BLOCK {
                     let l: Vec<f32> = live.buf[0].drain(..BLOCK).collect();
                     let r: Vec<f32> = live.buf[1].drain(..BLOCK).collect();
@@ -198,18 +200,20 @@ impl Engine {
                         now.checked_sub(backlog).unwrap_or(now),
                         util::now_ms() - backlog.as_millis() as i64,
                     );
-                    if self.mixer.current() != Input::Live {
-                        // A new source: its first sample is dated by its arrival.
+                    if std::mem::take(&mut live.fresh) {
+                        // A new source: its first sample is dated by its arrival, and it is
+                        // paced from there (not by what an earlier source sent).
                         let corrections = self.dates.corrections;
                         self.dates = Clock::new(self.tick, at, at_ms);
                         self.dates.corrections = corrections;
+                        let corrections = self.clock.corrections;
+                        self.clock = Clock::new(self.tick, at, at_ms);
+                        self.clock.corrections = corrections;
                     } else {
                         self.dates.observe(self.tick, at, at_ms);
                     }
-                    if self.mixer.current() != Input::Live {
-                        self.mixer.switch(Input::Live);
-                        self.set_state(State::Live);
-                    }
+                    self.mixer.switch(Input::Live);
+                    self.set_state(State::Live);
                     let prev = match self.mixer.fading() {
                         Some(Input::AutoDj) => self.autodj_block().await,
                         _ => None,
@@ -261,13 +265,18 @@ impl Engine {
                 continue;
             }
             // Nothing to play: wait a source timeout for a source to (re)connect.
+            self.mixer.switch(Input::Silence);
             self.set_state(State::Offline);
             tokio::select! {
                 c = self.ctl.recv() => match c {
                     Some(c) => self.control(c),
                     None => return None,
                 },
-                _ = tokio::time::sleep(self.w.source_timeout) => return None,
+                _ = tokio::time::sleep(self.w.source_timeout) => {
+                    if self.ch.retire() {
+                        return None;
+                    }
+                }
                 _ = self.ch.stopped.cancelled() => return None,
                 _ = self.w.shutdown.cancelled() => return None,
             }
@@ -290,6 +299,7 @@ impl Engine {
             self.set_state(State::Autodj);
             return Some(self.mixer.mix(b, prev.as_ref()));
         }
+        self.set_state(State::Autodj);
         Some(self.mixer.mix(b, None))
     }
 
