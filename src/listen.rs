@@ -294,8 +294,22 @@ async fn connection(
 ) {
     let _ = tcp.set_nodelay(true);
     if let Some(t) = takeover {
-        if claimed(&tcp, t.sniff, limits.header).await {
+        // Until its first bytes arrive the connection is idle like any other: the caps may
+        // close it to make room.
+        let claim = tokio::select! {
+            c = claimed(&tcp, t.sniff, limits.header) => c,
+            _ = conn.close.cancelled() => false,
+            _ = shutdown.cancelled() => false,
+        };
+        if conn.close.is_cancelled() || shutdown.is_cancelled() {
+            drop(admitted);
+            return;
+        }
+        if claim {
+            // A live source is never idle: the caps do not close it.
+            conn.inflight.fetch_add(1, Ordering::AcqRel);
             (t.serve)(tcp, addr).await;
+            conn.inflight.fetch_sub(1, Ordering::AcqRel);
             drop(admitted);
             return;
         }

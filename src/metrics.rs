@@ -1,7 +1,7 @@
 //! `metrics`: the Prometheus registry, rendered at `/metrics`.
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    Counter, Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
@@ -56,6 +56,11 @@ pub struct Metrics {
     pub live_sources: IntCounterVec,
     /// `veza_live_source_damage_total`: decode errors a live source's decoder resynced past.
     pub live_source_damage: IntCounter,
+    /// `veza_live_encode_seconds_total`: time the channel engines spent encoding and cutting.
+    pub live_encode: Counter,
+    /// `veza_live_release_seconds`: from a part's publication to the answer of a playlist request
+    /// that was blocked waiting for it.
+    pub live_release: Histogram,
 }
 
 impl Metrics {
@@ -170,6 +175,21 @@ impl Metrics {
                 "veza_live_source_damage_total",
                 "Decode errors live sources' decoders resynced past",
             ),
+            live_encode: Counter::new(
+                "veza_live_encode_seconds_total",
+                "Time channel engines spent encoding and cutting parts",
+            )
+            .expect("valid metric"),
+            live_release: Histogram::with_opts(
+                HistogramOpts::new(
+                    "veza_live_release_seconds",
+                    "Part publication to the answer of a playlist request blocked on it",
+                )
+                .buckets(vec![
+                    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                ]),
+            )
+            .expect("valid metric"),
             registry,
         };
         let r = &m.registry;
@@ -197,6 +217,8 @@ impl Metrics {
             Box::new(m.live_consumers_dropped.clone()),
             Box::new(m.live_sources.clone()),
             Box::new(m.live_source_damage.clone()),
+            Box::new(m.live_encode.clone()),
+            Box::new(m.live_release.clone()),
         ] {
             r.register(c).expect("metric names are unique");
         }

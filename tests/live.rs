@@ -810,3 +810,84 @@ async fn liquidsoap_streams_and_updates_the_title() {
     );
     liq.stop();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hls_js_plays_live_across_a_takeover_and_back_with_now_playing_cues() {
+    let s = Server::start(Db::Sqlite, &[("VEZA_LIVE__LEASE_SECONDS", "3")]).await;
+    let a = ready_track(
+        &s,
+        &common::fixtures().join("formats/flac_16bit_44k_stereo.flac"),
+    )
+    .await;
+    let (st, _, p) = s
+        .call(
+            "POST",
+            "/v1/playlists",
+            &s.key,
+            Some(json!({"title": "Loop", "track_ids": [a]})),
+            &[],
+        )
+        .await;
+    assert_eq!(st, 201, "{p}");
+    let c = create(&s, json!({"title": "Browser", "playlist_id": p["id"]})).await;
+    let id = c["id"].as_str().unwrap().to_string();
+    let key = c["stream_key"].as_str().unwrap().to_string();
+    let on = wait_for(&s, &id, "/state", "autodj").await;
+    let track_title = on["now_playing"]["title"].as_str().unwrap().to_string();
+    let (_, master) = playback(&s, &id).await;
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/live.mjs");
+    let browser = Command::new("node")
+        .arg(&script)
+        .arg(&master)
+        .arg("30")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("node");
+    // Takeover after 8 s with a title, hand back after 10 s of live.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let mut ff = ffmpeg_source(&s, &id, &key, &track_mp3(), "mp3");
+    wait_for(&s, &id, "/state", "live").await;
+    let meta = format!(
+        "{}/admin/metadata?mount=/ingest/{id}&mode=updinfo&song=On%20Air",
+        s.url
+    );
+    let r = s
+        .client()
+        .get(&meta)
+        .header(
+            "authorization",
+            format!("Basic {}", base64(&format!("source:{key}"))),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    ff.stop();
+    wait_for(&s, &id, "/state", "autodj").await;
+    let out = tokio::task::spawn_blocking(move || browser.wait_with_output())
+        .await
+        .unwrap()
+        .expect("node");
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
+        panic!(
+            "{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    eprintln!("hls.js live report: {report}");
+    assert!(out.status.success(), "{report}");
+    assert_eq!(report["errors"], json!([]), "{report}");
+    assert_eq!(report["stalls"], 0, "{report}");
+    assert!(report["advanced"].as_f64().unwrap() > 20.0, "{report}");
+    let titles: Vec<&str> = report["titles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(titles.contains(&"On Air"), "{report}");
+    assert!(titles.contains(&track_title.as_str()), "{report}");
+}

@@ -130,7 +130,15 @@ async fn nested(
     };
     let head = method == Method::HEAD;
     if file == "index.m3u8" {
-        return media_playlist(&ch, &out, uri.query().unwrap_or_default(), &token, head).await;
+        return media_playlist(
+            &app,
+            &ch,
+            &out,
+            uri.query().unwrap_or_default(),
+            &token,
+            head,
+        )
+        .await;
     }
     if file == "init.mp4" {
         let tag =
@@ -259,6 +267,7 @@ fn playlist(text: String, cache: &'static str, head: bool) -> Response {
 }
 
 async fn media_playlist(
+    app: &App,
     ch: &Channel,
     out: &Output,
     query: &str,
@@ -282,7 +291,13 @@ async fn media_playlist(
             // 6.2.5.2: hold the request until the part exists; after three target durations
             // without it, answer 503.
             let limit = Duration::from_secs(3 * u64::from(TARGET_DURATION));
-            if !out.wait(want, limit).await && !out.window().ended {
+            let released = out.wait(want, limit).await;
+            if released {
+                app.metrics
+                    .live_release
+                    .observe(out.since_publish().as_secs_f64());
+            }
+            if !released && !out.window().ended {
                 return Problem::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "part-not-ready",

@@ -326,6 +326,7 @@ impl Engine {
     }
 
     fn encode(&mut self, block: &Block) -> Result<(), String> {
+        let started = Instant::now();
         let planes = [block[0].as_slice(), block[1].as_slice()];
         for lane in &mut self.lanes {
             let packets = lane.encoder.push(&planes).map_err(|e| e.to_string())?;
@@ -353,6 +354,10 @@ impl Engine {
             }
         }
         self.tick += block[0].len() as u64;
+        self.w
+            .metrics
+            .live_encode
+            .inc_by(started.elapsed().as_secs_f64());
         Ok(())
     }
 

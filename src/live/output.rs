@@ -99,6 +99,9 @@ pub struct Output {
     window: ArcSwap<Window>,
     edge: watch::Sender<Option<Edge>>,
     dvr_ms: i64,
+    epoch: std::time::Instant,
+    /// When the last part was published, µs after `epoch`.
+    published_us: std::sync::atomic::AtomicU64,
 }
 
 impl Output {
@@ -112,6 +115,8 @@ impl Output {
             window: ArcSwap::from_pointee(Window::default()),
             edge: watch::Sender::new(None),
             dvr_ms: i64::try_from(dvr_seconds.saturating_mul(1000)).unwrap_or(i64::MAX),
+            epoch: std::time::Instant::now(),
+            published_us: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -164,7 +169,19 @@ impl Output {
             }
         }
         self.window.store(Arc::new(w));
+        self.published_us.store(
+            self.epoch.elapsed().as_micros() as u64,
+            std::sync::atomic::Ordering::Release,
+        );
         self.edge.send_replace(Some(edge));
+    }
+
+    /// Time since the last part was published.
+    pub fn since_publish(&self) -> Duration {
+        let at = self.published_us.load(std::sync::atomic::Ordering::Acquire);
+        self.epoch
+            .elapsed()
+            .saturating_sub(Duration::from_micros(at))
     }
 
     /// Ends the stream: the playlist gets `EXT-X-ENDLIST` and waiters are released.
