@@ -37,7 +37,8 @@ cleanup() { pkill -P $$ 2>/dev/null || true; kill "$SERVER" 2>/dev/null || true;
 trap cleanup EXIT
 VEZA_SERVER__LISTEN=127.0.0.1:$PORT VEZA_SERVER__DATA_DIR=$WORK/data VEZA_STORAGE__PATH=$WORK/media \
   VEZA_DATABASE__URL="sqlite://$WORK/data/veza.db" VEZA_LIMITS__PER_IP_PER_MINUTE=0 \
-  VEZA_LIMITS__PER_SUBJECT_PER_MINUTE=0 VEZA_LOG__LEVEL=warn MALLOC_ARENA_MAX=2 \
+  VEZA_LIMITS__PER_SUBJECT_PER_MINUTE=0 VEZA_SERVER__MAX_CONNECTIONS_PER_IP=18000 \
+  VEZA_LOG__LEVEL=warn MALLOC_ARENA_MAX=2 \
   "$BIN" serve > "$WORK/server.out" 2>&1 &
 SERVER=$!
 until curl -sf $URL/healthz >/dev/null; do sleep 0.2; done
