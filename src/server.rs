@@ -66,6 +66,10 @@ impl Server {
                 jwt_secret = Some(dev.jwt_secret);
             }
         }
+        for r in &config.live.renditions {
+            crate::live::Lane::parse(r)
+                .map_err(|e| anyhow::anyhow!("configuration: live.renditions: {e}"))?;
+        }
         let jwt = Jwt::new(&config.auth, jwt_secret.as_deref()).map_err(anyhow::Error::msg)?;
         let store = crate::store::open(&config.database.url, config.database.max_connections)
             .await

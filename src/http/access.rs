@@ -7,6 +7,7 @@
 use super::problem::Problem;
 use crate::app::App;
 use crate::auth::{Identity, JwtError, Role};
+use crate::store::PlaylistFilter;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::Next;
@@ -80,5 +81,28 @@ pub fn require(who: &Identity, role: Role, what: &str) -> Result<(), Problem> {
             role.as_str(),
             who.role.as_str()
         )))
+    }
+}
+
+/// What a listing shows for `scope` (`mine`, `public` or `all`; by default `public` for listeners
+/// and `mine` for the rest). `all` is for admins; `what` names the listing in the refusal.
+pub fn list_scope<'a>(
+    who: &'a Identity,
+    scope: Option<&str>,
+    what: &str,
+) -> Result<PlaylistFilter<'a>, Problem> {
+    let scope = scope.unwrap_or(if who.role == Role::Listener {
+        "public"
+    } else {
+        "mine"
+    });
+    match scope {
+        "mine" => Ok(PlaylistFilter::Owner(&who.subject)),
+        "public" => Ok(PlaylistFilter::Public),
+        "all" => {
+            require(who, Role::Admin, what)?;
+            Ok(PlaylistFilter::All)
+        }
+        _ => Err(Problem::bad_request("scope is mine, public or all")),
     }
 }

@@ -1,7 +1,7 @@
 //! Channel CRUD: create (idempotent, with its stream key shown once), list, show, update and
 //! delete.
 
-use super::super::access::{authenticate, require};
+use super::super::access::{authenticate, list_scope, require};
 use super::super::body::{json_body, ListQuery};
 use super::super::idempotency::idempotent_create;
 use super::super::openapi::{ProblemDoc, Refusals, CHANNELS, JSON_PROBLEM};
@@ -11,7 +11,7 @@ use super::views::*;
 use crate::app::App;
 use crate::auth::{random_b64, Role};
 use crate::icecast::key_hash;
-use crate::store::{Channel, ChannelId, PlaylistFilter};
+use crate::store::{Channel, ChannelId};
 use crate::util;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -111,20 +111,7 @@ pub(super) async fn list(
     headers: HeaderMap,
 ) -> Result<Json<ChannelPage>, Problem> {
     let who = authenticate(&app, &headers)?;
-    let scope = q.scope.as_deref().unwrap_or(if who.role == Role::Listener {
-        "public"
-    } else {
-        "mine"
-    });
-    let filter = match scope {
-        "mine" => PlaylistFilter::Owner(&who.subject),
-        "public" => PlaylistFilter::Public,
-        "all" => {
-            require(&who, Role::Admin, "listing every channel")?;
-            PlaylistFilter::All
-        }
-        _ => return Err(Problem::bad_request("scope is mine, public or all")),
-    };
+    let filter = list_scope(&who, q.scope.as_deref(), "listing every channel")?;
     let page = ListQuery {
         limit: q.limit,
         cursor: q.cursor,

@@ -1,7 +1,7 @@
 //! Playlist CRUD: create (idempotent), list, show, update (with `If-Match`), delete and
 //! duplicate.
 
-use super::super::access::{authenticate, require};
+use super::super::access::{authenticate, list_scope, require};
 use super::super::body::{json_body, ListQuery};
 use super::super::idempotency::idempotent_create;
 use super::super::openapi::{ProblemDoc, Refusals, JSON_PROBLEM, PLAYLISTS};
@@ -9,7 +9,7 @@ use super::super::problem::Problem;
 use super::common::*;
 use crate::app::App;
 use crate::auth::Role;
-use crate::store::{Entry, Playlist, PlaylistFilter, PlaylistId};
+use crate::store::{Entry, Playlist, PlaylistId};
 use crate::util;
 use crate::util::rfc3339;
 use axum::body::Bytes;
@@ -89,20 +89,7 @@ pub(super) async fn list(
     headers: HeaderMap,
 ) -> Result<Json<PlaylistPage>, Problem> {
     let who = authenticate(&app, &headers)?;
-    let scope = q.scope.as_deref().unwrap_or(if who.role == Role::Listener {
-        "public"
-    } else {
-        "mine"
-    });
-    let filter = match scope {
-        "mine" => PlaylistFilter::Owner(&who.subject),
-        "public" => PlaylistFilter::Public,
-        "all" => {
-            require(&who, Role::Admin, "listing every playlist")?;
-            PlaylistFilter::All
-        }
-        _ => return Err(Problem::bad_request("scope is mine, public or all")),
-    };
+    let filter = list_scope(&who, q.scope.as_deref(), "listing every playlist")?;
     let page = ListQuery {
         limit: q.limit,
         cursor: q.cursor,
