@@ -4,7 +4,7 @@
 //! Icecast's XML.
 
 use crate::app::App;
-use crate::icecast::{head::basic, key_hash};
+use crate::icecast::{head::basic, key_matches};
 use crate::store::ChannelId;
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -76,7 +76,7 @@ async fn metadata(
         }
     };
     match creds {
-        Some((user, key)) if user == "source" && key_hash(&key) == row.key_hash => {}
+        Some((user, key)) if user == "source" && key_matches(&key, &row.key_hash) => {}
         _ => return xml(StatusCode::UNAUTHORIZED, false, "Authentication Required"),
     }
     let song = match (q.song, q.artist, q.title) {

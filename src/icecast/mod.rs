@@ -34,6 +34,11 @@ pub fn key_hash(key: &str) -> String {
     util::hex(&Sha256::digest(key.as_bytes()))
 }
 
+/// Whether `key` is the stream key stored as `hash`, compared in constant time.
+pub fn key_matches(key: &str, hash: &str) -> bool {
+    crate::auth::constant_time_eq(key_hash(key).as_bytes(), hash.as_bytes())
+}
+
 /// A refusal: status, reason phrase, problem type, detail and extra headers.
 struct Refusal {
     status: u16,
@@ -225,7 +230,7 @@ async fn admit(app: &App, head: &Head) -> Result<Admitted, Refusal> {
         }
     };
     let hash = key_hash(key);
-    if !constant_eq(hash.as_bytes(), row.key_hash.as_bytes()) {
+    if !key_matches(key, &row.key_hash) {
         return Err(unauthorized("the stream key is wrong or was rotated"));
     }
     let format = match head.content_type.as_deref() {
@@ -310,10 +315,6 @@ async fn start(
             format!("the channel could not start: {e}"),
         )),
     }
-}
-
-fn constant_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Reads the body until the end, handing it to a decoding thread. Returns how it ended.

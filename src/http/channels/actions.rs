@@ -40,16 +40,7 @@ pub(super) async fn rotate(
     let key = new_key();
     let mut c = old.clone();
     c.key_hash = key_hash(&key);
-    c.version += 1;
-    let now = util::now_ms();
-    c.updated_at = now;
-    if !app.store.update_channel(&c, old.version, now).await? {
-        return Err(Problem::precondition_failed(format!(
-            "channel {} changed meanwhile; try again",
-            c.id
-        )));
-    }
-    app.outbox.notify();
+    let c = save(&app, &old, c).await?;
     if let Some(ch) = app.live.running(c.id) {
         ch.keep_only_key(&c.key_hash);
     }

@@ -190,16 +190,7 @@ pub(super) async fn update(
     if let Some(r) = &patch.renditions {
         c.renditions = check_renditions(r)?;
     }
-    let now = util::now_ms();
-    c.version = old.version + 1;
-    c.updated_at = now;
-    if !app.store.update_channel(&c, old.version, now).await? {
-        return Err(Problem::precondition_failed(format!(
-            "channel {} changed meanwhile; fetch it again",
-            c.id
-        )));
-    }
-    app.outbox.notify();
+    let c = save(&app, &old, c).await?;
     if c.playlist_id != old.playlist_id
         || c.shuffle != old.shuffle
         || c.renditions != old.renditions

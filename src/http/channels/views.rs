@@ -317,6 +317,22 @@ pub(crate) async fn writable(
     Ok((who, c))
 }
 
+/// Stores `c` as the next version of `old` (412 when another change came first) and wakes the
+/// event dispatcher for the `channel.updated` it records.
+pub(crate) async fn save(app: &App, old: &Channel, mut c: Channel) -> Result<Channel, Problem> {
+    let now = crate::util::now_ms();
+    c.version = old.version + 1;
+    c.updated_at = now;
+    if !app.store.update_channel(&c, old.version, now).await? {
+        return Err(Problem::precondition_failed(format!(
+            "channel {} changed meanwhile; fetch it again",
+            c.id
+        )));
+    }
+    app.outbox.notify();
+    Ok(c)
+}
+
 pub(crate) fn check_renditions(r: &[String]) -> Result<Vec<String>, Problem> {
     if r.is_empty() || r.len() > 6 {
         return Err(Problem::unprocessable(
