@@ -762,53 +762,65 @@ async fn a_channel_lives_on_one_node_of_two() {
     ff.stop();
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn liquidsoap_streams_and_updates_the_title() {
-    let s = Server::start(Db::Sqlite, &[]).await;
-    let c = create(&s, json!({"title": "Liq"})).await;
-    let id = c["id"].as_str().unwrap().to_string();
-    let key = c["stream_key"].as_str().unwrap().to_string();
-    let (host, port) = addr(&s)
+/// Debian's Liquidsoap sending `encoder` to a new channel, with a title inserted after a second.
+fn liquidsoap(s: &Server, id: &str, key: &str, encoder: &str, title: &str) -> Proc {
+    let (host, port) = addr(s)
         .split_once(':')
         .map(|(h, p)| (h.to_string(), p.to_string()))
         .unwrap();
-    let script = s.dir.join("radio.liq");
+    let script = s.dir.join(format!("radio-{id}.liq"));
     std::fs::write(
         &script,
         format!(
             "settings.init.allow_root.set(true)\n\
              settings.log.stdout.set(true)\n\
-             s = mksafe(sine(440.))\n\
+             s = mksafe(add([sine(440.), amplify(0.05, noise())]))\n\
              s = insert_metadata(s)\n\
-             thread.run(delay=1., fun () -> s.insert_metadata([(\"artist\", \"Liq\"), (\"title\", \"Sine Song\")]))\n\
-             output.icecast(%mp3(bitrate=128), host=\"{host}\", port={port}, password=\"{key}\", mount=\"ingest/{id}\", s)\n"
+             thread.run(delay=1., fun () -> s.insert_metadata([(\"artist\", \"Liq\"), (\"title\", \"{title}\")]))\n\
+             output.icecast({encoder}, host=\"{host}\", port={port}, password=\"{key}\", mount=\"ingest/{id}\", s)\n"
         ),
     )
     .unwrap();
-    let mut liq = Proc(
+    Proc(
         Command::new("liquidsoap")
             .arg(&script)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("liquidsoap"),
-    );
-    let live = wait_for(&s, &id, "/state", "live").await;
-    assert!(
-        live["source"]["client"]
-            .as_str()
-            .unwrap_or_default()
-            .to_lowercase()
-            .contains("liquidsoap"),
-        "{live}"
-    );
-    wait_for(&s, &id, "/now_playing/title", "Liq - Sine Song").await;
-    let (token, _) = playback(&s, &id).await;
-    llhls_check(
-        &format!("{}/hls/live/{id}/aac-128/index.m3u8?token={token}", s.url),
-        4,
-    );
-    liq.stop();
+    )
+}
+
+/// MP3 titles arrive through `/admin/metadata`; Ogg titles in-band, as a new link of a chained
+/// stream whose comment header carries them.
+#[tokio::test(flavor = "multi_thread")]
+async fn liquidsoap_streams_and_updates_the_title() {
+    let s = Server::start(Db::Sqlite, &[]).await;
+    for (encoder, title) in [
+        ("%mp3(bitrate=128)", "Sine Song"),
+        ("%ogg(%vorbis)", "Ogg Song"),
+    ] {
+        let c = create(&s, json!({"title": "Liq"})).await;
+        let id = c["id"].as_str().unwrap().to_string();
+        let key = c["stream_key"].as_str().unwrap().to_string();
+        let mut liq = liquidsoap(&s, &id, &key, encoder, title);
+        let live = wait_for(&s, &id, "/state", "live").await;
+        assert!(
+            live["source"]["client"]
+                .as_str()
+                .unwrap_or_default()
+                .to_lowercase()
+                .contains("liquidsoap"),
+            "{live}"
+        );
+        wait_for(&s, &id, "/now_playing/title", &format!("Liq - {title}")).await;
+        let (token, _) = playback(&s, &id).await;
+        llhls_check(
+            &format!("{}/hls/live/{id}/aac-128/index.m3u8?token={token}", s.url),
+            4,
+        );
+        liq.stop();
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

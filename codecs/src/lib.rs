@@ -59,6 +59,7 @@ mod encode;
 mod error;
 mod loudness;
 mod mpeg;
+mod ogg;
 mod resample;
 mod tags;
 mod units;
@@ -80,6 +81,7 @@ pub use loudness::{
     measure, normalize, IntegratedMeter, Loudness, Meter, Normalization, NormalizeConfig,
     Normalizer,
 };
+pub use ogg::OggTitles;
 pub use resample::{resample, Resampler};
 pub use tags::Tags;
 pub use units::{Pcm, SampleRate};

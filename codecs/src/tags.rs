@@ -224,7 +224,7 @@ fn le32(body: &[u8], at: usize) -> Option<usize> {
 }
 
 /// The Vorbis comments of a block (Vorbis I 5.2.1): every comment that is whole, and what broke.
-fn vorbis_comments(body: &[u8]) -> (Tags, Option<String>) {
+pub(crate) fn vorbis_comments(body: &[u8]) -> (Tags, Option<String>) {
     let mut tags = Tags::default();
     let Some(vendor) = le32(body, 0) else {
         return (tags, Some("it is shorter than its vendor length".into()));

@@ -4,7 +4,7 @@
 //! Icecast's XML.
 
 use crate::app::App;
-use crate::icecast::{head::basic, key_matches};
+use crate::icecast::{head::basic, key_matches, song};
 use crate::store::ChannelId;
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -79,12 +79,11 @@ async fn metadata(
         Some((user, key)) if user == "source" && key_matches(&key, &row.key_hash) => {}
         _ => return xml(StatusCode::UNAUTHORIZED, false, "Authentication Required"),
     }
-    let song = match (q.song, q.artist, q.title) {
-        (Some(s), _, _) => s,
-        (None, Some(a), Some(t)) => format!("{a} - {t}"),
-        (None, None, Some(t)) => t,
-        (None, Some(a), None) => a,
-        (None, None, None) => return xml(StatusCode::BAD_REQUEST, false, "No metadata given"),
+    let Some(song) = q
+        .song
+        .or_else(|| song(q.artist.as_deref(), q.title.as_deref()))
+    else {
+        return xml(StatusCode::BAD_REQUEST, false, "No metadata given");
     };
     match app.live.running(id) {
         Some(ch) if ch.set_title(song) => xml(StatusCode::OK, true, "Metadata update successful"),

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use veza_codecs::{Limits, PushDecoder};
+use veza_codecs::{Limits, OggTitles, PushDecoder, Tags};
 
 /// Bytes a source may send without any of them decoding before it counts as sustained garbage:
 /// 8 s at 128 kb/s, and well past a decoder's probe (16 KiB) and reserve (up to 68 KiB).
@@ -37,6 +37,18 @@ pub fn key_hash(key: &str) -> String {
 /// Whether `key` is the stream key stored as `hash`, compared in constant time.
 pub fn key_matches(key: &str, hash: &str) -> bool {
     crate::auth::constant_time_eq(key_hash(key).as_bytes(), hash.as_bytes())
+}
+
+/// The now-playing line of a title and an artist, as Icecast shows it: `Artist - Title`, or
+/// whichever of the two is given.
+pub fn song(artist: Option<&str>, title: Option<&str>) -> Option<String> {
+    let artist = artist.map(str::trim).filter(|a| !a.is_empty());
+    let title = title.map(str::trim).filter(|t| !t.is_empty());
+    match (artist, title) {
+        (Some(a), Some(t)) => Some(format!("{a} - {t}")),
+        (None, Some(x)) | (Some(x), None) => Some(x.to_string()),
+        (None, None) => None,
+    }
 }
 
 /// A refusal: status, reason phrase, problem type, detail and extra headers.
@@ -344,9 +356,15 @@ async fn run(
         let drop = a.drop.clone();
         let metrics = app.metrics.clone();
         let format = a.format;
+        let channel = a.channel.clone();
+        let on_tags = move |t: Tags| {
+            if let Some(song) = song(t.artist.as_deref(), t.title.as_deref()) {
+                channel.set_title(song);
+            }
+        };
         std::thread::Builder::new()
             .name("icecast-decode".into())
-            .spawn(move || decode(bytes_rx, pcm, drop, metrics, format))
+            .spawn(move || decode(bytes_rx, pcm, drop, metrics, format, on_tags))
     };
     let decoding = match decoding {
         Ok(d) => d,
@@ -410,14 +428,17 @@ async fn run(
 
 /// The decoding thread of one source: bytes in, stereo 48 kHz PCM out to the engine. A decoder
 /// that fails on damaged bytes is replaced by a fresh one, which resyncs on the next frame it
-/// recognises; each failure is counted.
+/// recognises; each failure is counted. An Ogg source's in-band titles (the comment header of
+/// each link of a chained stream) go to `on_tags`.
 fn decode(
     mut bytes: tokio::sync::mpsc::Receiver<Vec<u8>>,
     pcm: tokio::sync::mpsc::Sender<crate::live::Pcm48>,
     drop: tokio_util::sync::CancellationToken,
     metrics: Arc<crate::metrics::Metrics>,
     format: &'static str,
+    on_tags: impl Fn(Tags),
 ) {
+    let mut titles = (format == "ogg").then(OggTitles::new);
     let mut undecoded = 0usize;
     let mut decoder = PushDecoder::new(Some(format), Limits::default());
     let mut convert = ToStereo48::default();
@@ -441,6 +462,9 @@ fn decode(
     };
     while let Some(b) = bytes.blocking_recv() {
         undecoded += b.len();
+        if let Some(t) = titles.as_mut() {
+            t.push(&b).into_iter().for_each(&on_tags);
+        }
         let pieces = match decoder.push(&b) {
             Ok(p) => p,
             Err(e) => {

@@ -72,7 +72,7 @@ pub struct Live {
     pub public_url: String,
     /// How long an HLS listener counts after its last request.
     pub listener_idle: Duration,
-    channels: DashMap<ChannelId, Arc<Channel>>,
+    channels: Arc<DashMap<ChannelId, Arc<Channel>>>,
     store: Arc<dyn MetadataStore>,
     storage: Storage,
     outbox: Arc<Outbox>,
@@ -104,7 +104,7 @@ impl Live {
             config,
             public_url,
             listener_idle,
-            channels: DashMap::new(),
+            channels: Arc::new(DashMap::new()),
             store,
             storage,
             outbox,
@@ -242,8 +242,18 @@ impl Live {
         let store = self.store.clone();
         let node = self.node.clone();
         let id = row.id;
+        let registry = self.channels.clone();
+        let this = ch.clone();
         tokio::spawn(async move {
             engine.run().await;
+            // A replacement started here (a restart after an edit) holds the same lease row:
+            // only the last engine of a channel on this node gives it up.
+            let replaced = registry
+                .get(&id)
+                .is_some_and(|c| !Arc::ptr_eq(c.value(), &this));
+            if replaced {
+                return;
+            }
             if let Err(e) = store.release_lease(id, &node).await {
                 tracing::warn!(channel = %id, error = %e, "releasing a channel lease failed");
             }

@@ -149,6 +149,19 @@ impl PushDecoder {
         self.buffer.lock().bytes.len()
     }
 
+    /// Whether the reader can take its next packet without running dry. For Ogg that is known
+    /// from the pages buffered, so an Ogg source waits for one page rather than the largest
+    /// possible one; past the reserve it is assumed either way (damage that hides the pages
+    /// then fails the reader, which the caller resyncs).
+    fn ready(&self) -> bool {
+        let mut b = self.buffer.lock();
+        if b.bytes.len() > self.reserve {
+            return true;
+        }
+        let ogg = self.container() == Some("ogg");
+        ogg && !b.bytes.is_empty() && crate::ogg::packet_ready(b.bytes.make_contiguous())
+    }
+
     fn decode(&mut self) -> Result<Vec<Pcm>> {
         let mut out = Vec::new();
         if self.decoder.is_none() {
@@ -167,7 +180,7 @@ impl PushDecoder {
             self.decoder = Some(d);
         }
         // The reader may hold up to READ_AT_ONCE bytes of its own beyond what it has used.
-        while self.unread() > self.reserve {
+        while self.ready() {
             let Some(d) = self.decoder.as_mut() else {
                 break;
             };
