@@ -37,6 +37,8 @@ pub struct App {
     pub outbox: Arc<Outbox>,
     /// This node's live channels.
     pub live: Arc<Live>,
+    /// WebRTC sessions on the shared UDP port.
+    pub webrtc: Arc<crate::webrtc::WebRtc>,
     /// The delivery hot cache.
     pub objects: Objects,
     /// Cancelled at shutdown.

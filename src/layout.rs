@@ -68,6 +68,16 @@ pub fn channel_ingest(channel: ChannelId) -> String {
     format!("/ingest/{channel}")
 }
 
+/// A channel's WHEP endpoint.
+pub fn channel_whep(channel: ChannelId) -> String {
+    format!("/whep/{channel}")
+}
+
+/// A WHEP session's resource (`session`: 32 hex digits).
+pub fn whep_session(channel: ChannelId, session: &str) -> String {
+    format!("/whep/{channel}/{session}")
+}
+
 /// A track's files as a stitched media playlist names them: from
 /// `/hls/playlists/{playlist}/{rendition}/` up to `/hls/` and into the track's own rendition, so
 /// the URLs (and a CDN's cache entries) are the track's own.

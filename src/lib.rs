@@ -41,6 +41,7 @@ pub mod storage;
 pub mod store;
 pub mod sweep;
 pub mod util;
+pub mod webrtc;
 
 pub use app::App;
 pub use config::Config;

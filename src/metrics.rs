@@ -61,6 +61,17 @@ pub struct Metrics {
     /// `veza_live_release_seconds`: from a part's publication to the answer of a playlist request
     /// that was blocked waiting for it.
     pub live_release: Histogram,
+    /// `veza_webrtc_sessions_total{kind,outcome}`: WebRTC sessions by kind (`whep`, `whip`) and
+    /// how they ended.
+    pub webrtc_sessions: IntCounterVec,
+    /// `veza_webrtc_stray_datagrams_total`: datagrams on the WebRTC port that no session claims.
+    pub webrtc_stray: IntCounter,
+    /// `veza_webrtc_frame_send_seconds`: from an Opus frame leaving the channel's encoder to its
+    /// RTP packet being handed to the socket, per session.
+    pub webrtc_send_delay: Histogram,
+    /// `veza_webrtc_entries{map}`: entries of the WebRTC front's maps (`sessions`, `ufrags`,
+    /// `addresses`), which return to zero when every session has ended.
+    pub webrtc_entries: IntGaugeVec,
 }
 
 impl Metrics {
@@ -163,6 +174,36 @@ impl Metrics {
                 "veza_live_consumers_dropped_total",
                 "Push consumers dropped for falling behind",
             ),
+            webrtc_sessions: IntCounterVec::new(
+                Opts::new(
+                    "veza_webrtc_sessions_total",
+                    "WebRTC sessions by kind and by how they ended",
+                ),
+                &["kind", "outcome"],
+            )
+            .expect("valid metric"),
+            webrtc_stray: counter(
+                "veza_webrtc_stray_datagrams_total",
+                "Datagrams on the WebRTC port that no session claims",
+            ),
+            webrtc_send_delay: Histogram::with_opts(
+                HistogramOpts::new(
+                    "veza_webrtc_frame_send_seconds",
+                    "From an Opus frame leaving the channel encoder to its RTP packet reaching the socket",
+                )
+                .buckets(vec![
+                    0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.25,
+                ]),
+            )
+            .expect("valid metric"),
+            webrtc_entries: IntGaugeVec::new(
+                Opts::new(
+                    "veza_webrtc_entries",
+                    "Entries of the WebRTC session maps",
+                ),
+                &["map"],
+            )
+            .expect("valid metric"),
             live_sources: IntCounterVec::new(
                 Opts::new(
                     "veza_live_sources_total",
@@ -219,6 +260,10 @@ impl Metrics {
             Box::new(m.live_source_damage.clone()),
             Box::new(m.live_encode.clone()),
             Box::new(m.live_release.clone()),
+            Box::new(m.webrtc_sessions.clone()),
+            Box::new(m.webrtc_stray.clone()),
+            Box::new(m.webrtc_send_delay.clone()),
+            Box::new(m.webrtc_entries.clone()),
         ] {
             r.register(c).expect("metric names are unique");
         }

@@ -127,8 +127,13 @@ impl Server {
             metrics.clone(),
             shutdown.clone(),
         ));
+        let webrtc =
+            crate::webrtc::WebRtc::bind(config.live.clone(), metrics.clone(), shutdown.clone())
+                .await
+                .context("starting WebRTC")?;
         let app = App {
             live,
+            webrtc,
             auth: Arc::new(Auth {
                 tokens: Tokens::new(
                     &config.auth.playback_keys,
@@ -171,6 +176,7 @@ impl Server {
     pub fn banner(&self) -> String {
         let url = &self.app.public_url;
         let mut s = format!("Veza Stream listening on {url}\n");
+        s += &format!("  WebRTC (WHEP): udp {}\n", self.app.webrtc.local_addr());
         s += &format!(
             "  metadata store: {}\n",
             redact(&self.app.config.database.url)

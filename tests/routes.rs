@@ -25,6 +25,10 @@ async fn node(extra: &[(&str, &str)]) -> Node {
     let mut env = vec![
         ("VEZA_SERVER__LISTEN".to_string(), "127.0.0.1:0".to_string()),
         (
+            "VEZA_LIVE__WEBRTC_UDP".to_string(),
+            "127.0.0.1:0".to_string(),
+        ),
+        (
             "VEZA_SERVER__DATA_DIR".into(),
             dir.path().join("data").display().to_string(),
         ),

@@ -415,7 +415,10 @@ mod tests {
     #[test]
     fn a_packet_across_pages_is_put_together() {
         let mut tags = b"OpusTags".to_vec();
-        tags.extend(comments(&["TITLE=Long", &format!("X={}", "x".repeat(70_000))]));
+        tags.extend(comments(&[
+            "TITLE=Long",
+            &format!("X={}", "x".repeat(70_000)),
+        ]));
         // Split the packet at a 255-byte boundary across two pages.
         let cut = 255 * 200;
         let mut s = page(3, 0x02, &[b"OpusHead"]);

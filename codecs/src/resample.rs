@@ -9,8 +9,13 @@ use crate::{Error, Result};
 use audioadapter_buffers::direct::SequentialSliceOfVecs;
 use rubato::{Fft, FixedSync, Indexing, Resampler as _};
 
-/// Input frames per FFT chunk.
+/// Input frames per FFT chunk, for files: large chunks are the cheapest per sample.
 const CHUNK: usize = 4096;
+
+/// Input frames per FFT chunk for live sources ([`Resampler::live`]): a chunk is both latency and
+/// the size of the bursts the output comes in, so live input is resampled in 10 ms pieces or so
+/// (1024 frames is 21 ms at 48 kHz, 23 ms at 44.1 kHz).
+pub const LIVE_CHUNK: usize = 1024;
 
 /// A streaming resampler whose output is sample-aligned with its input.
 ///
@@ -24,6 +29,8 @@ pub struct Resampler {
     from: SampleRate,
     to: SampleRate,
     channels: usize,
+    /// Input frames per FFT chunk.
+    chunk: usize,
     /// Input frames waiting for a whole chunk.
     pending: Vec<Vec<f32>>,
     /// Output frames of filter delay still to drop.
@@ -40,6 +47,16 @@ impl Resampler {
     /// # Errors
     /// [`Error::Encoder`] when rubato refuses the ratio.
     pub fn new(from: SampleRate, to: SampleRate, channels: usize) -> Result<Self> {
+        Self::with_chunk(from, to, channels, CHUNK)
+    }
+
+    /// A resampler for a live source: the same output, in smaller pieces, sooner
+    /// ([`LIVE_CHUNK`]).
+    pub fn live(from: SampleRate, to: SampleRate, channels: usize) -> Result<Self> {
+        Self::with_chunk(from, to, channels, LIVE_CHUNK)
+    }
+
+    fn with_chunk(from: SampleRate, to: SampleRate, channels: usize, chunk: usize) -> Result<Self> {
         let inner = if from == to || channels == 0 {
             None
         } else {
@@ -47,7 +64,7 @@ impl Resampler {
                 Fft::<f32>::new(
                     from.hz() as usize,
                     to.hz() as usize,
-                    CHUNK,
+                    chunk,
                     channels,
                     FixedSync::Input,
                 )
@@ -61,7 +78,8 @@ impl Resampler {
             from,
             to,
             channels,
-            pending: vec![Vec::with_capacity(CHUNK); channels],
+            chunk,
+            pending: vec![Vec::with_capacity(chunk); channels],
             to_trim,
             frames_in: 0,
             frames_out: 0,
@@ -94,13 +112,13 @@ impl Resampler {
         }
         let mut at = 0;
         while at < n {
-            let room = CHUNK - self.pending[0].len();
+            let room = self.chunk - self.pending[0].len();
             let take = room.min(n - at);
             for (dst, src) in self.pending.iter_mut().zip(planes) {
                 dst.extend_from_slice(&src[at..at + take]);
             }
             at += take;
-            if self.pending[0].len() == CHUNK {
+            if self.pending[0].len() == self.chunk {
                 self.process(None, &mut out)?;
                 self.pending.iter_mut().for_each(Vec::clear);
             }
@@ -148,10 +166,10 @@ impl Resampler {
         if partial.is_some() {
             // rubato reads a full chunk's worth of slice even for a partial one.
             for p in &mut self.pending {
-                p.resize(CHUNK, 0.0);
+                p.resize(self.chunk, 0.0);
             }
         }
-        let input = SequentialSliceOfVecs::new(&self.pending, self.channels, CHUNK)
+        let input = SequentialSliceOfVecs::new(&self.pending, self.channels, self.chunk)
             .map_err(|e| Error::Encoder(format!("resampler input: {e}")))?;
         let out_len = self.out_buf[0].len();
         let mut output = SequentialSliceOfVecs::new_mut(&mut self.out_buf, self.channels, out_len)
@@ -214,6 +232,28 @@ mod tests {
         let expect = sine(48_000, 1000.0, 48_000);
         let err = (1000..47_000)
             .map(|i| (out.planes[0][i] - expect[i]).abs())
+            .fold(0.0f32, f32::max);
+        assert!(err < 1e-3, "max error {err}");
+    }
+
+    #[test]
+    fn the_live_resampler_is_as_exact_and_answers_within_a_chunk() {
+        let from = SampleRate::new(44_100).unwrap();
+        let plane = sine(44_100, 1000.0, 44_100);
+        let mut r = Resampler::live(from, SampleRate::LOSSY, 1).unwrap();
+        let mut out: Vec<f32> = Vec::new();
+        for (i, piece) in plane.chunks(441).enumerate() {
+            out.extend(r.push(&[piece]).unwrap().planes[0].iter());
+            // 10 ms pieces: output starts once a live chunk (and the filter delay) is in.
+            if i == 4 {
+                assert!(!out.is_empty(), "nothing after {} input frames", 5 * 441);
+            }
+        }
+        out.extend(r.flush().unwrap().planes[0].iter());
+        assert_eq!(out.len(), 48_000);
+        let expect = sine(48_000, 1000.0, 48_000);
+        let err = (1000..47_000)
+            .map(|i| (out[i] - expect[i]).abs())
             .fold(0.0f32, f32::max);
         assert!(err < 1e-3, "max error {err}");
     }

@@ -23,19 +23,35 @@ fn titles(chain: &[u8], piece: usize) -> Vec<(Option<String>, Option<String>)> {
 #[test]
 fn every_link_of_a_real_chain_gives_its_title() {
     for (a, b) in [
-        ("formats/ogg_vorbis_q5_stereo_44k.ogg", "third_party/beets/full.ogg"),
-        ("formats/opus_96k_stereo_48k.opus", "third_party/beets/full.opus"),
+        (
+            "formats/ogg_vorbis_q5_stereo_44k.ogg",
+            "third_party/beets/full.ogg",
+        ),
+        (
+            "formats/opus_96k_stereo_48k.opus",
+            "third_party/beets/full.opus",
+        ),
     ] {
         let mut chain = fixture(a);
         chain.extend(fixture(b));
         chain.extend(fixture(a));
         let expected = vec![
-            (Some("Fixture Generator".into()), Some("Fixture Clip".into())),
+            (
+                Some("Fixture Generator".into()),
+                Some("Fixture Clip".into()),
+            ),
             (Some("the artist".into()), Some("full".into())),
-            (Some("Fixture Generator".into()), Some("Fixture Clip".into())),
+            (
+                Some("Fixture Generator".into()),
+                Some("Fixture Clip".into()),
+            ),
         ];
         for piece in [1, 517, 4096, chain.len()] {
-            assert_eq!(titles(&chain, piece), expected, "{a} + {b} in pieces of {piece}");
+            assert_eq!(
+                titles(&chain, piece),
+                expected,
+                "{a} + {b} in pieces of {piece}"
+            );
         }
     }
 }

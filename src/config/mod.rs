@@ -111,6 +111,41 @@ impl Config {
         if live.lease_seconds < 3 {
             return bad("live.lease_seconds", "must be at least 3");
         }
+        if live.webrtc_udp.parse::<std::net::SocketAddr>().is_err() {
+            return bad("live.webrtc_udp", "must be an IP:PORT address");
+        }
+        for a in &live.webrtc_advertise {
+            if a.parse::<std::net::IpAddr>().is_err() && a.parse::<std::net::SocketAddr>().is_err()
+            {
+                return bad(
+                    "live.webrtc_advertise",
+                    "each entry must be an IP or IP:PORT",
+                );
+            }
+        }
+        if live.max_webrtc_sessions == 0 {
+            return bad("live.max_webrtc_sessions", "must be positive");
+        }
+        if !(0.5..=300.0).contains(&live.webrtc_connect_timeout_seconds) {
+            return bad(
+                "live.webrtc_connect_timeout_seconds",
+                "must be in [0.5, 300]",
+            );
+        }
+        if !(1.0..=300.0).contains(&live.webrtc_consent_timeout_seconds) {
+            return bad("live.webrtc_consent_timeout_seconds", "must be in [1, 300]");
+        }
+        for url in &live.ice_servers {
+            let scheme = url.split(':').next().unwrap_or_default();
+            if !matches!(scheme, "stun" | "stuns" | "turn" | "turns")
+                || url.contains(['<', '>', '"', ','])
+            {
+                return bad(
+                    "live.ice_servers",
+                    "each entry must be a stun:, stuns:, turn: or turns: URL",
+                );
+            }
+        }
         if live.consumer_queue_frames == 0 {
             return bad("live.consumer_queue_frames", "must be positive");
         }

@@ -268,6 +268,21 @@ pub struct Live {
     pub node_id: String,
     /// Encoded frames a push consumer (a WebRTC session) may have queued before it is dropped.
     pub consumer_queue_frames: usize,
+    /// The one UDP address every WebRTC session uses (ICE, DTLS, SRTP).
+    pub webrtc_udp: String,
+    /// Addresses written as host candidates in WebRTC answers, for NAT and 1:1 public IPs
+    /// (`IP` or `IP:PORT`); empty: every address of this host's interfaces, on the bound port.
+    pub webrtc_advertise: Vec<String>,
+    /// WebRTC sessions (WHEP listeners and WHIP publishers) this node holds at once.
+    pub max_webrtc_sessions: usize,
+    /// STUN/TURN URLs announced in `Link` headers of WHEP/WHIP answers
+    /// (`stun:host:port`, `turn:host:port?transport=udp`).
+    pub ice_servers: Vec<String>,
+    /// A session whose ICE and DTLS have not completed this long after its POST is freed.
+    pub webrtc_connect_timeout_seconds: f64,
+    /// A connected session that hears no ICE consent check for this long is ended (RFC 7675
+    /// uses 30 s).
+    pub webrtc_consent_timeout_seconds: f64,
 }
 
 impl Default for Live {
@@ -280,6 +295,12 @@ impl Default for Live {
             lease_seconds: 10,
             node_id: String::new(),
             consumer_queue_frames: 50,
+            webrtc_udp: "0.0.0.0:8189".into(),
+            webrtc_advertise: Vec::new(),
+            max_webrtc_sessions: 2000,
+            ice_servers: Vec::new(),
+            webrtc_connect_timeout_seconds: 10.0,
+            webrtc_consent_timeout_seconds: 30.0,
         }
     }
 }

@@ -20,6 +20,7 @@ mod stitch;
 mod tracks;
 mod tus;
 mod upload;
+mod whep;
 
 pub use openapi::ApiDoc;
 pub use problem::Problem;
@@ -59,6 +60,7 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(stitch::routes())
         .merge(live::routes())
         .merge(icecast_admin::routes())
+        .merge(whep::routes())
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -78,6 +80,7 @@ pub fn router(app: Arc<App>) -> Router {
         .layer(axum::middleware::map_response(problems_only))
         .layer(axum::middleware::from_fn_with_state(app.clone(), observe))
         .layer(cors)
+        .layer(axum::middleware::from_fn(whep::accept_post))
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),
             tus::discovery,
@@ -179,6 +182,9 @@ fn cors(origins: &[String]) -> CorsLayer {
             HeaderName::from_static("upload-expires"),
             HeaderName::from_static("veza-track"),
             HeaderName::from_static("idempotent-replayed"),
+            header::LINK,
+            HeaderName::from_static("accept-patch"),
+            HeaderName::from_static("accept-post"),
         ])
         .max_age(std::time::Duration::from_secs(86400))
 }

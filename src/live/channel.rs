@@ -152,6 +152,8 @@ pub struct Frame {
     pub data: Bytes,
     /// Its decode time at 48 kHz.
     pub pts: u64,
+    /// When the engine took the PCM block it was encoded from (its last sample had arrived).
+    pub at: std::time::Instant,
 }
 
 /// A source slot: who is connected, and how to drop them.
@@ -236,6 +238,11 @@ impl Channel {
     /// A rendition by name.
     pub fn output(&self, name: &str) -> Option<&Arc<Output>> {
         self.outputs.iter().find(|o| o.name == name)
+    }
+
+    /// Whether the channel encodes Opus, which its push consumers (WebRTC) receive.
+    pub fn has_opus(&self) -> bool {
+        self.outputs.iter().any(|o| o.name.starts_with("opus-"))
     }
 
     /// The SSE feed.

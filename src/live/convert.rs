@@ -32,7 +32,7 @@ impl ToStereo48 {
             .as_ref()
             .is_none_or(|(_, from)| *from != rate)
         {
-            let r = Resampler::new(rate, SampleRate::LOSSY, 2).map_err(|e| e.to_string())?;
+            let r = Resampler::live(rate, SampleRate::LOSSY, 2).map_err(|e| e.to_string())?;
             self.resampler = Some((r, rate));
         }
         let Some((r, _)) = self.resampler.as_mut() else {

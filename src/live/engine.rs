@@ -337,6 +337,7 @@ impl Engine {
                     self.ch.fan_out(&Frame {
                         data: Bytes::copy_from_slice(&p.data),
                         pts,
+                        at: started,
                     });
                 }
                 if let Some(mut part) = lane

@@ -178,4 +178,5 @@ pub fn rendition_dirs(out: &Path) -> Vec<PathBuf> {
     dirs.sort();
     dirs
 }
+pub mod live;
 pub mod server;

@@ -75,7 +75,15 @@ pub(super) async fn playback(
         app.config.auth.playback_ttl_seconds,
     );
     let mut masters = serde_json::Map::new();
+    let mut whep_url = None;
     for name in renditions_of(&app, &c) {
+        if name.starts_with("opus-") {
+            whep_url = Some(format!(
+                "{}{}",
+                app.public_url,
+                crate::layout::channel_whep(c.id)
+            ));
+        }
         if let Ok(lane) = Lane::parse(&name) {
             let f = lane.family();
             masters
@@ -88,6 +96,7 @@ pub(super) async fn playback(
         masters,
         expires_at: util::rfc3339(signed.expires as i64 * 1000),
         token: signed.token,
+        whep_url,
     }))
 }
 

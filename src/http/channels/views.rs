@@ -207,6 +207,10 @@ pub struct ChannelPlayback {
     pub masters: serde_json::Map<String, serde_json::Value>,
     /// The channel-scoped playback token written into every URL.
     pub token: String,
+    /// The WHEP endpoint (WebRTC playback; send the token as `Authorization: Bearer`), when the
+    /// channel has an Opus rendition.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub whep_url: Option<String>,
     /// RFC 3339.
     pub expires_at: String,
 }

@@ -1,0 +1,315 @@
+//! WHEP (draft-ietf-wish-whep): WebRTC playback of a live channel.
+//!
+//! `POST /whep/{channel}` takes an SDP offer and `Authorization: Bearer <channel playback token>`
+//! (or `?token=`), and answers 201 with the SDP answer, the session's URL in `Location`, its
+//! `ETag` and one `Link` per configured STUN/TURN server. `PATCH` on the session URL takes
+//! trickle-ICE fragments (204); `DELETE` ends the session (200). `OPTIONS` (answered by the CORS
+//! layer) carries `Accept-Post` on the endpoint and `Accept-Patch` on sessions. The session URL's last segment is 128 random bits: it is the capability.
+
+use super::answer::token_of;
+use super::Problem;
+use crate::app::App;
+use crate::auth::{Scope, TokenError};
+use crate::store::ChannelId;
+use crate::util;
+use crate::webrtc::wire::{self, Direction, OfferError};
+use crate::webrtc::{OpenError, SessionId};
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{patch, post};
+use axum::Router;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const SDP: &str = "application/sdp";
+const TRICKLE: &str = "application/trickle-ice-sdpfrag";
+
+pub(super) fn routes() -> Router<Arc<App>> {
+    Router::new()
+        .route("/whep/{channel}", post(offer))
+        .route("/whep/{channel}/{session}", patch(trickle).delete(end))
+}
+
+/// The media type of a request, without parameters.
+fn media_type(headers: &HeaderMap) -> String {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .unwrap_or_default()
+}
+
+/// The playback token: `Authorization: Bearer`, or the `token` query parameter.
+fn token<'a>(headers: &'a HeaderMap, uri: &'a Uri) -> Option<&'a str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .or_else(|| token_of(uri))
+}
+
+fn token_problem(e: TokenError) -> Response {
+    match e {
+        TokenError::Missing => Problem::new(
+            StatusCode::UNAUTHORIZED,
+            "token-missing",
+            "Unauthorized",
+            "send Authorization: Bearer <channel playback token>",
+        )
+        .into_response(),
+        TokenError::Expired => Problem::forbidden("the playback token has expired").into_response(),
+        TokenError::WrongScope => {
+            Problem::forbidden("the playback token is for another channel").into_response()
+        }
+        _ => Problem::forbidden("the playback token is invalid").into_response(),
+    }
+}
+
+fn parse_session(s: &str) -> Option<SessionId> {
+    (s.len() == 32
+        && s.bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()))
+    .then(|| u128::from_str_radix(s, 16).ok())
+    .flatten()
+}
+
+async fn offer(
+    State(app): State<Arc<App>>,
+    Path(channel): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(id) = ChannelId::parse_canonical(&channel) else {
+        return Problem::not_found("no such channel").into_response();
+    };
+    let grant =
+        match app
+            .auth
+            .tokens
+            .verify(token(&headers, &uri), Scope::Channel(id), util::now_secs())
+        {
+            Ok(g) => g,
+            Err(e) => return token_problem(e),
+        };
+    if media_type(&headers) != SDP {
+        return Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "Unsupported media type",
+            "a WHEP offer is application/sdp",
+        )
+        .into_response();
+    }
+    let Ok(sdp) = std::str::from_utf8(&body) else {
+        return Problem::bad_request("the offer is not UTF-8").into_response();
+    };
+    let checked = match wire::check_offer(sdp, Direction::Recv) {
+        Ok(c) => c,
+        Err(e) => return offer_problem(e),
+    };
+    let Some(ch) = app.live.get(id) else {
+        if let Some(lease) = app.live.elsewhere(id).await {
+            let mut r = StatusCode::TEMPORARY_REDIRECT.into_response();
+            if let Ok(v) = HeaderValue::from_str(&format!("{}{}", lease.url, uri)) {
+                r.headers_mut().insert(header::LOCATION, v);
+            }
+            return r;
+        }
+        return Problem::conflict(
+            "channel-offline",
+            "Channel offline",
+            format!("channel {id} is not on the air; try again when it is"),
+        )
+        .retry_after(5)
+        .into_response();
+    };
+    if !ch.has_opus() {
+        return Problem::conflict(
+            "channel-without-opus",
+            "No Opus rendition",
+            format!(
+                "channel {id} encodes no Opus rendition, which WebRTC carries; add one (opus-128)"
+            ),
+        )
+        .into_response();
+    }
+    let until = Duration::from_secs(grant.expires.saturating_sub(util::now_secs()));
+    let opened = match app
+        .webrtc
+        .open_whep(ch, sdp, checked.ufrag, Instant::now() + until)
+    {
+        Ok(o) => o,
+        Err(OpenError::Full) => {
+            return Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "webrtc-full",
+                "Too many WebRTC sessions",
+                "this node holds live.max_webrtc_sessions sessions; try again or use LL-HLS",
+            )
+            .retry_after(5)
+            .into_response()
+        }
+        Err(OpenError::Offer(e)) => {
+            return Problem::unprocessable(
+                "unsupported-offer",
+                format!("the offer cannot be answered: {e}"),
+            )
+            .into_response()
+        }
+    };
+    let location = crate::layout::whep_session(id, &format!("{:032x}", opened.id));
+    let mut r = (StatusCode::CREATED, opened.answer).into_response();
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(SDP));
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        h.insert(header::LOCATION, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&opened.etag) {
+        h.insert(header::ETAG, v);
+    }
+    h.insert(
+        header::HeaderName::from_static("accept-patch"),
+        HeaderValue::from_static(TRICKLE),
+    );
+    for url in app.webrtc.ice_servers() {
+        if let Ok(v) = HeaderValue::from_str(&format!("<{url}>; rel=\"ice-server\"")) {
+            h.append(header::LINK, v);
+        }
+    }
+    r
+}
+
+fn offer_problem(e: OfferError) -> Response {
+    match e {
+        OfferError::Malformed(d) => Problem::bad_request(d).into_response(),
+        OfferError::Unsupported(d) => {
+            Problem::unprocessable("unsupported-offer", d).into_response()
+        }
+    }
+}
+
+/// What a WHEP endpoint accepts, on every OPTIONS answer (the CORS layer answers OPTIONS
+/// itself, so this wraps it).
+pub(super) async fn accept_post(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let path = req.uri().path();
+    let endpoint = req.method() == axum::http::Method::OPTIONS
+        && path.starts_with("/whep/")
+        && path.matches('/').count() == 2;
+    let session = req.method() == axum::http::Method::OPTIONS
+        && path.starts_with("/whep/")
+        && path.matches('/').count() == 3;
+    let mut r = next.run(req).await;
+    if endpoint {
+        r.headers_mut().insert(
+            header::HeaderName::from_static("accept-post"),
+            HeaderValue::from_static(SDP),
+        );
+    }
+    if session {
+        r.headers_mut().insert(
+            header::HeaderName::from_static("accept-patch"),
+            HeaderValue::from_static(TRICKLE),
+        );
+    }
+    r
+}
+
+/// The session a PATCH or DELETE names, when it is open and belongs to the channel in the URL.
+fn session_of(app: &App, channel: &str, session: &str) -> Result<SessionId, Response> {
+    let gone = || Problem::not_found("no such WebRTC session").into_response();
+    let id = ChannelId::parse_canonical(channel).ok_or_else(gone)?;
+    let s = parse_session(session).ok_or_else(gone)?;
+    match app.webrtc.channel_of(s) {
+        Some(c) if c == id => Ok(s),
+        _ => Err(gone()),
+    }
+}
+
+async fn trickle(
+    State(app): State<Arc<App>>,
+    Path((channel, session)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let s = match session_of(&app, &channel, &session) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if media_type(&headers) != TRICKLE {
+        return Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "Unsupported media type",
+            "a WHEP PATCH is application/trickle-ice-sdpfrag",
+        )
+        .into_response();
+    }
+    let etag = app.webrtc.etag_of(s).unwrap_or_default();
+    if let Some(want) = headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok()) {
+        if want != "*" && want != etag {
+            return Problem::precondition_failed("the session's ICE credentials have changed")
+                .into_response();
+        }
+    }
+    let Ok(text) = std::str::from_utf8(&body) else {
+        return Problem::bad_request("the fragment is not UTF-8").into_response();
+    };
+    let frag = match wire::parse_fragment(text) {
+        Ok(f) => f,
+        Err(d) => return Problem::bad_request(d).into_response(),
+    };
+    // New credentials ask for an ICE restart, which this server does not do (the WHIP rule for
+    // a server that supports trickle ICE but not restarts: 422).
+    if frag.ufrag.is_some() && frag.ufrag != app.webrtc.remote_ufrag_of(s) {
+        return Problem::unprocessable(
+            "ice-restart-unsupported",
+            "ICE restarts are not supported; start a new session",
+        )
+        .into_response();
+    }
+    let mut candidates = Vec::new();
+    for c in &frag.candidates {
+        match str0m::Candidate::from_sdp_string(c) {
+            Ok(c) => candidates.push(c),
+            Err(_) => {
+                return Problem::bad_request(format!("not an ICE candidate: {c}")).into_response()
+            }
+        }
+    }
+    if !app.webrtc.trickle(s, candidates) {
+        return Problem::not_found("no such WebRTC session").into_response();
+    }
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn end(
+    State(app): State<Arc<App>>,
+    Path((channel, session)): Path<(String, String)>,
+) -> Response {
+    match session_of(&app, &channel, &session) {
+        Ok(s) if app.webrtc.close(s) => StatusCode::OK.into_response(),
+        Ok(_) => Problem::not_found("no such WebRTC session").into_response(),
+        Err(r) => r,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_ids_are_32_lowercase_hex_digits() {
+        assert_eq!(parse_session(&format!("{:032x}", 7u128)), Some(7));
+        assert_eq!(parse_session(&format!("{:032X}", 0xabu128)), None);
+        assert_eq!(parse_session("7"), None);
+        assert_eq!(parse_session(&"g".repeat(32)), None);
+        assert_eq!(parse_session("+0000000000000000000000000000007"), None);
+    }
+}

@@ -1,0 +1,390 @@
+//! `webrtc`: WHEP listeners on live channels, over one UDP port.
+//!
+//! Every session (ICE, DTLS-SRTP, RTP and RTCP) shares the socket bound at `live.webrtc_udp`, so
+//! an operator opens one port. The server is ICE-lite: it answers the listener's checks and never
+//! checks itself, so its host candidates (`live.webrtc_advertise`, or every interface address)
+//! are all it announces.
+//!
+//! The WebRTC machinery is str0m's sans-IO `Rtc`, one per session, owned by that session's task
+//! ([`session`]). This module owns the socket: [`recv_loop`] reads every datagram and hands it
+//! to the session that owns its source address, or, for a first ICE check, to the session whose
+//! ufrag its `USERNAME` names; anything else is counted and dropped. Sessions send on the same
+//! socket.
+//!
+//! Media: each WHEP session is a push consumer of its channel ([`Channel::consume`]): it gets
+//! the channel's one Opus encoder output, the same frames LL-HLS packages, and packetises them
+//! itself (RTP timestamps are the frames' sample counts, RTCP sender reports from str0m). A
+//! listener joining mid-stream starts with the next frame; nothing restarts.
+
+mod session;
+pub mod wire;
+
+use crate::config;
+use crate::live::Channel;
+use crate::metrics::Metrics;
+use crate::store::ChannelId;
+use dashmap::DashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use str0m::change::SdpOffer;
+use str0m::crypto::dtls::DtlsCert;
+use str0m::crypto::CryptoProvider;
+use str0m::{Candidate, IceCreds, Rtc, RtcConfig};
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use wire::Datagram;
+
+/// A session's id: 128 random bits, the last part of its URL.
+pub type SessionId = u128;
+
+/// Datagrams a session may have queued before more are dropped (as the network would).
+const INBOX: usize = 256;
+
+/// Why a session could not be opened.
+#[derive(Debug)]
+pub enum OpenError {
+    /// `live.max_webrtc_sessions` are open.
+    Full,
+    /// The offer could not be negotiated.
+    Offer(String),
+}
+
+/// What a new session gives the HTTP side.
+pub struct Opened {
+    /// The session's id, for its URL.
+    pub id: SessionId,
+    /// The SDP answer.
+    pub answer: String,
+    /// The session's ETag (its ICE ufrag: it changes with an ICE restart).
+    pub etag: String,
+}
+
+/// The handle of one open session, shared by the socket loop and the HTTP side.
+struct Handle {
+    channel: ChannelId,
+    ufrag: String,
+    remote_ufrag: String,
+    inbox: mpsc::Sender<(Instant, SocketAddr, Vec<u8>)>,
+    candidates: mpsc::Sender<Candidate>,
+    stop: CancellationToken,
+}
+
+/// Where WebRTC sessions live on this node.
+pub struct WebRtc {
+    socket: Arc<UdpSocket>,
+    local: SocketAddr,
+    advertised: Vec<SocketAddr>,
+    sessions: DashMap<SessionId, Handle>,
+    by_ufrag: DashMap<String, SessionId>,
+    by_addr: DashMap<SocketAddr, SessionId>,
+    open: AtomicUsize,
+    crypto: Arc<CryptoProvider>,
+    cert: DtlsCert,
+    config: config::Live,
+    metrics: Arc<Metrics>,
+    shutdown: CancellationToken,
+}
+
+impl WebRtc {
+    /// Binds `live.webrtc_udp` and works out the addresses to announce.
+    pub async fn bind(
+        config: config::Live,
+        metrics: Arc<Metrics>,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<Arc<WebRtc>> {
+        let addr: SocketAddr = config.webrtc_udp.parse()?;
+        let socket = UdpSocket::bind(addr)
+            .await
+            .map_err(|e| anyhow::anyhow!("binding live.webrtc_udp {addr}: {e}"))?;
+        let local = socket.local_addr()?;
+        let advertised = advertised(&config.webrtc_advertise, local);
+        if advertised.is_empty() {
+            anyhow::bail!("no address to announce for WebRTC: set live.webrtc_advertise");
+        }
+        let crypto = Arc::new(str0m::crypto::from_feature_flags());
+        let cert = crypto
+            .dtls_provider
+            .generate_certificate()
+            .ok_or_else(|| anyhow::anyhow!("generating the DTLS certificate failed"))?;
+        tracing::info!(%local, advertised = ?advertised, "WebRTC listening");
+        let w = Arc::new(WebRtc {
+            socket: Arc::new(socket),
+            local,
+            advertised,
+            sessions: DashMap::new(),
+            by_ufrag: DashMap::new(),
+            by_addr: DashMap::new(),
+            open: AtomicUsize::new(0),
+            crypto,
+            cert,
+            config,
+            metrics,
+            shutdown,
+        });
+        tokio::spawn(recv_loop(w.clone()));
+        Ok(w)
+    }
+
+    /// The bound UDP address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// Sessions open now.
+    pub fn open_sessions(&self) -> usize {
+        self.open.load(Ordering::Relaxed)
+    }
+
+    /// The STUN/TURN servers to announce.
+    pub fn ice_servers(&self) -> &[String] {
+        &self.config.ice_servers
+    }
+
+    /// Opens a WHEP session on `channel`: negotiates `offer` (already checked by
+    /// [`wire::check_offer`], which read the listener's `remote_ufrag`) and starts the session's
+    /// task, which ends at `expires` at the latest.
+    pub fn open_whep(
+        self: &Arc<Self>,
+        channel: Arc<Channel>,
+        offer: &str,
+        remote_ufrag: String,
+        expires: Instant,
+    ) -> Result<Opened, OpenError> {
+        // Reserve a slot first, so racing POSTs cannot overshoot the cap.
+        let cap = self.config.max_webrtc_sessions;
+        if self
+            .open
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < cap).then_some(n + 1)
+            })
+            .is_err()
+        {
+            return Err(OpenError::Full);
+        }
+        match self.negotiate(offer) {
+            Ok((rtc, answer, creds)) => {
+                let id: SessionId = rand::random();
+                let (inbox_tx, inbox_rx) = mpsc::channel(INBOX);
+                let (cand_tx, cand_rx) = mpsc::channel(16);
+                let stop = self.shutdown.child_token();
+                self.by_ufrag.insert(creds.ufrag.clone(), id);
+                self.sessions.insert(
+                    id,
+                    Handle {
+                        channel: channel.id,
+                        ufrag: creds.ufrag.clone(),
+                        remote_ufrag,
+                        inbox: inbox_tx,
+                        candidates: cand_tx,
+                        stop: stop.clone(),
+                    },
+                );
+                self.count();
+                let frames = channel.consume(self.config.consumer_queue_frames);
+                let task = session::Whep {
+                    id,
+                    rtc,
+                    channel,
+                    frames,
+                    inbox: inbox_rx,
+                    candidates: cand_rx,
+                    stop,
+                    expires,
+                    connect_timeout: Duration::from_secs_f64(
+                        self.config.webrtc_connect_timeout_seconds,
+                    ),
+                    consent_timeout: Duration::from_secs_f64(
+                        self.config.webrtc_consent_timeout_seconds,
+                    ),
+                    socket: self.socket.clone(),
+                    metrics: self.metrics.clone(),
+                };
+                let w = self.clone();
+                tokio::spawn(async move {
+                    let outcome = task.run().await;
+                    w.metrics
+                        .webrtc_sessions
+                        .with_label_values(&["whep", outcome])
+                        .inc();
+                    w.forget(id);
+                });
+                Ok(Opened {
+                    id,
+                    answer,
+                    etag: format!("\"{}\"", creds.ufrag),
+                })
+            }
+            Err(e) => {
+                self.open.fetch_sub(1, Ordering::AcqRel);
+                Err(OpenError::Offer(e))
+            }
+        }
+    }
+
+    fn negotiate(&self, offer: &str) -> Result<(Rtc, String, IceCreds), String> {
+        let offer = SdpOffer::from_sdp_string(offer).map_err(|e| e.to_string())?;
+        let creds = IceCreds::new();
+        let mut config = RtcConfig::new()
+            .set_ice_lite(true)
+            .set_crypto_provider(self.crypto.clone())
+            .set_dtls_cert(self.cert.clone())
+            .set_local_ice_credentials(creds.clone())
+            .clear_codecs();
+        config.codec_config().add_config(
+            111.into(),
+            None,
+            str0m::format::Codec::Opus,
+            str0m::media::Frequency::FORTY_EIGHT_KHZ,
+            Some(2),
+            str0m::format::FormatParams {
+                min_p_time: Some(10),
+                use_inband_fec: Some(true),
+                stereo: Some(true),
+                sprop_stereo: Some(true),
+                ..Default::default()
+            },
+        );
+        let mut rtc = config.build(Instant::now());
+        for addr in &self.advertised {
+            let c = Candidate::host(*addr, "udp").map_err(|e| e.to_string())?;
+            rtc.add_local_candidate(c);
+        }
+        let answer = rtc
+            .sdp_api()
+            .accept_offer(offer)
+            .map_err(|e| e.to_string())?;
+        Ok((rtc, answer.to_sdp_string(), creds))
+    }
+
+    /// The channel a session belongs to, if it is open.
+    pub fn channel_of(&self, id: SessionId) -> Option<ChannelId> {
+        self.sessions.get(&id).map(|h| h.channel)
+    }
+
+    /// The session's ETag, if it is open.
+    pub fn etag_of(&self, id: SessionId) -> Option<String> {
+        self.sessions.get(&id).map(|h| format!("\"{}\"", h.ufrag))
+    }
+
+    /// The listener's ICE ufrag, from its offer, if the session is open.
+    pub fn remote_ufrag_of(&self, id: SessionId) -> Option<String> {
+        self.sessions.get(&id).map(|h| h.remote_ufrag.clone())
+    }
+
+    /// Adds trickled remote candidates to a session. False when it is not open.
+    pub fn trickle(&self, id: SessionId, candidates: Vec<Candidate>) -> bool {
+        let Some(h) = self.sessions.get(&id) else {
+            return false;
+        };
+        for c in candidates {
+            // A full queue means the listener trickles faster than anyone needs: drop.
+            let _ = h.candidates.try_send(c);
+        }
+        true
+    }
+
+    /// Ends a session (DELETE). False when it is not open.
+    pub fn close(&self, id: SessionId) -> bool {
+        match self.sessions.get(&id) {
+            Some(h) => {
+                h.stop.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Removes every trace of an ended session.
+    fn forget(&self, id: SessionId) {
+        if let Some((_, h)) = self.sessions.remove(&id) {
+            self.by_ufrag.remove(&h.ufrag);
+            self.open.fetch_sub(1, Ordering::AcqRel);
+        }
+        self.by_addr.retain(|_, s| *s != id);
+        self.count();
+    }
+
+    /// Publishes the maps' sizes (`veza_webrtc_entries`), which the leak tests read.
+    fn count(&self) {
+        let g = &self.metrics.webrtc_entries;
+        g.with_label_values(&["sessions"])
+            .set(self.sessions.len() as i64);
+        g.with_label_values(&["ufrags"])
+            .set(self.by_ufrag.len() as i64);
+        g.with_label_values(&["addresses"])
+            .set(self.by_addr.len() as i64);
+    }
+}
+
+/// The host candidates: the configured addresses (on the bound port unless they name one), or
+/// every interface address when the socket is bound to the unspecified address.
+fn advertised(configured: &[String], local: SocketAddr) -> Vec<SocketAddr> {
+    if !configured.is_empty() {
+        return configured
+            .iter()
+            .filter_map(|a| {
+                a.parse::<SocketAddr>().ok().or_else(|| {
+                    a.parse::<IpAddr>()
+                        .ok()
+                        .map(|ip| SocketAddr::new(ip, local.port()))
+                })
+            })
+            .collect();
+    }
+    if !local.ip().is_unspecified() {
+        return vec![local];
+    }
+    let want_v6 = local.is_ipv6();
+    if_addrs::get_if_addrs()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|i| i.ip())
+        .filter(|ip| ip.is_ipv4() || want_v6)
+        .filter(|ip| !matches!(ip, IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80))
+        .map(|ip| SocketAddr::new(ip, local.port()))
+        .collect()
+}
+
+/// Reads the shared socket until shutdown, handing each datagram to its session.
+async fn recv_loop(w: Arc<WebRtc>) {
+    let mut buf = vec![0u8; 2048];
+    loop {
+        let (n, from) = tokio::select! {
+            r = w.socket.recv_from(&mut buf) => match r {
+                Ok(r) => r,
+                Err(e) => {
+                    // ICMP port-unreachable from a gone peer surfaces here on Linux: keep going.
+                    tracing::debug!(error = %e, "WebRTC socket receive error");
+                    continue;
+                }
+            },
+            _ = w.shutdown.cancelled() => return,
+        };
+        let d = &buf[..n];
+        let kind = wire::classify(d);
+        let id = match w.by_addr.get(&from).map(|s| *s) {
+            Some(id) => Some(id),
+            None if kind == Datagram::Stun => wire::stun_local_ufrag(d)
+                .and_then(|u| w.by_ufrag.get(u).map(|s| *s))
+                .inspect(|id| {
+                    w.by_addr.insert(from, *id);
+                    w.count();
+                }),
+            None => None,
+        };
+        let inbox = id.and_then(|id| w.sessions.get(&id).map(|h| h.inbox.clone()));
+        if id.is_some() && inbox.is_none() {
+            // The session ended while this address was being mapped to it.
+            w.by_addr.remove(&from);
+            w.count();
+        }
+        let delivered = kind != Datagram::Other
+            && inbox.is_some_and(|i| i.try_send((Instant::now(), from, d.to_vec())).is_ok());
+        if !delivered {
+            w.metrics.webrtc_stray.inc();
+        }
+    }
+}

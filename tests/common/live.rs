@@ -1,0 +1,238 @@
+//! Helpers of the live tests (channels, sources, listeners), shared by `tests/live.rs` and
+//! `tests/webrtc.rs`.
+
+use super::server::Server;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+pub fn track_mp3() -> PathBuf {
+    super::fixtures().join("track/full_track_3min_stereo_44k.mp3")
+}
+
+pub fn kit(tool: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/tools/kit")
+        .join(tool)
+}
+
+/// `host:port` of a server URL.
+pub fn addr(s: &Server) -> String {
+    s.url.trim_start_matches("http://").to_string()
+}
+
+pub async fn create(s: &Server, body: Value) -> Value {
+    let (st, h, v) = s
+        .call("POST", "/v1/channels", &s.key, Some(body), &[])
+        .await;
+    assert_eq!(st, 201, "{v}");
+    assert!(h.get("location").is_some() && h.get("etag").is_some());
+    v
+}
+
+pub async fn channel(s: &Server, id: &str) -> Value {
+    let (st, _, v) = s
+        .call("GET", &format!("/v1/channels/{id}"), &s.key, None, &[])
+        .await;
+    assert_eq!(st, 200, "{v}");
+    v
+}
+
+/// Polls until the channel's `field` is `want`. The limit only keeps a broken build from hanging.
+pub async fn wait_for(s: &Server, id: &str, field: &str, want: &str) -> Value {
+    let start = Instant::now();
+    loop {
+        let c = channel(s, id).await;
+        if c.pointer(field).and_then(Value::as_str) == Some(want) {
+            return c;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{field} never became {want}: {c}\n{}",
+            s.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+pub async fn playback(s: &Server, id: &str) -> (String, String) {
+    let (st, _, v) = s
+        .call(
+            "POST",
+            &format!("/v1/channels/{id}/playback"),
+            &s.key,
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    (
+        v["token"].as_str().unwrap().to_string(),
+        v["master_url"].as_str().unwrap().to_string(),
+    )
+}
+
+/// A child process killed and reaped when dropped.
+pub struct Proc(pub Child);
+
+impl Proc {
+    pub fn stop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// ffmpeg as an Icecast source: `file` in real time, encoded as `format` (`mp3`, `adts`, `ogg`).
+pub fn ffmpeg_source(s: &Server, id: &str, key: &str, file: &Path, format: &str) -> Proc {
+    let (codec, ct) = match format {
+        "mp3" => (vec!["-c:a", "libmp3lame", "-b:a", "128k"], "audio/mpeg"),
+        "adts" => (vec!["-c:a", "aac", "-b:a", "128k"], "audio/aac"),
+        // Ogg pages every 200 ms rather than ffmpeg's default second.
+        _ => (
+            vec!["-c:a", "libvorbis", "-q:a", "4", "-page_duration", "200000"],
+            "application/ogg",
+        ),
+    };
+    Proc(
+        Command::new("ffmpeg")
+            .args([
+                "-hide_banner",
+                "-loglevel",
+                "error",
+                "-re",
+                "-stream_loop",
+                "-1",
+                "-i",
+            ])
+            .arg(file)
+            .arg("-vn")
+            .args(codec)
+            .args([
+                "-content_type",
+                ct,
+                "-ice_name",
+                "Test show",
+                "-ice_genre",
+                "Jazz",
+                "-f",
+                format,
+            ])
+            .arg(format!("icecast://source:{key}@{}/ingest/{id}", addr(s)))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("ffmpeg"),
+    )
+}
+
+/// A hand-written source head; returns the server's first response line and the rest of what
+/// it sent before closing (or up to 4 KiB).
+pub async fn raw_source(s: &Server, head: &str, body: &[u8]) -> (String, String) {
+    let mut tcp = tokio::net::TcpStream::connect(addr(s)).await.unwrap();
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    let _ = tcp.write_all(body).await;
+    let mut buf = vec![0u8; 4096];
+    let mut got = Vec::new();
+    while let Ok(Ok(n)) = tokio::time::timeout(Duration::from_secs(10), tcp.read(&mut buf)).await {
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&buf[..n]);
+        if got.windows(4).any(|w| w == b"\r\n\r\n") && !got.starts_with(b"HTTP/1.1 100") {
+            break;
+        }
+    }
+    let text = String::from_utf8_lossy(&got).to_string();
+    let first = text.lines().next().unwrap_or_default().to_string();
+    (first, text)
+}
+
+pub fn put_head(id: &str, key: &str, content_type: Option<&str>) -> String {
+    let auth = base64(&format!("source:{key}"));
+    let ct = content_type
+        .map(|c| format!("Content-Type: {c}\r\n"))
+        .unwrap_or_default();
+    format!("PUT /ingest/{id} HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {auth}\r\n{ct}\r\n")
+}
+
+pub fn base64(s: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+pub fn llhls_check(url: &str, seconds: u32) -> Value {
+    let out = Command::new("python3")
+        .arg(kit("llhls_check.py"))
+        .args(["--seconds", &seconds.to_string()])
+        .arg(url)
+        .output()
+        .expect("llhls_check");
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    assert!(
+        out.status.success(),
+        "llhls_check failed on {url}: {}\n{}",
+        report["failures"],
+        String::from_utf8_lossy(&out.stderr)
+    );
+    report
+}
+
+/// RMS of `seconds` of a live playlist, as ffmpeg's HLS client decodes it.
+pub fn ffmpeg_listen(url: &str, seconds: u32) -> f64 {
+    let out = Command::new("ffmpeg")
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-i",
+            url,
+            "-t",
+            &seconds.to_string(),
+        ])
+        .args(["-f", "f32le", "-ac", "1", "-ar", "48000", "-"])
+        .output()
+        .expect("ffmpeg");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let samples: Vec<f32> = out
+        .stdout
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    assert!(
+        samples.len() >= 48_000 * seconds as usize * 9 / 10,
+        "{} samples",
+        samples.len()
+    );
+    (samples.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>() / samples.len() as f64).sqrt()
+}
+
+pub async fn get(
+    url: &str,
+) -> (
+    reqwest::StatusCode,
+    reqwest::header::HeaderMap,
+    bytes::Bytes,
+) {
+    let r = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(url)
+        .send()
+        .await
+        .unwrap();
+    let (st, h) = (r.status(), r.headers().clone());
+    (st, h, r.bytes().await.unwrap())
+}

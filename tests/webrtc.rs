@@ -1,0 +1,483 @@
+//! WHEP end to end, on loopback with real peers: the kit's aiortc client (one session, then
+//! fifty), Chromium playing a channel over WebRTC, every refusal of the list, and a
+//! thousand half-open sessions that must all be freed.
+
+mod common;
+
+use common::live::*;
+use common::server::{Db, Server};
+use serde_json::{json, Value};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A browser-like recvonly offer with `ufrag`, audio in Opus and PCMU.
+fn offer(ufrag: &str) -> String {
+    [
+        "v=0",
+        "o=- 4611731400430051336 2 IN IP4 127.0.0.1",
+        "s=-",
+        "t=0 0",
+        "a=group:BUNDLE 0",
+        "a=msid-semantic: WMS",
+        "m=audio 9 UDP/TLS/RTP/SAVPF 111 0",
+        "c=IN IP4 0.0.0.0",
+        "a=rtcp:9 IN IP4 0.0.0.0",
+        &format!("a=ice-ufrag:{ufrag}"),
+        "a=ice-pwd:abcdefghijklmnopqrstuvwx",
+        "a=ice-options:trickle",
+        "a=fingerprint:sha-256 7A:D7:C9:33:94:8D:8A:BA:10:EB:93:21:7C:B4:91:6D:40:F7:56:07:CA:9D:42:D3:80:32:2D:10:D9:AC:8E:15",
+        "a=setup:actpass",
+        "a=mid:0",
+        "a=recvonly",
+        "a=rtcp-mux",
+        "a=rtpmap:111 opus/48000/2",
+        "a=fmtp:111 minptime=10;useinbandfec=1",
+        "a=rtpmap:0 PCMU/8000",
+        "",
+    ]
+    .join("\r\n")
+}
+
+/// A live channel fed by ffmpeg; returns it, its source, and its playback answer.
+async fn live_channel(s: &Server) -> (String, Proc, Value) {
+    let c = create(s, json!({"title": "Call-in"})).await;
+    let id = c["id"].as_str().unwrap().to_string();
+    let key = c["stream_key"].as_str().unwrap();
+    let ff = ffmpeg_source(s, &id, key, &track_mp3(), "mp3");
+    wait_for(s, &id, "/state", "live").await;
+    let (st, _, pb) = s
+        .call(
+            "POST",
+            &format!("/v1/channels/{id}/playback"),
+            &s.key,
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(st, 200, "{pb}");
+    (id, ff, pb)
+}
+
+/// POSTs `body` to a WHEP endpoint; status, headers and body.
+async fn post(
+    s: &Server,
+    url: &str,
+    token: Option<&str>,
+    content_type: &str,
+    body: String,
+) -> (u16, reqwest::header::HeaderMap, String) {
+    post_with(&s.client(), url, token, content_type, body).await
+}
+
+/// [`post`] on a given client (its own connection pool).
+async fn post_with(
+    client: &reqwest::Client,
+    url: &str,
+    token: Option<&str>,
+    content_type: &str,
+    body: String,
+) -> (u16, reqwest::header::HeaderMap, String) {
+    let mut r = client
+        .post(url)
+        .header("content-type", content_type)
+        .body(body);
+    if let Some(t) = token {
+        r = r.bearer_auth(t);
+    }
+    let r = r.send().await.unwrap();
+    let status = r.status().as_u16();
+    let headers = r.headers().clone();
+    (status, headers, r.text().await.unwrap())
+}
+
+/// A metric's value summed over the series whose labels contain `labels`.
+async fn metric(s: &Server, name: &str, labels: &str) -> f64 {
+    let text = s
+        .client()
+        .get(format!("{}/metrics", s.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .filter(|l| l.starts_with(name) && l.contains(labels))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+fn whep_client(url: &str, token: &str, args: &[&str]) -> Value {
+    let out = Command::new("python3")
+        .arg(kit("whep_client.py"))
+        .arg(url)
+        .args(["--token", token])
+        .args(args)
+        .output()
+        .expect("whep_client");
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    assert!(
+        out.status.success(),
+        "whep_client {args:?} failed: {}\n{}",
+        report["failures"],
+        String::from_utf8_lossy(&out.stderr)
+    );
+    report
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn aiortc_listeners_hear_a_live_channel_over_whep() {
+    let s = Server::start(Db::Sqlite, &[]).await;
+    let (id, mut ff, pb) = live_channel(&s).await;
+    let whep = pb["whep_url"].as_str().expect("whep_url").to_string();
+    assert_eq!(whep, format!("{}/whep/{id}", s.url));
+    let token = pb["token"].as_str().unwrap().to_string();
+
+    // One listener: 201, Location, SDP answer with candidates, audio that is not silent, low
+    // jitter and loss, DELETE.
+    let t = token.clone();
+    let w = whep.clone();
+    let one = std::thread::spawn(move || whep_client(&w, &t, &["--seconds", "8"]));
+    // While it listens, the record counts it under webrtc.
+    let start = Instant::now();
+    loop {
+        let c = channel(&s, &id).await;
+        if c["listeners"]["webrtc"].as_u64() == Some(1) {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "{c}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let report = one.join().unwrap();
+    assert_eq!(report["session"]["post_status"], 201, "{report}");
+    assert_eq!(report["session"]["rtp"]["packets_lost"], 0, "{report}");
+
+    // Fifty at once, every one sustained and not silent. The client decodes fifty Opus streams
+    // in Python on the server's two cores, so its jitter bound is loosened; loss is counted
+    // from RTP sequence numbers and must stay under 1 %.
+    let t = token.clone();
+    let w = whep.clone();
+    let many = std::thread::spawn(move || {
+        whep_client(
+            &w,
+            &t,
+            &["--seconds", "6", "--count", "50", "--max-jitter-ms", "80"],
+        )
+    })
+    .join()
+    .unwrap();
+    assert_eq!(many["sessions_sustained"], 50, "{many}");
+    let (lost, received) = many["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .fold((0, 0), |(l, r), s| {
+            (
+                l + s["rtp"]["packets_lost"].as_i64().unwrap_or(0),
+                r + s["rtp"]["packets_received"].as_i64().unwrap_or(0),
+            )
+        });
+    assert!(
+        received > 50 * 250 && lost * 100 < received,
+        "{lost} lost of {received}"
+    );
+
+    // Every session ended by DELETE, and nothing is left in the maps.
+    let start = Instant::now();
+    while metric(&s, "veza_webrtc_entries", "sessions").await > 0.0 {
+        assert!(start.elapsed() < Duration::from_secs(30));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(metric(&s, "veza_webrtc_sessions_total", "outcome=\"deleted\"").await >= 51.0);
+    ff.stop();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_offers_and_requests_get_clear_statuses() {
+    let s = Server::start(Db::Sqlite, &[("VEZA_LIVE__MAX_WEBRTC_SESSIONS", "2")]).await;
+    let (id, mut ff, pb) = live_channel(&s).await;
+    let whep = pb["whep_url"].as_str().unwrap().to_string();
+    let token = pb["token"].as_str().unwrap();
+    let sdp = "application/sdp";
+
+    // Tokens: none 401, garbage 403, another channel's 403.
+    let (st, h, _) = post(&s, &whep, None, sdp, offer("a1")).await;
+    assert_eq!(st, 401);
+    assert_eq!(h["content-type"], "application/problem+json");
+    assert_eq!(
+        post(&s, &whep, Some("v1.x.y"), sdp, offer("a1")).await.0,
+        403
+    );
+    let other = create(&s, json!({"title": "Other"})).await;
+    let other_id = other["id"].as_str().unwrap();
+    let (_, _, other_pb) = s
+        .call(
+            "POST",
+            &format!("/v1/channels/{other_id}/playback"),
+            &s.key,
+            None,
+            &[],
+        )
+        .await;
+    let other_token = other_pb["token"].as_str().unwrap();
+    assert_eq!(
+        post(&s, &whep, Some(other_token), sdp, offer("a1")).await.0,
+        403
+    );
+    // The other channel is offline: 409 with Retry-After.
+    let (st, h, body) = post(
+        &s,
+        &format!("{}/whep/{other_id}", s.url),
+        Some(other_token),
+        sdp,
+        offer("a1"),
+    )
+    .await;
+    assert_eq!(st, 409, "{body}");
+    assert!(h.get("retry-after").is_some());
+    // No such channel.
+    let nowhere = format!("{}/whep/01a237a1-7a47-77e8-ac3e-52189779789e", s.url);
+    assert_eq!(
+        post(&s, &nowhere, Some(token), sdp, offer("a1")).await.0,
+        403
+    );
+
+    // Offers: wrong type 415, garbage and oversized 400, no audio and no Opus 422.
+    assert_eq!(
+        post(&s, &whep, Some(token), "text/plain", offer("a1"))
+            .await
+            .0,
+        415
+    );
+    assert_eq!(
+        post(&s, &whep, Some(token), sdp, "hello".into()).await.0,
+        400
+    );
+    let big = format!("{}{}", offer("a1"), "a=x-pad:0123456789\r\n".repeat(3000));
+    assert_eq!(post(&s, &whep, Some(token), sdp, big).await.0, 400);
+    let video = offer("a1").replace("m=audio", "m=video");
+    let (st, _, body) = post(&s, &whep, Some(token), sdp, video).await;
+    assert_eq!(st, 422, "{body}");
+    let pcmu = offer("a1").replace("a=rtpmap:111 opus/48000/2\r\n", "");
+    let (st, _, body) = post(&s, &whep, Some(token), sdp, pcmu).await;
+    assert_eq!(st, 422);
+    assert!(body.contains("Opus"), "{body}");
+
+    // A good offer: 201 with Location, ETag and host candidates on loopback.
+    let (st, h, answer) = post(&s, &whep, Some(token), sdp, offer("a1")).await;
+    assert_eq!(st, 201, "{answer}");
+    assert_eq!(h["content-type"], "application/sdp");
+    let location = h["location"].to_str().unwrap().to_string();
+    assert!(location.starts_with(&format!("/whep/{id}/")) && location.len() == 6 + 36 + 1 + 32);
+    let etag = h["etag"].to_str().unwrap().to_string();
+    assert!(
+        answer.contains("a=candidate:") && answer.contains("127.0.0.1"),
+        "{answer}"
+    );
+    assert!(
+        answer.contains("opus/48000/2") && answer.contains("stereo=1"),
+        "{answer}"
+    );
+    assert!(answer.contains("a=sendonly"), "{answer}");
+    assert!(answer.contains("a=ice-lite"), "{answer}");
+    // The cap: two sessions, then 503.
+    assert_eq!(post(&s, &whep, Some(token), sdp, offer("a2")).await.0, 201);
+    let (st, h, _) = post(&s, &whep, Some(token), sdp, offer("a3")).await;
+    assert_eq!(st, 503);
+    assert!(h.get("retry-after").is_some());
+
+    // Session resources: trickle 204, wrong type 415, ICE restart 422, stale ETag 412.
+    let session = format!("{}{location}", s.url);
+    let frag = "a=ice-ufrag:a1\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\na=candidate:1 1 udp 2130706431 127.0.0.1 50000 typ host\r\n";
+    let patch = |ct: &'static str, body: String, if_match: Option<String>| {
+        let mut r = s
+            .client()
+            .patch(&session)
+            .header("content-type", ct)
+            .body(body);
+        if let Some(m) = if_match {
+            r = r.header("if-match", m);
+        }
+        r.send()
+    };
+    let trickle = "application/trickle-ice-sdpfrag";
+    assert_eq!(
+        patch(trickle, frag.into(), Some(etag.clone()))
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+    assert_eq!(
+        patch("application/sdp", frag.into(), None)
+            .await
+            .unwrap()
+            .status(),
+        415
+    );
+    let restart = frag.replace("ice-ufrag:a1", "ice-ufrag:zz");
+    assert_eq!(patch(trickle, restart, None).await.unwrap().status(), 422);
+    assert_eq!(
+        patch(trickle, frag.into(), Some("\"stale\"".into()))
+            .await
+            .unwrap()
+            .status(),
+        412
+    );
+    // Another listener's session cannot be reached: a guessed id, or this one under another
+    // channel, is 404.
+    let guessed = format!("{}/whep/{id}/{:032x}", s.url, 12345u128);
+    assert_eq!(
+        s.client().delete(&guessed).send().await.unwrap().status(),
+        404
+    );
+    let crossed = session.replace(&id, other_id);
+    assert_eq!(
+        s.client().delete(&crossed).send().await.unwrap().status(),
+        404
+    );
+    // DELETE ends it; a second DELETE finds nothing.
+    assert_eq!(
+        s.client().delete(&session).send().await.unwrap().status(),
+        200
+    );
+    let start = Instant::now();
+    loop {
+        let st = s.client().delete(&session).send().await.unwrap().status();
+        if st == 404 {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{st} {}",
+            s.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // OPTIONS says what the endpoint takes.
+    let r = s
+        .client()
+        .request(reqwest::Method::OPTIONS, &whep)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    assert_eq!(r.headers()["accept-post"], "application/sdp");
+
+    // RTP garbage on the UDP port is counted and dropped; the server keeps serving.
+    let port: u16 = answer
+        .lines()
+        .find(|l| l.starts_with("a=candidate:") && l.contains("127.0.0.1"))
+        .and_then(|l| l.split(' ').nth(5))
+        .and_then(|p| p.parse().ok())
+        .expect("a loopback candidate");
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let before = metric(&s, "veza_webrtc_stray_datagrams_total", "").await;
+    for i in 0..500u32 {
+        let mut junk = vec![0x80u8; 200];
+        junk[1..5].copy_from_slice(&i.to_be_bytes());
+        udp.send_to(&junk, ("127.0.0.1", port)).unwrap();
+        udp.send_to(b"\x00\x01garbage", ("127.0.0.1", port))
+            .unwrap();
+        // Paced, so the kernel's receive buffer does not drop them first.
+        if i % 20 == 0 {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+    let start = Instant::now();
+    while metric(&s, "veza_webrtc_stray_datagrams_total", "").await < before + 900.0 {
+        assert!(start.elapsed() < Duration::from_secs(10));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(channel(&s, &id).await["state"], "live");
+    ff.stop();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_thousand_half_open_sessions_are_all_freed() {
+    let s = Server::start(
+        Db::Sqlite,
+        &[
+            ("VEZA_LIVE__MAX_WEBRTC_SESSIONS", "1000"),
+            ("VEZA_LIVE__WEBRTC_CONNECT_TIMEOUT_SECONDS", "2"),
+        ],
+    )
+    .await;
+    let (id, mut ff, pb) = live_channel(&s).await;
+    let whep = pb["whep_url"].as_str().unwrap().to_string();
+    let token = pb["token"].as_str().unwrap().to_string();
+    let fds = || {
+        std::fs::read_dir(format!("/proc/{}/fd", s.pid()))
+            .unwrap()
+            .count()
+    };
+    let fds_before = fds();
+    // 1 000 POSTs that never start ICE, 50 at a time, on connections closed afterwards.
+    let client = reqwest::Client::new();
+    let mut created = 0;
+    for batch in 0..20 {
+        let posts: Vec<_> = (0..50)
+            .map(|i| {
+                let sdp = offer(&format!("u{batch}x{i}"));
+                post_with(&client, &whep, Some(&token), "application/sdp", sdp)
+            })
+            .collect();
+        for (st, _, body) in futures::future::join_all(posts).await {
+            assert!(st == 201 || st == 503, "{st} {body}");
+            created += usize::from(st == 201);
+        }
+    }
+    assert!(created >= 990, "{created} of 1000 opened");
+    drop(client);
+    // They time out and are freed: no map entry, no channel consumer, no socket left.
+    let start = Instant::now();
+    loop {
+        let entries = metric(&s, "veza_webrtc_entries", "").await;
+        let timed_out = metric(&s, "veza_webrtc_sessions_total", "outcome=\"timeout\"").await;
+        if entries == 0.0 && timed_out >= created as f64 {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "entries {entries}, timed out {timed_out} of {created}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(
+        fds() <= fds_before + 2,
+        "{} fds, {fds_before} before",
+        fds()
+    );
+    // A new listener is still served.
+    let (st, _, _) = post(&s, &whep, Some(&token), "application/sdp", offer("late")).await;
+    assert_eq!(st, 201);
+    assert_eq!(channel(&s, &id).await["state"], "live");
+    ff.stop();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn chromium_plays_a_channel_over_whep() {
+    let s = Server::start(Db::Sqlite, &[]).await;
+    let (_id, mut ff, pb) = live_channel(&s).await;
+    let whep = pb["whep_url"].as_str().unwrap();
+    let token = pb["token"].as_str().unwrap();
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/whep.mjs");
+    let out = Command::new("node")
+        .arg(&script)
+        .arg(whep)
+        .arg(token)
+        .arg("8")
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("node");
+    let r: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stdout)));
+    assert!(out.status.success(), "{r}");
+    assert_eq!(r["state"], "connected", "{r}");
+    assert!(r["peak"].as_f64().unwrap() > 0.01, "audible: {r}");
+    assert!(r["packetsReceived"].as_u64().unwrap() > 200, "{r}");
+    assert!(r["packetsLost"].as_i64().unwrap() <= 5, "{r}");
+    assert!(r["jitter"].as_f64().unwrap() < 0.03, "{r}");
+    assert!(r["firstAudioMs"].as_f64().unwrap() < 5000.0, "{r}");
+    ff.stop();
+}
