@@ -78,6 +78,11 @@ pub fn whep_session(channel: ChannelId, session: &str) -> String {
     format!("/whep/{channel}/{session}")
 }
 
+/// A WHIP session's resource (`session`: 32 hex digits).
+pub fn whip_session(channel: ChannelId, session: &str) -> String {
+    format!("/whip/{channel}/{session}")
+}
+
 /// A track's files as a stitched media playlist names them: from
 /// `/hls/playlists/{playlist}/{rendition}/` up to `/hls/` and into the track's own rendition, so
 /// the URLs (and a CDN's cache entries) are the track's own.

@@ -152,35 +152,33 @@ async fn aiortc_listeners_hear_a_live_channel_over_whep() {
     assert_eq!(report["session"]["post_status"], 201, "{report}");
     assert_eq!(report["session"]["rtp"]["packets_lost"], 0, "{report}");
 
-    // Fifty at once, every one sustained and not silent. The client decodes fifty Opus streams
-    // in Python on the server's two cores, so its jitter bound is loosened; loss is counted
-    // from RTP sequence numbers and must stay under 1 %.
+    // Fifty at once. The client decodes fifty Opus streams in Python on the server's two cores
+    // and falls behind when another test shares them, so what is checked is what the server
+    // sent, from each session's RTP counters: every session got its packets (6 s at 50 a
+    // second), under 1 % lost, and audio that is not silent.
     let t = token.clone();
     let w = whep.clone();
     let many = std::thread::spawn(move || {
         whep_client(
             &w,
             &t,
-            &["--seconds", "6", "--count", "50", "--max-jitter-ms", "80"],
+            &["--seconds", "6", "--count", "50", "--min-sessions", "0"],
         )
     })
     .join()
     .unwrap();
-    assert_eq!(many["sessions_sustained"], 50, "{many}");
-    let (lost, received) = many["sessions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .fold((0, 0), |(l, r), s| {
-            (
-                l + s["rtp"]["packets_lost"].as_i64().unwrap_or(0),
-                r + s["rtp"]["packets_received"].as_i64().unwrap_or(0),
-            )
-        });
-    assert!(
-        received > 50 * 250 && lost * 100 < received,
-        "{lost} lost of {received}"
-    );
+    let sessions = many["sessions"].as_array().unwrap();
+    assert_eq!(sessions.len(), 50);
+    let (mut lost, mut received) = (0, 0);
+    for s in sessions {
+        assert_eq!(s["post_status"], 201, "{s}");
+        let got = s["rtp"]["packets_received"].as_i64().unwrap_or(0);
+        assert!(got >= 270, "{got} packets in 6 s: {s}");
+        assert!(s["rms_dbfs"].as_f64().unwrap_or(-99.0) > -50.0, "{s}");
+        received += got;
+        lost += s["rtp"]["packets_lost"].as_i64().unwrap_or(0);
+    }
+    assert!(lost * 100 < received, "{lost} lost of {received}");
 
     // Every session ended by DELETE, and nothing is left in the maps.
     let start = Instant::now();
@@ -480,4 +478,124 @@ async fn chromium_plays_a_channel_over_whep() {
     assert!(r["jitter"].as_f64().unwrap() < 0.03, "{r}");
     assert!(r["firstAudioMs"].as_f64().unwrap() < 5000.0, "{r}");
     ff.stop();
+}
+
+/// aiortc publishing a WAV file over WHIP for `seconds`; the child prints its JSON report.
+fn whip_publisher(url: &str, key: &str, seconds: u32) -> std::process::Child {
+    Command::new("python3")
+        .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/whip_publish.py"))
+        .arg(url)
+        .arg(key)
+        .arg(common::fixtures().join("formats/wav_float32_stereo_48k.wav"))
+        .arg(seconds.to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("whip_publish.py")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn aiortc_goes_live_over_whip_and_whep_listeners_hear_it() {
+    let s = Server::start(
+        Db::Sqlite,
+        &[("VEZA_LIVE__WEBRTC_CONSENT_TIMEOUT_SECONDS", "10")],
+    )
+    .await;
+    let c = create(&s, json!({"title": "Studio"})).await;
+    let id = c["id"].as_str().unwrap().to_string();
+    let key = c["stream_key"].as_str().unwrap().to_string();
+    let whip = format!("{}/whip/{id}", s.url);
+
+    // Refusals first: no key 401, a wrong key 401, a listener's offer 422, wrong type 415.
+    let sdp = "application/sdp";
+    let (st, _, _) = post(&s, &whip, None, sdp, offer("p0")).await;
+    assert_eq!(st, 401);
+    assert_eq!(post(&s, &whip, Some("nope"), sdp, offer("p0")).await.0, 401);
+    let (st, _, body) = post(&s, &whip, Some(&key), sdp, offer("p0")).await;
+    assert_eq!(st, 422, "a recvonly offer cannot publish: {body}");
+    assert_eq!(
+        post(&s, &whip, Some(&key), "text/plain", offer("p0"))
+            .await
+            .0,
+        415
+    );
+    assert_eq!(channel(&s, &id).await["state"], "offline");
+
+    // The publisher goes live; the record names it.
+    let publisher = whip_publisher(&whip, &key, 12);
+    let on = wait_for(&s, &id, "/state", "live").await;
+    assert!(
+        on["source"]["client"].as_str().unwrap().starts_with("WHIP"),
+        "{on}"
+    );
+    // A second publisher, or an Icecast source, is refused while it is live.
+    let sendonly = offer("p2").replace("a=recvonly", "a=sendonly");
+    let (st, _, body) = post(&s, &whip, Some(&key), sdp, sendonly).await;
+    assert_eq!(st, 409, "{body}");
+    let (first, _) = raw_source(&s, &put_head(&id, &key, Some("audio/mpeg")), b"").await;
+    assert!(first.contains("403"), "{first}");
+    // Now-playing through the Icecast metadata call works for a WHIP source too.
+    let meta = format!(
+        "{}/admin/metadata?mount=/ingest/{id}&mode=updinfo&song=Studio%20Session",
+        s.url
+    );
+    let r = s
+        .client()
+        .get(&meta)
+        .header(
+            "authorization",
+            format!("Basic {}", base64(&format!("source:{key}"))),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    wait_for(&s, &id, "/now_playing/title", "Studio Session").await;
+
+    // A WHEP listener hears the publisher (decoded Opus re-encoded once by the channel).
+    let (st, _, pb) = s
+        .call(
+            "POST",
+            &format!("/v1/channels/{id}/playback"),
+            &s.key,
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(st, 200);
+    let token = pb["token"].as_str().unwrap().to_string();
+    let w = format!("{}/whep/{id}", s.url);
+    let heard = std::thread::spawn(move || whep_client(&w, &token, &["--seconds", "4"]))
+        .join()
+        .unwrap();
+    assert!(
+        heard["session"]["rms_dbfs"].as_f64().unwrap() > -40.0,
+        "{heard}"
+    );
+
+    // The publisher DELETEs its session: the channel goes offline.
+    let out = tokio::task::spawn_blocking(move || publisher.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["post_status"], 201, "{report}");
+    assert_eq!(report["delete_status"], 200, "{report}");
+    assert!(report["location"]
+        .as_str()
+        .unwrap()
+        .starts_with(&format!("/whip/{id}/")));
+    wait_for(&s, &id, "/state", "offline").await;
+
+    // A publisher that disappears without DELETE is ended by ICE consent (10 s here; peers
+    // check every 5 s or so, RFC 7675).
+    let mut gone = whip_publisher(&whip, &key, 30);
+    wait_for(&s, &id, "/state", "live").await;
+    let _ = gone.kill();
+    let _ = gone.wait();
+    wait_for(&s, &id, "/state", "offline").await;
+    assert!(
+        metric(&s, "veza_webrtc_sessions_total", "outcome=\"consent\"").await >= 1.0
+            || metric(&s, "veza_webrtc_sessions_total", "outcome=\"failed\"").await >= 1.0
+    );
 }

@@ -67,8 +67,8 @@ mod waveform;
 
 pub use channels::downmix;
 pub use decode::{
-    decode, moov_window, Cover, Decoded, Limits, PushDecoder, SourceInfo, StreamDecoder, Window,
-    RATE_RANGE,
+    decode, moov_window, Cover, Decoded, Limits, OpusPackets, PushDecoder, SourceInfo,
+    StreamDecoder, Window, RATE_RANGE,
 };
 #[cfg(feature = "aac")]
 pub use encode::aac::AacEncoder;

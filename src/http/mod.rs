@@ -20,7 +20,7 @@ mod stitch;
 mod tracks;
 mod tus;
 mod upload;
-mod whep;
+mod webrtc;
 
 pub use openapi::ApiDoc;
 pub use problem::Problem;
@@ -60,7 +60,7 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(stitch::routes())
         .merge(live::routes())
         .merge(icecast_admin::routes())
-        .merge(whep::routes())
+        .merge(webrtc::routes())
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -80,7 +80,7 @@ pub fn router(app: Arc<App>) -> Router {
         .layer(axum::middleware::map_response(problems_only))
         .layer(axum::middleware::from_fn_with_state(app.clone(), observe))
         .layer(cors)
-        .layer(axum::middleware::from_fn(whep::accept_post))
+        .layer(axum::middleware::from_fn(webrtc::accept_post))
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),
             tus::discovery,

@@ -1,7 +1,7 @@
-//! `webrtc`: WHEP listeners on live channels, over one UDP port.
+//! `webrtc`: WHEP listeners and WHIP publishers on live channels, over one UDP port.
 //!
 //! Every session (ICE, DTLS-SRTP, RTP and RTCP) shares the socket bound at `live.webrtc_udp`, so
-//! an operator opens one port. The server is ICE-lite: it answers the listener's checks and never
+//! an operator opens one port. The server is ICE-lite: it answers the peer's checks and never
 //! checks itself, so its host candidates (`live.webrtc_advertise`, or every interface address)
 //! are all it announces.
 //!
@@ -14,13 +14,16 @@
 //! Media: each WHEP session is a push consumer of its channel ([`Channel::consume`]): it gets
 //! the channel's one Opus encoder output, the same frames LL-HLS packages, and packetises them
 //! itself (RTP timestamps are the frames' sample counts, RTCP sender reports from str0m). A
-//! listener joining mid-stream starts with the next frame; nothing restarts.
+//! listener joining mid-stream starts with the next frame; nothing restarts. A WHIP publisher is
+//! a source of its channel, as an Icecast source is: its Opus packets are decoded (losses
+//! concealed) into the channel's PCM, with the same takeover, auto-DJ fallback and one-source
+//! rule.
 
 mod session;
 pub mod wire;
 
 use crate::config;
-use crate::live::Channel;
+use crate::live::{Channel, Pcm48};
 use crate::metrics::Metrics;
 use crate::store::ChannelId;
 use dashmap::DashMap;
@@ -64,6 +67,7 @@ pub struct Opened {
 
 /// The handle of one open session, shared by the socket loop and the HTTP side.
 struct Handle {
+    kind: &'static str,
     channel: ChannelId,
     ufrag: String,
     remote_ufrag: String,
@@ -153,6 +157,55 @@ impl WebRtc {
         remote_ufrag: String,
         expires: Instant,
     ) -> Result<Opened, OpenError> {
+        let frames = channel.consume(self.config.consumer_queue_frames);
+        self.open(
+            "whep",
+            channel,
+            offer,
+            remote_ufrag,
+            session::Role::Whep { frames, expires },
+        )
+    }
+
+    /// Opens a WHIP session: `channel`'s source `source` (attached by the caller, with its PCM
+    /// sender and drop token) is the publisher that offered `offer`. On any failure the source
+    /// is detached again.
+    pub fn open_whip(
+        self: &Arc<Self>,
+        channel: Arc<Channel>,
+        offer: &str,
+        remote_ufrag: String,
+        (source, pcm, drop): (u64, mpsc::Sender<Pcm48>, CancellationToken),
+    ) -> Result<Opened, OpenError> {
+        let decoder = match veza_codecs::OpusPackets::new() {
+            Ok(d) => d,
+            Err(e) => {
+                channel.detach(source);
+                return Err(OpenError::Offer(e.to_string()));
+            }
+        };
+        let role = session::Role::Whip {
+            source,
+            pcm,
+            drop,
+            decoder,
+            next: None,
+        };
+        let opened = self.open("whip", channel.clone(), offer, remote_ufrag, role);
+        if opened.is_err() {
+            channel.detach(source);
+        }
+        opened
+    }
+
+    fn open(
+        self: &Arc<Self>,
+        kind: &'static str,
+        channel: Arc<Channel>,
+        offer: &str,
+        remote_ufrag: String,
+        role: session::Role,
+    ) -> Result<Opened, OpenError> {
         // Reserve a slot first, so racing POSTs cannot overshoot the cap.
         let cap = self.config.max_webrtc_sessions;
         if self
@@ -164,66 +217,64 @@ impl WebRtc {
         {
             return Err(OpenError::Full);
         }
-        match self.negotiate(offer) {
-            Ok((rtc, answer, creds)) => {
-                let id: SessionId = rand::random();
-                let (inbox_tx, inbox_rx) = mpsc::channel(INBOX);
-                let (cand_tx, cand_rx) = mpsc::channel(16);
-                let stop = self.shutdown.child_token();
-                self.by_ufrag.insert(creds.ufrag.clone(), id);
-                self.sessions.insert(
-                    id,
-                    Handle {
-                        channel: channel.id,
-                        ufrag: creds.ufrag.clone(),
-                        remote_ufrag,
-                        inbox: inbox_tx,
-                        candidates: cand_tx,
-                        stop: stop.clone(),
-                    },
-                );
-                self.count();
-                let frames = channel.consume(self.config.consumer_queue_frames);
-                let task = session::Whep {
-                    id,
-                    rtc,
-                    channel,
-                    frames,
-                    inbox: inbox_rx,
-                    candidates: cand_rx,
-                    stop,
-                    expires,
-                    connect_timeout: Duration::from_secs_f64(
-                        self.config.webrtc_connect_timeout_seconds,
-                    ),
-                    consent_timeout: Duration::from_secs_f64(
-                        self.config.webrtc_consent_timeout_seconds,
-                    ),
-                    socket: self.socket.clone(),
-                    metrics: self.metrics.clone(),
-                };
-                let w = self.clone();
-                tokio::spawn(async move {
-                    let outcome = task.run().await;
-                    w.metrics
-                        .webrtc_sessions
-                        .with_label_values(&["whep", outcome])
-                        .inc();
-                    w.forget(id);
-                });
-                Ok(Opened {
-                    id,
-                    answer,
-                    etag: format!("\"{}\"", creds.ufrag),
-                })
-            }
+        let (rtc, answer, creds) = match self.negotiate(offer) {
+            Ok(n) => n,
             Err(e) => {
                 self.open.fetch_sub(1, Ordering::AcqRel);
-                Err(OpenError::Offer(e))
+                return Err(OpenError::Offer(e));
             }
-        }
+        };
+        let id: SessionId = rand::random();
+        let (inbox_tx, inbox_rx) = mpsc::channel(INBOX);
+        let (cand_tx, cand_rx) = mpsc::channel(16);
+        let stop = self.shutdown.child_token();
+        self.by_ufrag.insert(creds.ufrag.clone(), id);
+        self.sessions.insert(
+            id,
+            Handle {
+                kind,
+                channel: channel.id,
+                ufrag: creds.ufrag.clone(),
+                remote_ufrag,
+                inbox: inbox_tx,
+                candidates: cand_tx,
+                stop: stop.clone(),
+            },
+        );
+        self.count();
+        let task = session::Session {
+            id,
+            rtc,
+            role,
+            channel,
+            inbox: inbox_rx,
+            candidates: cand_rx,
+            stop,
+            connect_timeout: Duration::from_secs_f64(self.config.webrtc_connect_timeout_seconds),
+            consent_timeout: Duration::from_secs_f64(self.config.webrtc_consent_timeout_seconds),
+            socket: self.socket.clone(),
+            metrics: self.metrics.clone(),
+        };
+        let w = self.clone();
+        tokio::spawn(async move {
+            let outcome = task.run().await;
+            tracing::info!(session = %format!("{id:032x}"), kind, outcome, "WebRTC session ended");
+            w.metrics
+                .webrtc_sessions
+                .with_label_values(&[kind, outcome])
+                .inc();
+            w.forget(id);
+        });
+        Ok(Opened {
+            id,
+            answer,
+            etag: format!("\"{}\"", creds.ufrag),
+        })
     }
 
+    /// Answers `offer` with our codec (Opus stereo) and host candidates. The direction follows
+    /// the offer: a listener's recvonly audio is answered sendonly, a publisher's sendonly
+    /// recvonly.
     fn negotiate(&self, offer: &str) -> Result<(Rtc, String, IceCreds), String> {
         let offer = SdpOffer::from_sdp_string(offer).map_err(|e| e.to_string())?;
         let creds = IceCreds::new();
@@ -259,9 +310,9 @@ impl WebRtc {
         Ok((rtc, answer.to_sdp_string(), creds))
     }
 
-    /// The channel a session belongs to, if it is open.
-    pub fn channel_of(&self, id: SessionId) -> Option<ChannelId> {
-        self.sessions.get(&id).map(|h| h.channel)
+    /// The kind (`whep`, `whip`) and channel of a session, if it is open.
+    pub fn owner(&self, id: SessionId) -> Option<(&'static str, ChannelId)> {
+        self.sessions.get(&id).map(|h| (h.kind, h.channel))
     }
 
     /// The session's ETag, if it is open.

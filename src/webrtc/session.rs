@@ -1,58 +1,111 @@
-//! One WHEP session's task: it owns the session's `Rtc`, feeds it the datagrams the socket loop
-//! routes here, the channel's Opus frames and the clock, and sends what it produces.
+//! One WebRTC session's task: it owns the session's `Rtc`, feeds it the datagrams the socket
+//! loop routes here and the clock, and sends what it produces. A WHEP listener also feeds it the
+//! channel's Opus frames; a WHIP publisher's Opus packets come out of it, are decoded and go to
+//! the channel like any source's PCM.
 //!
 //! A session ends, and its task returns why, when:
-//! - the listener sends DELETE, or the server shuts down (`deleted`);
+//! - the peer sends DELETE, or the server shuts down (`deleted`);
 //! - ICE and DTLS have not completed within `live.webrtc_connect_timeout_seconds` (`timeout`);
 //! - no ICE consent check arrived for `live.webrtc_consent_timeout_seconds` (`consent`, RFC 7675);
-//! - its playback token expires (`expired`);
-//! - the channel stops, or drops it for falling behind (`channel`);
+//! - a listener's playback token expires (`expired`);
+//! - the channel stops, or drops a listener for falling behind, or drops a publisher (its key
+//!   rotated, the channel deleted) (`channel`);
 //! - str0m reports an error or the ICE state `disconnected` (`failed`).
 
-use crate::live::{Channel, Frame, Protocol};
+use crate::live::{Channel, Frame, Pcm48, Protocol};
 use crate::metrics::Metrics;
 use crate::webrtc::wire::{self, Datagram};
 use crate::webrtc::SessionId;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use str0m::media::{MediaTime, Mid, Pt};
+use str0m::media::{MediaData, MediaTime, Mid, Pt};
 use str0m::net::{Protocol as NetProtocol, Receive};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use veza_codecs::OpusPackets;
 
 /// How often a connected listener is marked seen in the channel's session map.
 const SEEN_EVERY: Duration = Duration::from_secs(2);
 
-/// A WHEP listener's session, ready to run.
-pub(super) struct Whep {
+/// Longest gap a publisher's lost packets are concealed over; a longer one is silence the
+/// channel's clock fills.
+const MAX_CONCEAL: u64 = 9_600;
+
+/// What the session does with the channel.
+pub(super) enum Role {
+    /// A listener: the channel's Opus frames out.
+    Whep {
+        frames: mpsc::Receiver<Frame>,
+        expires: Instant,
+    },
+    /// A publisher: its Opus packets in, as the channel's source `source`.
+    Whip {
+        source: u64,
+        pcm: mpsc::Sender<Pcm48>,
+        drop: CancellationToken,
+        decoder: OpusPackets,
+        /// The RTP time the next packet should carry, to find losses.
+        next: Option<u64>,
+    },
+}
+
+/// A session, ready to run.
+pub(super) struct Session {
     pub id: SessionId,
     pub rtc: Rtc,
+    pub role: Role,
     pub channel: Arc<Channel>,
-    pub frames: mpsc::Receiver<Frame>,
     pub inbox: mpsc::Receiver<(Instant, SocketAddr, Vec<u8>)>,
     pub candidates: mpsc::Receiver<Candidate>,
     pub stop: CancellationToken,
-    pub expires: Instant,
     pub connect_timeout: Duration,
     pub consent_timeout: Duration,
     pub socket: Arc<UdpSocket>,
     pub metrics: Arc<Metrics>,
 }
 
-impl Whep {
+/// The next frame of a listener; never, for a publisher.
+async fn next_frame(role: &mut Role) -> Option<Frame> {
+    match role {
+        Role::Whep { frames, .. } => frames.recv().await,
+        Role::Whip { .. } => std::future::pending().await,
+    }
+}
+
+/// When a publisher is dropped by the channel; never, for a listener.
+async fn dropped(drop: Option<&CancellationToken>) {
+    match drop {
+        Some(d) => d.cancelled().await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Session {
     /// Runs the session to its end; returns why it ended.
     pub async fn run(mut self) -> &'static str {
         let outcome = self.drive().await;
-        self.channel.forget(self.id);
+        match &self.role {
+            Role::Whep { .. } => self.channel.forget(self.id),
+            Role::Whip { source, drop, .. } => {
+                drop.cancel();
+                self.channel.detach(*source);
+            }
+        }
         outcome
     }
 
     async fn drive(&mut self) -> &'static str {
         let started = Instant::now();
-        let local = self.socket.local_addr().ok();
+        let Ok(local) = self.socket.local_addr() else {
+            return "failed";
+        };
+        let (expires, drop) = match &self.role {
+            Role::Whep { expires, .. } => (Some(*expires), None),
+            Role::Whip { drop, .. } => (None, Some(drop.clone())),
+        };
         let mut mid: Option<Mid> = None;
         let mut pt: Option<Pt> = None;
         let mut connected = false;
@@ -78,6 +131,11 @@ impl Whep {
                                 .writer(m.mid)
                                 .and_then(|w| w.payload_params().next().map(|p| p.pt()));
                         }
+                        Event::MediaData(d) => {
+                            if !self.publish(d).await {
+                                return "channel";
+                            }
+                        }
                         _ => {}
                     },
                     Err(e) => {
@@ -93,10 +151,13 @@ impl Whep {
             if connected && now.duration_since(last_check) > self.consent_timeout {
                 return "consent";
             }
-            if now >= self.expires {
+            if expires.is_some_and(|e| now >= e) {
                 return "expired";
             }
-            if connected && now.duration_since(seen_at) >= SEEN_EVERY {
+            if connected
+                && matches!(self.role, Role::Whep { .. })
+                && now.duration_since(seen_at) >= SEEN_EVERY
+            {
                 self.channel.seen(self.id, Protocol::Webrtc);
                 seen_at = now;
             }
@@ -105,30 +166,31 @@ impl Whep {
             let input = tokio::select! {
                 biased;
                 _ = self.stop.cancelled() => return "deleted",
+                _ = dropped(drop.as_ref()) => return "channel",
                 d = self.inbox.recv() => match d {
                     Some((at, from, bytes)) => {
                         if wire::classify(&bytes) == Datagram::Stun {
                             last_check = at;
                         }
-                        let Some(destination) = local else { return "failed" };
                         let Ok(contents) = bytes.as_slice().try_into() else { continue };
                         let input = Input::Receive(at, Receive {
                             proto: NetProtocol::Udp,
                             source: from,
-                            destination,
+                            destination: local,
                             contents,
                         });
-                        if !self.rtc.accepts(&input) {
-                            continue;
-                        }
-                        if let Err(e) = self.rtc.handle_input(input) {
-                            tracing::debug!(session = %self.id, error = %e, "WebRTC input refused");
+                        if self.rtc.accepts(&input) {
+                            if let Err(e) = self.rtc.handle_input(input) {
+                                // A datagram str0m refuses (damage, a stray packet) does not
+                                // end the session.
+                                tracing::debug!(session = %self.id, error = %e, "WebRTC input refused");
+                            }
                         }
                         continue;
                     }
                     None => return "deleted",
                 },
-                f = self.frames.recv() => match f {
+                f = next_frame(&mut self.role) => match f {
                     Some(frame) => {
                         if let (true, Some(mid), Some(pt)) = (connected, mid, pt) {
                             self.send(mid, pt, frame).await;
@@ -180,5 +242,47 @@ impl Whep {
                 .webrtc_send_delay
                 .observe(frame.at.elapsed().as_secs_f64());
         }
+    }
+
+    /// Decodes a publisher's Opus packet (concealing what was lost before it) and hands the PCM
+    /// to the channel. False when the channel no longer takes it.
+    async fn publish(&mut self, d: MediaData) -> bool {
+        let Role::Whip {
+            pcm, decoder, next, ..
+        } = &mut self.role
+        else {
+            return true;
+        };
+        let time = d
+            .time
+            .rebase(str0m::media::Frequency::FORTY_EIGHT_KHZ)
+            .numer();
+        let mut out: Vec<Pcm48> = Vec::new();
+        if let Some(expected) = *next {
+            let gap = time.saturating_sub(expected);
+            if gap > 0 && gap <= MAX_CONCEAL {
+                if let Ok(c) = decoder.conceal(gap as usize) {
+                    out.push(c);
+                }
+            }
+        }
+        match decoder.decode(&d.data) {
+            Ok(p) => {
+                *next = Some(time + p[0].len() as u64);
+                out.push(p);
+            }
+            Err(_) => {
+                self.metrics.live_source_damage.inc();
+            }
+        }
+        for p in out {
+            if p[0].is_empty() {
+                continue;
+            }
+            if pcm.send(p).await.is_err() {
+                return false;
+            }
+        }
+        true
     }
 }

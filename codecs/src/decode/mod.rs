@@ -9,6 +9,7 @@
 mod codec;
 mod gapless;
 mod opus;
+mod packets;
 mod push;
 mod stream;
 mod tags;
@@ -16,6 +17,7 @@ mod types;
 
 pub(crate) use codec::positions;
 pub use gapless::{moov_window, Window};
+pub use packets::OpusPackets;
 pub use push::PushDecoder;
 pub use stream::StreamDecoder;
 pub use types::{Cover, Decoded, Limits, SourceInfo, RATE_RANGE};

@@ -1,19 +1,23 @@
-//! WHEP (draft-ietf-wish-whep): WebRTC playback of a live channel.
+//! WHEP (draft-ietf-wish-whep) and WHIP (RFC 9725): WebRTC playback of a live channel, and
+//! going live over WebRTC.
 //!
-//! `POST /whep/{channel}` takes an SDP offer and `Authorization: Bearer <channel playback token>`
-//! (or `?token=`), and answers 201 with the SDP answer, the session's URL in `Location`, its
+//! `POST /whep/{channel}` takes a listener's SDP offer and `Authorization: Bearer <channel
+//! playback token>` (or `?token=`); `POST /whip/{channel}` a publisher's offer and `Bearer
+//! <stream key>`. Both answer 201 with the SDP answer, the session's URL in `Location`, its
 //! `ETag` and one `Link` per configured STUN/TURN server. `PATCH` on the session URL takes
 //! trickle-ICE fragments (204); `DELETE` ends the session (200). `OPTIONS` (answered by the CORS
-//! layer) carries `Accept-Post` on the endpoint and `Accept-Patch` on sessions. The session URL's last segment is 128 random bits: it is the capability.
+//! layer) carries `Accept-Post` on the endpoints and `Accept-Patch` on sessions. The session
+//! URL's last segment is 128 random bits: it is the capability.
 
 use super::answer::token_of;
 use super::Problem;
 use crate::app::App;
 use crate::auth::{Scope, TokenError};
+use crate::live::{Refused, SourceInfo, StartError};
 use crate::store::ChannelId;
 use crate::util;
 use crate::webrtc::wire::{self, Direction, OfferError};
-use crate::webrtc::{OpenError, SessionId};
+use crate::webrtc::{OpenError, Opened, SessionId};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
@@ -29,8 +33,29 @@ const TRICKLE: &str = "application/trickle-ice-sdpfrag";
 pub(super) fn routes() -> Router<Arc<App>> {
     Router::new()
         .route("/whep/{channel}", post(offer))
-        .route("/whep/{channel}/{session}", patch(trickle).delete(end))
+        .route("/whip/{channel}", post(publish))
+        .route(
+            "/whep/{channel}/{session}",
+            patch(
+                |a: State<Arc<App>>, p: SessionPath, h: HeaderMap, b: Bytes| {
+                    trickle("whep", a, p, h, b)
+                },
+            )
+            .delete(|a: State<Arc<App>>, p: SessionPath| end("whep", a, p)),
+        )
+        .route(
+            "/whip/{channel}/{session}",
+            patch(
+                |a: State<Arc<App>>, p: SessionPath, h: HeaderMap, b: Bytes| {
+                    trickle("whip", a, p, h, b)
+                },
+            )
+            .delete(|a: State<Arc<App>>, p: SessionPath| end("whip", a, p)),
+        )
 }
+
+/// `{channel}/{session}` of a session resource.
+type SessionPath = Path<(String, String)>;
 
 /// The media type of a request, without parameters.
 fn media_type(headers: &HeaderMap) -> String {
@@ -138,30 +163,162 @@ async fn offer(
         .into_response();
     }
     let until = Duration::from_secs(grant.expires.saturating_sub(util::now_secs()));
-    let opened = match app
+    match app
         .webrtc
         .open_whep(ch, sdp, checked.ufrag, Instant::now() + until)
     {
-        Ok(o) => o,
-        Err(OpenError::Full) => {
-            return Problem::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "webrtc-full",
-                "Too many WebRTC sessions",
-                "this node holds live.max_webrtc_sessions sessions; try again or use LL-HLS",
-            )
-            .retry_after(5)
-            .into_response()
-        }
-        Err(OpenError::Offer(e)) => {
-            return Problem::unprocessable(
-                "unsupported-offer",
-                format!("the offer cannot be answered: {e}"),
-            )
-            .into_response()
-        }
+        Ok(o) => created(
+            &app,
+            crate::layout::whep_session(id, &format!("{:032x}", o.id)),
+            o,
+        ),
+        Err(e) => open_problem(e),
+    }
+}
+
+fn open_problem(e: OpenError) -> Response {
+    match e {
+        OpenError::Full => Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "webrtc-full",
+            "Too many WebRTC sessions",
+            "this node holds live.max_webrtc_sessions sessions; try again later (or listen over LL-HLS)",
+        )
+        .retry_after(5)
+        .into_response(),
+        OpenError::Offer(e) => Problem::unprocessable(
+            "unsupported-offer",
+            format!("the offer cannot be answered: {e}"),
+        )
+        .into_response(),
+    }
+}
+
+/// `POST /whip/{channel}`: a publisher goes live. Authorised by the channel's stream key; the
+/// channel starts here if it is not running (or is refused with 409 naming the node that runs
+/// it), and the publisher becomes its one source, as an Icecast source does.
+async fn publish(
+    State(app): State<Arc<App>>,
+    Path(channel): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let unauthorized = |detail: &'static str| {
+        Problem::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "Unauthorized",
+            detail,
+        )
+        .into_response()
     };
-    let location = crate::layout::whep_session(id, &format!("{:032x}", opened.id));
+    let Some(id) = ChannelId::parse_canonical(&channel) else {
+        return Problem::not_found("no such channel").into_response();
+    };
+    let Some(key) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    else {
+        return unauthorized("send Authorization: Bearer <stream key>");
+    };
+    if media_type(&headers) != SDP {
+        return Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "Unsupported media type",
+            "a WHIP offer is application/sdp",
+        )
+        .into_response();
+    }
+    let Ok(sdp) = std::str::from_utf8(&body) else {
+        return Problem::bad_request("the offer is not UTF-8").into_response();
+    };
+    let row = match app.store.channel(id).await {
+        Ok(Some(row)) => row,
+        Ok(None) => return Problem::not_found("no such channel").into_response(),
+        Err(e) => return Problem::unavailable("the metadata store", &e).into_response(),
+    };
+    if !crate::icecast::key_matches(key, &row.key_hash) {
+        return unauthorized("the stream key is wrong or was rotated");
+    }
+    let checked = match wire::check_offer(sdp, Direction::Send) {
+        Ok(c) => c,
+        Err(e) => return offer_problem(e),
+    };
+    let info = SourceInfo {
+        client: headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map_or_else(|| "WHIP".to_string(), |ua| format!("WHIP {ua}")),
+        codec: "audio/opus (WebRTC)".into(),
+        bitrate: 0,
+        connected_at: util::rfc3339(util::now_ms()),
+        name: None,
+        description: None,
+        genre: None,
+        public: None,
+    };
+    let hash = crate::icecast::key_hash(key);
+    // An idle engine may be ending just as the publisher arrives: then start a new one.
+    for _ in 0..3 {
+        let ch = match app.live.start(&row).await {
+            Ok(ch) => ch,
+            Err(StartError::Elsewhere(lease)) => {
+                return Problem::conflict(
+                    "channel-elsewhere",
+                    "Channel runs on another node",
+                    format!(
+                        "channel {id} is live on node {} at {}; publish there",
+                        lease.node, lease.url
+                    ),
+                )
+                .into_response()
+            }
+            Err(StartError::Failed(e)) => {
+                return Problem::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "Service unavailable",
+                    format!("the channel could not start: {e}"),
+                )
+                .into_response()
+            }
+        };
+        match ch.attach(&hash, info.clone()).await {
+            Ok(source) => {
+                return match app.webrtc.open_whip(ch, sdp, checked.ufrag, source) {
+                    Ok(o) => created(
+                        &app,
+                        crate::layout::whip_session(id, &format!("{:032x}", o.id)),
+                        o,
+                    ),
+                    Err(e) => open_problem(e),
+                };
+            }
+            Err(Refused::Busy) => {
+                return Problem::conflict(
+                    "source-busy",
+                    "A source is live",
+                    "another source is live on this channel; one source at a time",
+                )
+                .into_response()
+            }
+            Err(Refused::Stopped) => continue,
+        }
+    }
+    Problem::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+        "Service unavailable",
+        "the channel is restarting; try again",
+    )
+    .retry_after(1)
+    .into_response()
+}
+
+/// 201 with the answer, its `Location`, `ETag`, `Accept-Patch` and the ICE servers' `Link`s.
+fn created(app: &App, location: String, opened: Opened) -> Response {
     let mut r = (StatusCode::CREATED, opened.answer).into_response();
     let h = r.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(SDP));
@@ -199,12 +356,10 @@ pub(super) async fn accept_post(
     next: axum::middleware::Next,
 ) -> Response {
     let path = req.uri().path();
-    let endpoint = req.method() == axum::http::Method::OPTIONS
-        && path.starts_with("/whep/")
-        && path.matches('/').count() == 2;
-    let session = req.method() == axum::http::Method::OPTIONS
-        && path.starts_with("/whep/")
-        && path.matches('/').count() == 3;
+    let ours = req.method() == axum::http::Method::OPTIONS
+        && (path.starts_with("/whep/") || path.starts_with("/whip/"));
+    let endpoint = ours && path.matches('/').count() == 2;
+    let session = ours && path.matches('/').count() == 3;
     let mut r = next.run(req).await;
     if endpoint {
         r.headers_mut().insert(
@@ -222,23 +377,24 @@ pub(super) async fn accept_post(
 }
 
 /// The session a PATCH or DELETE names, when it is open and belongs to the channel in the URL.
-fn session_of(app: &App, channel: &str, session: &str) -> Result<SessionId, Response> {
+fn session_of(app: &App, kind: &str, channel: &str, session: &str) -> Result<SessionId, Response> {
     let gone = || Problem::not_found("no such WebRTC session").into_response();
     let id = ChannelId::parse_canonical(channel).ok_or_else(gone)?;
     let s = parse_session(session).ok_or_else(gone)?;
-    match app.webrtc.channel_of(s) {
-        Some(c) if c == id => Ok(s),
+    match app.webrtc.owner(s) {
+        Some((k, c)) if k == kind && c == id => Ok(s),
         _ => Err(gone()),
     }
 }
 
 async fn trickle(
+    kind: &'static str,
     State(app): State<Arc<App>>,
     Path((channel, session)): Path<(String, String)>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let s = match session_of(&app, &channel, &session) {
+    let s = match session_of(&app, kind, &channel, &session) {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -247,7 +403,7 @@ async fn trickle(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported-media-type",
             "Unsupported media type",
-            "a WHEP PATCH is application/trickle-ice-sdpfrag",
+            "a session PATCH is application/trickle-ice-sdpfrag",
         )
         .into_response();
     }
@@ -290,10 +446,11 @@ async fn trickle(
 }
 
 async fn end(
+    kind: &'static str,
     State(app): State<Arc<App>>,
     Path((channel, session)): Path<(String, String)>,
 ) -> Response {
-    match session_of(&app, &channel, &session) {
+    match session_of(&app, kind, &channel, &session) {
         Ok(s) if app.webrtc.close(s) => StatusCode::OK.into_response(),
         Ok(_) => Problem::not_found("no such WebRTC session").into_response(),
         Err(r) => r,
