@@ -376,15 +376,19 @@ pub(super) async fn accept_post(
     r
 }
 
-/// The session a PATCH or DELETE names, when it is open and belongs to the channel in the URL.
-fn session_of(app: &App, kind: &str, channel: &str, session: &str) -> Result<SessionId, Response> {
-    let gone = || Problem::not_found("no such WebRTC session").into_response();
-    let id = ChannelId::parse_canonical(channel).ok_or_else(gone)?;
-    let s = parse_session(session).ok_or_else(gone)?;
+/// The session a PATCH or DELETE names, when it is open, of `kind`, and belongs to the channel
+/// in the URL.
+fn session_of(app: &App, kind: &str, channel: &str, session: &str) -> Option<SessionId> {
+    let id = ChannelId::parse_canonical(channel)?;
+    let s = parse_session(session)?;
     match app.webrtc.owner(s) {
-        Some((k, c)) if k == kind && c == id => Ok(s),
-        _ => Err(gone()),
+        Some((k, c)) if k == kind && c == id => Some(s),
+        _ => None,
     }
+}
+
+fn no_session() -> Response {
+    Problem::not_found("no such WebRTC session").into_response()
 }
 
 async fn trickle(
@@ -394,9 +398,8 @@ async fn trickle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let s = match session_of(&app, kind, &channel, &session) {
-        Ok(s) => s,
-        Err(r) => return r,
+    let Some(s) = session_of(&app, kind, &channel, &session) else {
+        return no_session();
     };
     if media_type(&headers) != TRICKLE {
         return Problem::new(
@@ -440,7 +443,7 @@ async fn trickle(
         }
     }
     if !app.webrtc.trickle(s, candidates) {
-        return Problem::not_found("no such WebRTC session").into_response();
+        return no_session();
     }
     StatusCode::NO_CONTENT.into_response()
 }
@@ -451,9 +454,8 @@ async fn end(
     Path((channel, session)): Path<(String, String)>,
 ) -> Response {
     match session_of(&app, kind, &channel, &session) {
-        Ok(s) if app.webrtc.close(s) => StatusCode::OK.into_response(),
-        Ok(_) => Problem::not_found("no such WebRTC session").into_response(),
-        Err(r) => r,
+        Some(s) if app.webrtc.close(s) => StatusCode::OK.into_response(),
+        _ => no_session(),
     }
 }
 

@@ -132,7 +132,8 @@ impl Session {
                                 .and_then(|w| w.payload_params().next().map(|p| p.pt()));
                         }
                         Event::MediaData(d) => {
-                            if !self.publish(d).await {
+                            let taken = self.publish(d).await;
+                            if !taken {
                                 return "channel";
                             }
                         }
