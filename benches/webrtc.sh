@@ -61,8 +61,8 @@ for K in $COUNTS; do
   C0=$(cpu); T0=$(date +%s.%N)
   "$LOAD" "$WHEP" "$TOKEN" "$K" "$STEP" > "$WORK/load.json" &
   LOADPID=$!
-  # RSS while every session is up: after the ramp (50 per 100 ms) and half the step.
-  sleep "$(echo "$K / 500 + $STEP / 2" | bc)"
+  # RSS while every session is up: after the ramp (25 per 100 ms) and half the step.
+  sleep "$(echo "$K / 250 + $STEP / 2" | bc)"
   RSS=$(rss_mb)
   wait $LOADPID
   R=$(cat "$WORK/load.json")

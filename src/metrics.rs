@@ -192,7 +192,8 @@ impl Metrics {
                     "From an Opus frame leaving the channel encoder to its RTP packet reaching the socket",
                 )
                 .buckets(vec![
-                    0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.25,
+                    0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1,
+                    0.25,
                 ]),
             )
             .expect("valid metric"),

@@ -100,9 +100,8 @@ impl WebRtc {
         shutdown: CancellationToken,
     ) -> anyhow::Result<Arc<WebRtc>> {
         let addr: SocketAddr = config.webrtc_udp.parse()?;
-        let socket = UdpSocket::bind(addr)
-            .await
-            .map_err(|e| anyhow::anyhow!("binding live.webrtc_udp {addr}: {e}"))?;
+        let socket =
+            bind_udp(addr).map_err(|e| anyhow::anyhow!("binding live.webrtc_udp {addr}: {e}"))?;
         let local = socket.local_addr()?;
         let advertised = advertised(&config.webrtc_advertise, local);
         if advertised.is_empty() {
@@ -368,6 +367,22 @@ impl WebRtc {
         g.with_label_values(&["addresses"])
             .set(self.by_addr.len() as i64);
     }
+}
+
+/// Kernel buffer asked for on the shared socket, each way (the kernel caps it at
+/// `net.core.rmem_max`/`wmem_max`).
+const SOCKET_BUFFER: usize = 4 << 20;
+
+/// Binds the shared socket with large kernel buffers: every session's handshakes, checks and
+/// RTCP arrive on it.
+fn bind_udp(addr: SocketAddr) -> std::io::Result<UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    let _ = s.set_recv_buffer_size(SOCKET_BUFFER);
+    let _ = s.set_send_buffer_size(SOCKET_BUFFER);
+    s.set_nonblocking(true)?;
+    s.bind(&addr.into())?;
+    UdpSocket::from_std(s.into())
 }
 
 /// The host candidates: the configured addresses (on the bound port unless they name one), or
