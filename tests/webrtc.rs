@@ -599,3 +599,83 @@ async fn aiortc_goes_live_over_whip_and_whep_listeners_hear_it() {
             || metric(&s, "veza_webrtc_sessions_total", "outcome=\"failed\"").await >= 1.0
     );
 }
+
+/// Starts a script of `tests/browser` with node; [`report`] collects what it prints.
+fn node(script: &str, args: &[&str]) -> std::process::Child {
+    Command::new("node")
+        .arg(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/browser")
+                .join(script),
+        )
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("node")
+}
+
+async fn report(child: std::process::Child) -> (bool, Value) {
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .expect("node");
+    let v = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
+        panic!(
+            "{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.success(), v)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn chromium_goes_live_over_whip_while_pages_listen_over_whep_and_ll_hls() {
+    let s = Server::start(Db::Sqlite, &[]).await;
+    let c = create(&s, json!({"title": "Mic"})).await;
+    let id = c["id"].as_str().unwrap().to_string();
+    let key = c["stream_key"].as_str().unwrap().to_string();
+    // Chromium ignores a capture file whose path has `..` in it: give it the canonical one.
+    let wav = common::fixtures()
+        .join("formats/wav_pcm16_stereo_44k.wav")
+        .canonicalize()
+        .unwrap();
+    let whip = format!("{}/whip/{id}", s.url);
+    let publisher = node("whip.mjs", &[&whip, &key, wav.to_str().unwrap(), "24"]);
+    let on = wait_for(&s, &id, "/state", "live").await;
+    assert!(
+        on["source"]["client"].as_str().unwrap().contains("Chrom"),
+        "{on}"
+    );
+    let (st, _, pb) = s
+        .call(
+            "POST",
+            &format!("/v1/channels/{id}/playback"),
+            &s.key,
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(st, 200);
+    let token = pb["token"].as_str().unwrap();
+    // A second page listens over WebRTC, a third over LL-HLS, at the same time.
+    let whep = node("whep.mjs", &[pb["whep_url"].as_str().unwrap(), token, "8"]);
+    let hls = node("live.mjs", &[pb["master_url"].as_str().unwrap(), "12"]);
+    let (ok, r) = report(whep).await;
+    assert!(ok, "{r}");
+    assert_eq!(r["state"], "connected", "{r}");
+    assert!(r["peak"].as_f64().unwrap() > 0.01, "WebRTC audible: {r}");
+    let (ok, r) = report(hls).await;
+    assert!(ok, "{r}");
+    // hls.js joins within a second of the channel starting, before its first segment is whole:
+    // one stall while it fills its buffer is allowed, none after.
+    assert!(r["stalls"].as_u64().unwrap() <= 1, "{r}");
+    assert!(r["advanced"].as_f64().unwrap() > 8.0, "{r}");
+    let (ok, r) = report(publisher).await;
+    assert!(ok, "{r}");
+    assert_eq!(r["status"], 201, "{r}");
+    assert!(r["packetsSent"].as_u64().unwrap() > 500, "{r}");
+    assert_eq!(r["deleteStatus"], 200, "{r}");
+    wait_for(&s, &id, "/state", "offline").await;
+}
