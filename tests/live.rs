@@ -632,21 +632,7 @@ async fn hls_js_plays_live_across_a_takeover_and_back_with_now_playing_cues() {
     tokio::time::sleep(Duration::from_secs(8)).await;
     let mut ff = ffmpeg_source(&s, &id, &key, &track_mp3(), "mp3");
     wait_for(&s, &id, "/state", "live").await;
-    let meta = format!(
-        "{}/admin/metadata?mount=/ingest/{id}&mode=updinfo&song=On%20Air",
-        s.url
-    );
-    let r = s
-        .client()
-        .get(&meta)
-        .header(
-            "authorization",
-            format!("Basic {}", base64(&format!("source:{key}"))),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    set_song(&s, &id, &key, "On Air").await;
     tokio::time::sleep(Duration::from_secs(10)).await;
     ff.stop();
     wait_for(&s, &id, "/state", "autodj").await;

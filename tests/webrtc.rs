@@ -45,20 +45,11 @@ async fn live_channel(s: &Server) -> (String, Proc, Value) {
     let key = c["stream_key"].as_str().unwrap();
     let ff = ffmpeg_source(s, &id, key, &track_mp3(), "mp3");
     wait_for(s, &id, "/state", "live").await;
-    let (st, _, pb) = s
-        .call(
-            "POST",
-            &format!("/v1/channels/{id}/playback"),
-            &s.key,
-            None,
-            &[],
-        )
-        .await;
-    assert_eq!(st, 200, "{pb}");
+    let pb = playback_answer(s, &id).await;
     (id, ff, pb)
 }
 
-/// POSTs `body` to a WHEP endpoint; status, headers and body.
+/// POSTs `body` to a WHEP or WHIP endpoint; status, headers and body.
 async fn post(
     s: &Server,
     url: &str,
@@ -108,21 +99,9 @@ async fn metric(s: &Server, name: &str, labels: &str) -> f64 {
 }
 
 fn whep_client(url: &str, token: &str, args: &[&str]) -> Value {
-    let out = Command::new("python3")
-        .arg(kit("whep_client.py"))
-        .arg(url)
-        .args(["--token", token])
-        .args(args)
-        .output()
-        .expect("whep_client");
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
-    assert!(
-        out.status.success(),
-        "whep_client {args:?} failed: {}\n{}",
-        report["failures"],
-        String::from_utf8_lossy(&out.stderr)
-    );
-    report
+    let mut all = vec![url, "--token", token];
+    all.extend_from_slice(args);
+    kit_tool("whep_client.py", &all)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -208,15 +187,7 @@ async fn bad_offers_and_requests_get_clear_statuses() {
     );
     let other = create(&s, json!({"title": "Other"})).await;
     let other_id = other["id"].as_str().unwrap();
-    let (_, _, other_pb) = s
-        .call(
-            "POST",
-            &format!("/v1/channels/{other_id}/playback"),
-            &s.key,
-            None,
-            &[],
-        )
-        .await;
+    let other_pb = playback_answer(&s, other_id).await;
     let other_token = other_pb["token"].as_str().unwrap();
     assert_eq!(
         post(&s, &whep, Some(other_token), sdp, offer("a1")).await.0,
@@ -535,34 +506,11 @@ async fn aiortc_goes_live_over_whip_and_whep_listeners_hear_it() {
     let (first, _) = raw_source(&s, &put_head(&id, &key, Some("audio/mpeg")), b"").await;
     assert!(first.contains("403"), "{first}");
     // Now-playing through the Icecast metadata call works for a WHIP source too.
-    let meta = format!(
-        "{}/admin/metadata?mount=/ingest/{id}&mode=updinfo&song=Studio%20Session",
-        s.url
-    );
-    let r = s
-        .client()
-        .get(&meta)
-        .header(
-            "authorization",
-            format!("Basic {}", base64(&format!("source:{key}"))),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    set_song(&s, &id, &key, "Studio Session").await;
     wait_for(&s, &id, "/now_playing/title", "Studio Session").await;
 
     // A WHEP listener hears the publisher (decoded Opus re-encoded once by the channel).
-    let (st, _, pb) = s
-        .call(
-            "POST",
-            &format!("/v1/channels/{id}/playback"),
-            &s.key,
-            None,
-            &[],
-        )
-        .await;
-    assert_eq!(st, 200);
+    let pb = playback_answer(&s, &id).await;
     let token = pb["token"].as_str().unwrap().to_string();
     let w = format!("{}/whep/{id}", s.url);
     let heard = std::thread::spawn(move || whep_client(&w, &token, &["--seconds", "4"]))
@@ -648,16 +596,7 @@ async fn chromium_goes_live_over_whip_while_pages_listen_over_whep_and_ll_hls() 
         on["source"]["client"].as_str().unwrap().contains("Chrom"),
         "{on}"
     );
-    let (st, _, pb) = s
-        .call(
-            "POST",
-            &format!("/v1/channels/{id}/playback"),
-            &s.key,
-            None,
-            &[],
-        )
-        .await;
-    assert_eq!(st, 200);
+    let pb = playback_answer(&s, &id).await;
     let token = pb["token"].as_str().unwrap();
     // A second page listens over WebRTC, a third over LL-HLS, at the same time.
     let whep = node("whep.mjs", &[pb["whep_url"].as_str().unwrap(), token, "8"]);

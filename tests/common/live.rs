@@ -57,7 +57,8 @@ pub async fn wait_for(s: &Server, id: &str, field: &str, want: &str) -> Value {
     }
 }
 
-pub async fn playback(s: &Server, id: &str) -> (String, String) {
+/// `POST /v1/channels/{id}/playback`: the whole answer.
+pub async fn playback_answer(s: &Server, id: &str) -> Value {
     let (st, _, v) = s
         .call(
             "POST",
@@ -68,10 +69,36 @@ pub async fn playback(s: &Server, id: &str) -> (String, String) {
         )
         .await;
     assert_eq!(st, 200, "{v}");
+    v
+}
+
+/// The playback token and master URL of a channel.
+pub async fn playback(s: &Server, id: &str) -> (String, String) {
+    let v = playback_answer(s, id).await;
     (
         v["token"].as_str().unwrap().to_string(),
         v["master_url"].as_str().unwrap().to_string(),
     )
+}
+
+/// Icecast's title update, `/admin/metadata?mode=updinfo`, with the source's credentials.
+pub async fn set_song(s: &Server, id: &str, key: &str, song: &str) {
+    let url = format!(
+        "{}/admin/metadata?mount=/ingest/{id}&mode=updinfo&song={}",
+        s.url,
+        song.replace(' ', "%20")
+    );
+    let r = s
+        .client()
+        .get(&url)
+        .header(
+            "authorization",
+            format!("Basic {}", base64(&format!("source:{key}"))),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
 }
 
 /// A child process killed and reaped when dropped.
@@ -168,21 +195,25 @@ pub fn base64(s: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(s)
 }
 
-pub fn llhls_check(url: &str, seconds: u32) -> Value {
+/// Runs one of the kit's Python tools and returns its JSON report; it must pass.
+pub fn kit_tool(tool: &str, args: &[&str]) -> Value {
     let out = Command::new("python3")
-        .arg(kit("llhls_check.py"))
-        .args(["--seconds", &seconds.to_string()])
-        .arg(url)
+        .arg(kit(tool))
+        .args(args)
         .output()
-        .expect("llhls_check");
+        .expect(tool);
     let report: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
     assert!(
         out.status.success(),
-        "llhls_check failed on {url}: {}\n{}",
+        "{tool} {args:?} failed: {}\n{}",
         report["failures"],
         String::from_utf8_lossy(&out.stderr)
     );
     report
+}
+
+pub fn llhls_check(url: &str, seconds: u32) -> Value {
+    kit_tool("llhls_check.py", &["--seconds", &seconds.to_string(), url])
 }
 
 /// RMS of `seconds` of a live playlist, as ffmpeg's HLS client decodes it.
