@@ -15,7 +15,7 @@ const CHUNK: usize = 4096;
 /// Input frames per FFT chunk for live sources ([`Resampler::live`]): a chunk is both latency and
 /// the size of the bursts the output comes in, so live input is resampled in 10 ms pieces or so
 /// (1024 frames is 21 ms at 48 kHz, 23 ms at 44.1 kHz).
-pub const LIVE_CHUNK: usize = 1024;
+const LIVE_CHUNK: usize = 1024;
 
 /// A streaming resampler whose output is sample-aligned with its input.
 ///
@@ -51,7 +51,7 @@ impl Resampler {
     }
 
     /// A resampler for a live source: the same output, in smaller pieces, sooner
-    /// ([`LIVE_CHUNK`]).
+    /// (1 024 input frames per chunk).
     pub fn live(from: SampleRate, to: SampleRate, channels: usize) -> Result<Self> {
         Self::with_chunk(from, to, channels, LIVE_CHUNK)
     }

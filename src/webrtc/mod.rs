@@ -6,7 +6,7 @@
 //! are all it announces.
 //!
 //! The WebRTC machinery is str0m's sans-IO `Rtc`, one per session, owned by that session's task
-//! ([`session`]). This module owns the socket: [`recv_loop`] reads every datagram and hands it
+//! (`session`). This module owns the socket: `recv_loop` reads every datagram and hands it
 //! to the session that owns its source address, or, for a first ICE check, to the session whose
 //! ufrag its `USERNAME` names; anything else is counted and dropped. Sessions send on the same
 //! socket.
