@@ -98,7 +98,10 @@ mod tests {
             }
             let [l, r] = d.decode(&p.data).unwrap();
             assert_eq!(l.len(), 960);
-            assert_eq!(l, r);
+            // Both channels carried the same tone; joint stereo coding leaves them within
+            // rounding of each other, not bit-identical.
+            let apart = l.iter().zip(&r).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+            assert!(apart < 1e-3, "channels {apart} apart");
             left.extend(l);
         }
         let peak = left[10_000..].iter().fold(0f32, |m, v| m.max(v.abs()));
