@@ -100,7 +100,10 @@ mod tests {
             assert_eq!(l.len(), 960);
             // Both channels carried the same tone; joint stereo coding leaves them within
             // rounding of each other, not bit-identical.
-            let apart = l.iter().zip(&r).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+            let apart = l
+                .iter()
+                .zip(&r)
+                .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
             assert!(apart < 1e-3, "channels {apart} apart");
             left.extend(l);
         }
