@@ -76,6 +76,17 @@ fn token<'a>(headers: &'a HeaderMap, uri: &'a Uri) -> Option<&'a str> {
         .or_else(|| token_of(uri))
 }
 
+/// 415 for a body that is not the media type the route takes.
+fn unsupported_type(detail: &'static str) -> Response {
+    Problem::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported-media-type",
+        "Unsupported media type",
+        detail,
+    )
+    .into_response()
+}
+
 fn token_problem(e: TokenError) -> Response {
     match e {
         TokenError::Missing => Problem::new(
@@ -121,13 +132,7 @@ async fn offer(
             Err(e) => return token_problem(e),
         };
     if media_type(&headers) != SDP {
-        return Problem::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported-media-type",
-            "Unsupported media type",
-            "a WHEP offer is application/sdp",
-        )
-        .into_response();
+        return unsupported_type("a WHEP offer is application/sdp");
     }
     let Ok(sdp) = std::str::from_utf8(&body) else {
         return Problem::bad_request("the offer is not UTF-8").into_response();
@@ -223,13 +228,7 @@ async fn publish(
         return unauthorized("send Authorization: Bearer <stream key>");
     };
     if media_type(&headers) != SDP {
-        return Problem::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported-media-type",
-            "Unsupported media type",
-            "a WHIP offer is application/sdp",
-        )
-        .into_response();
+        return unsupported_type("a WHIP offer is application/sdp");
     }
     let Ok(sdp) = std::str::from_utf8(&body) else {
         return Problem::bad_request("the offer is not UTF-8").into_response();
@@ -402,13 +401,7 @@ async fn trickle(
         return no_session();
     };
     if media_type(&headers) != TRICKLE {
-        return Problem::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported-media-type",
-            "Unsupported media type",
-            "a session PATCH is application/trickle-ice-sdpfrag",
-        )
-        .into_response();
+        return unsupported_type("a session PATCH is application/trickle-ice-sdpfrag");
     }
     let etag = app.webrtc.etag_of(s).unwrap_or_default();
     if let Some(want) = headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok()) {
