@@ -618,3 +618,122 @@ async fn chromium_goes_live_over_whip_while_pages_listen_over_whep_and_ll_hls() 
     assert_eq!(r["deleteStatus"], 200, "{r}");
     wait_for(&s, &id, "/state", "offline").await;
 }
+
+/// Waits until the sessions ended with `outcome` number at least `n` and no session is left in
+/// the maps. The limit only keeps a broken build from hanging.
+async fn wait_ended(s: &Server, outcome: &str, n: f64) {
+    let start = Instant::now();
+    loop {
+        let ended = metric(
+            s,
+            "veza_webrtc_sessions_total",
+            &format!("outcome=\"{outcome}\""),
+        )
+        .await;
+        let entries = metric(s, "veza_webrtc_entries", "").await;
+        if ended >= n && entries == 0.0 {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{ended} sessions ended {outcome}, {entries} map entries\n{}",
+            s.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The kit's aiortc client listening for `seconds` on a thread: whether it passed, and its report.
+fn listen(whep: String, token: String, seconds: u32) -> std::thread::JoinHandle<(bool, Value)> {
+    std::thread::spawn(move || {
+        kit_report(
+            "whep_client.py",
+            &[&whep, "--token", &token, "--seconds", &seconds.to_string()],
+        )
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_listener_is_cut_off_when_its_playback_token_expires() {
+    let s = Server::start(Db::Sqlite, &[("VEZA_AUTH__PLAYBACK_TTL_SECONDS", "10")]).await;
+    let (id, mut ff, pb) = live_channel(&s).await;
+    let whep = pb["whep_url"].as_str().unwrap().to_string();
+    let token = pb["token"].as_str().unwrap().to_string();
+    // aiortc listens for 20 s on a token good for 10: the server ends the session when the
+    // token expires, so the client's own DELETE finds nothing.
+    let listener = listen(whep, token, 20);
+    wait_ended(&s, "expired", 1.0).await;
+    let (passed, r) = listener.join().unwrap();
+    assert!(!passed, "the client got its 20 s: {r}");
+    let r = &r["session"];
+    assert_eq!(r["post_status"], 201, "{r}");
+    assert_eq!(r["delete_status"], 404, "{r}");
+    assert!(r["audio_seconds"].as_f64().unwrap() < 15.0, "{r}");
+    // The channel itself plays on for everyone else.
+    assert_eq!(channel(&s, &id).await["state"], "live");
+    ff.stop();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deleting_a_channel_ends_its_webrtc_sessions() {
+    let s = Server::start(Db::Sqlite, &[]).await;
+    let (id, mut ff, pb) = live_channel(&s).await;
+    let whep = pb["whep_url"].as_str().unwrap().to_string();
+    let token = pb["token"].as_str().unwrap().to_string();
+    let listener = listen(whep, token, 15);
+    let start = Instant::now();
+    while channel(&s, &id).await["listeners"]["webrtc"].as_u64() != Some(1) {
+        assert!(start.elapsed() < Duration::from_secs(60), "{}", s.log());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (st, _, v) = s
+        .call("DELETE", &format!("/v1/channels/{id}"), &s.key, None, &[])
+        .await;
+    assert!(st == 204 || st == 200, "{st} {v}");
+    wait_ended(&s, "channel", 1.0).await;
+    let (passed, r) = listener.join().unwrap();
+    assert!(!passed, "the client got its 15 s: {r}");
+    let r = &r["session"];
+    assert_eq!(r["post_status"], 201, "{r}");
+    assert_eq!(r["delete_status"], 404, "{r}");
+    // A new listener is refused: the channel is gone.
+    let (st, _, _) = post(
+        &s,
+        &format!("{}/whep/{id}", s.url),
+        Some(pb["token"].as_str().unwrap()),
+        "application/sdp",
+        offer("after"),
+    )
+    .await;
+    assert_eq!(st, 404);
+    ff.stop();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_click_track_published_over_whip_comes_back_over_whep() {
+    let s = Server::start(Db::Sqlite, &[]).await;
+    let c = create(&s, json!({"title": "Clicks"})).await;
+    let id = c["id"].as_str().unwrap().to_string();
+    let key = c["stream_key"].as_str().unwrap().to_string();
+    let pb = playback_answer(&s, &id).await;
+    // One Chromium page publishes a click every 500 ms over WHIP and hears the channel over
+    // WHEP, dating both on one clock (benches/glass.sh reports the figures).
+    let page = node(
+        "glass.mjs",
+        &[
+            &format!("{}/whip/{id}", s.url),
+            &key,
+            pb["whep_url"].as_str().unwrap(),
+            pb["token"].as_str().unwrap(),
+            "8",
+        ],
+    );
+    let (ok, r) = report(page).await;
+    assert!(ok, "{r}");
+    assert_eq!(r["whipStatus"], 201, "{r}");
+    assert_eq!(r["whepStatus"], 201, "{r}");
+    // Every click came back once, after it was made: the channel dropped none and added none.
+    assert_eq!(r["heard"], r["clicks"], "{r}");
+    assert!(r["latencyMsMin"].as_f64().unwrap() > 0.0, "{r}");
+    assert_eq!(r["deleteStatuses"], json!([200, 200]), "{r}");
+}

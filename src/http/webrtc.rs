@@ -13,7 +13,7 @@ use super::answer::token_of;
 use super::Problem;
 use crate::app::App;
 use crate::auth::{Scope, TokenError};
-use crate::live::{Refused, SourceInfo, StartError};
+use crate::live::{GoLiveError, SourceInfo, StartError};
 use crate::store::ChannelId;
 use crate::util;
 use crate::webrtc::wire::{self, Direction, OfferError};
@@ -149,6 +149,11 @@ async fn offer(
             }
             return r;
         }
+        match app.store.channel(id).await {
+            Ok(Some(_)) => {}
+            Ok(None) => return Problem::not_found("no such channel").into_response(),
+            Err(e) => return Problem::unavailable("the metadata store", &e).into_response(),
+        }
         return Problem::conflict(
             "channel-offline",
             "Channel offline",
@@ -259,61 +264,46 @@ async fn publish(
         public: None,
     };
     let hash = crate::icecast::key_hash(key);
-    // An idle engine may be ending just as the publisher arrives: then start a new one.
-    for _ in 0..3 {
-        let ch = match app.live.start(&row).await {
-            Ok(ch) => ch,
-            Err(StartError::Elsewhere(lease)) => {
-                return Problem::conflict(
-                    "channel-elsewhere",
-                    "Channel runs on another node",
-                    format!(
-                        "channel {id} is live on node {} at {}; publish there",
-                        lease.node, lease.url
-                    ),
-                )
-                .into_response()
-            }
-            Err(StartError::Failed(e)) => {
-                return Problem::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "unavailable",
-                    "Service unavailable",
-                    format!("the channel could not start: {e}"),
-                )
-                .into_response()
-            }
-        };
-        match ch.attach(&hash, info.clone()).await {
-            Ok(source) => {
-                return match app.webrtc.open_whip(ch, sdp, checked.ufrag, source) {
-                    Ok(o) => created(
-                        &app,
-                        crate::layout::whip_session(id, &format!("{:032x}", o.id)),
-                        o,
-                    ),
-                    Err(e) => open_problem(e),
-                };
-            }
-            Err(Refused::Busy) => {
-                return Problem::conflict(
-                    "source-busy",
-                    "A source is live",
-                    "another source is live on this channel; one source at a time",
-                )
-                .into_response()
-            }
-            Err(Refused::Stopped) => continue,
-        }
+    match app.live.go_live(&row, &hash, info).await {
+        Ok((ch, source)) => match app.webrtc.open_whip(ch, sdp, checked.ufrag, source) {
+            Ok(o) => created(
+                &app,
+                crate::layout::whip_session(id, &format!("{:032x}", o.id)),
+                o,
+            ),
+            Err(e) => open_problem(e),
+        },
+        Err(GoLiveError::Start(StartError::Elsewhere(lease))) => Problem::conflict(
+            "channel-elsewhere",
+            "Channel runs on another node",
+            format!(
+                "channel {id} is live on node {} at {}; publish there",
+                lease.node, lease.url
+            ),
+        )
+        .into_response(),
+        Err(GoLiveError::Start(StartError::Failed(e))) => Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "Service unavailable",
+            format!("the channel could not start: {e}"),
+        )
+        .into_response(),
+        Err(GoLiveError::Busy) => Problem::conflict(
+            "source-busy",
+            "A source is live",
+            "another source is live on this channel; one source at a time",
+        )
+        .into_response(),
+        Err(GoLiveError::Restarting) => Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "Service unavailable",
+            "the channel is restarting; try again",
+        )
+        .retry_after(1)
+        .into_response(),
     }
-    Problem::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "unavailable",
-        "Service unavailable",
-        "the channel is restarting; try again",
-    )
-    .retry_after(1)
-    .into_response()
 }
 
 /// 201 with the answer, its `Location`, `ETag`, `Accept-Patch` and the ICE servers' `Link`s.

@@ -13,7 +13,7 @@ pub mod head;
 pub use head::sniff;
 
 use crate::app::App;
-use crate::live::{Refused, SourceInfo, StartError, ToStereo48};
+use crate::live::{GoLiveError, SourceInfo, StartError, ToStereo48};
 use crate::store::ChannelId;
 use crate::util;
 use head::{Dechunk, Head, HeadError};
@@ -241,7 +241,6 @@ async fn admit(app: &App, head: &Head) -> Result<Admitted, Refusal> {
             ))
         }
     };
-    let hash = key_hash(key);
     if !key_matches(key, &row.key_hash) {
         return Err(unauthorized("the stream key is wrong or was rotated"));
     }
@@ -265,68 +264,53 @@ async fn admit(app: &App, head: &Head) -> Result<Admitted, Refusal> {
         genre: head.ice.genre.clone(),
         public: head.ice.public,
     };
-    // An idle engine may be ending just as the source arrives: then start a new one.
-    for _ in 0..3 {
-        let channel = start(app, &row, id).await?;
-        match channel.attach(&hash, info.clone()).await {
-            Ok((source, pcm, drop)) => {
-                return Ok(Admitted {
-                    channel,
-                    source,
-                    pcm,
-                    drop,
-                    format,
-                })
+    let (channel, (source, pcm, drop)) = app
+        .live
+        .go_live(&row, &key_hash(key), info)
+        .await
+        .map_err(|e| match e {
+            GoLiveError::Start(StartError::Elsewhere(lease)) => {
+                let mut r = Refusal::new(
+                    409,
+                    "Conflict",
+                    "channel-elsewhere",
+                    format!(
+                        "channel {id} is live on node {} at {}; send the source there",
+                        lease.node, lease.url
+                    ),
+                );
+                r.headers.push((
+                    "Location",
+                    format!("{}{}", lease.url, crate::layout::channel_ingest(id)),
+                ));
+                r
             }
-            Err(Refused::Busy) => {
-                return Err(Refusal::new(
-                    403,
-                    "Forbidden",
-                    "mountpoint-in-use",
-                    "Mountpoint in use: another source is live on this channel",
-                ))
-            }
-            Err(Refused::Stopped) => continue,
-        }
-    }
-    Err(Refusal::new(
-        503,
-        "Service Unavailable",
-        "unavailable",
-        "the channel is restarting; try again",
-    ))
-}
-
-async fn start(
-    app: &App,
-    row: &crate::store::Channel,
-    id: ChannelId,
-) -> Result<Arc<crate::live::Channel>, Refusal> {
-    match app.live.start(row).await {
-        Ok(c) => Ok(c),
-        Err(StartError::Elsewhere(lease)) => {
-            let mut r = Refusal::new(
-                409,
-                "Conflict",
-                "channel-elsewhere",
-                format!(
-                    "channel {id} is live on node {} at {}; send the source there",
-                    lease.node, lease.url
-                ),
-            );
-            r.headers.push((
-                "Location",
-                format!("{}{}", lease.url, crate::layout::channel_ingest(id)),
-            ));
-            Err(r)
-        }
-        Err(StartError::Failed(e)) => Err(Refusal::new(
-            503,
-            "Service Unavailable",
-            "unavailable",
-            format!("the channel could not start: {e}"),
-        )),
-    }
+            GoLiveError::Start(StartError::Failed(e)) => Refusal::new(
+                503,
+                "Service Unavailable",
+                "unavailable",
+                format!("the channel could not start: {e}"),
+            ),
+            GoLiveError::Busy => Refusal::new(
+                403,
+                "Forbidden",
+                "mountpoint-in-use",
+                "Mountpoint in use: another source is live on this channel",
+            ),
+            GoLiveError::Restarting => Refusal::new(
+                503,
+                "Service Unavailable",
+                "unavailable",
+                "the channel is restarting; try again",
+            ),
+        })?;
+    Ok(Admitted {
+        channel,
+        source,
+        pcm,
+        drop,
+        format,
+    })
 }
 
 /// Reads the body until the end, handing it to a decoding thread. Returns how it ended.

@@ -185,7 +185,7 @@ pub struct Channel {
     pub(super) status: RwLock<Status>,
     pub(super) dateranges: RwLock<VecDeque<DateRange>>,
     sessions: DashMap<u128, (Protocol, AtomicU64)>,
-    consumers: DashMap<u64, mpsc::Sender<Frame>>,
+    pub(super) consumers: DashMap<u64, mpsc::Sender<Frame>>,
     next_consumer: AtomicU64,
     pub(super) dropped_consumers: AtomicU64,
     events: broadcast::Sender<ChannelEvent>,

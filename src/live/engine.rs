@@ -517,6 +517,8 @@ impl Engine {
             .live_drift_corrections
             .remove_label_values(&[id.as_str()]);
         self.ch.stopped.cancel();
+        // Push consumers (WebRTC listeners) see their frames end.
+        self.ch.consumers.clear();
     }
 }
 

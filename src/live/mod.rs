@@ -41,6 +41,7 @@ use crate::util;
 use dashmap::DashMap;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use veza_hls::{PartCutter, GRID, LOSSY_TIMESCALE};
 
@@ -61,6 +62,21 @@ pub enum StartError {
     /// The store or an encoder failed.
     Failed(String),
 }
+
+/// Why a source could not go live here.
+#[derive(Debug)]
+pub enum GoLiveError {
+    /// The channel did not start here.
+    Start(StartError),
+    /// Another source is live on the channel: one source at a time.
+    Busy,
+    /// The channel's engine kept ending as the source arrived; the source may try again.
+    Restarting,
+}
+
+/// A source attached to its channel: its number, where its PCM goes, and the token cancelled
+/// when it must go (its key was rotated, the channel stopped or was deleted).
+pub type Attached = (u64, mpsc::Sender<Pcm48>, CancellationToken);
 
 /// This node's live channels.
 pub struct Live {
@@ -261,6 +277,26 @@ impl Live {
         self.channels.insert(row.id, ch.clone());
         tracing::info!(channel = %row.id, node = %self.node, "channel started");
         Ok(ch)
+    }
+
+    /// Starts the channel of `row` here if it is not running and attaches a source whose key
+    /// hashes to `key_hash`: the one way Icecast and WHIP sources go live. An idle engine may
+    /// be ending just as the source arrives; a new one is then started, up to three times.
+    pub async fn go_live(
+        &self,
+        row: &store::Channel,
+        key_hash: &str,
+        info: SourceInfo,
+    ) -> Result<(Arc<Channel>, Attached), GoLiveError> {
+        for _ in 0..3 {
+            let channel = self.start(row).await.map_err(GoLiveError::Start)?;
+            match channel.attach(key_hash, info.clone()).await {
+                Ok(attached) => return Ok((channel, attached)),
+                Err(Refused::Busy) => return Err(GoLiveError::Busy),
+                Err(Refused::Stopped) => continue,
+            }
+        }
+        Err(GoLiveError::Restarting)
     }
 
     /// Stops a channel here (deleted, or changed so that it must restart).

@@ -23,7 +23,7 @@ mod session;
 pub mod wire;
 
 use crate::config;
-use crate::live::{Channel, Pcm48};
+use crate::live::{Attached, Channel};
 use crate::metrics::Metrics;
 use crate::store::ChannelId;
 use dashmap::DashMap;
@@ -74,7 +74,12 @@ struct Handle {
     inbox: mpsc::Sender<(Instant, SocketAddr, Vec<u8>)>,
     candidates: mpsc::Sender<Candidate>,
     stop: CancellationToken,
+    /// The peer addresses mapped to this session in `by_addr`, removed with it.
+    addrs: parking_lot::Mutex<Vec<SocketAddr>>,
 }
+
+/// Peer addresses one session may have mapped (ICE candidates it checks from).
+const MAX_ADDRS: usize = 8;
 
 /// Where WebRTC sessions live on this node.
 pub struct WebRtc {
@@ -174,7 +179,7 @@ impl WebRtc {
         channel: Arc<Channel>,
         offer: &str,
         remote_ufrag: String,
-        (source, pcm, drop): (u64, mpsc::Sender<Pcm48>, CancellationToken),
+        (source, pcm, drop): Attached,
     ) -> Result<Opened, OpenError> {
         let decoder = match veza_codecs::OpusPackets::new() {
             Ok(d) => d,
@@ -238,6 +243,7 @@ impl WebRtc {
                 inbox: inbox_tx,
                 candidates: cand_tx,
                 stop: stop.clone(),
+                addrs: Default::default(),
             },
         );
         self.count();
@@ -351,9 +357,11 @@ impl WebRtc {
     fn forget(&self, id: SessionId) {
         if let Some((_, h)) = self.sessions.remove(&id) {
             self.by_ufrag.remove(&h.ufrag);
+            for a in h.addrs.lock().drain(..) {
+                self.by_addr.remove_if(&a, |_, s| *s == id);
+            }
             self.open.fetch_sub(1, Ordering::AcqRel);
         }
-        self.by_addr.retain(|_, s| *s != id);
         self.count();
     }
 
@@ -431,20 +439,28 @@ async fn recv_loop(w: Arc<WebRtc>) {
         };
         let d = &buf[..n];
         let kind = wire::classify(d);
-        let id = match w.by_addr.get(&from).map(|s| *s) {
-            Some(id) => Some(id),
-            None if kind == Datagram::Stun => wire::stun_local_ufrag(d)
-                .and_then(|u| w.by_ufrag.get(u).map(|s| *s))
-                .inspect(|id| {
-                    w.by_addr.insert(from, *id);
-                    w.count();
-                }),
-            None => None,
+        let (id, learned) = match w.by_addr.get(&from).map(|s| *s) {
+            Some(id) => (Some(id), false),
+            None if kind == Datagram::Stun => (
+                wire::stun_local_ufrag(d).and_then(|u| w.by_ufrag.get(u).map(|s| *s)),
+                true,
+            ),
+            None => (None, false),
         };
-        let inbox = id.and_then(|id| w.sessions.get(&id).map(|h| h.inbox.clone()));
-        if id.is_some() && inbox.is_none() {
-            // The session ended while this address was being mapped to it.
-            w.by_addr.remove(&from);
+        let inbox = id.and_then(|id| {
+            let h = w.sessions.get(&id)?;
+            if learned {
+                // Mapped under the session's own lock, so that `forget` (which removes the
+                // session first) either sees the address or leaves nothing to remove.
+                let mut addrs = h.addrs.lock();
+                if addrs.len() < MAX_ADDRS {
+                    addrs.push(from);
+                    w.by_addr.insert(from, id);
+                }
+            }
+            Some(h.inbox.clone())
+        });
+        if learned && inbox.is_some() {
             w.count();
         }
         let delivered = kind != Datagram::Other

@@ -75,14 +75,6 @@ async fn next_frame(role: &mut Role) -> Option<Frame> {
     }
 }
 
-/// When a publisher is dropped by the channel; never, for a listener.
-async fn dropped(drop: Option<&CancellationToken>) {
-    match drop {
-        Some(d) => d.cancelled().await,
-        None => std::future::pending().await,
-    }
-}
-
 impl Session {
     /// Runs the session to its end; returns why it ended.
     pub async fn run(mut self) -> &'static str {
@@ -102,9 +94,10 @@ impl Session {
         let Ok(local) = self.socket.local_addr() else {
             return "failed";
         };
+        // A listener goes when the channel stops; a publisher also when its key is rotated.
         let (expires, drop) = match &self.role {
-            Role::Whep { expires, .. } => (Some(*expires), None),
-            Role::Whip { drop, .. } => (None, Some(drop.clone())),
+            Role::Whep { expires, .. } => (Some(*expires), self.channel.stopped.clone()),
+            Role::Whip { drop, .. } => (None, drop.clone()),
         };
         let mut mid: Option<Mid> = None;
         let mut pt: Option<Pt> = None;
@@ -167,7 +160,7 @@ impl Session {
             let input = tokio::select! {
                 biased;
                 _ = self.stop.cancelled() => return "deleted",
-                _ = dropped(drop.as_ref()) => return "channel",
+                _ = drop.cancelled() => return "channel",
                 d = self.inbox.recv() => match d {
                     Some((at, from, bytes)) => {
                         if wire::classify(&bytes) == Datagram::Stun {
