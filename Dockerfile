@@ -1,10 +1,18 @@
 # veza-stream: build in the Rust image, run on Debian slim.
 #   docker build -t veza-stream .
 #   docker run -p 8080:8080 -v veza-data:/data veza-stream
+# The web app, built from its pinned npm packages; the server embeds web/dist.
+FROM node:20-bookworm-slim AS web
+WORKDIR /web
+COPY web/package.json web/package-lock.json web/build.mjs ./
+COPY web/src ./src
+RUN npm ci --no-audit --no-fund && npm run build
+
 FROM rust:1.95-bookworm AS build
 RUN apt-get update && apt-get install -y --no-install-recommends cmake && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
+COPY --from=web /web/dist ./web/dist
 RUN cargo build --release --locked --bin veza-stream
 
 FROM debian:bookworm-slim

@@ -43,4 +43,7 @@ pub struct App {
     pub objects: Objects,
     /// Cancelled at shutdown.
     pub shutdown: CancellationToken,
+    /// The development API key, on embedded defaults (no `auth.api_keys`): what the web app's
+    /// development sign-in hands to a loopback page.
+    pub dev_api_key: Option<String>,
 }

@@ -134,6 +134,7 @@ impl Server {
         let app = App {
             live,
             webrtc,
+            dev_api_key: dev_api_key.clone(),
             auth: Arc::new(Auth {
                 tokens: Tokens::new(
                     &config.auth.playback_keys,

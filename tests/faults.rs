@@ -79,7 +79,11 @@ async fn an_unusable_temporary_directory_keeps_the_original_and_retry_recovers()
     s.spawn();
     let (status, body) = retry(&s, &id, &s.key.clone()).await;
     assert_eq!(status, 202, "{body}");
-    assert_eq!(body["status"], "queued");
+    // Queued, or already taken by a worker by the time the answer is written.
+    assert!(
+        body["status"] == "queued" || body["status"] == "processing",
+        "{body}"
+    );
     assert_eq!(body["error"], Value::Null);
     let t = s.wait_final(&id).await;
     assert_eq!(t["status"], "ready", "{t}");

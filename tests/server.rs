@@ -731,7 +731,7 @@ async fn delivery_speaks_http_the_way_cdns_expect() {
         .to_str()
         .unwrap()
         .starts_with("text/html"));
-    assert!(r.text().await.unwrap().contains("/v1/tracks"));
+    assert!(r.text().await.unwrap().contains("Veza Stream"));
     let r = c.get(format!("{}/nowhere", s.url)).send().await.unwrap();
     assert_eq!(r.status(), 404);
     assert_eq!(r.headers()["content-type"], "application/problem+json");

@@ -20,6 +20,7 @@ mod stitch;
 mod tracks;
 mod tus;
 mod upload;
+mod webapp;
 mod webrtc;
 
 pub use openapi::ApiDoc;
@@ -64,7 +65,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .route("/", get(index))
+        .merge(webapp::routes())
         .fallback(|| async { Problem::not_found("no such route") })
         .method_not_allowed_fallback(|| async {
             Problem::new(
@@ -302,14 +303,6 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         app.metrics.render(),
-    )
-        .into_response()
-}
-
-async fn index() -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-        include_str!("index.html"),
     )
         .into_response()
 }

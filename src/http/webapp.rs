@@ -1,0 +1,120 @@
+//! The web app (`web/`), built into `web/dist` by `npm --prefix web run build` and embedded in
+//! the binary: `/` and the app's own pages answer its page, `/app/*` its script, styles and
+//! source map. Built without `web/dist`, the binary answers `/` with a page that says how to
+//! build the app (the control API works the same either way).
+//!
+//! On embedded defaults (no `auth.api_keys` configured), `POST /app/dev-sign-in` hands the
+//! development API key to a page loaded from loopback: the one-click sign-in of a fresh
+//! install. Anywhere else it answers 404.
+
+use crate::app::App;
+use crate::http::problem::Problem;
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+#[derive(rust_embed::Embed)]
+#[folder = "web/dist/"]
+#[allow_missing = true]
+struct Assets;
+
+/// The app's routes.
+pub fn routes() -> Router<Arc<App>> {
+    Router::new()
+        .route("/", get(page))
+        .route("/play/{kind}/{id}", get(page))
+        .route("/app/{*file}", get(asset))
+        .route("/app/dev-sign-in", post(dev_sign_in))
+}
+
+/// Shown at `/` when the binary was built without the web app.
+const NOT_BUILT: &str = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+<title>Veza Stream</title></head><body><h1>Veza Stream</h1><p>The web app is not built into \
+this binary. Build it with <code>npm --prefix web ci &amp;&amp; npm --prefix web run build</code>, \
+then build the server again.</p><p>The control API is at <code>/v1/tracks</code>, \
+<code>/v1/playlists</code> and <code>/v1/channels</code>; its description at \
+<a href=\"/openapi.json\">/openapi.json</a>.</p></body></html>";
+
+async fn page() -> Response {
+    match Assets::get("index.html") {
+        Some(f) => (
+            [
+                (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+                (header::CACHE_CONTROL, "no-cache"),
+            ],
+            f.data.into_owned(),
+        )
+            .into_response(),
+        None => (
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            NOT_BUILT,
+        )
+            .into_response(),
+    }
+}
+
+/// One of the app's files, revalidated by its content hash (`ETag`), since its name has none.
+async fn asset(Path(file): Path<String>, headers: HeaderMap) -> Response {
+    let Some(f) = Assets::get(&file) else {
+        return Problem::not_found("no such file of the web app").into_response();
+    };
+    let etag = format!("\"{}\"", hex(&f.metadata.sha256_hash()[..16]));
+    if headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
+    {
+        let mut r = StatusCode::NOT_MODIFIED.into_response();
+        if let Ok(v) = HeaderValue::from_str(&etag) {
+            r.headers_mut().insert(header::ETAG, v);
+        }
+        return r;
+    }
+    let mut r = f.data.into_owned().into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(content_type(&file)),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        h.insert(header::ETAG, v);
+    }
+    r
+}
+
+fn content_type(file: &str) -> &'static str {
+    match file.rsplit('.').next() {
+        Some("js") => "text/javascript; charset=utf-8",
+        Some("css") => "text/css; charset=utf-8",
+        Some("html") => "text/html; charset=utf-8",
+        Some("map") | Some("json") => "application/json",
+        Some("svg") => "image/svg+xml",
+        Some("png") => "image/png",
+        _ => "application/octet-stream",
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The development sign-in: the development API key, to a loopback peer, on embedded defaults.
+async fn dev_sign_in(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+) -> Response {
+    match &app.dev_api_key {
+        Some(key) if peer.ip().is_loopback() => {
+            Json(serde_json::json!({ "credential": key, "role": "admin" })).into_response()
+        }
+        _ => Problem::not_found(
+            "the development sign-in works only on embedded defaults, from this machine",
+        )
+        .into_response(),
+    }
+}
