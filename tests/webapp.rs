@@ -1,12 +1,14 @@
 //! The web app served by the binary: its page and files (content types, ETags, 304, 404), the
 //! development sign-in (loopback, embedded defaults only), and a person's first journeys in
 //! Debian's headless Chromium (`tests/browser/app.mjs`): sign in, upload two files, see them
-//! packaged, play one in every codec family, seek by clicking its waveform.
+//! packaged, play one in every codec family, seek by clicking its waveform; and an artist going
+//! live from the browser (`tests/browser/app_live.mjs`) while two pages listen.
 
 mod common;
 
 use common::server::{Db, Server};
 use serde_json::Value;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 #[tokio::test(flavor = "multi_thread")]
@@ -99,26 +101,42 @@ async fn the_development_sign_in_works_only_on_embedded_defaults() {
     assert_eq!(r.headers()["content-type"], "application/problem+json");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_person_signs_in_uploads_two_files_and_plays_one() {
-    let s = Server::start(Db::Sqlite, &[]).await;
-    let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("webapp");
+/// Runs a journey script of `tests/browser` against the server's page with `files`, then the
+/// screenshot folder (`target/tmp/webapp`); its report, once it passed.
+fn journey(s: &Server, script: &str, files: &[PathBuf]) -> Value {
+    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("webapp");
     std::fs::create_dir_all(&shots).unwrap();
-    let formats = common::fixtures().join("formats");
     let out = Command::new("node")
-        .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/app.mjs"))
+        .arg(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/browser")
+                .join(script),
+        )
         .arg(format!("{}/", s.url))
-        .arg(formats.join("flac_16bit_44k_stereo.flac"))
-        .arg(common::fixtures().join("track/full_track_3min_stereo_44k.mp3"))
+        .args(files)
         .arg(&shots)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .output()
         .expect("node");
-    let r: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
-        panic!("{}", String::from_utf8_lossy(&out.stdout));
-    });
+    let r: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stdout)));
     assert!(out.status.success(), "{r}\n{}", s.log());
+    r
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_person_signs_in_uploads_two_files_and_plays_one() {
+    let s = Server::start(Db::Sqlite, &[]).await;
+    let formats = common::fixtures().join("formats");
+    let r = journey(
+        &s,
+        "app.mjs",
+        &[
+            formats.join("flac_16bit_44k_stereo.flac"),
+            common::fixtures().join("track/full_track_3min_stereo_44k.mp3"),
+        ],
+    );
     assert_eq!(r["uploadBars"], 2, "{r}");
     assert_eq!(r["rows"].as_array().unwrap().len(), 2, "{r}");
     for row in r["rows"].as_array().unwrap() {
@@ -141,4 +159,37 @@ async fn a_person_signs_in_uploads_two_files_and_plays_one() {
     for shot in r["screenshots"].as_array().unwrap() {
         assert!(std::fs::metadata(shot.as_str().unwrap()).unwrap().len() > 1000);
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_artist_goes_live_from_the_browser_while_two_pages_listen() {
+    let s = Server::start(Db::Sqlite, &[]).await;
+    // Chromium ignores a capture file whose path has `..` in it: give it the canonical one.
+    let wav = common::fixtures()
+        .join("formats/wav_float32_stereo_48k.wav")
+        .canonicalize()
+        .unwrap();
+    let r = journey(&s, "app_live.mjs", &[wav]);
+    // The stream key shown once, and the settings for each source program carry it.
+    let key = r["streamKey"].as_str().unwrap();
+    assert!(key.len() >= 16, "{r}");
+    assert!(r["settings"].as_str().unwrap().contains(key), "{r}");
+    assert!(r["meter"].as_f64().unwrap() > 0.01, "{r}");
+    for how in ["webrtc", "hls"] {
+        assert!(r[how]["peak"].as_f64().unwrap() > 0.01, "{how}: {r}");
+        assert!(
+            r[how]["latency"].as_str().unwrap().starts_with("Latency: "),
+            "{r}"
+        );
+    }
+    assert!(r["hls"]["advanced"].as_f64().unwrap() > 2.0, "{r}");
+    // The artist's page counts both listeners.
+    assert!(
+        r["artistSees"]
+            .as_str()
+            .unwrap()
+            .contains("1 LL-HLS, 1 WebRTC"),
+        "{r}"
+    );
+    assert_eq!(r["consoleErrors"], serde_json::json!([]), "{r}");
 }

@@ -6,17 +6,8 @@ import Hls from 'hls.js';
 import Peaks from 'peaks.js';
 import * as tus from 'tus-js-client';
 import { api, credential, signIn, signOut, Problem } from './api.js';
-
-function ProblemBox({ error }) {
-  if (!error) return null;
-  const p = error instanceof Problem ? error : new Problem(0, 'Something went wrong', String(error));
-  return (
-    <div class="error" role="alert">
-      <strong>{p.title}</strong>
-      {p.detail ? <span>: {p.detail}</span> : null}
-    </div>
-  );
-}
+import { ProblemBox } from './problem.jsx';
+import { Channels } from './channels.jsx';
 
 function SignIn({ onDone }) {
   const [value, setValue] = useState('');
@@ -245,15 +236,27 @@ function Library() {
   );
 }
 
+const VIEWS = { library: 'Library', channels: 'Channels' };
+
 function App() {
   const [signedIn, setSignedIn] = useState(!!credential());
+  const [view, setView] = useState('library');
   return (
     <>
       <header>
         <h1>Veza Stream</h1>
+        {signedIn ? (
+          <nav aria-label="Sections">
+            {Object.entries(VIEWS).map(([v, label]) => (
+              <button key={v} aria-current={view === v ? 'page' : undefined} onClick={() => setView(v)}>{label}</button>
+            ))}
+          </nav>
+        ) : null}
         {signedIn ? <button onClick={() => { signOut(); setSignedIn(false); }}>Sign out</button> : null}
       </header>
-      <main>{signedIn ? <Library /> : <SignIn onDone={() => setSignedIn(true)} />}</main>
+      <main>
+        {!signedIn ? <SignIn onDone={() => setSignedIn(true)} /> : view === 'library' ? <Library /> : <Channels />}
+      </main>
     </>
   );
 }

@@ -1,0 +1,258 @@
+// Channels: create one (with its auto-DJ playlist), see its stream key once with the settings
+// for BUTT, Mixxx, OBS and ffmpeg, go live from the browser's microphone over WHIP with a level
+// meter, and listen over WebRTC (WHEP) or LL-HLS with the latency measured.
+import { useEffect, useRef, useState } from 'preact/hooks';
+import Hls from 'hls.js';
+import { api, Problem } from './api.js';
+import { ProblemBox } from './problem.jsx';
+
+/** Offer/answer with a WHIP or WHEP endpoint; resolves to the session URL (for DELETE). */
+async function negotiate(pc, endpoint, bearer) {
+  const url = new URL(endpoint, window.location.href).href;
+  await pc.setLocalDescription(await pc.createOffer());
+  await new Promise((resolve) => {
+    if (pc.iceGatheringState === 'complete') return resolve();
+    pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && resolve();
+    setTimeout(resolve, 2000);
+  });
+  const r = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/sdp', authorization: `Bearer ${bearer}` },
+    body: pc.localDescription.sdp,
+  });
+  const text = await r.text();
+  if (r.status !== 201) {
+    let doc = {};
+    try { doc = JSON.parse(text); } catch { doc = {}; }
+    throw new Problem(r.status, doc.title || `HTTP ${r.status}`, doc.detail || '');
+  }
+  await pc.setRemoteDescription({ type: 'answer', sdp: text });
+  return new URL(r.headers.get('location'), url).href;
+}
+
+function Copy({ text, label }) {
+  const [done, setDone] = useState(false);
+  return (
+    <button type="button" aria-label={label} onClick={async () => {
+      await navigator.clipboard.writeText(text).catch(() => {});
+      setDone(true);
+    }}>{done ? 'Copied' : 'Copy'}</button>
+  );
+}
+
+function Settings({ channel, streamKey }) {
+  const host = location.host;
+  const whip = `${location.origin}/whip/${channel.id}`;
+  return (
+    <section aria-labelledby={`settings-${channel.id}`}>
+      <h3 id={`settings-${channel.id}`}>Stream key and source settings</h3>
+      <p class="muted">The stream key is shown once: keep it now (a new one can be made later, which
+        ends the live source).</p>
+      <p>
+        Stream key: <code data-testid="stream-key">{streamKey}</code>{' '}
+        <Copy text={streamKey} label="Copy the stream key" />
+      </p>
+      <p>Ingest URL: <code>{channel.ingest_url}</code></p>
+      <dl>
+        <dt>BUTT</dt>
+        <dd>Server type Icecast, address <code>{location.hostname}</code>, port <code>{location.port || 80}</code>,
+          password the stream key, mountpoint <code>/ingest/{channel.id}</code>.</dd>
+        <dt>Mixxx</dt>
+        <dd>Live Broadcasting: type Icecast 2, host <code>{location.hostname}</code>, port <code>{location.port || 80}</code>,
+          mount <code>/ingest/{channel.id}</code>, login <code>source</code>, password the stream key.</dd>
+        <dt>OBS (30 or later)</dt>
+        <dd>Stream: service WHIP, server <code>{whip}</code>, bearer token the stream key.</dd>
+        <dt>ffmpeg</dt>
+        <dd><code>{`ffmpeg -re -i track.mp3 -c:a copy -content_type audio/mpeg -f mp3 icecast://source:${streamKey}@${host}/ingest/${channel.id}`}</code></dd>
+      </dl>
+    </section>
+  );
+}
+
+function GoLive({ channel, streamKey }) {
+  const [key, setKey] = useState(streamKey || '');
+  const [live, setLive] = useState(null);
+  const [level, setLevel] = useState(0);
+  const [error, setError] = useState(null);
+  useEffect(() => () => live && live.stop(), [live]);
+  const start = async () => {
+    setError(null);
+    try {
+      const stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+      const ctx = new AudioContext();
+      const analyser = ctx.createAnalyser();
+      ctx.createMediaStreamSource(stream).connect(analyser);
+      const buf = new Float32Array(analyser.fftSize);
+      const meter = setInterval(() => {
+        analyser.getFloatTimeDomainData(buf);
+        let peak = 0;
+        for (const v of buf) peak = Math.max(peak, Math.abs(v));
+        setLevel(peak);
+      }, 100);
+      const pc = new RTCPeerConnection();
+      pc.addTransceiver(stream.getAudioTracks()[0], { direction: 'sendonly' });
+      const session = await negotiate(pc, `/whip/${channel.id}`, key);
+      let stopped = false;
+      setLive({
+        stop: () => {
+          if (stopped) return;
+          stopped = true;
+          clearInterval(meter);
+          fetch(session, { method: 'DELETE' }).catch(() => {});
+          pc.close();
+          stream.getTracks().forEach((t) => t.stop());
+          ctx.close();
+        },
+      });
+    } catch (e) {
+      setError(e instanceof Problem ? e : new Problem(0, 'Could not go live', String(e.message || e)));
+    }
+  };
+  return (
+    <section aria-labelledby={`live-${channel.id}`}>
+      <h3 id={`live-${channel.id}`}>Go live from this browser</h3>
+      {streamKey ? null : (
+        <p>
+          <label>Stream key <input type="password" value={key} onInput={(e) => setKey(e.currentTarget.value)} /></label>
+        </p>
+      )}
+      {live ? (
+        <>
+          <p>
+            <label>Microphone level <meter min="0" max="1" value={level} /></label>
+          </p>
+          <button type="button" onClick={() => { live.stop(); setLive(null); }}>Stop</button>
+        </>
+      ) : (
+        <button type="button" class="primary" disabled={!key} onClick={start}>Go live</button>
+      )}
+      <ProblemBox error={error} />
+    </section>
+  );
+}
+
+function Listen({ channel }) {
+  const audio = useRef(null);
+  const [how, setHow] = useState(null);
+  const [latency, setLatency] = useState(null);
+  const [error, setError] = useState(null);
+  useEffect(() => {
+    if (!how || !audio.current) return undefined;
+    let stop = () => {};
+    setError(null);
+    setLatency(null);
+    (async () => {
+      const pb = await api('POST', `/v1/channels/${channel.id}/playback`);
+      if (how === 'hls') {
+        if (Hls.isSupported()) {
+          const hls = new Hls({ lowLatencyMode: true });
+          hls.loadSource(pb.master_url);
+          hls.attachMedia(audio.current);
+          const t = setInterval(() => setLatency(hls.latency), 500);
+          stop = () => { clearInterval(t); hls.destroy(); };
+        } else {
+          audio.current.src = pb.master_url;
+        }
+        return;
+      }
+      const pc = new RTCPeerConnection();
+      pc.addTransceiver('audio', { direction: 'recvonly' });
+      pc.ontrack = (e) => { audio.current.srcObject = new MediaStream([e.track]); };
+      const session = await negotiate(pc, pb.whep_url, pb.token);
+      // What the listener hears behind the network: the jitter buffer's delay plus the round trip.
+      const t = setInterval(async () => {
+        let jb = 0;
+        let rtt = 0;
+        (await pc.getStats()).forEach((s) => {
+          if (s.type === 'inbound-rtp' && s.jitterBufferEmittedCount) {
+            jb = s.jitterBufferDelay / s.jitterBufferEmittedCount;
+          }
+          if (s.type === 'candidate-pair' && s.nominated && s.currentRoundTripTime != null) {
+            rtt = s.currentRoundTripTime;
+          }
+        });
+        setLatency(jb + rtt / 2);
+      }, 500);
+      stop = () => {
+        clearInterval(t);
+        fetch(session, { method: 'DELETE' }).catch(() => {});
+        pc.close();
+      };
+    })().catch(setError);
+    return () => stop();
+  }, [how]);
+  return (
+    <section aria-labelledby={`listen-${channel.id}`}>
+      <h3 id={`listen-${channel.id}`}>Listen</h3>
+      <button type="button" aria-pressed={how === 'webrtc'} onClick={() => setHow('webrtc')}>WebRTC</button>{' '}
+      <button type="button" aria-pressed={how === 'hls'} onClick={() => setHow('hls')}>LL-HLS</button>
+      <audio ref={audio} autoplay controls aria-label={`Listen to ${channel.title}`} />
+      {latency != null ? <p data-testid="latency">Latency: {Math.round(latency * 1000)} ms</p> : null}
+      <ProblemBox error={error} />
+    </section>
+  );
+}
+
+function Channel({ channel, streamKey }) {
+  return (
+    <article class="channel" aria-labelledby={`ch-${channel.id}`}>
+      <h2 id={`ch-${channel.id}`}>{channel.title}</h2>
+      <p>
+        <span data-testid="state">{channel.state}</span>
+        {channel.now_playing ? <> · now playing <em>{channel.now_playing.title}</em></> : null}
+        {' '}· listeners: {channel.listeners.hls} LL-HLS, {channel.listeners.webrtc} WebRTC
+      </p>
+      {streamKey ? <Settings channel={channel} streamKey={streamKey} /> : null}
+      <GoLive channel={channel} streamKey={streamKey} />
+      <Listen channel={channel} />
+    </article>
+  );
+}
+
+export function Channels() {
+  const [channels, setChannels] = useState([]);
+  const [playlists, setPlaylists] = useState([]);
+  const [keys, setKeys] = useState({});
+  const [title, setTitle] = useState('');
+  const [playlist, setPlaylist] = useState('');
+  const [error, setError] = useState(null);
+  const load = () => api('GET', '/v1/channels').then((p) => setChannels(p.items), setError);
+  useEffect(() => {
+    load();
+    api('GET', '/v1/playlists').then((p) => setPlaylists(p.items), () => {});
+    const t = setInterval(load, 2000);
+    return () => clearInterval(t);
+  }, []);
+  const create = async (e) => {
+    e.preventDefault();
+    setError(null);
+    try {
+      const body = { title };
+      if (playlist) body.playlist_id = playlist;
+      const c = await api('POST', '/v1/channels', body);
+      setKeys((k) => ({ ...k, [c.id]: c.stream_key }));
+      setTitle('');
+      load();
+    } catch (err) {
+      setError(err);
+    }
+  };
+  return (
+    <>
+      <form onSubmit={create} aria-labelledby="new-channel-h">
+        <h2 id="new-channel-h">New channel</h2>
+        <label>Title <input value={title} required onInput={(e) => setTitle(e.currentTarget.value)} /></label>{' '}
+        <label>
+          Auto-DJ playlist{' '}
+          <select value={playlist} onChange={(e) => setPlaylist(e.currentTarget.value)}>
+            <option value="">none</option>
+            {playlists.map((p) => <option value={p.id}>{p.title}</option>)}
+          </select>
+        </label>{' '}
+        <button class="primary" type="submit">Create channel</button>
+        <ProblemBox error={error} />
+      </form>
+      {channels.map((c) => <Channel key={c.id} channel={c} streamKey={keys[c.id]} />)}
+    </>
+  );
+}

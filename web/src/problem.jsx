@@ -1,0 +1,13 @@
+// An API refusal shown as the problem document's title and detail.
+import { Problem } from './api.js';
+
+export function ProblemBox({ error }) {
+  if (!error) return null;
+  const p = error instanceof Problem ? error : new Problem(0, 'Something went wrong', String(error));
+  return (
+    <div class="error" role="alert">
+      <strong>{p.title}</strong>
+      {p.detail ? <span>: {p.detail}</span> : null}
+    </div>
+  );
+}
