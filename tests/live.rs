@@ -650,7 +650,12 @@ async fn hls_js_plays_live_across_a_takeover_and_back_with_now_playing_cues() {
     eprintln!("hls.js live report: {report}");
     assert!(out.status.success(), "{report}");
     assert_eq!(report["errors"], json!([]), "{report}");
-    assert_eq!(report["stalls"], 0, "{report}");
+    // hls.js joins within a second of the channel starting, before its first segment is whole:
+    // one stall while it fills its buffer is allowed there, none across the takeover (at 8 s)
+    // or the hand-back.
+    let stalls = report["stall_at_s"].as_array().unwrap();
+    assert!(stalls.len() <= 1, "{report}");
+    assert!(stalls.iter().all(|t| t.as_f64().unwrap() < 5.0), "{report}");
     assert!(report["advanced"].as_f64().unwrap() > 20.0, "{report}");
     let titles: Vec<&str> = report["titles"]
         .as_array()

@@ -3,7 +3,8 @@
 //   node live.mjs MASTER_URL SECONDS
 //
 // Serves a page and hls.js on a loopback port and plays MASTER_URL (cross-origin) for SECONDS.
-// Prints one JSON object: how far media time advanced, stalls (hls.js BUFFER_STALLED_ERROR and the
+// Prints one JSON object: how far media time advanced, stalls (their count, and the seconds from
+// the start at which each began: hls.js BUFFER_STALLED_ERROR and the
 // element's `waiting` events after playback started), fatal errors, the peak level of the audio
 // (a WebAudio analyser on the element's output), hls.js's live latency sampled every 250 ms
 // (median, max), and the titles of the ID3 now-playing cues hls.js parsed from `emsg` boxes.
@@ -39,6 +40,7 @@ const result = await tab.evaluate(async ({ src, seconds }) => {
   const audio = document.getElementById('a');
   const errors = [];
   const stalls = [];
+  const t0 = performance.now();
   const titles = [];
   const latencies = [];
   const ctx = new AudioContext();
@@ -92,6 +94,7 @@ const result = await tab.evaluate(async ({ src, seconds }) => {
   return {
     advanced,
     stalls: stalls.length,
+    stall_at_s: stalls.map((t) => Math.round((t - t0) / 100) / 10),
     errors,
     peak,
     titles,
