@@ -9,6 +9,7 @@
 
 use crate::app::App;
 use crate::http::problem::Problem;
+use crate::util;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -62,7 +63,7 @@ async fn asset(Path(file): Path<String>, headers: HeaderMap) -> Response {
     let Some(f) = Assets::get(&file) else {
         return Problem::not_found("no such file of the web app").into_response();
     };
-    let etag = format!("\"{}\"", hex(&f.metadata.sha256_hash()[..16]));
+    let etag = format!("\"{}\"", util::hex(&f.metadata.sha256_hash()[..16]));
     if headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
@@ -97,10 +98,6 @@ fn content_type(file: &str) -> &'static str {
         Some("png") => "image/png",
         _ => "application/octet-stream",
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The development sign-in: the development API key, to a loopback peer, on embedded defaults.
