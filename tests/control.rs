@@ -129,6 +129,18 @@ async fn authorization_matrix(db: Db) {
     assert!(bobs["items"].as_array().unwrap().is_empty());
     expect(&s, &c.lisa, "GET", "/v1/tracks", None, 403).await;
 
+    // Tracks: rename and share: the owner or an admin.
+    let share = || Some(serde_json::json!({"visibility": "public"}));
+    for (who, want) in [
+        (&c.bob, 403),
+        (&c.lisa, 403),
+        (&c.alice, 200),
+        (&c.admin_jwt, 200),
+    ] {
+        expect(&s, who, "PATCH", &a_path, share(), want).await;
+    }
+    expect(&s, "", "PATCH", &a_path, share(), 401).await;
+
     // Tracks: read, events, playback.
     for (who, want) in [
         (&c.admin_key, 200),

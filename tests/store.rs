@@ -38,6 +38,7 @@ fn track(title: &str) -> Track {
         error: None,
         analysis: None,
         media_prefix: None,
+        public: false,
         created_at: 0,
         updated_at: 0,
     }
@@ -66,6 +67,19 @@ async fn lifecycle(s: Arc<dyn MetadataStore>) {
         (Status::Queued, "one", 1000)
     );
     assert_eq!(s.job_counts().await.unwrap().queued, 1);
+    assert!(!got.public, "tracks start private");
+    assert!(s
+        .update_track(t.id, "One (live)", true, 1500)
+        .await
+        .unwrap());
+    let got = s.track(t.id).await.unwrap().unwrap();
+    assert_eq!(
+        (got.title.as_str(), got.public, got.updated_at),
+        ("One (live)", true, 1500)
+    );
+    assert!(s.update_track(t.id, "one", false, 1600).await.unwrap());
+    assert!(!s.track(t.id).await.unwrap().unwrap().public);
+    assert!(!s.update_track(TrackId::new(), "x", true, 1).await.unwrap());
 
     // Not due yet, then claimed once.
     assert!(s.claim("early", 5000, 999).await.unwrap().is_none());

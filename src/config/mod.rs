@@ -222,6 +222,9 @@ impl Config {
         if self.auth.playback_ttl_seconds == 0 {
             return bad("auth.playback_ttl_seconds", "must be positive");
         }
+        if self.auth.public_playback_ttl_seconds == 0 {
+            return bad("auth.public_playback_ttl_seconds", "must be positive");
+        }
         let jwt_sources = [
             &self.auth.jwt_public_key_file,
             &self.auth.jwt_jwks_file,

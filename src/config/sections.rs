@@ -135,6 +135,9 @@ pub struct Auth {
     pub playback_signing_key: String,
     /// Lifetime of a playback token.
     pub playback_ttl_seconds: u64,
+    /// Lifetime of the playback token a public page gets without sign-in, past the end of the
+    /// track or playlist it plays (a channel's page asks again before it runs out).
+    pub public_playback_ttl_seconds: u64,
     /// Shared secret for HS256 JWTs. Empty, with no other JWT key configured: a development secret
     /// is generated like the API key, and `veza-stream token create` signs with it.
     pub jwt_hs256_secret: String,
@@ -164,6 +167,7 @@ impl Default for Auth {
             playback_keys: Vec::new(),
             playback_signing_key: String::new(),
             playback_ttl_seconds: 6 * 3600,
+            public_playback_ttl_seconds: 600,
             jwt_hs256_secret: String::new(),
             jwt_public_key_file: String::new(),
             jwt_jwks_file: String::new(),

@@ -106,3 +106,29 @@ pub fn list_scope<'a>(
         _ => Err(Problem::bad_request("scope is mine, public or all")),
     }
 }
+
+/// Who a credential is.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Me {
+    /// The JWT's `sub`, or `key:<key id>` for an API key.
+    pub subject: String,
+    /// `listener`, `artist` or `admin`: what the caller may do.
+    pub role: String,
+}
+
+/// The caller's subject and role, which decide what the web app shows.
+#[utoipa::path(
+    get, path = "/v1/me", tag = super::openapi::ME,
+    responses((status = 200, description = "The caller", body = Me), super::openapi::Refusals),
+    security(("bearer" = []))
+)]
+pub(super) async fn me(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+) -> Result<axum::Json<Me>, Problem> {
+    let who = authenticate(&app, &headers)?;
+    Ok(axum::Json(Me {
+        role: who.role.as_str().to_owned(),
+        subject: who.subject,
+    }))
+}

@@ -15,6 +15,7 @@ mod openapi;
 mod playback;
 mod playlists;
 mod problem;
+mod public;
 pub mod semantics;
 mod stitch;
 mod tracks;
@@ -100,6 +101,8 @@ fn control_api() -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
         .merge(tus::routes())
         .merge(events::routes())
         .merge(channels::routes())
+        .merge(public::routes())
+        .routes(routes!(access::me))
         .split_for_parts();
     // Handlers in different modules share names (`list`, `show`): prefix each operation id with
     // its tag so that ids are unique, as OpenAPI requires.
@@ -194,11 +197,12 @@ fn cors(origins: &[String]) -> CorsLayer {
 /// limit) into problem documents, so that every error answer is RFC 9457.
 async fn problems_only(r: Response) -> Response {
     let status = r.status();
-    let is_problem = r
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
-    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+    // The web app's page of an item that is not public is HTML for a person, with 404.
+    let is_problem_or_page = r.headers().get(header::CONTENT_TYPE).is_some_and(|v| {
+        v.as_bytes().starts_with(b"application/problem+json")
+            || v.as_bytes().starts_with(b"text/html")
+    });
+    if !(status.is_client_error() || status.is_server_error()) || is_problem_or_page {
         return r;
     }
     let (parts, body) = r.into_parts();

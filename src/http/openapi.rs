@@ -15,6 +15,10 @@ pub const UPLOADS: &str = "uploads";
 pub const EVENTS: &str = "events";
 /// Tag of the live channel routes.
 pub const CHANNELS: &str = "channels";
+/// Tag of the routes public pages use without credentials.
+pub const PUBLIC: &str = "public";
+/// Tag of the caller's own routes.
+pub const ME: &str = "me";
 /// The media type of every error answer (RFC 9457).
 pub const JSON_PROBLEM: &str = "application/problem+json";
 
@@ -78,6 +82,8 @@ impl Modify for Bearer {
         (name = "uploads", description = "Resumable uploads (tus 1.0.0)"),
         (name = "events", description = "The event outbox: dead letters and replay (admins)"),
         (name = "channels", description = "Live channels: stream keys, auto-DJ, live state and playback"),
+        (name = "public", description = "Public tracks, playlists and channels, for anyone: short-lived playback, live state and cover art"),
+        (name = "me", description = "Who the credential is"),
     )
 )]
 pub struct ApiDoc;

@@ -8,7 +8,7 @@ use super::problem::Problem;
 use super::tracks::find_track;
 use crate::app::App;
 use crate::layout::{family, master_of, FAMILIES, MASTER};
-use crate::store::Status;
+use crate::store::{Entry, Playlist, Status, Track};
 use crate::util::{self, rfc3339};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -59,6 +59,13 @@ async fn track(
     headers: HeaderMap,
 ) -> Result<Json<TrackPlayback>, Problem> {
     let (t, _) = find_track(&app, &headers, &id, false).await?;
+    Ok(Json(
+        sign_track(&app, &t, app.config.auth.playback_ttl_seconds).await?,
+    ))
+}
+
+/// Playback URLs of a ready track, signed for `ttl` seconds; 409 when it is not ready.
+pub(super) async fn sign_track(app: &App, t: &Track, ttl: u64) -> Result<TrackPlayback, Problem> {
     let id = t.id;
     if t.status != Status::Ready {
         return Err(Problem::new(
@@ -68,12 +75,10 @@ async fn track(
             format!("track {id} is {}", t.status.as_str()),
         ));
     }
-    let signed = app.auth.tokens.playback(
-        &app.public_url,
-        id,
-        util::now_secs(),
-        app.config.auth.playback_ttl_seconds,
-    );
+    let signed = app
+        .auth
+        .tokens
+        .playback(&app.public_url, id, util::now_secs(), ttl);
     let renditions = app.store.renditions(id).await?;
     let mut masters = serde_json::Map::new();
     for f in FAMILIES {
@@ -81,13 +86,13 @@ async fn track(
             masters.insert(f.into(), json!(signed.url(&master_of(f))));
         }
     }
-    Ok(Json(TrackPlayback {
+    Ok(TrackPlayback {
         master_url: signed.url(MASTER),
         waveform_url: signed.url("waveform.json"),
         masters,
         expires_at: rfc3339(signed.expires as i64 * 1000),
         token: signed.token,
-    }))
+    })
 }
 
 /// Where each track starts in the stitched stream.
@@ -97,6 +102,8 @@ pub struct Chapter {
     pub entry_id: String,
     /// Its track.
     pub track_id: String,
+    /// The track's title, for a now-playing display.
+    pub title: String,
     /// Start in the stream.
     pub start_seconds: f64,
     /// Length.
@@ -153,15 +160,28 @@ async fn playlist(
 ) -> Result<Json<PlaylistPlayback>, Problem> {
     let who = authenticate(&app, &headers)?;
     let (p, entries) = visible(&app, &who, &id).await?;
-    let tracks = app.catalog.tracks_of(&entries).await?;
+    Ok(Json(
+        sign_playlist(&app, &p, &entries, app.config.auth.playback_ttl_seconds).await?,
+    ))
+}
+
+/// Playback of a playlist as one stream, signed for `ttl` seconds; 409 when no entry plays.
+pub(super) async fn sign_playlist(
+    app: &App,
+    p: &Playlist,
+    entries: &[Entry],
+    ttl: u64,
+) -> Result<PlaylistPlayback, Problem> {
+    let tracks = app.catalog.tracks_of(entries).await?;
     let (mut chapters, mut skipped, mut start) = (Vec::new(), Vec::new(), 0.0);
-    for e in &entries {
+    for e in entries {
         match tracks.get(&e.track_id).and_then(Option::as_ref) {
             Some(t) if t.status == Status::Ready => {
                 let d = t.duration_seconds().unwrap_or(0.0);
                 chapters.push(Chapter {
                     entry_id: e.id.to_string(),
                     track_id: e.track_id.to_string(),
+                    title: t.title.clone(),
                     start_seconds: (start * 1e6_f64).round() / 1e6,
                     duration_seconds: d,
                 });
@@ -185,17 +205,15 @@ async fn playlist(
         Some(s) => s.families(),
         None => Vec::new(),
     };
-    let signed = app.auth.tokens.playback(
-        &app.public_url,
-        p.id,
-        util::now_secs(),
-        app.config.auth.playback_ttl_seconds,
-    );
+    let signed = app
+        .auth
+        .tokens
+        .playback(&app.public_url, p.id, util::now_secs(), ttl);
     let mut masters = serde_json::Map::new();
     for f in families {
         masters.insert(f.to_string(), signed.url(&master_of(f)).into());
     }
-    Ok(Json(PlaylistPlayback {
+    Ok(PlaylistPlayback {
         master_url: signed.url(MASTER),
         masters,
         expires_at: rfc3339(signed.expires as i64 * 1000),
@@ -203,5 +221,5 @@ async fn playlist(
         duration_seconds: (start * 1e6).round() / 1e6,
         chapters,
         skipped,
-    }))
+    })
 }

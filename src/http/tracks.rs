@@ -1,24 +1,26 @@
-//! The control API for tracks: status, listing, retry, deletion and progress events. Every route
-//! takes `Authorization: Bearer <API key or JWT>`.
+//! The control API for tracks: status, listing, renaming and sharing, retry, deletion and
+//! progress events. Every route takes `Authorization: Bearer <API key or JWT>`.
 //!
 //! Who may do what: artists upload and manage their own tracks, admins (and API keys) manage all,
 //! and every role may ask for playback of a ready track.
 
 use super::access::{authenticate, require};
-use super::body::ListQuery;
+use super::body::{json_body, ListQuery};
 use super::openapi::{ProblemDoc, Refusals, RenditionView, StatusDoc, TRACKS};
+use super::playlists::{check_title, Visibility};
 use super::problem::Problem;
 use crate::app::App;
 use crate::auth::{Identity, Role};
 use crate::store::{Status, Track, TrackId};
 use crate::util::{self, rfc3339};
+use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures::StreamExt;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -28,7 +30,7 @@ use utoipa_axum::routes;
 
 pub(super) fn routes() -> OpenApiRouter<Arc<App>> {
     OpenApiRouter::new()
-        .routes(routes!(show, remove))
+        .routes(routes!(show, update, remove))
         .routes(routes!(events))
         .routes(routes!(retry))
 }
@@ -93,6 +95,8 @@ pub struct TrackView {
     pub renditions: Vec<RenditionView>,
     /// Listener sessions seen recently on this node.
     pub listeners: u64,
+    /// `public` tracks play on their page (`links.page`) without sign-in.
+    pub visibility: Visibility,
     /// RFC 3339.
     pub created_at: String,
     /// RFC 3339.
@@ -111,6 +115,8 @@ pub struct TrackLinks {
     pub events: String,
     /// Playback URLs.
     pub playback: String,
+    /// The shareable web page, which plays the track signed out once it is public.
+    pub page: String,
 }
 
 /// The view of a track.
@@ -145,6 +151,7 @@ pub(super) async fn view(app: &App, t: &Track) -> Result<TrackView, Problem> {
             events: format!("{}/events", crate::layout::track_api(t.id)),
             playback: format!("{}/playback", crate::layout::track_api(t.id)),
             this: crate::layout::track_api(t.id),
+            page: format!("{}/play/track/{}", app.public_url, t.id),
         },
         id,
         owner: t.owner.clone(),
@@ -159,6 +166,7 @@ pub(super) async fn view(app: &App, t: &Track) -> Result<TrackView, Problem> {
         warnings,
         renditions,
         listeners: app.catalog.listeners.count(t.id, Instant::now()) as u64,
+        visibility: Visibility::of(t.public),
         created_at: rfc3339(t.created_at),
         updated_at: rfc3339(t.updated_at),
     })
@@ -240,6 +248,60 @@ async fn retry(
         .await?
         .ok_or_else(|| Problem::not_found(format!("no track {}", t.id)))?;
     Ok((StatusCode::ACCEPTED, Json(view(&app, &t).await?)).into_response())
+}
+
+/// What a track's owner may change.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TrackPatch {
+    /// 1 to 200 characters.
+    pub title: Option<String>,
+    /// `public` shares the track: its page plays it for anyone, signed in or not.
+    pub visibility: Option<Visibility>,
+}
+
+/// Rename a track, or share it (`visibility: public`) or stop sharing it.
+#[utoipa::path(
+    patch, path = "/v1/tracks/{id}", tag = TRACKS, request_body = TrackPatch,
+    params(("id" = String, Path, description = "Track id")),
+    responses(
+        (status = 200, description = "Updated", body = TrackView),
+        (status = 400, description = "Malformed body", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 403, description = "Another artist's track", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 404, description = "No such track", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 422, description = "Bad field", body = ProblemDoc, content_type = "application/problem+json"),
+        Refusals,
+    ),
+    security(("bearer" = []))
+)]
+async fn update(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    raw: Bytes,
+) -> Result<Json<TrackView>, Problem> {
+    let (t, _) = find_track(&app, &headers, &id, true).await?;
+    let patch: TrackPatch = json_body(&raw)?;
+    let title = match &patch.title {
+        Some(title) => check_title(title)?,
+        None => t.title.clone(),
+    };
+    let public = patch
+        .visibility
+        .map_or(t.public, |v| v == Visibility::Public);
+    if !app
+        .store
+        .update_track(t.id, &title, public, util::now_ms())
+        .await?
+    {
+        return Err(Problem::not_found(format!("no track {}", t.id)));
+    }
+    let t = app
+        .store
+        .track(t.id)
+        .await?
+        .ok_or_else(|| Problem::not_found(format!("no track {}", t.id)))?;
+    Ok(Json(view(&app, &t).await?))
 }
 
 /// A page of tracks.

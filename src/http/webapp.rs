@@ -9,6 +9,7 @@
 
 use crate::app::App;
 use crate::http::problem::Problem;
+use crate::http::public;
 use crate::util;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -26,8 +27,8 @@ struct Assets;
 /// The app's routes.
 pub fn routes() -> Router<Arc<App>> {
     Router::new()
-        .route("/", get(page))
-        .route("/play/{kind}/{id}", get(page))
+        .route("/", get(home))
+        .route("/play/{kind}/{id}", get(play))
         .route("/app/{*file}", get(asset))
         .route("/app/dev-sign-in", post(dev_sign_in))
 }
@@ -40,22 +41,44 @@ then build the server again.</p><p>The control API is at <code>/v1/tracks</code>
 <code>/v1/playlists</code> and <code>/v1/channels</code>; its description at \
 <a href=\"/openapi.json\">/openapi.json</a>.</p></body></html>";
 
-async fn page() -> Response {
-    match Assets::get("index.html") {
-        Some(f) => (
-            [
-                (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-                (header::CACHE_CONTROL, "no-cache"),
-            ],
-            f.data.into_owned(),
-        )
-            .into_response(),
-        None => (
+/// The app's page at `/`.
+async fn home() -> Response {
+    page(StatusCode::OK, None)
+}
+
+/// A public item's page, with the item's Open Graph tags for link previews. An item that is
+/// not public (or does not exist) gets the page with 404: it may still be its owner's, who is
+/// signed in, and the app asks the API with the owner's credential.
+async fn play(State(app): State<Arc<App>>, Path((kind, id)): Path<(String, String)>) -> Response {
+    match public::card(&app, &kind, &id).await {
+        Some(card) => page(StatusCode::OK, Some(card.head())),
+        None => page(StatusCode::NOT_FOUND, None),
+    }
+}
+
+fn page(status: StatusCode, head: Option<String>) -> Response {
+    let Some(f) = Assets::get("index.html") else {
+        return (
+            status,
             [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
             NOT_BUILT,
         )
-            .into_response(),
-    }
+            .into_response();
+    };
+    let html = String::from_utf8_lossy(&f.data);
+    let html = match head {
+        Some(h) => html.replacen("<title>Veza Stream</title>\n", &h, 1),
+        None => html.into_owned(),
+    };
+    (
+        status,
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        html,
+    )
+        .into_response()
 }
 
 /// One of the app's files, revalidated by its content hash (`ETag`), since its name has none.

@@ -84,6 +84,8 @@ pub trait TrackStore: Send + Sync {
     /// Queues a `failed` track again with a fresh count of attempts, in one transaction. False
     /// when the track is not failed (or has no job left).
     async fn retry_track(&self, id: TrackId, now: i64) -> Result<bool>;
+    /// Sets a track's title and visibility. False when there is no such track.
+    async fn update_track(&self, id: TrackId, title: &str, public: bool, now: i64) -> Result<bool>;
     /// Job counts by state.
     async fn job_counts(&self) -> Result<JobCounts>;
 }

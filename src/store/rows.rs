@@ -77,6 +77,8 @@ pub struct Track {
     pub analysis: Option<String>,
     /// Object prefix of the published package.
     pub media_prefix: Option<String>,
+    /// Anyone may play it from its public page, signed in or not.
+    pub public: bool,
     /// Unix ms.
     pub created_at: i64,
     /// Unix ms.
@@ -120,6 +122,7 @@ impl Track {
             error: None,
             analysis: None,
             media_prefix: None,
+            public: false,
             created_at: now,
             updated_at: now,
         }

@@ -1,97 +1,181 @@
-// The web app's first journeys in Debian's headless Chromium, as a person would take them:
-// the development sign-in, two files uploaded by the file picker (progress reaching 100 %),
-// the library showing them ready with duration and loudness, then one played (its time
-// advancing, audible through a WebAudio analyser) in each codec family offered, and a click at
-// the middle of its waveform seeking to the middle.
+// The web app's track journey in Debian's headless Chromium, as a person takes it:
+//   - the development sign-in;
+//   - FILE2 upload cut off after its first chunk (the network drops), the page reloaded, the
+//     unfinished upload shown, then FILE1 and FILE2 chosen again: FILE2 resumes (no new upload
+//     is created) and both reach 100 %;
+//   - packaging progress followed live until both are ready, with duration and loudness;
+//   - FILE2 played (time advancing, audible through a WebAudio analyser) in each codec family,
+//     its bitrate shown; the keys (→ steps 5 s, space pauses); a click at the middle of its
+//     waveform seeking to the middle;
+//   - its page: the analysis, the renditions, made public, its share link;
+//   - the share link opened signed out (a fresh browser context): audible;
+//   - axe-core on every page, and the library at phone width.
 //
 //   node app.mjs SERVER_URL FILE1 FILE2 SCREENSHOT_DIR    (FILE2 is played: make it a long one)
 //
-// Prints one JSON object: what was seen at each step, the console errors, and the screenshots
-// saved. Exits non-zero on the first step that did not happen.
+// Prints one JSON object: what was seen at each step, the console errors, the accessibility
+// violations and the screenshots saved. Exits non-zero on the first step that did not happen.
 import { launch } from './chromium.mjs';
+import { axe } from './axe.mjs';
+import { listen } from './hear.mjs';
 
 const [server, file1, file2, shots] = process.argv.slice(2);
 if (!server || !file1 || !file2 || !shots) {
   console.error('usage: node app.mjs SERVER_URL FILE1 FILE2 SCREENSHOT_DIR');
   process.exit(2);
 }
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const browser = await launch();
-const seen = { consoleErrors: [], screenshots: [] };
+const seen = { consoleErrors: [], screenshots: [], axe: {} };
 let ok = false;
-const page = await browser.newPage({ viewport: { width: 1100, height: 800 } });
+const context = await browser.newContext({ viewport: { width: 1100, height: 800 } });
+const page = await context.newPage();
+// The requests this journey cuts itself are reported by Chromium as console errors: those, while
+// the network is down, are not the page's.
+let dropping = false;
+const watch = (p) => {
+  p.on('console', (m) => m.type() === 'error'
+    && !(dropping && m.text().includes('ERR_CONNECTION_RESET')) && seen.consoleErrors.push(m.text()));
+  p.on('pageerror', (e) => seen.consoleErrors.push(String(e)));
+};
+const shot = async (p, name) => {
+  const path = `${shots}/${name}.png`;
+  seen.screenshots.push(path);
+  await p.screenshot({ path, fullPage: true });
+};
+
+
 try {
-  page.on('console', (m) => m.type() === 'error' && seen.consoleErrors.push(m.text()));
-  page.on('pageerror', (e) => seen.consoleErrors.push(String(e)));
+  watch(page);
   await page.goto(server);
+  seen.axe.signIn = await axe(page);
   await page.getByRole('button', { name: 'Development sign-in' }).click();
   await page.getByRole('heading', { name: 'Library' }).waitFor();
-  seen.signedIn = true;
+  seen.signedIn = await page.getByTestId('who').innerText();
+
+  // The network drops after FILE2's first chunk: every later PATCH is cut.
+  let posts = 0;
+  let patches = 0;
+  dropping = true;
+  await page.route('**/v1/uploads**', (route) => {
+    const m = route.request().method();
+    if (m === 'POST') posts += 1;
+    if (m === 'PATCH') {
+      patches += 1;
+      if (patches > 1) return route.abort('connectionreset');
+    }
+    return route.continue();
+  });
+  await page.locator('input[type=file]').setInputFiles([file2]);
+  for (let i = 0; patches < 2 && i < 300; i += 1) await sleep(100);
+  seen.patchesBeforeReload = patches;
+  await page.unroute('**/v1/uploads**');
+  await page.route('**/v1/uploads**', (route) => {
+    if (route.request().method() === 'POST') posts += 1;
+    return route.continue();
+  });
+  await page.reload();
+  dropping = false;
+  await page.getByRole('heading', { name: 'Unfinished uploads' }).waitFor();
+  seen.pending = await page.getByTestId('pending').innerText();
 
   await page.locator('input[type=file]').setInputFiles([file1, file2]);
-  const bars = page.getByRole('progressbar');
   await page.waitForFunction(() => {
-    const p = [...document.querySelectorAll('progress')];
+    const p = [...document.querySelectorAll('[data-testid=uploads] progress')];
     return p.length === 2 && p.every((x) => x.value >= x.max);
   }, null, { timeout: 60000 });
-  seen.uploadBars = await bars.count();
-  seen.uploadText = await page.locator('main ul').innerText();
+  seen.uploads = await page.getByTestId('uploads').innerText();
+  seen.uploadCreations = posts;
 
-  // Both packaged: two rows whose status reads "ready".
-  await page.waitForFunction(() => [...document.querySelectorAll('tbody tr')]
-    .filter((r) => r.children[2].textContent === 'ready').length === 2, null, { timeout: 120000 });
+  // Packaging, followed live: every status the rows show until both read "ready".
+  seen.statuses = await page.evaluate(async () => {
+    const texts = new Set();
+    const until = performance.now() + 120000;
+    while (performance.now() < until) {
+      const cells = [...document.querySelectorAll('tbody tr')].map((r) => r.children[2].textContent);
+      cells.forEach((c) => texts.add(c));
+      if (cells.length === 2 && cells.every((c) => c === 'ready')) break;
+      await new Promise((res) => setTimeout(res, 50));
+    }
+    return [...texts];
+  });
   seen.rows = await page.locator('tbody tr').allInnerTexts();
-  const shot = (name) => {
-    const path = `${shots}/${name}.png`;
-    seen.screenshots.push(path);
-    return page.screenshot({ path, fullPage: true });
-  };
-  await shot('library');
+  await shot(page, 'library');
+  seen.axe.library = await axe(page);
 
   // FILE2 is the one played: its row, by the title made of its name.
   const title = file2.split('/').pop().replace(/\.[^.]+$/, '');
-  await page.getByRole('row').filter({ hasText: title }).getByRole('button', { name: 'Play' }).click();
-  const audio = page.locator('audio');
-  await audio.waitFor();
-  seen.families = await page.locator('select option').allInnerTexts();
+  await page.getByRole('button', { name: `Play ${title}` }).click();
+  await page.locator('audio').waitFor();
+  const select = page.locator('.player select');
+  seen.families = await select.locator('option').allInnerTexts();
   seen.played = {};
-  for (const family of await page.locator('select option').evaluateAll((o) => o.map((x) => x.value))) {
-    await page.locator('select').selectOption(family);
-    const r = await page.evaluate(async () => {
-      const a = document.querySelector('audio');
-      await a.play().catch(() => {});
-      // One context and one source node for the element: a second MediaElementSource on the
-      // same element throws.
-      if (!window.analyser) {
-        const ctx = new AudioContext();
-        window.analyser = ctx.createAnalyser();
-        ctx.createMediaElementSource(a).connect(window.analyser);
-        await ctx.resume();
-      }
-      const { analyser } = window;
-      const start = a.currentTime;
-      const buf = new Float32Array(2048);
-      let peak = 0;
-      const until = performance.now() + 3000;
-      while (performance.now() < until) {
-        await new Promise((res) => setTimeout(res, 100));
-        analyser.getFloatTimeDomainData(buf);
-        for (const v of buf) peak = Math.max(peak, Math.abs(v));
-      }
-      return { advanced: a.currentTime - start, peak };
-    });
-    seen.played[family] = r;
+  for (const family of await select.locator('option').evaluateAll((o) => o.map((x) => x.value))) {
+    await select.selectOption(family);
+    const heard = await listen(page);
+    seen.played[family] = { ...heard, bitrate: await page.getByTestId('bitrate').innerText() };
   }
-  // The waveform is drawn, and a click at its middle seeks there.
-  const wave = page.locator('.waveform canvas').first();
-  await wave.waitFor({ timeout: 15000 });
-  const box = await page.locator('.waveform').boundingBox();
+  // The keys, with focus on the waveform: → steps 5 s on, space pauses.
+  const wave = page.locator('.waveform');
+  await wave.locator('canvas').first().waitFor({ timeout: 15000 });
+  await wave.focus();
+  const before = await page.evaluate(() => document.querySelector('audio').currentTime);
+  await page.keyboard.press('ArrowRight');
+  const after = await page.evaluate(() => document.querySelector('audio').currentTime);
+  await page.keyboard.press(' ');
+  seen.keys = { stepped: after - before, paused: await page.evaluate(() => document.querySelector('audio').paused) };
+  // A click at the waveform's middle seeks to the middle.
+  const box = await wave.boundingBox();
   const duration = await page.evaluate(() => document.querySelector('audio').duration);
   await page.mouse.click(box.x + box.width / 2, box.y + box.height / 2);
   await page.waitForTimeout(500);
   seen.seek = { duration, after: await page.evaluate(() => document.querySelector('audio').currentTime) };
-  await shot('player');
-  ok = seen.rows.length === 2 && Object.values(seen.played).every((p) => p.advanced > 1 && p.peak > 0.01)
-    && Math.abs(seen.seek.after - seen.seek.duration / 2) < seen.seek.duration / 10;
+  await shot(page, 'player');
+  seen.axe.player = await axe(page);
+
+  // The track's page: analysis and renditions; made public, and its share link.
+  await page.getByRole('link', { name: title }).click();
+  await page.getByRole('heading', { name: 'Analysis' }).waitFor();
+  seen.analysis = await page.locator('dl.facts').innerText();
+  seen.renditions = await page.locator('section[aria-labelledby=renditions-h] tbody tr').allInnerTexts();
+  await page.getByLabel('Visibility').selectOption('public');
+  await page.waitForFunction(() => document.querySelector('.player, main') && !document.body.innerText.includes('plays only for you'));
+  seen.share = await page.getByTestId('share-link').getAttribute('href');
+  await page.evaluate(() => document.querySelector('audio').pause());
+  await shot(page, 'track');
+  seen.axe.track = await axe(page);
+
+  // The share link, signed out: a fresh context has no credential.
+  const stranger = await browser.newContext({ viewport: { width: 800, height: 700 } });
+  const pub = await stranger.newPage();
+  watch(pub);
+  const html = await (await fetch(seen.share)).text();
+  seen.openGraph = [...html.matchAll(/<meta property="(og:[a-z_]+)" content="([^"]*)">/g)].map((m) => [m[1], m[2]]);
+  await pub.goto(seen.share);
+  await pub.getByRole('heading', { name: title, exact: true }).waitFor();
+  await pub.locator('audio').waitFor();
+  seen.publicPlayed = await listen(pub);
+  seen.publicSignedIn = await pub.evaluate(() => !!localStorage.getItem('veza.credential'));
+  await pub.evaluate(() => document.querySelector('audio').pause());
+  await shot(pub, 'public-track');
+  seen.axe.public = await axe(pub);
+  await stranger.close();
+
+  // Phone width: nothing wider than the screen.
+  await page.setViewportSize({ width: 375, height: 800 });
+  await page.goto(`${server}#/library`);
+  await page.getByRole('heading', { name: 'Library' }).waitFor();
+  seen.phoneOverflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  // What sticks out, if anything: the innermost elements past the right edge.
+  seen.phoneWide = await page.evaluate(() => [...document.querySelectorAll('main *, header *')]
+    .filter((e) => e.getBoundingClientRect().right > window.innerWidth + 1 && !e.firstElementChild)
+    .slice(0, 5).map((e) => `${e.tagName.toLowerCase()}.${e.className}: ${Math.round(e.getBoundingClientRect().right)}`));
+  await shot(page, 'phone');
+
+  ok = seen.rows.length === 2
+    && Object.values(seen.played).every((p) => p.advanced > 1 && p.peak > 0.01)
+    && Math.abs(seen.seek.after - seen.seek.duration / 2) < seen.seek.duration / 10
+    && seen.publicPlayed.advanced > 1 && seen.publicPlayed.peak > 0.01;
 } catch (e) {
   seen.error = String(e);
   seen.pageText = await page.locator('main').innerText().catch(() => null);

@@ -1,9 +1,9 @@
 // Channels: create one (with its auto-DJ playlist), see its stream key once with the settings
 // for BUTT, Mixxx, OBS and ffmpeg, go live from the browser's microphone over WHIP with a level
 // meter, and listen over WebRTC (WHEP) or LL-HLS with the latency measured.
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import Hls from 'hls.js';
-import { api, Problem } from './api.js';
+import { api, follow, Problem } from './api.js';
 import { ProblemBox } from './problem.jsx';
 
 /** Offer/answer with a WHIP or WHEP endpoint; resolves to the session URL (for DELETE). */
@@ -131,7 +131,8 @@ function GoLive({ channel, streamKey }) {
   );
 }
 
-function Listen({ channel }) {
+/** Listening to a channel; `load()` resolves to its playback answer (signed URLs). */
+export function Listen({ channel, load }) {
   const audio = useRef(null);
   const [how, setHow] = useState(null);
   const [latency, setLatency] = useState(null);
@@ -142,7 +143,7 @@ function Listen({ channel }) {
     setError(null);
     setLatency(null);
     (async () => {
-      const pb = await api('POST', `/v1/channels/${channel.id}/playback`);
+      const pb = await load();
       if (how === 'hls') {
         if (Hls.isSupported()) {
           const hls = new Hls({ lowLatencyMode: true });
@@ -193,41 +194,69 @@ function Listen({ channel }) {
   );
 }
 
-function Channel({ channel, streamKey }) {
+const STATES = { offline: 'Offline', autodj: 'Auto-DJ', live: 'Live' };
+
+/**
+ * A channel's state, now-playing and listener counts, kept live by its event stream (`path`),
+ * starting from `channel` as listed.
+ */
+export function useLive(channel, path) {
+  const [live, setLive] = useState({ state: channel.state, now_playing: channel.now_playing, listeners: channel.listeners });
+  useEffect(() => follow(path, (name, d) => {
+    if (name === 'state') setLive((l) => ({ ...l, state: d.state, now_playing: d.state === 'offline' ? null : l.now_playing }));
+    if (name === 'now_playing') setLive((l) => ({ ...l, now_playing: d }));
+    if (name === 'listeners') setLive((l) => ({ ...l, listeners: d }));
+  }), [path]);
+  return live;
+}
+
+/** What a listener reads of a channel's live state. */
+export function LiveState({ live }) {
+  const l = live.listeners || {};
+  return (
+    <p aria-live="polite">
+      <span class={`state ${live.state}`} data-testid="state">{STATES[live.state] || live.state}</span>
+      {live.now_playing ? <> · now playing <em data-testid="channel-now-playing">{live.now_playing.title}</em></> : null}
+      {' '}· listeners: <span data-testid="listeners">{l.hls || 0} LL-HLS, {l.webrtc || 0} WebRTC</span>
+    </p>
+  );
+}
+
+function Channel({ channel, streamKey, who }) {
+  const live = useLive(channel, `/v1/channels/${channel.id}/events`);
+  const mine = who.role === 'admin' || who.subject === channel.owner;
+  const load = useCallback(() => api('POST', `/v1/channels/${channel.id}/playback`), [channel.id]);
   return (
     <article class="channel" aria-labelledby={`ch-${channel.id}`}>
       <h2 id={`ch-${channel.id}`}>{channel.title}</h2>
-      <p>
-        <span data-testid="state">{channel.state}</span>
-        {channel.now_playing ? <> · now playing <em>{channel.now_playing.title}</em></> : null}
-        {' '}· listeners: {channel.listeners.hls} LL-HLS, {channel.listeners.webrtc} WebRTC
-      </p>
+      <LiveState live={live} />
+      <p>Share: <a href={`${location.origin}/play/channel/${channel.id}`}>{`${location.origin}/play/channel/${channel.id}`}</a></p>
       {streamKey ? <Settings channel={channel} streamKey={streamKey} /> : null}
-      <GoLive channel={channel} streamKey={streamKey} />
-      <Listen channel={channel} />
+      {mine ? <GoLive channel={channel} streamKey={streamKey} /> : null}
+      <Listen channel={channel} load={load} />
     </article>
   );
 }
 
-export function Channels() {
+export function Channels({ who }) {
   const [channels, setChannels] = useState([]);
   const [playlists, setPlaylists] = useState([]);
   const [keys, setKeys] = useState({});
   const [title, setTitle] = useState('');
   const [playlist, setPlaylist] = useState('');
+  const [visibility, setVisibility] = useState('public');
   const [error, setError] = useState(null);
-  const load = () => api('GET', '/v1/channels').then((p) => setChannels(p.items), setError);
+  const owner = who.role !== 'listener';
+  const load = () => api('GET', '/v1/channels?limit=100').then((p) => setChannels(p.items), setError);
   useEffect(() => {
     load();
-    api('GET', '/v1/playlists').then((p) => setPlaylists(p.items), () => {});
-    const t = setInterval(load, 2000);
-    return () => clearInterval(t);
+    if (owner) api('GET', '/v1/playlists?limit=100').then((p) => setPlaylists(p.items), () => {});
   }, []);
   const create = async (e) => {
     e.preventDefault();
     setError(null);
     try {
-      const body = { title };
+      const body = { title, visibility };
       if (playlist) body.playlist_id = playlist;
       const c = await api('POST', '/v1/channels', body);
       setKeys((k) => ({ ...k, [c.id]: c.stream_key }));
@@ -237,6 +266,16 @@ export function Channels() {
       setError(err);
     }
   };
+  const list = channels.map((c) => <Channel key={c.id} channel={c} streamKey={keys[c.id]} who={who} />);
+  if (!owner) {
+    return (
+      <>
+        <h2>Channels</h2>
+        <ProblemBox error={error} />
+        {list.length ? list : <p class="muted">No public channel yet.</p>}
+      </>
+    );
+  }
   return (
     <>
       <form onSubmit={create} aria-labelledby="new-channel-h">
@@ -249,10 +288,17 @@ export function Channels() {
             {playlists.map((p) => <option value={p.id}>{p.title}</option>)}
           </select>
         </label>{' '}
+        <label>
+          Visibility{' '}
+          <select value={visibility} onChange={(e) => setVisibility(e.currentTarget.value)}>
+            <option value="public">Public</option>
+            <option value="private">Private</option>
+          </select>
+        </label>{' '}
         <button class="primary" type="submit">Create channel</button>
         <ProblemBox error={error} />
       </form>
-      {channels.map((c) => <Channel key={c.id} channel={c} streamKey={keys[c.id]} />)}
+      {list}
     </>
   );
 }

@@ -9,6 +9,7 @@ use super::views::*;
 use crate::app::App;
 use crate::icecast::key_hash;
 use crate::live::{ChannelEvent, Lane};
+use crate::store::Channel;
 use crate::util;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
@@ -68,15 +69,18 @@ pub(super) async fn playback(
 ) -> Result<Json<ChannelPlayback>, Problem> {
     let who = authenticate(&app, &headers)?;
     let c = visible(&app, &who, &id).await?;
-    let signed = app.auth.tokens.playback(
-        &app.public_url,
-        c.id,
-        util::now_secs(),
-        app.config.auth.playback_ttl_seconds,
-    );
+    Ok(Json(sign(&app, &c, app.config.auth.playback_ttl_seconds)))
+}
+
+/// A channel's LL-HLS (and WHEP) URLs, signed for `ttl` seconds.
+pub(crate) fn sign(app: &App, c: &Channel, ttl: u64) -> ChannelPlayback {
+    let signed = app
+        .auth
+        .tokens
+        .playback(&app.public_url, c.id, util::now_secs(), ttl);
     let mut masters = serde_json::Map::new();
     let mut whep_url = None;
-    for name in renditions_of(&app, &c) {
+    for name in renditions_of(app, c) {
         if name.starts_with("opus-") {
             whep_url = Some(format!(
                 "{}{}",
@@ -91,13 +95,13 @@ pub(super) async fn playback(
                 .or_insert_with(|| json!(signed.url(&crate::layout::master_of(f))));
         }
     }
-    Ok(Json(ChannelPlayback {
+    ChannelPlayback {
         master_url: signed.url(crate::layout::MASTER),
         masters,
         expires_at: util::rfc3339(signed.expires as i64 * 1000),
         token: signed.token,
         whep_url,
-    }))
+    }
 }
 
 /// The channel's live state as server-sent events: `state`, `now_playing` and `listeners`.
@@ -119,17 +123,21 @@ pub(super) async fn events(
 ) -> Result<Response, Problem> {
     let who = authenticate(&app, &headers)?;
     let c = visible(&app, &who, &id).await?;
+    Ok(follow(app, &c).await)
+}
+
+/// The live-state event stream of a channel the caller may see.
+pub(crate) async fn follow(app: Arc<App>, c: &Channel) -> Response {
     let id = c.id;
-    let first = view(&app, &c, None).await;
-    let mut opening = vec![sse(&ChannelEvent::State {
-        state: first.state,
-        source: app.live.running(id).and_then(|ch| ch.status().source),
-    })];
-    if let Some(ch) = app.live.running(id) {
-        if let Some(np) = ch.status().now_playing {
-            opening.push(sse(&ChannelEvent::NowPlaying(np)));
-        }
-    }
+    // Running here, the follower opens with its state; otherwise the stored state says whether
+    // it is on air on another node.
+    let opening = match app.live.running(id) {
+        Some(_) => Vec::new(),
+        None => vec![sse(&ChannelEvent::State {
+            state: view(&app, c, None).await.state,
+            source: None,
+        })],
+    };
     let live_app = app.clone();
     let follow = futures::stream::unfold(
         None,
@@ -142,13 +150,25 @@ pub(super) async fn events(
                         return None;
                     }
                     let Some(r) = rx.as_mut() else {
-                        // Offline here: wait for the channel to start on this node.
-                        tokio::time::sleep(Duration::from_millis(500)).await;
-                        rx = app.live.running(id).map(|ch| ch.subscribe());
-                        continue;
+                        // Not followed yet: once the channel runs on this node, say how it is
+                        // (what it announced while starting went to nobody), then follow it.
+                        let Some(ch) = app.live.running(id) else {
+                            tokio::time::sleep(Duration::from_millis(500)).await;
+                            continue;
+                        };
+                        let rx = Some(ch.subscribe());
+                        let now = ch.status();
+                        let mut events = vec![sse(&ChannelEvent::State {
+                            state: now.state,
+                            source: now.source,
+                        })];
+                        if let Some(np) = now.now_playing {
+                            events.push(sse(&ChannelEvent::NowPlaying(np)));
+                        }
+                        return Some((events, rx));
                     };
                     match r.recv().await {
-                        Ok(e) => return Some((sse(&e), rx)),
+                        Ok(e) => return Some((vec![sse(&e)], rx)),
                         Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
                         Err(tokio::sync::broadcast::error::RecvError::Closed) => {
                             rx = None;
@@ -156,20 +176,21 @@ pub(super) async fn events(
                                 state: crate::live::State::Offline,
                                 source: None,
                             };
-                            return Some((sse(&off), rx));
+                            return Some((vec![sse(&off)], rx));
                         }
                     }
                 }
             }
         },
-    );
+    )
+    .flat_map(futures::stream::iter);
     let stream = futures::stream::iter(opening)
         .chain(follow)
         .map(Ok::<_, std::convert::Infallible>)
         .take_until(app.shutdown.clone().cancelled_owned());
-    Ok(Sse::new(stream)
+    Sse::new(stream)
         .keep_alive(KeepAlive::default())
-        .into_response())
+        .into_response()
 }
 
 fn sse(e: &ChannelEvent) -> Event {

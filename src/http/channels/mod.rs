@@ -8,6 +8,9 @@ mod actions;
 mod crud;
 mod views;
 
+pub(crate) use actions::{follow, sign};
+pub(crate) use views::ChannelPlayback;
+
 use crate::app::App;
 use std::sync::Arc;
 use utoipa_axum::router::OpenApiRouter;

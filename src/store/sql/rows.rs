@@ -17,13 +17,14 @@ pub(super) struct TrackRow {
     pub(super) error: Option<String>,
     pub(super) analysis: Option<String>,
     pub(super) media_prefix: Option<String>,
+    pub(super) visibility: String,
     pub(super) created_at: i64,
     pub(super) updated_at: i64,
 }
 
 pub(super) const TRACK_COLUMNS: &str =
     "id, owner, title, filename, content_type, size_bytes, original_key, status, \
-     progress, error, analysis, media_prefix, created_at, updated_at";
+     progress, error, analysis, media_prefix, visibility, created_at, updated_at";
 
 impl TryFrom<TrackRow> for Track {
     type Error = Error;
@@ -45,6 +46,7 @@ impl TryFrom<TrackRow> for Track {
             error: r.error,
             analysis: r.analysis,
             media_prefix: r.media_prefix,
+            public: r.visibility == "public",
             created_at: r.created_at,
             updated_at: r.updated_at,
         })

@@ -323,6 +323,19 @@ macro_rules! tracks_impl {
                 Ok(r.rows_affected() == 1)
             }
 
+            async fn update_track(&self, id: TrackId, title: &str, public: bool, now: i64) -> Result<bool> {
+                let r = sqlx::query(
+                    "UPDATE tracks SET title = $1, visibility = $2, updated_at = $3 WHERE id = $4",
+                )
+                .bind(title)
+                .bind(if public { "public" } else { "private" })
+                .bind(now)
+                .bind(id.to_string())
+                .execute(&self.pool)
+                .await?;
+                Ok(r.rows_affected() == 1)
+            }
+
             async fn job_counts(&self) -> Result<JobCounts> {
                 let rows: Vec<(String, i64)> =
                     sqlx::query_as("SELECT state, COUNT(*) FROM jobs GROUP BY state")
