@@ -186,6 +186,7 @@ async fn a_person_uploads_two_files_one_resumed_after_a_reload_plays_one_and_sha
         let row = row.as_str().unwrap();
         assert!(row.contains("ready") && row.contains("LUFS"), "{row}");
     }
+    assert_eq!(r["miniWaves"], 2, "{r}");
     for family in ["aac", "opus", "flac"] {
         let p = &r["played"][family];
         assert!(p["advanced"].as_f64().unwrap() > 1.0, "{family}: {r}");

@@ -166,9 +166,12 @@ async fn serve(
             return not_found();
         }
     }
-    app.catalog
-        .listeners
-        .touch(track, grant.session, Instant::now());
+    // Fetching the waveform or the cover (a library page drawing its rows) is not listening.
+    if matches!(kind, Kind::Playlist | Kind::Media) {
+        app.catalog
+            .listeners
+            .touch(track, grant.session, Instant::now());
+    }
     let key = match at.rendition {
         Some(r) => format!("{}/{r}/{file}", published.prefix),
         None => format!("{}/{file}", published.prefix),

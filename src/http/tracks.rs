@@ -97,6 +97,9 @@ pub struct TrackView {
     pub listeners: u64,
     /// `public` tracks play on their page (`links.page`) without sign-in.
     pub visibility: Visibility,
+    /// The waveform (BBC audiowaveform JSON, version 2) of a ready track, signed for
+    /// `auth.playback_ttl_seconds`: what a library draws in its rows.
+    pub waveform_url: Option<String>,
     /// RFC 3339.
     pub created_at: String,
     /// RFC 3339.
@@ -167,6 +170,17 @@ pub(super) async fn view(app: &App, t: &Track) -> Result<TrackView, Problem> {
         renditions,
         listeners: app.catalog.listeners.count(t.id, Instant::now()) as u64,
         visibility: Visibility::of(t.public),
+        waveform_url: (t.status == Status::Ready).then(|| {
+            app.auth
+                .tokens
+                .playback(
+                    &app.public_url,
+                    t.id,
+                    util::now_secs(),
+                    app.config.auth.playback_ttl_seconds,
+                )
+                .url("waveform.json")
+        }),
         created_at: rfc3339(t.created_at),
         updated_at: rfc3339(t.updated_at),
     })

@@ -98,7 +98,11 @@ async fn asset(Path(file): Path<String>, headers: HeaderMap) -> Response {
         }
         return r;
     }
-    let mut r = f.data.into_owned().into_response();
+    // Release builds embed the files: serve the static bytes without copying them.
+    let mut r = match f.data {
+        std::borrow::Cow::Borrowed(b) => axum::body::Bytes::from_static(b).into_response(),
+        std::borrow::Cow::Owned(v) => v.into_response(),
+    };
     let h = r.headers_mut();
     h.insert(
         header::CONTENT_TYPE,

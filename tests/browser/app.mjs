@@ -1,8 +1,8 @@
 // The web app's track journey in Debian's headless Chromium, as a person takes it:
 //   - the development sign-in;
 //   - FILE2 upload cut off after its first chunk (the network drops), the page reloaded, the
-//     unfinished upload shown, then FILE1 and FILE2 chosen again: FILE2 resumes (no new upload
-//     is created) and both reach 100 %;
+//     unfinished upload shown, then FILE1 dropped on the drop zone and FILE2 chosen again: FILE2
+//     resumes (no new upload is created) and both reach 100 %;
 //   - packaging progress followed live until both are ready, with duration and loudness;
 //   - FILE2 played (time advancing, audible through a WebAudio analyser) in each codec family,
 //     its bitrate shown; the keys (→ steps 5 s, space pauses); a click at the middle of its
@@ -15,6 +15,7 @@
 //
 // Prints one JSON object: what was seen at each step, the console errors, the accessibility
 // violations and the screenshots saved. Exits non-zero on the first step that did not happen.
+import { readFileSync } from 'node:fs';
 import { launch } from './chromium.mjs';
 import { axe } from './axe.mjs';
 import { listen } from './hear.mjs';
@@ -79,7 +80,16 @@ try {
   await page.getByRole('heading', { name: 'Unfinished uploads' }).waitFor();
   seen.pending = await page.getByTestId('pending').innerText();
 
-  await page.locator('input[type=file]').setInputFiles([file1, file2]);
+  // FILE1 dragged and dropped onto the drop zone; FILE2 chosen again with the picker.
+  const dropped = readFileSync(file1).toString('base64');
+  await page.locator('.drop').evaluate((zone, { name, data }) => {
+    const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+    const dt = new DataTransfer();
+    dt.items.add(new File([bytes], name, { type: 'audio/flac' }));
+    zone.dispatchEvent(new DragEvent('dragover', { dataTransfer: dt, bubbles: true, cancelable: true }));
+    zone.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+  }, { name: file1.split('/').pop(), data: dropped });
+  await page.locator('input[type=file]').setInputFiles([file2]);
   await page.waitForFunction(() => {
     const p = [...document.querySelectorAll('[data-testid=uploads] progress')];
     return p.length === 2 && p.every((x) => x.value >= x.max);
@@ -92,7 +102,7 @@ try {
     const texts = new Set();
     const until = performance.now() + 120000;
     while (performance.now() < until) {
-      const cells = [...document.querySelectorAll('tbody tr')].map((r) => r.children[2].textContent);
+      const cells = [...document.querySelectorAll('tbody tr')].map((r) => r.children[3].textContent);
       cells.forEach((c) => texts.add(c));
       if (cells.length === 2 && cells.every((c) => c === 'ready')) break;
       await new Promise((res) => setTimeout(res, 50));
@@ -100,6 +110,12 @@ try {
     return [...texts];
   });
   seen.rows = await page.locator('tbody tr').allInnerTexts();
+  // Each ready row draws its waveform.
+  seen.miniWaves = await page.waitForFunction(() => {
+    const drawn = [...document.querySelectorAll('canvas.miniwave')].filter((c) => c.getContext('2d')
+      .getImageData(0, 0, c.width, c.height).data.some((v, i) => i % 4 === 3 && v > 0));
+    return drawn.length === 2 && drawn.length;
+  }, null, { timeout: 15000 }).then((h) => h.jsonValue());
   await shot(page, 'library');
   seen.axe.library = await axe(page);
 

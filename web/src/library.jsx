@@ -3,6 +3,7 @@
 // with its analysis, its renditions and its share link.
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import * as tus from 'tus-js-client';
+import WaveformData from 'waveform-data';
 import { api, clock, credential, follow, Problem } from './api.js';
 import { ProblemBox } from './problem.jsx';
 import { Player } from './player.jsx';
@@ -114,6 +115,33 @@ function Upload({ onUploaded }) {
   );
 }
 
+/** A row's small waveform, drawn from our waveform JSON (waveform-data, peaks.js's data layer). */
+function MiniWave({ id, url, title }) {
+  const canvas = useRef(null);
+  useEffect(() => {
+    const c = canvas.current;
+    if (!url || !c) return undefined;
+    const stop = new AbortController();
+    fetch(url, { signal: stop.signal }).then((r) => r.json()).then((json) => {
+      const w = WaveformData.create(json).resample({ width: c.width });
+      const ch = w.channel(0);
+      const g = c.getContext('2d');
+      const mid = c.height / 2;
+      const scale = mid / 128;
+      g.clearRect(0, 0, c.width, c.height);
+      g.fillStyle = getComputedStyle(c).color;
+      for (let x = 0; x < w.length; x += 1) {
+        const top = mid - ch.max_sample(x) * scale;
+        const bottom = mid - ch.min_sample(x) * scale;
+        g.fillRect(x, top, 1, Math.max(1, bottom - top));
+      }
+    }).catch(() => {});
+    return () => stop.abort();
+    // Drawn once per track: the list's reloads sign new URLs for the same waveform.
+  }, [id]);
+  return <canvas ref={canvas} class="miniwave" width="160" height="28" role="img" aria-label={`Waveform of ${title}`} />;
+}
+
 function loudness(t) {
   const l = t.analysis && t.analysis.loudness;
   return l && l.integrated_lufs != null ? `${l.integrated_lufs.toFixed(1)} LUFS` : '';
@@ -174,12 +202,13 @@ export function Library({ go }) {
         <ProblemBox error={error} />
         <table>
           <thead>
-            <tr><th>Title</th><th>Duration</th><th>Status</th><th class="wide">Loudness</th><th>Actions</th></tr>
+            <tr><th>Title</th><th class="wide">Waveform</th><th>Duration</th><th>Status</th><th class="wide">Loudness</th><th>Actions</th></tr>
           </thead>
           <tbody>
             {tracks.map((t) => (
               <tr key={t.id}>
                 <td><a href={`#/tracks/${t.id}`}>{t.title}</a></td>
+                <td class="wide">{t.waveform_url ? <MiniWave id={t.id} url={t.waveform_url} title={t.title} /> : null}</td>
                 <td>{clock(t.analysis && t.analysis.duration_seconds)}</td>
                 <td>
                   {status(t)}
