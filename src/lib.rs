@@ -25,6 +25,8 @@ pub mod catalog;
 pub mod config;
 pub mod dispatch;
 pub mod http;
+#[cfg(feature = "http3")]
+pub mod http3;
 pub mod icecast;
 pub mod jobs;
 pub mod layout;
@@ -40,6 +42,7 @@ pub mod server;
 pub mod storage;
 pub mod store;
 pub mod sweep;
+pub mod tls;
 pub mod util;
 pub mod webrtc;
 

@@ -1,7 +1,8 @@
 //! `listen`: the accept loop, and what bounds each connection.
 //!
-//! hyper serves each connection (HTTP/1.1 and HTTP/2 by prior knowledge); around it, this module
-//! owns what hyper leaves to the server:
+//! hyper serves each connection: HTTP/1.1 and HTTP/2 by prior knowledge on the plain listener,
+//! and over TLS (rustls, ALPN `h2` and `http/1.1`) on the HTTPS one. Around it, this module owns
+//! what hyper leaves to the server:
 //!
 //! - **Timeouts.** A request's head must arrive within `server.header_timeout_seconds` of its
 //!   first byte (slowloris); a connection with no request in flight closes after
@@ -13,6 +14,12 @@
 //!   or a half-sent head) is closed to make room; only when none is idle does the new connection
 //!   get `503` at once. Accepting never stops, even when the process runs out of descriptors: the
 //!   oldest idle connection is closed then too.
+//! - **HTTP/2.** At most `server.max_concurrent_streams` streams per connection and
+//!   `server.max_header_bytes` of header fields per request (the CONTINUATION flood is bounded by
+//!   it); streams a client resets before they are answered are capped (rapid reset, CVE-2023-44487),
+//!   as are streams the server resets for the client's errors; a PING every 20 s finds dead peers.
+//! - **TLS.** The handshake counts as the head of the first request: it must end within
+//!   `server.header_timeout_seconds`. Responses advertise HTTP/3 (`Alt-Svc`) when it is on.
 //! - **Half-close.** A client that shuts down its sending side after its request still gets the
 //!   answer.
 //! - **Shutdown.** Accepting stops; connections finish their requests (hyper's graceful shutdown).
@@ -47,6 +54,10 @@ pub struct Limits {
     pub max: usize,
     /// Connections at once from one address.
     pub per_ip: usize,
+    /// Concurrent HTTP/2 streams on one connection.
+    pub streams: u32,
+    /// Largest HTTP/2 header field section.
+    pub header_bytes: u32,
 }
 
 impl Limits {
@@ -161,12 +172,33 @@ pub struct Takeover {
         Arc<dyn Fn(TcpStream, SocketAddr) -> futures::future::BoxFuture<'static, ()> + Send + Sync>,
 }
 
+/// What the HTTPS listener adds: the TLS handshake, and the `Alt-Svc` header of its responses.
+#[derive(Clone)]
+pub struct Tls {
+    /// rustls, offering `h2` and `http/1.1`.
+    pub acceptor: tokio_rustls::TlsAcceptor,
+    /// `h3=":PORT"; ma=86400` while HTTP/3 is served.
+    pub alt_svc: Option<axum::http::HeaderValue>,
+}
+
+/// What a listener speaks besides plain HTTP: the Icecast source protocol sniffed from the first
+/// bytes (the plain listener), or TLS (the HTTPS one).
+#[derive(Clone)]
+pub enum Extra {
+    /// Plain HTTP only.
+    None,
+    /// Plain HTTP, and connections `Takeover` claims.
+    Takeover(Takeover),
+    /// HTTPS.
+    Tls(Tls),
+}
+
 /// Accepts until `shutdown`, then lets the open connections finish their requests for at most
 /// `grace`.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
-    takeover: Option<Takeover>,
+    extra: Extra,
     limits: Limits,
     shutdown: CancellationToken,
     grace: Duration,
@@ -177,7 +209,7 @@ pub async fn serve(
         open: AtomicUsize::new(0),
         per_ip: DashMap::new(),
     });
-    let tasks = accept_loop(listener, router, takeover, limits, shutdown, registry).await;
+    let tasks = accept_loop(listener, router, extra, limits, shutdown, registry).await;
     if tokio::time::timeout(grace, tasks.wait()).await.is_err() {
         tracing::warn!("in-flight requests outlived the grace period");
     }
@@ -187,7 +219,7 @@ pub async fn serve(
 async fn accept_loop(
     listener: TcpListener,
     router: Router,
-    takeover: Option<Takeover>,
+    extra: Extra,
     limits: Limits,
     shutdown: CancellationToken,
     registry: Arc<Registry>,
@@ -260,7 +292,7 @@ async fn accept_loop(
             conn,
             admitted,
             router.clone(),
-            takeover.clone(),
+            extra.clone(),
             limits,
             shutdown.clone(),
         ));
@@ -288,12 +320,12 @@ async fn connection(
     conn: Arc<Conn>,
     admitted: Admitted,
     router: Router,
-    takeover: Option<Takeover>,
+    extra: Extra,
     limits: Limits,
     shutdown: CancellationToken,
 ) {
     let _ = tcp.set_nodelay(true);
-    if let Some(t) = takeover {
+    if let Extra::Takeover(t) = &extra {
         // Until its first bytes arrive the connection is idle like any other: the caps may
         // close it to make room.
         let claim = tokio::select! {
@@ -315,11 +347,29 @@ async fn connection(
         }
     }
     let registry = admitted.registry.clone();
-    let io = TokioIo::new(Tracked {
+    let tracked = Tracked {
         inner: tcp,
         conn: conn.clone(),
         registry: registry.clone(),
-    });
+    };
+    let (io, alt_svc): (Box<dyn Io>, _) = match &extra {
+        Extra::Tls(tls) => {
+            let handshake = tokio::select! {
+                h = tokio::time::timeout(limits.header, tls.acceptor.accept(tracked)) => h,
+                _ = conn.close.cancelled() => return,
+                _ = shutdown.cancelled() => return,
+            };
+            let Ok(Ok(stream)) = handshake else {
+                return;
+            };
+            // A connection opened ahead of its first request (a browser's preconnect) is idle,
+            // not a head being sent.
+            conn.head_started.store(0, Ordering::Release);
+            (Box::new(stream), tls.alt_svc.clone())
+        }
+        _ => (Box::new(tracked), None),
+    };
+    let io = TokioIo::new(io);
     let service = {
         let conn = conn.clone();
         hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
@@ -329,20 +379,34 @@ async fn connection(
             let guard = InFlight(conn.clone());
             req.extensions_mut().insert(ConnectInfo(addr));
             let router = router.clone();
+            let alt_svc = alt_svc.clone();
             async move {
                 let response = router
                     .oneshot(req.map(axum::body::Body::new))
                     .await
                     .unwrap_or_else(|never| match never {});
-                Ok::<_, std::convert::Infallible>(
-                    response.map(|body| axum::body::Body::new(Guarded { body, guard })),
-                )
+                let mut response =
+                    response.map(|body| axum::body::Body::new(Guarded { body, guard }));
+                if let Some(v) = alt_svc {
+                    response
+                        .headers_mut()
+                        .insert(axum::http::header::ALT_SVC, v);
+                }
+                Ok::<_, std::convert::Infallible>(response)
             }
         })
     };
     let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
     builder.http1().half_close(true).timer(TokioTimer::new());
-    builder.http2().timer(TokioTimer::new());
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(limits.streams)
+        .max_header_list_size(limits.header_bytes)
+        .max_pending_accept_reset_streams(Some(50))
+        .max_local_error_reset_streams(Some(256))
+        .keep_alive_interval(Some(Duration::from_secs(20)))
+        .keep_alive_timeout(Duration::from_secs(20));
     let served = builder.serve_connection_with_upgrades(io, service);
     tokio::pin!(served);
     let mut draining = false;
@@ -458,6 +522,11 @@ impl http_body::Body for Guarded {
     }
 }
 
+/// A connection's byte stream: the socket, or TLS over it.
+trait Io: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Io for T {}
+
 /// The socket, noting when bytes move and when a new request's head starts.
 struct Tracked {
     inner: TcpStream,
@@ -543,6 +612,8 @@ mod tests {
             keepalive: Duration::from_secs(60),
             max: 100,
             per_ip: 100,
+            streams: 100,
+            header_bytes: 64 << 10,
         };
         let registry = Arc::new(Registry {
             epoch: Instant::now(),
@@ -553,7 +624,7 @@ mod tests {
         let served = tokio::spawn(accept_loop(
             listener,
             Router::new(),
-            None,
+            Extra::None,
             limits,
             shutdown.clone(),
             registry.clone(),

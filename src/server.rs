@@ -24,9 +24,19 @@ pub struct Server {
     /// Renditions and options of new jobs.
     package_options: crate::package::Options,
     listener: TcpListener,
+    https: Option<Https>,
     dev_api_key: Option<String>,
     /// The descriptor limit in force (raised to the hard limit at load).
     nofile: u64,
+    limits: crate::listen::Limits,
+}
+
+/// The HTTPS side: its TCP listener, its certificate and, with HTTP/3, its UDP endpoint.
+struct Https {
+    listener: TcpListener,
+    certs: Arc<crate::tls::Certs>,
+    #[cfg(feature = "http3")]
+    h3: Option<crate::http3::Endpoint>,
 }
 
 impl Server {
@@ -87,6 +97,33 @@ impl Server {
         let listener = TcpListener::bind(config.server.listen)
             .await
             .with_context(|| format!("binding {}", config.server.listen))?;
+        let limits = limits(&config.server, nofile);
+        let https = match crate::tls::Certs::load(&config).context("loading the TLS certificate")? {
+            None => None,
+            Some(certs) => {
+                let at = config.server.tls_listen;
+                let listener = TcpListener::bind(at)
+                    .await
+                    .with_context(|| format!("binding {at} (HTTPS)"))?;
+                // HTTP/3 takes the same port over UDP (the one TCP got, when 0 was asked).
+                #[cfg(feature = "http3")]
+                let h3 = if config.server.http3 {
+                    let udp = listener.local_addr()?;
+                    Some(
+                        crate::http3::Endpoint::bind(udp, &certs, limits)
+                            .with_context(|| format!("binding udp {udp} (HTTP/3)"))?,
+                    )
+                } else {
+                    None
+                };
+                Some(Https {
+                    listener,
+                    certs,
+                    #[cfg(feature = "http3")]
+                    h3,
+                })
+            }
+        };
         let mut package_options = crate::package::Options {
             segment_seconds: config.packaging.segment_seconds,
             panic_in_encoder: config.jobs.fault == "encoder-panic",
@@ -163,9 +200,20 @@ impl Server {
             app: Arc::new(app),
             package_options,
             listener,
+            https,
             dev_api_key,
             nofile,
+            limits,
         })
+    }
+
+    /// How HTTP/3 is served, for the banner.
+    fn h3_note(&self) -> &'static str {
+        #[cfg(feature = "http3")]
+        if self.https.as_ref().is_some_and(|h| h.h3.is_some()) {
+            return ", HTTP/3 on the same port over UDP";
+        }
+        ""
     }
 
     /// The shared state (for in-process tests).
@@ -177,6 +225,15 @@ impl Server {
     pub fn banner(&self) -> String {
         let url = &self.app.public_url;
         let mut s = format!("Veza Stream listening on {url}\n");
+        if let Some(h) = &self.https {
+            if let Ok(at) = h.listener.local_addr() {
+                s += &format!(
+                    "  HTTPS: https://{at} (HTTP/1.1 and HTTP/2){}\n",
+                    self.h3_note()
+                );
+                s += &format!("  TLS certificate SHA-256: {}\n", h.certs.fingerprint());
+            }
+        }
         s += &format!("  WebRTC (WHEP): udp {}\n", self.app.webrtc.local_addr());
         s += &format!(
             "  metadata store: {}\n",
@@ -252,20 +309,7 @@ impl Server {
         tokio::spawn(signals(shutdown.clone()));
         let router = crate::http::router(app.clone());
         let grace = Duration::from_secs(app.config.server.shutdown_grace_seconds);
-        let server = &app.config.server;
-        let (max, per_ip) = crate::listen::Limits::sized_for(self.nofile);
-        let limits = crate::listen::Limits {
-            header: Duration::from_secs_f64(server.header_timeout_seconds),
-            keepalive: Duration::from_secs_f64(server.keepalive_idle_seconds),
-            max: match server.max_connections {
-                0 => max,
-                n => n,
-            },
-            per_ip: match server.max_connections_per_ip {
-                0 => per_ip,
-                n => n,
-            },
-        };
+        let limits = self.limits;
         tracing::info!(
             max_connections = limits.max,
             per_ip = limits.per_ip,
@@ -280,17 +324,49 @@ impl Server {
                 Box::pin(crate::icecast::serve(ingest_app.clone(), tcp, addr))
             }),
         };
-        let served = tokio::spawn(crate::listen::serve(
+        let mut served = vec![tokio::spawn(crate::listen::serve(
             self.listener,
-            router,
-            Some(takeover),
+            router.clone(),
+            crate::listen::Extra::Takeover(takeover),
             limits,
             shutdown.clone(),
             grace,
-        ));
+        ))];
+        if let Some(https) = self.https {
+            tokio::spawn(reload_on_hangup(https.certs.clone(), shutdown.clone()));
+            #[allow(unused_mut)]
+            let mut alt_svc = None;
+            #[cfg(feature = "http3")]
+            if let Some(h3) = https.h3 {
+                let port = h3.local_addr()?.port();
+                alt_svc =
+                    axum::http::HeaderValue::from_str(&format!("h3=\":{port}\"; ma=86400")).ok();
+                served.push(tokio::spawn(h3.serve(
+                    router.clone(),
+                    limits,
+                    shutdown.clone(),
+                    grace,
+                )));
+            }
+            let tls = crate::listen::Tls {
+                acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(
+                    https.certs.server_config(&crate::tls::ALPN_TCP),
+                )),
+                alt_svc,
+            };
+            served.push(tokio::spawn(crate::listen::serve(
+                https.listener,
+                router,
+                crate::listen::Extra::Tls(tls),
+                limits,
+                shutdown.clone(),
+                grace,
+            )));
+        }
         shutdown.cancelled().await;
         tracing::info!("shutting down: draining requests and releasing jobs");
-        if tokio::time::timeout(grace + Duration::from_secs(1), served)
+        let drained = futures::future::join_all(served);
+        if tokio::time::timeout(grace + Duration::from_secs(1), drained)
             .await
             .is_err()
         {
@@ -305,6 +381,44 @@ impl Server {
         }
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// The connection bounds of every listener, from `[server]` and the descriptor limit.
+fn limits(server: &crate::config::Server, nofile: u64) -> crate::listen::Limits {
+    let (max, per_ip) = crate::listen::Limits::sized_for(nofile);
+    crate::listen::Limits {
+        header: Duration::from_secs_f64(server.header_timeout_seconds),
+        keepalive: Duration::from_secs_f64(server.keepalive_idle_seconds),
+        max: match server.max_connections {
+            0 => max,
+            n => n,
+        },
+        per_ip: match server.max_connections_per_ip {
+            0 => per_ip,
+            n => n,
+        },
+        streams: server.max_concurrent_streams,
+        header_bytes: server.max_header_bytes,
+    }
+}
+
+/// SIGHUP reads the certificate files again; new handshakes get the new certificate, open
+/// connections keep theirs.
+async fn reload_on_hangup(certs: Arc<crate::tls::Certs>, shutdown: CancellationToken) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        tracing::error!("cannot install the SIGHUP handler");
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = hup.recv() => match certs.reload() {
+                Ok(()) => tracing::info!(sha256 = %certs.fingerprint(), "TLS certificate reloaded"),
+                Err(e) => tracing::error!(error = format!("{e:#}"), "TLS certificate not reloaded; the old one stays"),
+            },
+            _ = shutdown.cancelled() => return,
+        }
     }
 }
 

@@ -399,18 +399,7 @@ impl DevSecrets {
         };
         std::fs::create_dir_all(data_dir)?;
         let text = toml::to_string(&s).map_err(std::io::Error::other)?;
-        let tmp = data_dir.join(".dev-secrets.toml.tmp");
-        {
-            use std::io::Write;
-            let mut opts = std::fs::OpenOptions::new();
-            opts.write(true).create(true).truncate(true);
-            #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-            let mut f = opts.open(&tmp)?;
-            f.write_all(text.as_bytes())?;
-            f.sync_all()?;
-        }
-        std::fs::rename(tmp, path)?;
+        crate::util::write_private(&path, text.as_bytes())?;
         Ok(s)
     }
 }

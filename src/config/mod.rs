@@ -222,6 +222,32 @@ impl Config {
         if self.auth.playback_ttl_seconds == 0 {
             return bad("auth.playback_ttl_seconds", "must be positive");
         }
+        let server = &self.server;
+        let (cert, key) = (
+            !server.tls_cert_file.is_empty(),
+            !server.tls_key_file.is_empty(),
+        );
+        if !["", "dev"].contains(&server.tls.as_str()) {
+            return bad("server.tls", "must be \"\" or \"dev\"");
+        }
+        if cert != key {
+            return bad(
+                "server.tls_key_file",
+                "tls_cert_file and tls_key_file go together",
+            );
+        }
+        if server.tls == "dev" && cert {
+            return bad(
+                "server.tls",
+                "\"dev\" makes its own certificate: leave tls_cert_file and tls_key_file empty",
+            );
+        }
+        if self.server.max_concurrent_streams == 0 {
+            return bad("server.max_concurrent_streams", "must be positive");
+        }
+        if self.server.max_header_bytes < 1024 {
+            return bad("server.max_header_bytes", "must be at least 1024");
+        }
         if self.auth.public_playback_ttl_seconds == 0 {
             return bad("auth.public_playback_ttl_seconds", "must be positive");
         }

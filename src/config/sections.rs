@@ -30,6 +30,21 @@ pub struct Server {
     pub max_connections: usize,
     /// Connections at once from one client address; 0 sizes it from the descriptor limit.
     pub max_connections_per_ip: usize,
+    /// `"dev"`: HTTPS with a self-signed certificate for localhost, made once and kept in
+    /// `data_dir`. Empty: HTTPS only when `tls_cert_file` is set.
+    pub tls: String,
+    /// PEM certificate chain of the HTTPS listener, read again on SIGHUP.
+    pub tls_cert_file: String,
+    /// PEM private key of `tls_cert_file`, read again on SIGHUP.
+    pub tls_key_file: String,
+    /// Address of the HTTPS listener: TCP for HTTP/1.1 and HTTP/2, and UDP for HTTP/3.
+    pub tls_listen: SocketAddr,
+    /// HTTP/3 on `tls_listen`'s port (when HTTPS is on and the `http3` feature is built in).
+    pub http3: bool,
+    /// Concurrent requests (streams) on one HTTP/2 or HTTP/3 connection.
+    pub max_concurrent_streams: u32,
+    /// Largest request head (request line and headers, or its HTTP/2 and HTTP/3 field section).
+    pub max_header_bytes: u32,
 }
 
 impl Default for Server {
@@ -46,6 +61,13 @@ impl Default for Server {
             keepalive_idle_seconds: 60.0,
             max_connections: 0,
             max_connections_per_ip: 0,
+            tls: String::new(),
+            tls_cert_file: String::new(),
+            tls_key_file: String::new(),
+            tls_listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            http3: true,
+            max_concurrent_streams: 100,
+            max_header_bytes: 64 << 10,
         }
     }
 }

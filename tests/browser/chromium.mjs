@@ -1,12 +1,12 @@
-// Debian's headless Chromium for the browser tests: no sandbox (root), no GPU, no QUIC, none of
-// the background connections this closed network refuses, audio allowed to start without a
-// gesture. `extra` adds flags (a fake microphone, say).
+// Debian's headless Chromium for the browser tests: no sandbox (root), no GPU, no QUIC (unless
+// `quic`), none of the background connections this closed network refuses, audio allowed to
+// start without a gesture. `extra` adds flags (a fake microphone, say).
 import { chromium } from 'playwright-core';
 
-export function launch(extra = []) {
+export function launch(extra = [], { quic = false } = {}) {
   return chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    args: ['--no-sandbox', '--disable-gpu', quic ? '--enable-quic' : '--disable-quic', '--no-first-run',
       '--disable-background-networking', '--disable-component-update', '--disable-sync',
       '--autoplay-policy=no-user-gesture-required', ...extra],
   });

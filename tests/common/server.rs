@@ -34,6 +34,10 @@ pub enum Db {
 pub struct Server {
     child: Option<Child>,
     pub url: String,
+    /// `https://host:port` when the server has an HTTPS listener.
+    pub https: Option<String>,
+    /// The start-up banner's lines.
+    pub banner: Vec<String>,
     pub key: String,
     pub dir: PathBuf,
     env: Vec<(String, String)>,
@@ -184,6 +188,8 @@ impl Server {
         let mut s = Server {
             child: None,
             url: String::new(),
+            https: None,
+            banner: Vec::new(),
             key: String::new(),
             dir,
             env,
@@ -225,10 +231,15 @@ impl Server {
         let mut lines = BufReader::new(stdout).lines();
         let mut url = None;
         let mut key = None;
+        self.banner.clear();
         for line in lines.by_ref() {
             let line = line.expect("banner");
+            self.banner.push(line.clone());
             if let Some(u) = line.strip_prefix("Veza Stream listening on ") {
                 url = Some(u.trim().to_string());
+            }
+            if let Some(h) = line.trim().strip_prefix("HTTPS: ") {
+                self.https = h.split_whitespace().next().map(str::to_string);
             }
             if let Some(k) = line.trim().strip_prefix("development API key: ") {
                 key = Some(k.trim().to_string());
@@ -240,6 +251,15 @@ impl Server {
         // Keep draining stdout so the child never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
         self.url = url.unwrap_or_else(|| panic!("no banner; log:\n{}", self.log()));
+        // Behind an HTTPS public URL, the tests' client trusts the development certificate.
+        let dev_cert = self.dir.join("data/dev-tls-cert.pem");
+        if self.url.starts_with("https://") && dev_cert.exists() {
+            let cert = reqwest::Certificate::from_pem(&std::fs::read(dev_cert).unwrap()).unwrap();
+            self.http = reqwest::Client::builder()
+                .add_root_certificate(cert)
+                .build()
+                .unwrap();
+        }
         if let Some(k) = key {
             self.key = k;
         }
@@ -332,6 +352,26 @@ impl Server {
 
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
+    }
+
+    /// What follows `prefix` on a line of the banner.
+    pub fn banner_line(&self, prefix: &str) -> Option<String> {
+        self.banner
+            .iter()
+            .find_map(|l| l.trim().strip_prefix(prefix).map(str::to_string))
+    }
+
+    /// Waits until the log says `text`. The limit only keeps a broken build from hanging CI.
+    pub async fn wait_log(&self, text: &str) {
+        let start = Instant::now();
+        while !self.log().contains(text) {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "the log never said {text:?}:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     pub fn pid(&self) -> u32 {
