@@ -232,19 +232,22 @@ async fn h2load_and_the_kits_checkers_play_over_https() {
 #[cfg(feature = "http3")]
 #[tokio::test(flavor = "multi_thread")]
 async fn http3_serves_the_same_bytes_as_tcp() {
-    use common::h3::H3;
+    use veza_stream::http3::client::H3;
     let s = dev_tls(&[]).await;
-    let mut h3 = H3::connect(udp(&s), &dev_cert(&s)).await;
+    let mut h3 = H3::connect(udp(&s), &dev_cert(&s)).await.unwrap();
     let tcp = s.client();
-    let health = h3.get("/healthz", &[]).await;
+    let health = h3.get("/healthz", &[]).await.unwrap();
     assert_eq!(health.status, 200);
 
     // The control API, with its credential.
     let auth = format!("Bearer {}", s.key);
-    let tracks = h3.get("/v1/tracks", &[("authorization", &auth)]).await;
+    let tracks = h3
+        .get("/v1/tracks", &[("authorization", &auth)])
+        .await
+        .unwrap();
     assert_eq!(tracks.status, 200);
     assert_eq!(
-        h3.get("/v1/tracks", &[]).await.headers["content-type"],
+        h3.get("/v1/tracks", &[]).await.unwrap().headers["content-type"],
         "application/problem+json"
     );
 
@@ -266,7 +269,7 @@ async fn http3_serves_the_same_bytes_as_tcp() {
     let master = pb["master_url"].as_str().unwrap();
     let path = master.trim_start_matches(&s.url).to_string();
     let over_tcp = tcp.get(master).send().await.unwrap().bytes().await.unwrap();
-    let over_h3 = h3.get(&path, &[]).await;
+    let over_h3 = h3.get(&path, &[]).await.unwrap();
     assert_eq!((over_h3.status, &over_h3.body), (200, &over_tcp));
     let media = String::from_utf8_lossy(&over_h3.body)
         .lines()
@@ -274,7 +277,7 @@ async fn http3_serves_the_same_bytes_as_tcp() {
         .unwrap()
         .to_string();
     let media_path = format!("/hls/tracks/{id}/{media}");
-    let playlist = h3.get(&media_path, &[]).await;
+    let playlist = h3.get(&media_path, &[]).await.unwrap();
     assert_eq!(playlist.status, 200);
     let segment = String::from_utf8_lossy(&playlist.body)
         .lines()
@@ -283,10 +286,13 @@ async fn http3_serves_the_same_bytes_as_tcp() {
         .to_string();
     let rendition = media.split('/').next().unwrap();
     let seg_path = format!("/hls/tracks/{id}/{rendition}/{segment}");
-    let whole = h3.get(&seg_path, &[]).await;
+    let whole = h3.get(&seg_path, &[]).await.unwrap();
     assert_eq!(whole.status, 200);
     assert_eq!(whole.headers["content-type"], "audio/mp4");
-    let part = h3.get(&seg_path, &[("range", "bytes=100-199")]).await;
+    let part = h3
+        .get(&seg_path, &[("range", "bytes=100-199")])
+        .await
+        .unwrap();
     assert_eq!(part.status, 206);
     assert_eq!(part.body, whole.body.slice(100..200));
     assert_eq!(
@@ -304,7 +310,10 @@ async fn http3_serves_the_same_bytes_as_tcp() {
         .unwrap();
     assert_eq!(part.body, tcp_part);
     let etag = whole.headers["etag"].to_str().unwrap().to_string();
-    let again = h3.get(&seg_path, &[("if-none-match", &etag)]).await;
+    let again = h3
+        .get(&seg_path, &[("if-none-match", &etag)])
+        .await
+        .unwrap();
     assert_eq!((again.status, again.body.len()), (304, 0));
 
     // A live channel: a blocking reload for the next part answers once it exists.
@@ -315,7 +324,7 @@ async fn http3_serves_the_same_bytes_as_tcp() {
     wait_for(&s, &cid, "/state", "live").await;
     let (token, _) = playback(&s, &cid).await;
     let live = format!("/hls/live/{cid}/opus-128/index.m3u8?token={token}");
-    let now = h3.get(&live, &[]).await;
+    let now = h3.get(&live, &[]).await.unwrap();
     assert_eq!(now.status, 200);
     let text = String::from_utf8_lossy(&now.body).to_string();
     let hint = text
@@ -329,7 +338,8 @@ async fn http3_serves_the_same_bytes_as_tcp() {
     let (msn, part) = next_part(&text);
     let blocked = h3
         .get(&format!("{live}&_HLS_msn={msn}&_HLS_part={part}"), &[])
-        .await;
+        .await
+        .unwrap();
     assert_eq!(blocked.status, 200);
     let blocked = String::from_utf8_lossy(&blocked.body).to_string();
     assert!(
@@ -337,7 +347,7 @@ async fn http3_serves_the_same_bytes_as_tcp() {
         "the hinted part is in the answer:\n{blocked}"
     );
     let part_path = format!("/hls/live/{cid}/opus-128/{hint}");
-    let p = h3.get(&part_path, &[]).await;
+    let p = h3.get(&part_path, &[]).await.unwrap();
     assert_eq!(p.status, 200);
     let tcp_part = tcp
         .get(format!("{}{part_path}", s.url))

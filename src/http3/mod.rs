@@ -14,6 +14,8 @@
 //! - on shutdown, accepting stops, connections are told to go away (GOAWAY), and requests in
 //!   flight get the grace period.
 
+pub mod client;
+
 use crate::listen::Limits;
 use crate::tls::{Certs, ALPN_H3};
 use axum::extract::ConnectInfo;

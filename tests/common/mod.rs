@@ -178,7 +178,5 @@ pub fn rendition_dirs(out: &Path) -> Vec<PathBuf> {
     dirs.sort();
     dirs
 }
-#[cfg(feature = "http3")]
-pub mod h3;
 pub mod live;
 pub mod server;
