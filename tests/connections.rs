@@ -1,6 +1,7 @@
 //! Connections that try to hold the server: slowloris heads, a body that stalls, idle keep-alives,
-//! 20 000 idle connections from one address, and a client that half-closes. Raw sockets on
-//! loopback; `/healthz` must keep answering throughout.
+//! 20 000 idle connections from one address, a client that half-closes, and HTTP/2's floods
+//! (CONTINUATION frames without end, rapid reset). Raw sockets on loopback; `/healthz` must keep
+//! answering throughout.
 
 mod common;
 
@@ -175,4 +176,106 @@ async fn twenty_thousand_idle_connections_from_one_address_do_not_starve_others(
     let got = until_closed(&mut oldest, Duration::from_secs(20)).await;
     assert!(got.is_empty(), "the oldest idle connection was closed");
     assert!(!s.log().contains("Too many open files"), "{}", s.log());
+}
+
+/// One HTTP/2 frame: length, type, flags, stream and payload.
+fn h2_frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let len = payload.len() as u32;
+    let mut f = vec![(len >> 16) as u8, (len >> 8) as u8, len as u8, kind, flags];
+    f.extend_from_slice(&stream.to_be_bytes());
+    f.extend_from_slice(payload);
+    f
+}
+
+/// The frames the server sent: (type, error code for GOAWAY and RST_STREAM, else 0).
+fn h2_frame_types(mut bytes: &[u8]) -> Vec<(u8, u32)> {
+    let mut frames = Vec::new();
+    while bytes.len() >= 9 {
+        let len =
+            (usize::from(bytes[0]) << 16) | (usize::from(bytes[1]) << 8) | usize::from(bytes[2]);
+        let payload = &bytes[9..(9 + len).min(bytes.len())];
+        let code = |at: usize| {
+            payload
+                .get(at..at + 4)
+                .map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+        };
+        frames.push(match bytes[3] {
+            0x7 => (0x7, code(4)),
+            0x3 => (0x3, code(0)),
+            t => (t, 0),
+        });
+        bytes = &bytes[(9 + len).min(bytes.len())..];
+    }
+    frames
+}
+
+#[tokio::test]
+async fn an_http2_continuation_flood_is_cut_off() {
+    let s = Server::start(Db::Sqlite, &[]).await;
+    let rss = || {
+        std::fs::read_to_string(format!("/proc/{}/status", s.pid()))
+            .unwrap()
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .unwrap()
+    };
+    let before = rss();
+    let mut c = TcpStream::connect(addr(&s)).await.unwrap();
+    c.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        .await
+        .unwrap();
+    c.write_all(&h2_frame(0x4, 0, 0, &[])).await.unwrap();
+    // A request whose header block never ends: HEADERS without END_HEADERS, then CONTINUATION
+    // frames of indexed fields (`:method: GET`, 42 bytes of header list each) until 16 MiB.
+    c.write_all(&h2_frame(0x1, 0x1, 1, &[0x82, 0x84, 0x86]))
+        .await
+        .unwrap();
+    let continuation = h2_frame(0x9, 0, 1, &[0x82; 16_384]);
+    let mut sent = 0;
+    for _ in 0..1024 {
+        let wrote = tokio::time::timeout(Duration::from_secs(5), c.write_all(&continuation)).await;
+        if !matches!(wrote, Ok(Ok(()))) {
+            break;
+        }
+        sent += 1;
+    }
+    let answer = until_closed(&mut c, Duration::from_secs(30)).await;
+    let types = h2_frame_types(&answer);
+    // The server answered GOAWAY (PROTOCOL_ERROR, 1, from h2's header-block cap) and closed the
+    // connection, long before the 16 MiB were sent, holding no more than its header limit.
+    assert!(
+        types.contains(&(0x7, 1)),
+        "frames {types:?} after {sent} CONTINUATION frames"
+    );
+    assert!(sent < 1024, "all {sent} CONTINUATION frames were taken");
+    assert!(
+        rss() < before + 64 * 1024,
+        "RSS {} kB, {before} kB before",
+        rss()
+    );
+    assert_eq!(healthz(&s).await, 200);
+}
+
+#[tokio::test]
+async fn http2_streams_reset_at_once_do_not_pile_up() {
+    let s = Server::start(Db::Sqlite, &[]).await;
+    let mut c = TcpStream::connect(addr(&s)).await.unwrap();
+    c.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        .await
+        .unwrap();
+    c.write_all(&h2_frame(0x4, 0, 0, &[])).await.unwrap();
+    // Rapid reset (CVE-2023-44487): 20 000 requests, each cancelled as soon as it is sent.
+    let mut burst = Vec::new();
+    for n in 0..20_000u32 {
+        let stream = 2 * n + 1;
+        burst.extend(h2_frame(0x1, 0x5, stream, &[0x82, 0x84, 0x86]));
+        burst.extend(h2_frame(0x3, 0, stream, &8u32.to_be_bytes()));
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(10), c.write_all(&burst)).await;
+    let answer = until_closed(&mut c, Duration::from_secs(30)).await;
+    let types = h2_frame_types(&answer);
+    // GOAWAY with ENHANCE_YOUR_CALM (11): the connection is dropped, the server goes on.
+    assert!(types.contains(&(0x7, 11)), "frames {types:?}");
+    assert_eq!(healthz(&s).await, 200);
 }
