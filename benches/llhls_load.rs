@@ -9,30 +9,14 @@
 //! latencies, the server's CPU and RSS (from /proc) and this generator's own CPU, since on two
 //! cores the two compete.
 
+mod common;
+
+use common::{cpu_seconds, percentile};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const PARTS_PER_SEGMENT: u32 = 6;
-
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .collect();
-    let ticks: f64 = fields
-        .get(11)
-        .and_then(|x| x.parse::<f64>().ok())
-        .unwrap_or(0.0)
-        + fields
-            .get(12)
-            .and_then(|x| x.parse::<f64>().ok())
-            .unwrap_or(0.0);
-    ticks / 100.0
-}
 
 fn rss_mb(pid: u32) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
@@ -64,14 +48,6 @@ fn next(p: (u64, u32)) -> (u64, u32) {
     } else {
         (p.0, p.1 + 1)
     }
-}
-
-fn percentile(v: &mut [f64], q: f64) -> f64 {
-    if v.is_empty() {
-        return 0.0;
-    }
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[((v.len() as f64 - 1.0) * q).round() as usize]
 }
 
 #[tokio::main]

@@ -12,34 +12,12 @@
 //! p99 (for `reload`, also how late each answer came after its part's nominal end by the
 //! playlist's PROGRAM-DATE-TIME), the server's CPU and this generator's own CPU.
 
+mod common;
+
+use common::{cpu_seconds, percentile};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use veza_stream::http3::client::H3;
-
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|x| x.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) / 100.0
-}
-
-fn percentile(v: &mut [f64], q: f64) -> f64 {
-    if v.is_empty() {
-        return 0.0;
-    }
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[((v.len() as f64 - 1.0) * q).round() as usize]
-}
 
 /// One connection's way of asking.
 #[derive(Clone)]
@@ -88,8 +66,8 @@ impl Conn {
     }
 }
 
-/// The next part after the last one listed, and when that part ends by PROGRAM-DATE-TIME
-/// (Unix seconds).
+/// The next part after the last one listed, and when the last one listed ends by
+/// PROGRAM-DATE-TIME (Unix seconds).
 fn next_part(playlist: &str) -> Option<(u64, u64, f64)> {
     let mut msn: u64 = playlist
         .lines()
@@ -119,14 +97,7 @@ fn next_part(playlist: &str) -> Option<(u64, u64, f64)> {
             parts = 0;
         }
     }
-    let target: f64 = playlist
-        .lines()
-        .find_map(|l| l.split("PART-TARGET=").nth(1))?
-        .split(',')
-        .next()?
-        .parse()
-        .ok()?;
-    Some((msn, parts, end + target))
+    Some((msn, parts, end))
 }
 
 #[tokio::main]
@@ -183,13 +154,12 @@ async fn main() {
                                     .duration_since(UNIX_EPOCH)
                                     .unwrap_or_default()
                                     .as_secs_f64();
-                                if ask != path {
-                                    // Answered: how long after the awaited part's nominal end.
-                                    if let Some(end) = nominal_end(&text) {
+                                if let Some((msn, part, end)) = next_part(&text) {
+                                    if ask != path {
+                                        // Answered: how long after the awaited part's nominal
+                                        // end (the last part the answer lists).
                                         late.lock().push((now - end) * 1000.0);
                                     }
-                                }
-                                if let Some((msn, part, _)) = next_part(&text) {
                                     ask = format!("{path}&_HLS_msn={msn}&_HLS_part={part}");
                                 }
                             }
@@ -231,17 +201,4 @@ async fn main() {
             "generator_cpu_percent": round(own / elapsed * 100.0),
         })
     );
-}
-
-/// The nominal end of the last part a playlist lists (Unix seconds), by PROGRAM-DATE-TIME.
-fn nominal_end(playlist: &str) -> Option<f64> {
-    let (_, _, next_end) = next_part(playlist)?;
-    let target: f64 = playlist
-        .lines()
-        .find_map(|l| l.split("PART-TARGET=").nth(1))?
-        .split(',')
-        .next()?
-        .parse()
-        .ok()?;
-    Some(next_end - target)
 }

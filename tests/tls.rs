@@ -147,6 +147,18 @@ async fn https_speaks_http1_and_http2_and_keeps_connections_across_a_certificate
     assert_eq!(curl(&[], &b_cert, &health).0, 0);
 }
 
+/// A small FLAC packaged and ready: its id and its playback answer.
+async fn ready_track(s: &Server) -> (String, serde_json::Value) {
+    let t = s
+        .upload(&common::fixtures().join("formats/flac_16bit_44k_stereo.flac"))
+        .await;
+    let id = t["id"].as_str().unwrap().to_string();
+    assert_eq!(s.wait_final(&id).await["status"], "ready");
+    let playback = format!("/v1/tracks/{id}/playback");
+    let (_, _, pb) = s.call("POST", &playback, &s.key, None, &[]).await;
+    (id, pb)
+}
+
 fn hangup(s: &Server) {
     let ok = Command::new("kill")
         .args(["-HUP", &s.pid().to_string()])
@@ -181,20 +193,7 @@ async fn h2load_and_the_kits_checkers_play_over_https() {
     let s = dev_tls(&[]).await;
     let cert = dev_cert(&s);
     let base = https(&s);
-    let t = s
-        .upload(&common::fixtures().join("formats/flac_16bit_44k_stereo.flac"))
-        .await;
-    let id = t["id"].as_str().unwrap();
-    assert_eq!(s.wait_final(id).await["status"], "ready");
-    let (_, _, pb) = s
-        .call(
-            "POST",
-            &format!("/v1/tracks/{id}/playback"),
-            &s.key,
-            None,
-            &[],
-        )
-        .await;
+    let (_, pb) = ready_track(&s).await;
     let master = pb["master_url"].as_str().unwrap().replace(&s.url, &base);
     // The kit's checker, trusting the development certificate: playlists, segments, HTTP
     // semantics and decoding, all over TLS.
@@ -252,20 +251,8 @@ async fn http3_serves_the_same_bytes_as_tcp() {
     );
 
     // A track's playlists and segments: the bytes TCP serves, Range and 304 alike.
-    let t = s
-        .upload(&common::fixtures().join("formats/flac_16bit_44k_stereo.flac"))
-        .await;
-    let id = t["id"].as_str().unwrap();
-    assert_eq!(s.wait_final(id).await["status"], "ready");
-    let (_, _, pb) = s
-        .call(
-            "POST",
-            &format!("/v1/tracks/{id}/playback"),
-            &s.key,
-            None,
-            &[],
-        )
-        .await;
+    let (id, pb) = ready_track(&s).await;
+    let id = id.as_str();
     let master = pb["master_url"].as_str().unwrap();
     let path = master.trim_start_matches(&s.url).to_string();
     let over_tcp = tcp.get(master).send().await.unwrap().bytes().await.unwrap();
