@@ -7,6 +7,8 @@
 #   2. blocking reloads: LISTENERS LL-HLS listeners on one live channel (an ffmpeg source), each
 #      doing blocking reloads for the next part on its own connection: reload latency and how late
 #      each answer came after its part's nominal end (PROGRAM-DATE-TIME).
+#   Both for a segment and for the track's media playlist, a small response like LL-HLS's
+#   playlists and parts.
 # Each line gives req/s, p50 and p99, the server's CPU and the generator's own CPU.
 #
 #   [PROFILE=dev] benches/protocols.sh [SECONDS] [CONNECTIONS] [STREAMS] [LISTENERS]
@@ -55,12 +57,12 @@ SEGMENT=$(curl -sf "$URL/hls/tracks/$ID/$MEDIA" | grep '\.m4s' | sed -n 2p)
 SEG_URL="$HTTPS/hls/tracks/$ID/${MEDIA%%/*}/$SEGMENT"
 echo "# segment: $(curl -sf --cacert "$CERT" "$SEG_URL" | wc -c) bytes; ${SECONDS_EACH} s per run"
 
-h2load_line() {  # protocol flags...: h2load's req/s and mean latency, with the server's CPU
-  local name=$1; shift
+h2load_line() {  # protocol url flags...: h2load's req/s and mean latency, with the server's CPU
+  local name=$1 url=$2; shift 2
   local t0 c0
   t0=$(date +%s.%N); c0=$(awk '{print $14+$15}' /proc/$SERVER/stat)
   local out
-  out=$(/usr/bin/time -f 'generator_cpu=%P' h2load "$@" -D "$SECONDS_EACH" "$SEG_URL" 2>&1)
+  out=$(/usr/bin/time -f 'generator_cpu=%P' h2load "$@" -D "$SECONDS_EACH" "$url" 2>&1)
   local t1 c1
   t1=$(date +%s.%N); c1=$(awk '{print $14+$15}' /proc/$SERVER/stat)
   echo "$out" | awk -v n="$name" -v cpu="$(echo "($c1 - $c0) / ($t1 - $t0)" | bc -l)" '
@@ -71,11 +73,17 @@ h2load_line() {  # protocol flags...: h2load's req/s and mean latency, with the 
     END { printf "{\"tool\":\"h2load\",\"protocol\":\"%s\",\"req_per_s\":%s,\"latency_mean\":\"%s\",\"%s\":1,\"server_cpu_percent\":%.1f,\"generator_cpu\":\"%s\"}\n", n, rps, mean, ok, cpu, gen }'
 }
 
-for p in h1 h2 h3; do
-  "$LOAD" get "$SEG_URL" $p "$CONNECTIONS" "$STREAMS" "$SECONDS_EACH" "$SERVER" "$CERT"
+# The same track's media playlist: a small response, as LL-HLS playlists and parts are.
+PLAYLIST="${SEG_URL%/*}/index.m3u8?${SEG_URL#*\?}"
+echo "# playlist: $(curl -sf --cacert "$CERT" "$PLAYLIST" | wc -c) bytes"
+for url in "$SEG_URL" "$PLAYLIST"; do
+  echo "# GET ${url%%\?*}"
+  for p in h1 h2 h3; do
+    "$LOAD" get "$url" $p "$CONNECTIONS" "$STREAMS" "$SECONDS_EACH" "$SERVER" "$CERT"
+  done
+  h2load_line h1 "$url" --h1 -c $((CONNECTIONS * STREAMS)) -m 1
+  h2load_line h2 "$url" -c "$CONNECTIONS" -m "$STREAMS"
 done
-h2load_line h1 --h1 -c $((CONNECTIONS * STREAMS)) -m 1
-h2load_line h2 -c "$CONNECTIONS" -m "$STREAMS"
 
 # A live channel, and blocking reloads on it.
 read -r CID SK < <(curl -sf "${auth[@]}" -d '{"title":"Bench"}' $URL/v1/channels | jq -r '"\(.id) \(.stream_key)"')

@@ -21,6 +21,8 @@ pub struct App {
     pub config: Config,
     /// Base URL of playback URLs.
     pub public_url: String,
+    /// Base URL of Icecast ingest URLs (`live.ingest_url`, or `public_url`).
+    pub ingest_url: String,
     /// The metadata store.
     pub store: Arc<dyn MetadataStore>,
     /// Object storage.

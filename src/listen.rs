@@ -160,6 +160,10 @@ impl Drop for Admitted {
     }
 }
 
+/// Serves a connection a [`Takeover`] claimed, to its end.
+pub type Serve =
+    Arc<dyn Fn(Box<dyn Io>, SocketAddr) -> futures::future::BoxFuture<'static, ()> + Send + Sync>;
+
 /// A protocol that starts like an HTTP request but is not framed like one (the Icecast source
 /// protocol: a head, then bytes until the connection closes). Connections whose first bytes it
 /// claims are handed to it whole, instead of to hyper.
@@ -168,8 +172,7 @@ pub struct Takeover {
     /// Whether the first bytes belong to this protocol; `None` while undecided.
     pub sniff: fn(&[u8]) -> Option<bool>,
     /// Serves a claimed connection to its end.
-    pub serve:
-        Arc<dyn Fn(TcpStream, SocketAddr) -> futures::future::BoxFuture<'static, ()> + Send + Sync>,
+    pub serve: Serve,
 }
 
 /// What the HTTPS listener adds: the TLS handshake, and the `Alt-Svc` header of its responses.
@@ -179,6 +182,9 @@ pub struct Tls {
     pub acceptor: tokio_rustls::TlsAcceptor,
     /// `h3=":PORT"; ma=86400` while HTTP/3 is served.
     pub alt_svc: Option<axum::http::HeaderValue>,
+    /// A protocol sniffed from the first decrypted bytes of an HTTP/1.1 connection (Icecast
+    /// sources over TLS).
+    pub takeover: Option<Takeover>,
 }
 
 /// What a listener speaks besides plain HTTP: the Icecast source protocol sniffed from the first
@@ -338,12 +344,7 @@ async fn connection(
             return;
         }
         if claim {
-            // A live source is never idle: the caps do not close it.
-            conn.inflight.fetch_add(1, Ordering::AcqRel);
-            (t.serve)(tcp, addr).await;
-            conn.inflight.fetch_sub(1, Ordering::AcqRel);
-            drop(admitted);
-            return;
+            return hand_over(t, Box::new(tcp), addr, &conn, admitted).await;
         }
     }
     let registry = admitted.registry.clone();
@@ -365,7 +366,25 @@ async fn connection(
             // A connection opened ahead of its first request (a browser's preconnect) is idle,
             // not a head being sent.
             conn.head_started.store(0, Ordering::Release);
-            (Box::new(stream), tls.alt_svc.clone())
+            let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2".as_slice());
+            let io: Box<dyn Io> = match tls.takeover.as_ref().filter(|_| !h2) {
+                None => Box::new(stream),
+                Some(t) => {
+                    let sniffed = tokio::select! {
+                        s = sniffed(stream, t.sniff, limits.header) => s,
+                        _ = conn.close.cancelled() => return,
+                        _ = shutdown.cancelled() => return,
+                    };
+                    let Some((claim, stream)) = sniffed else {
+                        return;
+                    };
+                    if claim {
+                        return hand_over(t, Box::new(stream), addr, &conn, admitted).await;
+                    }
+                    Box::new(stream)
+                }
+            };
+            (io, tls.alt_svc.clone())
         }
         _ => (Box::new(tracked), None),
     };
@@ -428,6 +447,110 @@ async fn connection(
     }
     conn.close.cancel();
     drop(admitted);
+}
+
+/// Serves a connection `t` claimed to its end. A live source is never idle: the caps do not
+/// close it.
+async fn hand_over(
+    t: &Takeover,
+    io: Box<dyn Io>,
+    addr: SocketAddr,
+    conn: &Conn,
+    admitted: Admitted,
+) {
+    conn.inflight.fetch_add(1, Ordering::AcqRel);
+    (t.serve)(io, addr).await;
+    conn.inflight.fetch_sub(1, Ordering::AcqRel);
+    drop(admitted);
+}
+
+/// Whether a TLS connection's first bytes are claimed by `sniff`: it reads until `sniff` decides
+/// or `wait` passes, and gives the stream back with what it read still to be read. `None`: the
+/// peer closed or failed before sending anything.
+async fn sniffed<S: Io>(
+    mut stream: S,
+    sniff: fn(&[u8]) -> Option<bool>,
+    wait: Duration,
+) -> Option<(bool, Rewind<S>)> {
+    use tokio::io::AsyncReadExt;
+    let mut first = Vec::with_capacity(16);
+    let deadline = Instant::now() + wait;
+    let claim = loop {
+        if let Some(claim) = sniff(&first) {
+            break claim;
+        }
+        let mut byte = [0u8; 16];
+        let room = 16 - first.len();
+        match tokio::time::timeout_at(deadline, stream.read(&mut byte[..room])).await {
+            // Nothing decided in time: an idle connection, for hyper to time out.
+            Err(_) => break false,
+            Ok(Ok(0)) | Ok(Err(_)) if first.is_empty() => return None,
+            Ok(Ok(0)) | Ok(Err(_)) => break false,
+            Ok(Ok(n)) => first.extend_from_slice(&byte[..n]),
+        }
+    };
+    Some((
+        claim,
+        Rewind {
+            first,
+            at: 0,
+            inner: stream,
+        },
+    ))
+}
+
+/// A stream whose first bytes were already read: they are read again first.
+struct Rewind<S> {
+    first: Vec<u8>,
+    at: usize,
+    inner: S,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Rewind<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        if self.at < self.first.len() {
+            let n = buf.remaining().min(self.first.len() - self.at);
+            let at = self.at;
+            buf.put_slice(&self.first[at..at + n]);
+            self.at += n;
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Rewind<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
 }
 
 /// Whether the connection's first bytes are claimed by `sniff`, peeking (not reading) until it
@@ -523,7 +646,7 @@ impl http_body::Body for Guarded {
 }
 
 /// A connection's byte stream: the socket, or TLS over it.
-trait Io: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
 
 impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Io for T {}
 

@@ -191,6 +191,10 @@ impl Server {
             objects: crate::objects::cache(config.delivery.cache_bytes),
             metrics,
             shutdown,
+            ingest_url: match config.live.ingest_url.trim_end_matches('/') {
+                "" => public_url.clone(),
+                url => url.to_string(),
+            },
             public_url,
             store,
             storage,
@@ -318,16 +322,17 @@ impl Server {
         );
         tasks.spawn(crate::live::supervisor(app.live.clone()));
         let ingest_app = app.clone();
+        // Icecast sources, on the plain listener and (HTTP/1.1) on the HTTPS one.
         let takeover = crate::listen::Takeover {
             sniff: crate::icecast::sniff,
-            serve: Arc::new(move |tcp, addr| {
-                Box::pin(crate::icecast::serve(ingest_app.clone(), tcp, addr))
+            serve: Arc::new(move |stream, addr| {
+                Box::pin(crate::icecast::serve(ingest_app.clone(), stream, addr))
             }),
         };
         let mut served = vec![tokio::spawn(crate::listen::serve(
             self.listener,
             router.clone(),
-            crate::listen::Extra::Takeover(takeover),
+            crate::listen::Extra::Takeover(takeover.clone()),
             limits,
             shutdown.clone(),
             grace,
@@ -353,6 +358,7 @@ impl Server {
                     https.certs.server_config(&crate::tls::ALPN_TCP),
                 )),
                 alt_svc,
+                takeover: Some(takeover),
             };
             served.push(tokio::spawn(crate::listen::serve(
                 https.listener,

@@ -53,6 +53,22 @@ pub fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()
     std::fs::rename(tmp, path)
 }
 
+/// Kernel buffer asked for on a UDP socket, each way (the kernel caps it at
+/// `net.core.rmem_max`/`wmem_max`). With the default (about 208 KiB) a burst of datagrams, a
+/// QUIC send window or many WebRTC handshakes at once, overflows it and is dropped.
+pub const UDP_BUFFER: usize = 4 << 20;
+
+/// Binds a non-blocking UDP socket with [`UDP_BUFFER`] kernel buffers.
+pub fn bind_udp(addr: std::net::SocketAddr) -> std::io::Result<std::net::UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    let _ = s.set_recv_buffer_size(UDP_BUFFER);
+    let _ = s.set_send_buffer_size(UDP_BUFFER);
+    s.set_nonblocking(true)?;
+    s.bind(&addr.into())?;
+    Ok(s.into())
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -1,7 +1,8 @@
 //! Connections that try to hold the server: slowloris heads, a body that stalls, idle keep-alives,
-//! 20 000 idle connections from one address, a client that half-closes, and HTTP/2's floods
-//! (CONTINUATION frames without end, rapid reset). Raw sockets on loopback; `/healthz` must keep
-//! answering throughout.
+//! 20 000 idle connections from one address, a client that half-closes, HTTP/2's floods
+//! (CONTINUATION frames without end, rapid reset) and QUIC's (handshakes left half-done, more
+//! connections than an address may hold). Raw sockets on loopback; `/healthz` must keep answering
+//! throughout.
 
 mod common;
 
@@ -278,4 +279,221 @@ async fn http2_streams_reset_at_once_do_not_pile_up() {
     // GOAWAY with ENHANCE_YOUR_CALM (11): the connection is dropped, the server goes on.
     assert!(types.contains(&(0x7, 11)), "frames {types:?}");
     assert_eq!(healthz(&s).await, 200);
+}
+
+/// QUIC floods against the HTTP/3 endpoint, with real quinn clients. Some go through a UDP relay
+/// that can leave handshakes half-done, as a flood of spoofed Initials would, and that counts the
+/// stateless Retry packets the server answers with.
+#[cfg(feature = "http3")]
+mod quic {
+    use super::*;
+    use std::collections::{HashMap, HashSet};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+    use tokio::net::UdpSocket;
+    use veza_stream::http3::client::{endpoint, H3};
+
+    /// A long-header packet's connection ids: (destination, source).
+    fn long_header_ids(d: &[u8]) -> Option<(&[u8], &[u8])> {
+        if d.first()? & 0x80 == 0 {
+            return None;
+        }
+        let dlen = *d.get(5)? as usize;
+        let dcid = d.get(6..6 + dlen)?;
+        let slen = *d.get(6 + dlen)? as usize;
+        let scid = d.get(7 + dlen..7 + dlen + slen)?;
+        Some((dcid, scid))
+    }
+
+    /// A UDP relay in front of the server. With `stall`, a client's datagrams addressed to a
+    /// connection id the server chose are dropped: its first Initial goes through, the rest of
+    /// the handshake never does, and the server holds a handshake that will not finish.
+    struct Relay {
+        addr: SocketAddr,
+        /// Retry packets the server sent through the relay.
+        retries: Arc<AtomicUsize>,
+        task: tokio::task::JoinHandle<()>,
+    }
+
+    impl Drop for Relay {
+        fn drop(&mut self) {
+            self.task.abort();
+        }
+    }
+
+    impl Relay {
+        async fn start(server: SocketAddr, stall: bool) -> Relay {
+            // Kernel buffers large enough for a burst of 400 Initials.
+            let bind = || {
+                let std = veza_stream::util::bind_udp("127.0.0.1:0".parse().unwrap()).unwrap();
+                Arc::new(UdpSocket::from_std(std).unwrap())
+            };
+            let front = bind();
+            let addr = front.local_addr().unwrap();
+            let retries = Arc::new(AtomicUsize::new(0));
+            let server_ids: Arc<Mutex<HashSet<Vec<u8>>>> = Arc::default();
+            let counted = retries.clone();
+            let task = tokio::spawn(async move {
+                let mut backs: HashMap<SocketAddr, Arc<UdpSocket>> = HashMap::new();
+                let mut buf = vec![0u8; 65_536];
+                let mut answers = tokio::task::JoinSet::new();
+                loop {
+                    let Ok((n, client)) = front.recv_from(&mut buf).await else {
+                        return;
+                    };
+                    let d = &buf[..n];
+                    if stall {
+                        let chosen = match long_header_ids(d) {
+                            Some((dcid, _)) => server_ids.lock().unwrap().contains(dcid),
+                            None => true,
+                        };
+                        if chosen {
+                            continue;
+                        }
+                    }
+                    let back = match backs.get(&client) {
+                        Some(b) => b.clone(),
+                        None => {
+                            let b = bind();
+                            b.connect(server).await.unwrap();
+                            let (b2, front, ids, retries) = (
+                                b.clone(),
+                                front.clone(),
+                                server_ids.clone(),
+                                counted.clone(),
+                            );
+                            answers.spawn(async move {
+                                let mut buf = vec![0u8; 65_536];
+                                while let Ok(n) = b2.recv(&mut buf).await {
+                                    let d = &buf[..n];
+                                    if let Some((_, scid)) = long_header_ids(d) {
+                                        ids.lock().unwrap().insert(scid.to_vec());
+                                    }
+                                    // Long header, fixed bit, type 3: Retry.
+                                    if d[0] & 0xf0 == 0xf0 {
+                                        retries.fetch_add(1, Ordering::SeqCst);
+                                    }
+                                    let _ = front.send_to(d, client).await;
+                                }
+                            });
+                            backs.insert(client, b.clone());
+                            b
+                        }
+                    };
+                    let _ = back.send(d).await;
+                }
+            });
+            Relay {
+                addr,
+                retries,
+                task,
+            }
+        }
+
+        fn retries(&self) -> usize {
+            self.retries.load(Ordering::SeqCst)
+        }
+    }
+
+    /// A GET /healthz over HTTP/3 through `relay`, on a new connection.
+    async fn h3_healthz(s: &Server, relay: &Relay) -> Result<u16, String> {
+        let ep = endpoint(&s.dev_cert(), false)?;
+        let connecting = ep
+            .connect(relay.addr, "localhost")
+            .map_err(|e| e.to_string())?;
+        let conn = tokio::time::timeout(Duration::from_secs(10), connecting)
+            .await
+            .map_err(|_| "handshake timed out".to_string())?
+            .map_err(|e| e.to_string())?;
+        let mut h3 = H3::over(conn, ep, s.tls_addr().port()).await?;
+        Ok(h3.get("/healthz", &[]).await?.status)
+    }
+
+    #[tokio::test]
+    async fn a_quic_handshake_flood_gets_stateless_retries_and_the_server_goes_on() {
+        let s = Server::start_dev_tls(&[
+            ("VEZA_SERVER__HEADER_TIMEOUT_SECONDS", "3"),
+            ("VEZA_SERVER__MAX_CONNECTIONS", "4096"),
+            ("VEZA_SERVER__MAX_CONNECTIONS_PER_IP", "4096"),
+        ])
+        .await;
+        let probe = Relay::start(s.tls_addr(), false).await;
+        assert_eq!(h3_healthz(&s, &probe).await, Ok(200));
+        assert_eq!(probe.retries(), 0, "no Retry while handshakes are few");
+
+        // 400 handshakes that never finish, as fast as one client can start them.
+        let stall = Relay::start(s.tls_addr(), true).await;
+        let flood = endpoint(&s.dev_cert(), false).unwrap();
+        let pending: Vec<_> = (0..400)
+            .map(|_| flood.connect(stall.addr, "localhost").unwrap())
+            .collect();
+        let held = veza_stream::http3::UNVALIDATED;
+        let start = std::time::Instant::now();
+        while stall.retries() < 400 - held {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "{} Retry packets for 400 stalled handshakes",
+                stall.retries()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // Past the pending-handshake cap every new client proves its address first (the server
+        // keeps no state for it until then), and is then served.
+        assert_eq!(h3_healthz(&s, &probe).await, Ok(200));
+        assert_eq!(probe.retries(), 1, "the probe was asked to retry once");
+        assert_eq!(healthz(&s).await, 200, "TCP answers too");
+
+        // The stalled handshakes time out (server.header_timeout_seconds) and give their places
+        // back: a new client is served without a Retry again.
+        drop(pending);
+        flood.close(0u32.into(), b"done");
+        let start = std::time::Instant::now();
+        loop {
+            let before = probe.retries();
+            assert_eq!(h3_healthz(&s, &probe).await, Ok(200));
+            if probe.retries() == before {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "stalled handshakes never released"
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        assert!(
+            stall.retries() <= 400,
+            "{} Retry packets for 400 handshakes",
+            stall.retries()
+        );
+    }
+
+    #[tokio::test]
+    async fn quic_connections_past_the_per_address_cap_are_refused() {
+        let s = Server::start_dev_tls(&[("VEZA_SERVER__MAX_CONNECTIONS_PER_IP", "8")]).await;
+        let mut held = Vec::new();
+        for _ in 0..8 {
+            let mut h3 = H3::connect(s.tls_addr(), &s.dev_cert()).await.unwrap();
+            assert_eq!(h3.get("/healthz", &[]).await.unwrap().status, 200);
+            held.push(h3);
+        }
+        let refused = H3::connect(s.tls_addr(), &s.dev_cert()).await.err();
+        let refused = refused.expect("a ninth connection from one address is refused");
+        assert!(refused.contains("refuse"), "{refused}");
+        // TCP has its own places; it still answers.
+        assert_eq!(healthz(&s).await, 200);
+        // A connection that ends gives its place back.
+        held.pop().unwrap().close();
+        let start = std::time::Instant::now();
+        let mut again = loop {
+            match H3::connect(s.tls_addr(), &s.dev_cert()).await {
+                Ok(h3) => break h3,
+                Err(e) => assert!(
+                    start.elapsed() < Duration::from_secs(30),
+                    "the place never came back: {e}"
+                ),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert_eq!(again.get("/healthz", &[]).await.unwrap().status, 200);
+    }
 }

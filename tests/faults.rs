@@ -117,6 +117,7 @@ async fn rejected_input_is_the_only_failure_that_removes_the_original() {
     let t = s.wait_final(&id).await;
     assert_eq!(t["status"], "failed");
     assert!(!t["error"].as_str().unwrap().contains("gave up"), "{t}");
+    s.wait_objects_gone(&id).await;
     assert!(!original_of(&s.objects().await, &id));
     let (status, body) = retry(&s, &id, &s.key.clone()).await;
     assert_eq!(status, 409, "{body}");

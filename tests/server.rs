@@ -107,11 +107,7 @@ async fn end_to_end(mut s: Server) {
         assert_eq!(t["status"], "failed", "{rel}: {t}");
         let reason = t["error"].as_str().unwrap_or_default();
         assert!(reason.len() > 10, "{rel}: a precise reason, got {reason:?}");
-        assert!(
-            !s.objects().await.iter().any(|k| k.contains(id.as_str())),
-            "{rel} left objects: {:?}",
-            s.objects().await
-        );
+        s.wait_objects_gone(id).await;
     }
 
     for (rel, id) in &good {

@@ -12,18 +12,12 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// A server with the development certificate on an HTTPS port of its own.
 async fn dev_tls(extra: &[(&str, &str)]) -> Server {
-    let mut env = vec![
-        ("VEZA_SERVER__TLS", "dev"),
-        ("VEZA_SERVER__TLS_LISTEN", "127.0.0.1:0"),
-    ];
-    env.extend_from_slice(extra);
-    Server::start(Db::Sqlite, &env).await
+    Server::start_dev_tls(extra).await
 }
 
 fn dev_cert(s: &Server) -> PathBuf {
-    s.dir.join("data/dev-tls-cert.pem")
+    s.dev_cert()
 }
 
 fn https(s: &Server) -> String {
@@ -31,7 +25,7 @@ fn https(s: &Server) -> String {
 }
 
 fn udp(s: &Server) -> SocketAddr {
-    https(s).trim_start_matches("https://").parse().unwrap()
+    s.tls_addr()
 }
 
 /// curl's status line protocol, exit code, and headers, for `url` trusting `ca`.
@@ -390,6 +384,62 @@ fn free_port() -> u16 {
             return port;
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn icecast_sources_connect_over_tls() {
+    let port = free_port();
+    let origin = format!("https://127.0.0.1:{port}");
+    let s = dev_tls(&[
+        ("VEZA_SERVER__TLS_LISTEN", &format!("127.0.0.1:{port}")),
+        ("VEZA_LIVE__INGEST_URL", &origin),
+    ])
+    .await;
+    let c = create(&s, json!({"title": "Over TLS"})).await;
+    let cid = c["id"].as_str().unwrap().to_string();
+    let key = c["stream_key"].as_str().unwrap().to_string();
+    let ingest = c["ingest_url"].as_str().unwrap().to_string();
+    assert_eq!(ingest, format!("{origin}/ingest/{cid}"));
+    // A wrong key over TLS gets Icecast's 401, as on the plain listener.
+    let out = Command::new("curl")
+        .args(["-s", "--http1.1", "-D", "-", "-o", "/dev/null", "-X", "PUT"])
+        .args([
+            "-H",
+            "Content-Type: audio/mpeg",
+            "-u",
+            "source:wrong",
+            "--cacert",
+        ])
+        .arg(dev_cert(&s))
+        .arg(&ingest)
+        .output()
+        .unwrap();
+    let head = String::from_utf8_lossy(&out.stdout).to_lowercase();
+    assert!(head.starts_with("http/1.1 401"), "{head}");
+    assert!(head.contains("www-authenticate: basic"), "{head}");
+    // ffmpeg's Icecast output with -tls 1, to the ingest URL the channel shows.
+    let mut ff = common::live::ffmpeg_source_at(&ingest, &key, &common::live::track_mp3(), "mp3");
+    let live = wait_for(&s, &cid, "/state", "live").await;
+    assert!(
+        live["source"]["client"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Lavf"),
+        "{live}"
+    );
+    let (token, _) = playback(&s, &cid).await;
+    std::env::set_var("SSL_CERT_FILE", dev_cert(&s));
+    llhls_check(
+        &format!("{origin}/hls/live/{cid}/aac-128/index.m3u8?token={token}"),
+        3,
+    );
+    // Browsers and HTTP/2 clients on the same port are not taken for sources.
+    for (args, want) in [(&[][..], "2"), (&["--http1.1"][..], "1.1")] {
+        let (code, version, head) = curl(args, &dev_cert(&s), &format!("{origin}/healthz"));
+        assert_eq!((code, version.as_str()), (0, want), "{head}");
+        assert!(head.contains(" 200"), "{head}");
+    }
+    ff.stop();
 }
 
 #[tokio::test(flavor = "multi_thread")]

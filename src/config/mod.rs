@@ -158,6 +158,10 @@ impl Config {
         if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
             return bad("server.public_url", "must start with http:// or https://");
         }
+        let url = &live.ingest_url;
+        if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
+            return bad("live.ingest_url", "must start with http:// or https://");
+        }
         if self.server.max_upload_bytes == 0 {
             return bad("server.max_upload_bytes", "must be positive");
         }

@@ -309,6 +309,9 @@ pub struct Live {
     /// A connected session that hears no ICE consent check for this long is ended (RFC 7675
     /// uses 30 s).
     pub webrtc_consent_timeout_seconds: f64,
+    /// Base URL of the Icecast ingest URLs channels show (`https://host:8443` for sources over
+    /// TLS, `http://host:8080` when `server.public_url` names a CDN); empty: `server.public_url`.
+    pub ingest_url: String,
 }
 
 impl Default for Live {
@@ -327,6 +330,7 @@ impl Default for Live {
             ice_servers: Vec::new(),
             webrtc_connect_timeout_seconds: 10.0,
             webrtc_consent_timeout_seconds: 30.0,
+            ingest_url: String::new(),
         }
     }
 }

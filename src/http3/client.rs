@@ -11,7 +11,7 @@ use std::sync::Arc;
 pub struct H3 {
     send: h3::client::SendRequest<h3_quinn::OpenStreams, Bytes>,
     authority: String,
-    _endpoint: quinn::Endpoint,
+    endpoint: quinn::Endpoint,
 }
 
 /// A client error, in words.
@@ -31,47 +31,35 @@ pub struct Answer {
 impl H3 {
     /// Connects to `addr` (UDP) as `localhost`, trusting the certificate in `cert_pem`.
     pub async fn connect(addr: SocketAddr, cert_pem: &Path) -> Result<H3, Error> {
-        use rustls::pki_types::pem::PemObject;
-        let mut roots = rustls::RootCertStore::empty();
-        for c in
-            rustls::pki_types::CertificateDer::pem_file_iter(cert_pem).map_err(|e| e.to_string())?
-        {
-            roots
-                .add(c.map_err(|e| e.to_string())?)
-                .map_err(|e| e.to_string())?;
-        }
-        let mut tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-        tls.alpn_protocols = vec![b"h3".to_vec()];
-        let quic =
-            quinn::crypto::rustls::QuicClientConfig::try_from(tls).map_err(|e| e.to_string())?;
-        let local = if addr.is_ipv4() {
-            "127.0.0.1:0"
-        } else {
-            "[::1]:0"
-        };
-        let mut endpoint = quinn::Endpoint::client(local.parse().expect("an address"))
-            .map_err(|e| e.to_string())?;
-        endpoint.set_default_client_config(quinn::ClientConfig::new(Arc::new(quic)));
+        let endpoint = endpoint(cert_pem, addr.is_ipv6())?;
         let conn = endpoint
             .connect(addr, "localhost")
             .map_err(|e| e.to_string())?
             .await
             .map_err(|e| format!("QUIC handshake: {e}"))?;
+        H3::over(conn, endpoint, addr.port()).await
+    }
+
+    /// HTTP/3 on a QUIC connection `endpoint` made, to a server whose port is `port`.
+    pub async fn over(
+        conn: quinn::Connection,
+        endpoint: quinn::Endpoint,
+        port: u16,
+    ) -> Result<H3, Error> {
         let (mut driver, send) = h3::client::new(h3_quinn::Connection::new(conn))
             .await
             .map_err(|e| format!("h3 connection: {e}"))?;
         tokio::spawn(async move { driver.wait_idle().await });
         Ok(H3 {
             send,
-            authority: format!("localhost:{}", addr.port()),
-            _endpoint: endpoint,
+            authority: format!("localhost:{port}"),
+            endpoint,
         })
+    }
+
+    /// Closes the connection now (and every clone's), without waiting for the idle timeout.
+    pub fn close(&self) {
+        self.endpoint.close(0u32.into(), b"done");
     }
 
     /// GET `path` (with its query) with `headers`.
@@ -101,4 +89,39 @@ impl H3 {
             body: body.freeze(),
         })
     }
+}
+
+/// A client endpoint on loopback (IPv6 when `ipv6`) whose connections trust the certificate in
+/// `cert_pem` and speak h3.
+pub fn endpoint(cert_pem: &Path, ipv6: bool) -> Result<quinn::Endpoint, Error> {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in
+        rustls::pki_types::CertificateDer::pem_file_iter(cert_pem).map_err(|e| e.to_string())?
+    {
+        roots
+            .add(c.map_err(|e| e.to_string())?)
+            .map_err(|e| e.to_string())?;
+    }
+    let mut tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| e.to_string())?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    tls.alpn_protocols = vec![b"h3".to_vec()];
+    let quic = quinn::crypto::rustls::QuicClientConfig::try_from(tls).map_err(|e| e.to_string())?;
+    let local = if ipv6 { "[::1]:0" } else { "127.0.0.1:0" };
+    let socket =
+        crate::util::bind_udp(local.parse().expect("an address")).map_err(|e| e.to_string())?;
+    let mut endpoint = quinn::Endpoint::new(
+        quinn::EndpointConfig::default(),
+        None,
+        socket,
+        Arc::new(quinn::TokioRuntime),
+    )
+    .map_err(|e| e.to_string())?;
+    endpoint.set_default_client_config(quinn::ClientConfig::new(Arc::new(quic)));
+    Ok(endpoint)
 }

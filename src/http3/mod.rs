@@ -54,7 +54,12 @@ impl Endpoint {
             .max_concurrent_uni_streams(8u32.into())
             .max_idle_timeout(Some(limits.keepalive.try_into()?));
         config.transport_config(Arc::new(transport));
-        let endpoint = quinn::Endpoint::server(config, addr)?;
+        let endpoint = quinn::Endpoint::new(
+            quinn::EndpointConfig::default(),
+            Some(config),
+            crate::util::bind_udp(addr)?,
+            Arc::new(quinn::TokioRuntime),
+        )?;
         Ok(Endpoint { endpoint })
     }
 

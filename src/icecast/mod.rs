@@ -21,8 +21,7 @@ use sha2::{Digest, Sha256};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use veza_codecs::{Limits, OggTitles, PushDecoder, Tags};
 
 /// Bytes a source may send without any of them decoding before it counts as sustained garbage:
@@ -101,7 +100,8 @@ impl Refusal {
 }
 
 /// Serves one source connection to its end.
-pub async fn serve(app: Arc<App>, mut tcp: TcpStream, addr: SocketAddr) {
+/// The connection is plain TCP or TLS over it.
+pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(app: Arc<App>, mut tcp: S, addr: SocketAddr) {
     let timeout = Duration::from_secs_f64(app.config.live.source_timeout_seconds);
     let mut buf = Vec::with_capacity(4096);
     let head = match read_head(&mut tcp, &mut buf, timeout).await {
@@ -127,8 +127,8 @@ pub async fn serve(app: Arc<App>, mut tcp: TcpStream, addr: SocketAddr) {
     let _ = tcp.shutdown().await;
 }
 
-async fn read_head(
-    tcp: &mut TcpStream,
+async fn read_head<S: AsyncRead + Unpin>(
+    tcp: &mut S,
     buf: &mut Vec<u8>,
     timeout: Duration,
 ) -> Result<Head, Refusal> {
@@ -314,9 +314,9 @@ async fn admit(app: &App, head: &Head) -> Result<Admitted, Refusal> {
 }
 
 /// Reads the body until the end, handing it to a decoding thread. Returns how it ended.
-async fn run(
+async fn run<S: AsyncRead + AsyncWrite + Unpin>(
     app: &App,
-    tcp: &mut TcpStream,
+    tcp: &mut S,
     head: Head,
     a: Admitted,
     first: Vec<u8>,

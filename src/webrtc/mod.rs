@@ -377,20 +377,10 @@ impl WebRtc {
     }
 }
 
-/// Kernel buffer asked for on the shared socket, each way (the kernel caps it at
-/// `net.core.rmem_max`/`wmem_max`).
-const SOCKET_BUFFER: usize = 4 << 20;
-
 /// Binds the shared socket with large kernel buffers: every session's handshakes, checks and
 /// RTCP arrive on it.
 fn bind_udp(addr: SocketAddr) -> std::io::Result<UdpSocket> {
-    use socket2::{Domain, Protocol, Socket, Type};
-    let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
-    let _ = s.set_recv_buffer_size(SOCKET_BUFFER);
-    let _ = s.set_send_buffer_size(SOCKET_BUFFER);
-    s.set_nonblocking(true)?;
-    s.bind(&addr.into())?;
-    UdpSocket::from_std(s.into())
+    UdpSocket::from_std(crate::util::bind_udp(addr)?)
 }
 
 /// The host candidates: the configured addresses (on the bound port unless they name one), or

@@ -119,6 +119,16 @@ impl Drop for Proc {
 
 /// ffmpeg as an Icecast source: `file` in real time, encoded as `format` (`mp3`, `adts`, `ogg`).
 pub fn ffmpeg_source(s: &Server, id: &str, key: &str, file: &Path, format: &str) -> Proc {
+    let ingest = format!("http://{}/ingest/{id}", addr(s));
+    ffmpeg_source_at(&ingest, key, file, format)
+}
+
+/// ffmpeg as an Icecast source to a channel's `ingest_url` (`https://` is Icecast over TLS).
+pub fn ffmpeg_source_at(ingest_url: &str, key: &str, file: &Path, format: &str) -> Proc {
+    let (tls, rest) = match ingest_url.strip_prefix("https://") {
+        Some(rest) => ("1", rest),
+        None => ("0", ingest_url.trim_start_matches("http://")),
+    };
     let (codec, ct) = match format {
         "mp3" => (vec!["-c:a", "libmp3lame", "-b:a", "128k"], "audio/mpeg"),
         "adts" => (vec!["-c:a", "aac", "-b:a", "128k"], "audio/aac"),
@@ -149,10 +159,12 @@ pub fn ffmpeg_source(s: &Server, id: &str, key: &str, file: &Path, format: &str)
                 "Test show",
                 "-ice_genre",
                 "Jazz",
+                "-tls",
+                tls,
                 "-f",
                 format,
             ])
-            .arg(format!("icecast://source:{key}@{}/ingest/{id}", addr(s)))
+            .arg(format!("icecast://source:{key}@{rest}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

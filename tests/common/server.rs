@@ -159,6 +159,28 @@ impl Server {
         Server::start_with(db, extra, true).await
     }
 
+    /// A server on SQLite with the development certificate on an HTTPS port of its own (TCP
+    /// and, with the `http3` feature, UDP); `extra` may name the port.
+    pub async fn start_dev_tls(extra: &[(&str, &str)]) -> Server {
+        let mut env = vec![
+            ("VEZA_SERVER__TLS", "dev"),
+            ("VEZA_SERVER__TLS_LISTEN", "127.0.0.1:0"),
+        ];
+        env.extend_from_slice(extra);
+        Server::start(Db::Sqlite, &env).await
+    }
+
+    /// The development certificate (`server.tls = "dev"`).
+    pub fn dev_cert(&self) -> PathBuf {
+        self.dir.join("data/dev-tls-cert.pem")
+    }
+
+    /// The HTTPS listener's address, TCP and UDP.
+    pub fn tls_addr(&self) -> std::net::SocketAddr {
+        let https = self.https.clone().expect("an HTTPS listener in the banner");
+        https.trim_start_matches("https://").parse().unwrap()
+    }
+
     async fn start_with(db: Db, extra: &[(&str, &str)], spawn: bool) -> Server {
         let tmp = tempfile::tempdir().expect("tempdir");
         let dir = tmp.path().to_path_buf();
@@ -561,6 +583,20 @@ impl Server {
             .expect("playback");
         assert_eq!(r.status(), 200);
         r.json().await.expect("json")
+    }
+
+    /// Waits until no object key contains `id`: a rejected track is marked failed first and its
+    /// original removed just after. The limit only keeps a broken build from hanging CI.
+    pub async fn wait_objects_gone(&self, id: &str) {
+        let start = Instant::now();
+        while self.objects().await.iter().any(|k| k.contains(id)) {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "objects of {id} stay: {:?}",
+                self.objects().await
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Every object key in the media store (local directory or S3 bucket).

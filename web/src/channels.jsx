@@ -41,7 +41,10 @@ function Copy({ text, label }) {
 }
 
 function Settings({ channel, streamKey }) {
-  const host = location.host;
+  // Sources connect where the server says (live.ingest_url): plain HTTP, or TLS.
+  const ingest = new URL(channel.ingest_url);
+  const tls = ingest.protocol === 'https:';
+  const port = ingest.port || (tls ? 443 : 80);
   const whip = `${location.origin}/whip/${channel.id}`;
   return (
     <section aria-labelledby={`settings-${channel.id}`}>
@@ -55,15 +58,16 @@ function Settings({ channel, streamKey }) {
       <p>Ingest URL: <code>{channel.ingest_url}</code></p>
       <dl>
         <dt>BUTT</dt>
-        <dd>Server type Icecast, address <code>{location.hostname}</code>, port <code>{location.port || 80}</code>,
-          password the stream key, mountpoint <code>/ingest/{channel.id}</code>.</dd>
+        <dd>Server type Icecast, address <code>{ingest.hostname}</code>, port <code>{port}</code>,
+          password the stream key, mountpoint <code>/ingest/{channel.id}</code>, TLS <code>{tls ? 'on' : 'off'}</code>.</dd>
         <dt>Mixxx</dt>
-        <dd>Live Broadcasting: type Icecast 2, host <code>{location.hostname}</code>, port <code>{location.port || 80}</code>,
-          mount <code>/ingest/{channel.id}</code>, login <code>source</code>, password the stream key.</dd>
+        <dd>Live Broadcasting: type Icecast 2, host <code>{ingest.hostname}</code>, port <code>{port}</code>,
+          mount <code>/ingest/{channel.id}</code>, login <code>source</code>, password the stream key
+          {tls ? ' (Mixxx sends plain HTTP only: use the server\'s plain port)' : ''}.</dd>
         <dt>OBS (30 or later)</dt>
         <dd>Stream: service WHIP, server <code>{whip}</code>, bearer token the stream key.</dd>
         <dt>ffmpeg</dt>
-        <dd><code>{`ffmpeg -re -i track.mp3 -c:a copy -content_type audio/mpeg -f mp3 icecast://source:${streamKey}@${host}/ingest/${channel.id}`}</code></dd>
+        <dd><code>{`ffmpeg -re -i track.mp3 -c:a copy -content_type audio/mpeg${tls ? ' -tls 1' : ''} -f mp3 icecast://source:${streamKey}@${ingest.hostname}:${port}/ingest/${channel.id}`}</code></dd>
       </dl>
     </section>
   );

@@ -47,7 +47,7 @@ pub(super) async fn rotate(
     }
     Ok(Json(StreamKey {
         stream_key: key,
-        ingest_url: format!("{}{}", app.public_url, crate::layout::channel_ingest(c.id)),
+        ingest_url: format!("{}{}", app.ingest_url, crate::layout::channel_ingest(c.id)),
     }))
 }
 

@@ -248,7 +248,7 @@ pub(crate) async fn view(app: &App, c: &Channel, stream_key: Option<String>) -> 
         playlist_id: c.playlist_id.map(|p| p.to_string()),
         shuffle: c.shuffle,
         renditions: renditions_of(app, c),
-        ingest_url: format!("{}{}", app.public_url, crate::layout::channel_ingest(c.id)),
+        ingest_url: format!("{}{}", app.ingest_url, crate::layout::channel_ingest(c.id)),
         stream_key,
         state: status.state,
         source: status.source.map(SourceView::from),
