@@ -49,6 +49,7 @@ mod playlist;
 mod reload;
 mod retime;
 mod segment;
+mod slots;
 mod time;
 
 pub use error::{Error, Result};
@@ -65,4 +66,5 @@ pub use playlist::{
 pub use reload::{advance_parts, decide, parse_query, Decision, Edge, Request};
 pub use retime::{retime_segment, timing, Timing};
 pub use segment::{Fragment, Plan, Segmenter, GRID, LOSSY_TIMESCALE};
+pub use slots::UriSlots;
 pub use time::MediaTime;

@@ -309,7 +309,19 @@ async fn media_playlist(
             }
         }
     }
-    let text = render(ch, out, skip);
+    // Whatever the playlist shows besides this window: the other renditions' edges and the
+    // now-playing date ranges.
+    let mut stamp: Vec<u64> = ch
+        .outputs
+        .iter()
+        .filter(|o| o.name != out.name)
+        .flat_map(|o| {
+            o.edge()
+                .map_or([u64::MAX; 2], |e| [e.msn, u64::from(e.part)])
+        })
+        .collect();
+    stamp.push(ch.dateranges_version());
+    let rendered = out.playlist(skip, stamp, |w| render(ch, out, w, skip));
     // Blocking responses are unique URLs whose content never changes: cacheable for a while
     // (Apple, "Enabling Low-Latency HLS": six part-target-sized... as for any segment). Plain
     // reloads live about one part.
@@ -318,11 +330,10 @@ async fn media_playlist(
     } else {
         "public, max-age=1"
     };
-    playlist(with_token(&text, token), cache, head)
+    playlist(rendered.fill(&format!("token={token}")), cache, head)
 }
 
-fn render(ch: &Channel, out: &Output, skip: bool) -> String {
-    let w = out.window();
+fn render(ch: &Channel, out: &Output, w: &crate::live::Window, skip: bool) -> String {
     let n = w.segments.len();
     let media_sequence = w
         .segments

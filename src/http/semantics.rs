@@ -2,40 +2,11 @@
 //! so that they are unit tested and fuzzed (`fuzz/fuzz_targets/http.rs`) without a server.
 
 use axum::http::{header, HeaderMap};
-use std::fmt::Write as _;
 
 /// Appends `token=` to every URI in a playlist: URI lines and `URI="…"` attributes
 /// (RFC 8216 §4.2 attribute lists: EXT-X-MAP, EXT-X-MEDIA and the rest).
 pub fn with_token(text: &str, token: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 64 * (text.len() / 40 + 1));
-    for line in text.lines() {
-        if line.is_empty() {
-            out.push('\n');
-            continue;
-        }
-        if !line.starts_with('#') {
-            push_uri(&mut out, line, token);
-        } else if let Some(pos) = line.find("URI=\"") {
-            let start = pos + 5;
-            match line[start..].find('"') {
-                Some(len) => {
-                    out.push_str(&line[..start]);
-                    push_uri(&mut out, &line[start..start + len], token);
-                    out.push_str(&line[start + len..]);
-                }
-                None => out.push_str(line),
-            }
-        } else {
-            out.push_str(line);
-        }
-        out.push('\n');
-    }
-    out
-}
-
-fn push_uri(out: &mut String, uri: &str, token: &str) {
-    let sep = if uri.contains('?') { '&' } else { '?' };
-    let _ = write!(out, "{uri}{sep}token={token}");
+    veza_hls::UriSlots::new(text).fill(&format!("token={token}"))
 }
 
 /// Whether an `If-None-Match` list matches `tag` (weak comparison, RFC 9110 §13.1.2).

@@ -184,6 +184,8 @@ pub struct Channel {
     pub parts_per_segment: u32,
     pub(super) status: RwLock<Status>,
     pub(super) dateranges: RwLock<VecDeque<DateRange>>,
+    /// Bumped whenever `dateranges` changes.
+    pub(super) dateranges_version: AtomicU64,
     sessions: DashMap<u128, (Protocol, AtomicU64)>,
     pub(super) consumers: DashMap<u64, mpsc::Sender<Frame>>,
     next_consumer: AtomicU64,
@@ -217,6 +219,7 @@ impl Channel {
                 started_at: None,
             }),
             dateranges: RwLock::new(VecDeque::new()),
+            dateranges_version: AtomicU64::new(0),
             sessions: DashMap::new(),
             consumers: DashMap::new(),
             next_consumer: AtomicU64::new(0),
@@ -402,5 +405,10 @@ impl Channel {
     /// Now-playing intervals for the playlists.
     pub fn dateranges(&self) -> Vec<DateRange> {
         self.dateranges.read().iter().cloned().collect()
+    }
+
+    /// Changes whenever the date ranges do.
+    pub fn dateranges_version(&self) -> u64 {
+        self.dateranges_version.load(Ordering::Acquire)
     }
 }

@@ -396,6 +396,9 @@ impl Engine {
             while d.len() > 64 {
                 d.pop_front();
             }
+            self.ch
+                .dateranges_version
+                .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         }
         let np = NowPlaying {
             title: title.clone(),

@@ -6,6 +6,9 @@
 //! and never block the engine. A `watch` channel carries the live edge, which is what blocked
 //! playlist requests and preload-hinted part requests wait on. Memory is the DVR window, whatever
 //! the listeners do.
+//!
+//! The media playlist text rendered from a window is kept with it (`Output::playlist`), so that
+//! thousands of listeners reloading at each part cost one render per part, not one each.
 
 use super::lane::Lane;
 use arc_swap::ArcSwap;
@@ -14,7 +17,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
-use veza_hls::{Edge, Part};
+use veza_hls::{Edge, Part, UriSlots};
 
 /// One published part.
 #[derive(Debug)]
@@ -102,6 +105,15 @@ pub struct Output {
     epoch: std::time::Instant,
     /// When the last part was published, µs after `epoch`.
     published_us: std::sync::atomic::AtomicU64,
+    /// The last media playlists rendered, plain and with skipped segments.
+    rendered: [parking_lot::Mutex<Option<Rendered>>; 2],
+}
+
+/// A media playlist rendered from a window, with what else it showed.
+struct Rendered {
+    window: Arc<Window>,
+    stamp: Vec<u64>,
+    playlist: Arc<UriSlots>,
 }
 
 impl Output {
@@ -117,6 +129,7 @@ impl Output {
             dvr_ms: i64::try_from(dvr_seconds.saturating_mul(1000)).unwrap_or(i64::MAX),
             epoch: std::time::Instant::now(),
             published_us: std::sync::atomic::AtomicU64::new(0),
+            rendered: Default::default(),
         }
     }
 
@@ -128,6 +141,31 @@ impl Output {
     /// The last part published.
     pub fn edge(&self) -> Option<Edge> {
         *self.edge.borrow()
+    }
+
+    /// The media playlist of the current window (with skipped segments when `skip`): the one
+    /// rendered last if neither the window nor `stamp` (whatever else the playlist shows: other
+    /// renditions' edges, now-playing) changed since, or else what `render` makes of the window.
+    pub fn playlist(
+        &self,
+        skip: bool,
+        stamp: Vec<u64>,
+        render: impl FnOnce(&Window) -> String,
+    ) -> Arc<UriSlots> {
+        let window = self.window();
+        let slot = &self.rendered[usize::from(skip)];
+        if let Some(r) = slot.lock().as_ref() {
+            if Arc::ptr_eq(&r.window, &window) && r.stamp == stamp {
+                return r.playlist.clone();
+            }
+        }
+        let playlist = Arc::new(UriSlots::new(&render(&window)));
+        *slot.lock() = Some(Rendered {
+            window,
+            stamp,
+            playlist: playlist.clone(),
+        });
+        playlist
     }
 
     /// Publishes a part that starts at `pdt_ms` on the wall clock.
