@@ -529,8 +529,12 @@ async fn a_channel_lives_on_one_node_of_two() {
     assert_eq!(h["location"], format!("{}{path}", a.url).as_str());
     let (st, _, _) = get(&format!("{}{path}", a.url)).await;
     assert_eq!(st, 200);
-    // The record on the other node names where the channel runs.
-    assert_eq!(channel(&b, &id).await["node_url"], a.url.as_str());
+    // The record on the other node names where the channel runs and shows its live status, as
+    // the owner wrote it with its last lease renewal.
+    let seen = wait_for(&b, &id, "/state", "live").await;
+    assert_eq!(seen["node_url"], a.url.as_str(), "{seen}");
+    assert_eq!(seen["source"]["codec"], "audio/mpeg", "{seen}");
+    assert!(seen["started_at"].is_string(), "{seen}");
     ff.stop();
 }
 

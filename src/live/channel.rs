@@ -6,7 +6,7 @@ use crate::store::{ChannelId, TrackId};
 use bytes::Bytes;
 use dashmap::DashMap;
 use parking_lot::{Mutex, RwLock};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use veza_hls::DateRange;
 
 /// What plays on a channel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum State {
     /// Nothing: no source and no auto-DJ.
@@ -39,7 +39,7 @@ impl State {
 }
 
 /// A connected source, as the API shows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SourceInfo {
     /// Its `User-Agent`.
     pub client: String,
@@ -60,19 +60,19 @@ pub struct SourceInfo {
 }
 
 /// What plays now.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NowPlaying {
     /// The title.
     pub title: String,
     /// The auto-DJ track, when it is one.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub track_id: Option<TrackId>,
     /// RFC 3339.
     pub since: String,
 }
 
 /// A channel's live status.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Status {
     /// offline, live or autodj.
     pub state: State,
@@ -104,7 +104,7 @@ impl Protocol {
 }
 
 /// Listener counts by protocol.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Listeners {
     /// LL-HLS sessions seen within the idle window.
     pub hls: u64,

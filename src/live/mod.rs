@@ -152,6 +152,13 @@ impl Live {
             .count()
     }
 
+    /// The live status and listeners of a channel another node runs, as that node last wrote
+    /// them with its lease (at most a third of `live.lease_seconds` old), and that node's URL.
+    pub async fn remote(&self, id: ChannelId) -> Option<(Option<Remote>, String)> {
+        let lease = self.elsewhere(id).await?;
+        Some((serde_json::from_str(&lease.status).ok(), lease.url))
+    }
+
     /// The node that runs a channel elsewhere, if one does.
     pub async fn elsewhere(&self, id: ChannelId) -> Option<Lease> {
         let lease = self.store.lease(id, util::now_ms()).await.ok()??;
@@ -171,6 +178,7 @@ impl Live {
                 row.id,
                 &self.node,
                 &self.public_url,
+                "",
                 now + self.lease_ms(),
                 now,
             )
@@ -327,6 +335,15 @@ pub async fn supervisor(live: Arc<Live>) {
     }
 }
 
+/// What the node running a channel tells the others through its lease.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Remote {
+    /// The live status.
+    pub status: Status,
+    /// Listeners on that node.
+    pub listeners: Listeners,
+}
+
 async fn supervise_once(live: &Live) {
     // Stopped channels stay a few seconds so late playlist requests see EXT-X-ENDLIST.
     live.channels.retain(|_, c| !c.stopped.is_cancelled());
@@ -342,12 +359,18 @@ async fn supervise_once(live: &Live) {
             Err(_) => {}
         }
         let now = util::now_ms();
+        let status = serde_json::to_string(&Remote {
+            status: c.status(),
+            listeners: c.listeners(live.listener_idle),
+        })
+        .unwrap_or_default();
         match live
             .store
             .acquire_lease(
                 c.id,
                 &live.node,
                 &live.public_url,
+                &status,
                 now + live.lease_ms(),
                 now,
             )

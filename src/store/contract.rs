@@ -144,13 +144,15 @@ pub trait ChannelStore: Send + Sync {
     async fn update_channel(&self, c: &Channel, expected: i64, now: i64) -> Result<bool>;
     /// Deletes a channel and its lease, recording `channel.deleted`. Returns the row as it was.
     async fn delete_channel(&self, id: ChannelId, now: i64) -> Result<Option<Channel>>;
-    /// Takes or renews the lease of a channel for `node` until `until`, unless another node holds
-    /// an unexpired one. Returns the holder after the attempt: `node` itself when it got it.
+    /// Takes or renews the lease of a channel for `node` until `until`, with the `status` the
+    /// other nodes show, unless another node holds an unexpired one. Returns the holder after the
+    /// attempt: `node` itself when it got it.
     async fn acquire_lease(
         &self,
         id: ChannelId,
         node: &str,
         url: &str,
+        status: &str,
         until: i64,
         now: i64,
     ) -> Result<Lease>;

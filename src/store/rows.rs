@@ -264,6 +264,9 @@ pub struct Lease {
     pub url: String,
     /// Unix ms.
     pub expires_at: i64,
+    /// What the holder wrote with its last renewal (the channel's live status, as JSON); empty
+    /// before its first.
+    pub status: String,
 }
 
 /// Which playlists a listing shows.

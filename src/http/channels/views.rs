@@ -219,7 +219,8 @@ pub(crate) fn parse_id(id: &str) -> Result<ChannelId, Problem> {
     ChannelId::parse_canonical(id).ok_or_else(|| Problem::not_found(format!("no channel {id}")))
 }
 
-/// The channel's view, with the live state this node knows.
+/// The channel's view, with its live state: this node's, or what the node running it last wrote
+/// with its lease.
 pub(crate) async fn view(app: &App, c: &Channel, stream_key: Option<String>) -> ChannelView {
     let (status, listeners, node_url) = match app.live.running(c.id) {
         Some(ch) => (
@@ -227,11 +228,11 @@ pub(crate) async fn view(app: &App, c: &Channel, stream_key: Option<String>) -> 
             ch.listeners(app.live.listener_idle),
             None,
         ),
-        None => (
-            None,
-            Listeners::default(),
-            app.live.elsewhere(c.id).await.map(|l| l.url),
-        ),
+        None => match app.live.remote(c.id).await {
+            Some((Some(r), url)) => (Some(r.status), r.listeners, Some(url)),
+            Some((None, url)) => (None, Listeners::default(), Some(url)),
+            None => (None, Listeners::default(), None),
+        },
     };
     let status = status.unwrap_or(crate::live::Status {
         state: State::Offline,

@@ -135,6 +135,7 @@ macro_rules! channels_impl {
                 id: ChannelId,
                 node: &str,
                 url: &str,
+                status: &str,
                 until: i64,
                 now: i64,
             ) -> Result<Lease> {
@@ -142,9 +143,10 @@ macro_rules! channels_impl {
                 // nodes racing both run it; the row lock (PostgreSQL) or the one writer
                 // (SQLite) orders them, and the second sees the first's unexpired lease.
                 sqlx::query(
-                    "INSERT INTO channel_leases (channel_id, node, url, expires_at) \
-                     VALUES ($1, $2, $3, $4) ON CONFLICT (channel_id) DO UPDATE \
-                     SET node = excluded.node, url = excluded.url, expires_at = excluded.expires_at \
+                    "INSERT INTO channel_leases (channel_id, node, url, expires_at, status) \
+                     VALUES ($1, $2, $3, $4, $6) ON CONFLICT (channel_id) DO UPDATE \
+                     SET node = excluded.node, url = excluded.url, \
+                     expires_at = excluded.expires_at, status = excluded.status \
                      WHERE channel_leases.node = excluded.node OR channel_leases.expires_at < $5",
                 )
                 .bind(id.to_string())
@@ -152,10 +154,11 @@ macro_rules! channels_impl {
                 .bind(url)
                 .bind(until)
                 .bind(now)
+                .bind(status)
                 .execute(&self.pool)
                 .await?;
                 let row: LeaseRow = sqlx::query_as(
-                    "SELECT node, url, expires_at FROM channel_leases WHERE channel_id = $1",
+                    "SELECT node, url, expires_at, status FROM channel_leases WHERE channel_id = $1",
                 )
                 .bind(id.to_string())
                 .fetch_one(&self.pool)
@@ -174,7 +177,7 @@ macro_rules! channels_impl {
 
             async fn lease(&self, id: ChannelId, now: i64) -> Result<Option<Lease>> {
                 let row: Option<LeaseRow> = sqlx::query_as(
-                    "SELECT node, url, expires_at FROM channel_leases \
+                    "SELECT node, url, expires_at, status FROM channel_leases \
                      WHERE channel_id = $1 AND expires_at >= $2",
                 )
                 .bind(id.to_string())

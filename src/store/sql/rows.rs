@@ -148,6 +148,7 @@ pub(super) struct LeaseRow {
     pub(super) node: String,
     pub(super) url: String,
     pub(super) expires_at: i64,
+    pub(super) status: String,
 }
 
 impl From<LeaseRow> for Lease {
@@ -156,6 +157,7 @@ impl From<LeaseRow> for Lease {
             node: r.node,
             url: r.url,
             expires_at: r.expires_at,
+            status: r.status,
         }
     }
 }
