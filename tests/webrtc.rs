@@ -263,6 +263,7 @@ async fn bad_offers_and_requests_get_clear_statuses() {
         let mut r = s
             .client()
             .patch(&session)
+            .bearer_auth(token)
             .header("content-type", ct)
             .body(body);
         if let Some(m) = if_match {
@@ -306,14 +307,54 @@ async fn bad_offers_and_requests_get_clear_statuses() {
         s.client().delete(&crossed).send().await.unwrap().status(),
         404
     );
-    // DELETE ends it; a second DELETE finds nothing.
+    // Only the credential that created the session may change or end it: none is 401,
+    // another valid playback token of the same channel 403 (problem documents both).
+    let r = s.client().delete(&session).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    let second_token = playback_answer(&s, &id).await["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(second_token, token);
+    let r = s
+        .client()
+        .delete(&session)
+        .bearer_auth(&second_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = s
+        .client()
+        .patch(&session)
+        .bearer_auth(&second_token)
+        .header("content-type", trickle)
+        .body(frag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    // DELETE with its own token (as `?token=` too) ends it; a second DELETE finds nothing.
     assert_eq!(
-        s.client().delete(&session).send().await.unwrap().status(),
+        s.client()
+            .delete(format!("{session}?token={token}"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
         200
     );
     let start = Instant::now();
     loop {
-        let st = s.client().delete(&session).send().await.unwrap().status();
+        let st = s
+            .client()
+            .delete(&session)
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .status();
         if st == 404 {
             break;
         }

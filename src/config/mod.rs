@@ -12,10 +12,10 @@ mod sections;
 
 pub use sections::*;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The whole configuration.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// HTTP listener and request limits.
@@ -101,6 +101,9 @@ impl Config {
         let live = &self.live;
         if !(live.source_timeout_seconds > 0.0 && live.source_timeout_seconds <= 3600.0) {
             return bad("live.source_timeout_seconds", "must be in (0, 3600]");
+        }
+        if !(live.lead_seconds >= 0.0 && live.lead_seconds <= 60.0) {
+            return bad("live.lead_seconds", "must be in [0, 60]");
         }
         if !(0.0..=10.0).contains(&live.crossfade_seconds) {
             return bad("live.crossfade_seconds", "must be in [0, 10]");
@@ -387,14 +390,36 @@ mod tests {
         assert_eq!(c.public_url(), "http://127.0.0.1:8080");
     }
 
+    /// Every `section.key` of a TOML document (arrays of tables are one key).
+    fn keys(v: &toml::Value, prefix: &str, out: &mut std::collections::BTreeSet<String>) {
+        if let toml::Value::Table(t) = v {
+            for (k, v) in t {
+                let path = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                if v.is_table() {
+                    keys(v, &path, out);
+                } else {
+                    out.insert(path);
+                }
+            }
+        }
+    }
+
     #[test]
     fn the_shipped_default_file_is_the_defaults() {
         let text = include_str!("../../config/default.toml");
         let c = Config::load(Some(text), env(&[])).unwrap();
-        assert_eq!(
-            format!("{c:?}"),
-            format!("{:?}", Config::load(None, env(&[])).unwrap())
-        );
+        let defaults = Config::load(None, env(&[])).unwrap();
+        assert_eq!(format!("{c:?}"), format!("{defaults:?}"));
+        // It lists every key: a section or key the file leaves out fails here.
+        let (mut want, mut have) = (Default::default(), Default::default());
+        keys(&toml::Value::try_from(&defaults).unwrap(), "", &mut want);
+        keys(&toml::Value::Table(toml::from_str(text).unwrap()), "", &mut have);
+        let missing: Vec<_> = want.difference(&have).collect();
+        assert!(missing.is_empty(), "config/default.toml lacks {missing:?}");
     }
 
     #[test]

@@ -1,11 +1,11 @@
 //! The sections of [`Config`](super::Config), each with its defaults.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 /// `[server]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Server {
     /// Address to listen on.
@@ -73,7 +73,7 @@ impl Default for Server {
 }
 
 /// `[database]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Database {
     /// `sqlite://path` (embedded) or `postgres://…` (external).
@@ -92,7 +92,7 @@ impl Default for Database {
 }
 
 /// `[storage]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Storage {
     /// `local` or `s3`.
@@ -135,7 +135,7 @@ impl Default for Storage {
 }
 
 /// One playback-token key.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PlaybackKey {
     /// Key id, carried in every token: letters, digits, `_` and `-`.
@@ -145,7 +145,7 @@ pub struct PlaybackKey {
 }
 
 /// `[auth]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Auth {
     /// Service API keys for the control API. Empty: a development key is generated, stored in
@@ -204,7 +204,7 @@ impl Default for Auth {
 }
 
 /// `[jobs]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Jobs {
     /// Concurrent transcodes on this node; 0 means one per core.
@@ -233,7 +233,7 @@ impl Default for Jobs {
 }
 
 /// `[packaging]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Packaging {
     /// The ladder: `opus-<kbps>`, `aac-<kbps>`, `flac`.
@@ -255,7 +255,7 @@ impl Default for Packaging {
 }
 
 /// `[delivery]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Delivery {
     /// Bytes of hot segments kept in memory.
@@ -277,11 +277,14 @@ impl Default for Delivery {
 }
 
 /// `[live]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Live {
     /// A source that sends no bytes for this long is dropped.
     pub source_timeout_seconds: f64,
+    /// How far ahead of real time a source may send before its reads stop and TCP holds it
+    /// back (a file sent without pacing, a burst after a stall).
+    pub lead_seconds: f64,
     /// Length of the PCM crossfade when sources switch (live takeover, back to the auto-DJ).
     pub crossfade_seconds: f64,
     /// Seconds of parts and segments each rendition keeps (the DVR window).
@@ -290,7 +293,8 @@ pub struct Live {
     pub renditions: Vec<String>,
     /// How long a node's lease of a channel lasts; it is renewed at a third of this.
     pub lease_seconds: u64,
-    /// This node's id in channel leases; empty: a random one per start.
+    /// This node's id in channel leases; empty: one made at the first start and kept in
+    /// `data_dir/node-id`, so that a restarted node takes its leases back at once.
     pub node_id: String,
     /// Encoded frames a push consumer (a WebRTC session) may have queued before it is dropped.
     pub consumer_queue_frames: usize,
@@ -318,6 +322,7 @@ impl Default for Live {
     fn default() -> Self {
         Live {
             source_timeout_seconds: 5.0,
+            lead_seconds: 3.0,
             crossfade_seconds: 0.5,
             dvr_seconds: 300,
             renditions: vec!["aac-128".into(), "opus-128".into()],
@@ -336,7 +341,7 @@ impl Default for Live {
 }
 
 /// `[log]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Log {
     /// `text` or `json`.
@@ -355,7 +360,7 @@ impl Default for Log {
 }
 
 /// `[limits]`: request rates on the control API (`/v1`), as token buckets.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
     /// Requests per minute per authenticated subject; 0 turns the limit off.
@@ -364,6 +369,10 @@ pub struct Limits {
     pub per_ip_per_minute: u32,
     /// Requests allowed at once above the steady rate.
     pub burst: u32,
+    /// Wrong stream keys (Icecast sources, WHIP, `/admin/metadata`) a client address may send
+    /// per minute; past it, the address is refused with 429 until its budget refills. 0 turns
+    /// the limit off.
+    pub stream_key_failures_per_minute: u32,
     /// Lifetime of idempotency keys.
     pub idempotency_ttl_seconds: u64,
     /// Lifetime of an unfinished resumable upload.
@@ -380,6 +389,7 @@ impl Default for Limits {
             per_subject_per_minute: 6000,
             per_ip_per_minute: 12000,
             burst: 200,
+            stream_key_failures_per_minute: 10,
             idempotency_ttl_seconds: 86400,
             upload_expiration_seconds: 86400,
             max_channels: 32,
@@ -389,7 +399,7 @@ impl Default for Limits {
 }
 
 /// One webhook endpoint.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Webhook {
     /// Where events are POSTed.
@@ -399,7 +409,7 @@ pub struct Webhook {
 }
 
 /// `[events]`: where outbox events go.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Events {
     /// Webhook endpoints.

@@ -26,7 +26,7 @@ fn too_many(wait: std::time::Duration, whom: &str) -> Problem {
     .retry_after(secs.max(1))
 }
 
-/// Middleware on `/v1`: the per-IP limit.
+/// Middleware on `/v1`, WHEP and WHIP: the per-IP limit.
 pub async fn limit_ip(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
     if let Some(ConnectInfo(addr)) = req.extensions().get::<ConnectInfo<SocketAddr>>() {
         if let Err(wait) = app.auth.limits.check_ip(addr.ip()) {

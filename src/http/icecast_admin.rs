@@ -4,14 +4,15 @@
 //! Icecast's XML.
 
 use crate::app::App;
-use crate::icecast::{head::basic, key_matches, song};
+use crate::icecast::{check_stream_key, head::basic, song, KeyRefused};
 use crate::store::ChannelId;
-use axum::extract::{Query, State};
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use serde::Deserialize;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 pub(super) fn routes() -> Router<Arc<App>> {
@@ -47,6 +48,7 @@ fn xml(status: StatusCode, ok: bool, message: &str) -> Response {
 
 async fn metadata(
     State(app): State<Arc<App>>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
     Query(q): Query<Update>,
     headers: HeaderMap,
 ) -> Response {
@@ -75,9 +77,32 @@ async fn metadata(
             )
         }
     };
-    match creds {
-        Some((user, key)) if user == "source" && key_matches(&key, &row.key_hash) => {}
-        _ => return xml(StatusCode::UNAUTHORIZED, false, "Authentication Required"),
+    let Some((_, key)) = creds.filter(|(user, _)| user == "source") else {
+        return xml(StatusCode::UNAUTHORIZED, false, "Authentication Required");
+    };
+    match check_stream_key(
+        &app.auth.limits,
+        client.ip(),
+        id,
+        &key,
+        &row.key_hash,
+        "metadata",
+    ) {
+        Ok(()) => {}
+        Err(KeyRefused::Wrong) => {
+            return xml(StatusCode::UNAUTHORIZED, false, "Authentication Required")
+        }
+        Err(KeyRefused::Blocked(left)) => {
+            let mut r = xml(
+                StatusCode::TOO_MANY_REQUESTS,
+                false,
+                "Too many wrong stream keys from this address",
+            );
+            if let Ok(v) = left.as_secs().max(1).to_string().parse() {
+                r.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            return r;
+        }
     }
     let Some(song) = q
         .song

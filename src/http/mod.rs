@@ -5,6 +5,7 @@
 mod access;
 mod answer;
 mod body;
+mod browser;
 mod channels;
 mod delivery;
 mod events;
@@ -62,7 +63,10 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(stitch::routes())
         .merge(live::routes())
         .merge(icecast_admin::routes())
-        .merge(webrtc::routes())
+        .merge(webrtc::routes().layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            access::limit_ip,
+        )))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -86,6 +90,10 @@ pub fn router(app: Arc<App>) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),
             tus::discovery,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            browser::headers,
         ))
         .with_state(app)
 }

@@ -4,8 +4,8 @@
 //! build the app (the control API works the same either way).
 //!
 //! On embedded defaults (no `auth.api_keys` configured), `POST /app/dev-sign-in` hands the
-//! development API key to a page loaded from loopback: the one-click sign-in of a fresh
-//! install. Anywhere else it answers 404.
+//! development API key to a page loaded from loopback, from the same origin: the one-click
+//! sign-in of a fresh install. Anywhere else it answers 404.
 
 use crate::app::App;
 use crate::http::problem::Problem;
@@ -30,7 +30,7 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/", get(home))
         .route("/play/{kind}/{id}", get(play))
         .route("/app/{*file}", get(asset))
-        .route("/app/dev-sign-in", post(dev_sign_in))
+        .route(super::browser::DEV_SIGN_IN, post(dev_sign_in))
 }
 
 /// Shown at `/` when the binary was built without the web app.
@@ -127,13 +127,16 @@ fn content_type(file: &str) -> &'static str {
     }
 }
 
-/// The development sign-in: the development API key, to a loopback peer, on embedded defaults.
+/// The development sign-in: the development API key, to a loopback peer asking for a loopback
+/// `Host` from the same origin, on embedded defaults ([`super::browser`] keeps CORS off it).
 async fn dev_sign_in(
     State(app): State<Arc<App>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
 ) -> Response {
     match &app.dev_api_key {
-        Some(key) if peer.ip().is_loopback() => {
+        Some(key) if peer.ip().is_loopback() && super::browser::may_sign_in(&headers, &uri) => {
             Json(serde_json::json!({ "credential": key, "role": "admin" })).into_response()
         }
         _ => Problem::not_found(

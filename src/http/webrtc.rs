@@ -5,7 +5,8 @@
 //! playback token>` (or `?token=`); `POST /whip/{channel}` a publisher's offer and `Bearer
 //! <stream key>`. Both answer 201 with the SDP answer, the session's URL in `Location`, its
 //! `ETag` and one `Link` per configured STUN/TURN server. `PATCH` on the session URL takes
-//! trickle-ICE fragments (204); `DELETE` ends the session (200). `OPTIONS` (answered by the CORS
+//! trickle-ICE fragments (204); `DELETE` ends the session (200). Both need the credential the
+//! session was created with. `OPTIONS` (answered by the CORS
 //! layer) carries `Accept-Post` on the endpoints and `Accept-Patch` on sessions. The session
 //! URL's last segment is 128 random bits: it is the capability.
 
@@ -13,17 +14,19 @@ use super::answer::token_of;
 use super::Problem;
 use crate::app::App;
 use crate::auth::{Scope, TokenError};
+use crate::icecast::KeyRefused;
 use crate::live::{GoLiveError, SourceInfo, StartError};
 use crate::store::ChannelId;
 use crate::util;
 use crate::webrtc::wire::{self, Direction, OfferError};
-use crate::webrtc::{OpenError, Opened, SessionId};
+use crate::webrtc::{OpenError, Opened, Peer, SessionId};
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{patch, post};
 use axum::Router;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -37,20 +40,24 @@ pub(super) fn routes() -> Router<Arc<App>> {
         .route(
             "/whep/{channel}/{session}",
             patch(
-                |a: State<Arc<App>>, p: SessionPath, h: HeaderMap, b: Bytes| {
-                    trickle("whep", a, p, h, b)
+                |a: State<Arc<App>>, p: SessionPath, u: Uri, h: HeaderMap, b: Bytes| {
+                    trickle("whep", a, p, u, h, b)
                 },
             )
-            .delete(|a: State<Arc<App>>, p: SessionPath| end("whep", a, p)),
+            .delete(|a: State<Arc<App>>, p: SessionPath, u: Uri, h: HeaderMap| {
+                end("whep", a, p, u, h)
+            }),
         )
         .route(
             "/whip/{channel}/{session}",
             patch(
-                |a: State<Arc<App>>, p: SessionPath, h: HeaderMap, b: Bytes| {
-                    trickle("whip", a, p, h, b)
+                |a: State<Arc<App>>, p: SessionPath, u: Uri, h: HeaderMap, b: Bytes| {
+                    trickle("whip", a, p, u, h, b)
                 },
             )
-            .delete(|a: State<Arc<App>>, p: SessionPath| end("whip", a, p)),
+            .delete(|a: State<Arc<App>>, p: SessionPath, u: Uri, h: HeaderMap| {
+                end("whip", a, p, u, h)
+            }),
         )
 }
 
@@ -115,6 +122,7 @@ fn parse_session(s: &str) -> Option<SessionId> {
 async fn offer(
     State(app): State<Arc<App>>,
     Path(channel): Path<String>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
@@ -173,10 +181,12 @@ async fn offer(
         .into_response();
     }
     let until = Duration::from_secs(grant.expires.saturating_sub(util::now_secs()));
-    match app
-        .webrtc
-        .open_whep(ch, sdp, checked.ufrag, Instant::now() + until)
-    {
+    let peer = Peer {
+        ufrag: checked.ufrag,
+        credential: token(&headers, &uri).unwrap_or_default(),
+        client: client.ip(),
+    };
+    match app.webrtc.open_whep(ch, sdp, peer, Instant::now() + until) {
         Ok(o) => created(
             &app,
             crate::layout::whep_session(id, &format!("{:032x}", o.id)),
@@ -186,6 +196,18 @@ async fn offer(
     }
 }
 
+/// 429 for an address that sent too many wrong stream keys.
+pub(super) fn key_blocked(left: Duration) -> Response {
+    Problem::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too-many-key-failures",
+        "Too many wrong stream keys",
+        "this address sent too many wrong stream keys; try again later",
+    )
+    .retry_after(left.as_secs().max(1))
+    .into_response()
+}
+
 fn open_problem(e: OpenError) -> Response {
     match e {
         OpenError::Full => Problem::new(
@@ -193,6 +215,19 @@ fn open_problem(e: OpenError) -> Response {
             "webrtc-full",
             "Too many WebRTC sessions",
             "this node holds live.max_webrtc_sessions sessions; try again later (or listen over LL-HLS)",
+        )
+        .retry_after(5)
+        .into_response(),
+        OpenError::TooManyConnecting => Problem::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "webrtc-connecting",
+            "Too many sessions connecting",
+            format!(
+                "this address or credential already has sessions connecting (at most {} per \
+                 address, {} per credential); finish or DELETE them, or try again shortly",
+                crate::webrtc::MAX_CONNECTING_PER_CLIENT,
+                crate::webrtc::MAX_CONNECTING_PER_CREDENTIAL
+            ),
         )
         .retry_after(5)
         .into_response(),
@@ -210,6 +245,7 @@ fn open_problem(e: OpenError) -> Response {
 async fn publish(
     State(app): State<Arc<App>>,
     Path(channel): Path<String>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -243,8 +279,17 @@ async fn publish(
         Ok(None) => return Problem::not_found("no such channel").into_response(),
         Err(e) => return Problem::unavailable("the metadata store", &e).into_response(),
     };
-    if !crate::icecast::key_matches(key, &row.key_hash) {
-        return unauthorized("the stream key is wrong or was rotated");
+    match crate::icecast::check_stream_key(
+        &app.auth.limits,
+        client.ip(),
+        id,
+        key,
+        &row.key_hash,
+        "whip",
+    ) {
+        Ok(()) => {}
+        Err(KeyRefused::Wrong) => return unauthorized("the stream key is wrong or was rotated"),
+        Err(KeyRefused::Blocked(left)) => return key_blocked(left),
     }
     let checked = match wire::check_offer(sdp, Direction::Send) {
         Ok(c) => c,
@@ -265,7 +310,16 @@ async fn publish(
     };
     let hash = crate::icecast::key_hash(key);
     match app.live.go_live(&row, &hash, info).await {
-        Ok((ch, source)) => match app.webrtc.open_whip(ch, sdp, checked.ufrag, source) {
+        Ok((ch, source)) => match app.webrtc.open_whip(
+            ch,
+            sdp,
+            Peer {
+                ufrag: checked.ufrag,
+                credential: key,
+                client: client.ip(),
+            },
+            source,
+        ) {
             Ok(o) => created(
                 &app,
                 crate::layout::whip_session(id, &format!("{:032x}", o.id)),
@@ -366,14 +420,41 @@ pub(super) async fn accept_post(
 }
 
 /// The session a PATCH or DELETE names, when it is open, of `kind`, and belongs to the channel
-/// in the URL.
-fn session_of(app: &App, kind: &str, channel: &str, session: &str) -> Option<SessionId> {
-    let id = ChannelId::parse_canonical(channel)?;
-    let s = parse_session(session)?;
-    match app.webrtc.owner(s) {
-        Some((k, c)) if k == kind && c == id => Some(s),
-        _ => None,
+/// in the URL; and only for the credential that opened it (the listener's playback token, as
+/// `Bearer` or `?token=`; the publisher's stream key): 401 without one, 403 with another.
+fn session_of(
+    app: &App,
+    kind: &str,
+    (channel, session): (&str, &str),
+    headers: &HeaderMap,
+    uri: &Uri,
+) -> Result<SessionId, Problem> {
+    let found = ChannelId::parse_canonical(channel).zip(parse_session(session));
+    let s = match found {
+        Some((id, s))
+            if app
+                .webrtc
+                .owner(s)
+                .is_some_and(|(k, c)| k == kind && c == id) =>
+        {
+            s
+        }
+        _ => return Err(Problem::not_found("no such WebRTC session")),
+    };
+    let Some(credential) = token(headers, uri) else {
+        return Err(Problem::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "Unauthorized",
+            "send the credential the session was created with (Authorization: Bearer)",
+        ));
+    };
+    if !app.webrtc.opened_with(s, credential) {
+        return Err(Problem::forbidden(
+            "the session was created with another credential",
+        ));
     }
+    Ok(s)
 }
 
 fn no_session() -> Response {
@@ -384,11 +465,13 @@ async fn trickle(
     kind: &'static str,
     State(app): State<Arc<App>>,
     Path((channel, session)): Path<(String, String)>,
+    uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let Some(s) = session_of(&app, kind, &channel, &session) else {
-        return no_session();
+    let s = match session_of(&app, kind, (&channel, &session), &headers, &uri) {
+        Ok(s) => s,
+        Err(p) => return p.into_response(),
     };
     if media_type(&headers) != TRICKLE {
         return unsupported_type("a session PATCH is application/trickle-ice-sdpfrag");
@@ -435,10 +518,13 @@ async fn end(
     kind: &'static str,
     State(app): State<Arc<App>>,
     Path((channel, session)): Path<(String, String)>,
+    uri: Uri,
+    headers: HeaderMap,
 ) -> Response {
-    match session_of(&app, kind, &channel, &session) {
-        Some(s) if app.webrtc.close(s) => StatusCode::OK.into_response(),
-        _ => no_session(),
+    match session_of(&app, kind, (&channel, &session), &headers, &uri) {
+        Ok(s) if app.webrtc.close(s) => StatusCode::OK.into_response(),
+        Ok(_) => no_session(),
+        Err(p) => p.into_response(),
     }
 }
 

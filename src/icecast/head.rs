@@ -64,6 +64,8 @@ pub enum HeadError {
     Incomplete,
     /// Over [`MAX_HEAD`] bytes.
     TooLarge,
+    /// Over [`MAX_FIELDS`] header fields.
+    TooManyFields,
     /// Not a request line and headers.
     Malformed(&'static str),
     /// Another method: 405.
@@ -106,15 +108,38 @@ pub fn format_of(content_type: &str) -> Option<&'static str> {
     }
 }
 
+/// Header fields a head may have. Sources send many `ice-*` fields (BUTT and libshout send a
+/// dozen, some encoders several dozen); the 16 KiB head bounds what they cost.
+pub const MAX_FIELDS: usize = 256;
+
+/// The protocol libshout's legacy `SOURCE` requests name: `SOURCE /mount ICE/1.0`.
+const ICE_VERSION: &[u8] = b" ICE/1.0";
+
 /// Parses a head from the start of `buf`.
 pub fn parse(buf: &[u8]) -> Result<Head, HeadError> {
-    let mut headers = [httparse::EMPTY_HEADER; 64];
+    // httparse knows only HTTP versions: an ICE/1.0 request line is read as HTTP/1.0, and the
+    // head's length given back in the client's bytes.
+    let line_end = buf.iter().position(|&b| b == b'\r' || b == b'\n');
+    let ice = line_end.filter(|&e| buf[..e].ends_with(ICE_VERSION));
+    let patched;
+    let (bytes, shift) = match ice {
+        Some(e) => {
+            let mut v = Vec::with_capacity(buf.len() + 1);
+            v.extend_from_slice(&buf[..e - ICE_VERSION.len()]);
+            v.extend_from_slice(b" HTTP/1.0");
+            v.extend_from_slice(&buf[e..]);
+            patched = v;
+            (patched.as_slice(), 1)
+        }
+        None => (buf, 0),
+    };
+    let mut headers = vec![httparse::EMPTY_HEADER; MAX_FIELDS];
     let mut req = httparse::Request::new(&mut headers);
-    let len = match req.parse(buf) {
-        Ok(httparse::Status::Complete(n)) => n,
+    let len = match req.parse(bytes) {
+        Ok(httparse::Status::Complete(n)) => n - shift,
         Ok(httparse::Status::Partial) if buf.len() >= MAX_HEAD => return Err(HeadError::TooLarge),
         Ok(httparse::Status::Partial) => return Err(HeadError::Incomplete),
-        Err(httparse::Error::TooManyHeaders) => return Err(HeadError::TooLarge),
+        Err(httparse::Error::TooManyHeaders) => return Err(HeadError::TooManyFields),
         Err(_) => return Err(HeadError::Malformed("not an HTTP request head")),
     };
     if len > MAX_HEAD {
@@ -147,7 +172,7 @@ pub fn parse(buf: &[u8]) -> Result<Head, HeadError> {
         let value = std::str::from_utf8(h.value)
             .map_err(|_| HeadError::Malformed("a header is not UTF-8"))?
             .trim();
-        let text = || Some(value.chars().take(256).collect::<String>());
+        let text = || Some(crate::util::clean_text(value, 256)).filter(|t| !t.is_empty());
         match h.name.to_ascii_lowercase().as_str() {
             "authorization" => head.credentials = basic(value),
             "content-type" => {
@@ -159,7 +184,7 @@ pub fn parse(buf: &[u8]) -> Result<Head, HeadError> {
             }
             "expect" => head.expect_continue = value.eq_ignore_ascii_case("100-continue"),
             "transfer-encoding" => head.chunked = value.eq_ignore_ascii_case("chunked"),
-            "user-agent" => head.user_agent = value.chars().take(256).collect(),
+            "user-agent" => head.user_agent = crate::util::clean_text(value, 256),
             "ice-name" => head.ice.name = text(),
             "ice-description" => head.ice.description = text(),
             "ice-genre" => head.ice.genre = text(),
@@ -291,6 +316,33 @@ mod tests {
         assert_eq!(h.method, Method::Source);
         assert_eq!(h.content_type, None);
         assert_eq!(h.credentials, Some(("source".into(), "x".into())));
+    }
+
+    #[test]
+    fn libshout_s_ice_request_line_and_many_ice_fields_are_taken() {
+        let mut raw = b"SOURCE /ingest/abc ICE/1.0\r\nAuthorization: Basic c291cmNlOng=\r\n\
+            content-type: audio/mpeg\r\nice-name: Show\r\n"
+            .to_vec();
+        for i in 0..60 {
+            raw.extend_from_slice(format!("ice-x-{i}: {}\r\n", "v".repeat(20)).as_bytes());
+        }
+        raw.extend_from_slice(b"\r\nAUDIO");
+        let h = parse(&raw).unwrap();
+        assert_eq!(h.method, Method::Source);
+        assert_eq!(h.credentials, Some(("source".into(), "x".into())));
+        assert_eq!(h.ice.name.as_deref(), Some("Show"));
+        assert_eq!(&raw[h.len..], b"AUDIO");
+        // Past the field cap: its own error, not "too large".
+        let mut many = b"PUT /ingest/a HTTP/1.1\r\n".to_vec();
+        for _ in 0..MAX_FIELDS + 1 {
+            many.extend_from_slice(b"a: b\r\n");
+        }
+        many.extend_from_slice(b"\r\n");
+        assert_eq!(parse(&many), Err(HeadError::TooManyFields));
+        // Titles and names lose bidirectional overrides and line separators.
+        let h = parse(b"PUT /ingest/a HTTP/1.1\r\nice-name: A\xe2\x80\xaeB\xe2\x80\xa8C\r\n\r\n")
+            .unwrap();
+        assert_eq!(h.ice.name.as_deref(), Some("ABC"));
     }
 
     #[test]

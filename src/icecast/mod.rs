@@ -28,6 +28,9 @@ use veza_codecs::{Limits, OggTitles, PushDecoder, Tags};
 /// 8 s at 128 kb/s, and well past a decoder's probe (16 KiB) and reserve (up to 68 KiB).
 const GARBAGE_BYTES: usize = 128 << 10;
 
+/// Bytes handed to a source's decoder at a time.
+const DECODE_PIECE: usize = 2 << 10;
+
 /// The stored form of a stream key: SHA-256, hex.
 pub fn key_hash(key: &str) -> String {
     util::hex(&Sha256::digest(key.as_bytes()))
@@ -36,6 +39,47 @@ pub fn key_hash(key: &str) -> String {
 /// Whether `key` is the stream key stored as `hash`, compared in constant time.
 pub fn key_matches(key: &str, hash: &str) -> bool {
     crate::auth::constant_time_eq(key_hash(key).as_bytes(), hash.as_bytes())
+}
+
+/// Why a stream key was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyRefused {
+    /// Wrong (or rotated): 401.
+    Wrong,
+    /// The client address sent too many wrong keys: 429, retry after this long.
+    Blocked(Duration),
+}
+
+/// Checks a source's stream `key` for `channel`, stored as `hash`, sent from `client` through
+/// `via` (`icecast`, `whip`, `metadata`). An address that sent `limits.stream_key_failures_per_minute`
+/// wrong keys is refused whatever it sends until its budget refills. Each refusal is logged at
+/// warn with the address, the channel and the reason, for fail2ban-style tools:
+/// `stream key refused client=203.0.113.9 channel=… via=icecast reason=wrong key`.
+pub fn check_stream_key(
+    limits: &crate::auth::Limiters,
+    client: std::net::IpAddr,
+    channel: ChannelId,
+    key: &str,
+    hash: &str,
+    via: &'static str,
+) -> Result<(), KeyRefused> {
+    if let Some(left) = limits.key_blocked(client) {
+        tracing::warn!(%client, %channel, via, reason = "too many wrong keys", "stream key refused");
+        return Err(KeyRefused::Blocked(left));
+    }
+    if key_matches(key, hash) {
+        return Ok(());
+    }
+    match limits.key_failed(client) {
+        Some(left) => {
+            tracing::warn!(%client, %channel, via, reason = "too many wrong keys", "stream key refused");
+            Err(KeyRefused::Blocked(left))
+        }
+        None => {
+            tracing::warn!(%client, %channel, via, reason = "wrong key", "stream key refused");
+            Err(KeyRefused::Wrong)
+        }
+    }
 }
 
 /// The now-playing line of a title and an artist, as Icecast shows it: `Artist - Title`, or
@@ -84,7 +128,7 @@ impl Refusal {
         })
         .to_string();
         let mut head = format!(
-            "HTTP/1.1 {} {}\r\nServer: veza-stream\r\nContent-Type: application/problem+json\r\nContent-Length: {}\r\nConnection: close\r\n",
+            "HTTP/1.1 {} {}\r\nServer: veza-stream\r\nContent-Type: application/problem+json\r\nContent-Length: {}\r\nX-Content-Type-Options: nosniff\r\nReferrer-Policy: strict-origin-when-cross-origin\r\nConnection: close\r\n",
             self.status,
             self.reason,
             body.len()
@@ -116,7 +160,7 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(app: Arc<App>, mut tcp: S,
         }
     };
     let body_start = buf.split_off(head.len);
-    let outcome = match admit(&app, &head).await {
+    let outcome = match admit(&app, &head, addr).await {
         Ok(admitted) => run(&app, &mut tcp, head, admitted, body_start, addr).await,
         Err(r) => {
             let _ = tcp.write_all(&r.bytes()).await;
@@ -143,6 +187,17 @@ async fn read_head<S: AsyncRead + Unpin>(
                     "Request Header Fields Too Large",
                     "head-too-large",
                     "the request head is over 16 KiB",
+                ))
+            }
+            Err(HeadError::TooManyFields) => {
+                return Err(Refusal::new(
+                    431,
+                    "Request Header Fields Too Large",
+                    "head-too-large",
+                    format!(
+                        "the request head has over {} header fields",
+                        head::MAX_FIELDS
+                    ),
                 ))
             }
             Err(HeadError::Malformed(why)) => {
@@ -206,7 +261,7 @@ fn unauthorized(detail: &str) -> Refusal {
     r
 }
 
-async fn admit(app: &App, head: &Head) -> Result<Admitted, Refusal> {
+async fn admit(app: &App, head: &Head, addr: SocketAddr) -> Result<Admitted, Refusal> {
     let Some(id) = ChannelId::parse_canonical(&head.channel) else {
         return Err(Refusal::new(
             404,
@@ -241,8 +296,29 @@ async fn admit(app: &App, head: &Head) -> Result<Admitted, Refusal> {
             ))
         }
     };
-    if !key_matches(key, &row.key_hash) {
-        return Err(unauthorized("the stream key is wrong or was rotated"));
+    match check_stream_key(
+        &app.auth.limits,
+        addr.ip(),
+        id,
+        key,
+        &row.key_hash,
+        "icecast",
+    ) {
+        Ok(()) => {}
+        Err(KeyRefused::Wrong) => {
+            return Err(unauthorized("the stream key is wrong or was rotated"))
+        }
+        Err(KeyRefused::Blocked(left)) => {
+            let mut r = Refusal::new(
+                429,
+                "Too Many Requests",
+                "too-many-key-failures",
+                "this address sent too many wrong stream keys; try again later",
+            );
+            r.headers
+                .push(("Retry-After", left.as_secs().max(1).to_string()));
+            return Err(r);
+        }
     }
     let format = match head.content_type.as_deref() {
         None => return Err(Refusal::new(403, "Forbidden", "content-type", "No Content-type given")),
@@ -334,7 +410,9 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
         return "closed";
     }
     tracing::info!(channel = %a.channel.id, %addr, client = %head.user_agent, format = a.format, "source connected");
-    let (bytes_tx, bytes_rx) = tokio::sync::mpsc::channel::<Vec<u8>>(8);
+    // One read waits while the decoder works on the last: with the engine taking PCM only as
+    // fast as it plays, a source sending ahead of real time is held back through TCP.
+    let (bytes_tx, bytes_rx) = tokio::sync::mpsc::channel::<Vec<u8>>(1);
     let decoding = {
         let pcm = a.pcm.clone();
         let drop = a.drop.clone();
@@ -404,9 +482,11 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
     if outcome != "ended" {
         a.drop.cancel();
     }
-    let _ = tokio::task::spawn_blocking(move || decoding.join()).await;
-    tracing::info!(channel = %a.channel.id, %addr, outcome, "source disconnected");
+    // The slot is free at once: what the source sent before it ended plays out, unless a new
+    // source connects first.
     a.channel.detach(a.source);
+    tracing::info!(channel = %a.channel.id, %addr, outcome, "source disconnected");
+    let _ = tokio::task::spawn_blocking(move || decoding.join()).await;
     outcome
 }
 
@@ -444,31 +524,36 @@ fn decode(
         }
         true
     };
-    while let Some(b) = bytes.blocking_recv() {
-        undecoded += b.len();
-        if let Some(t) = titles.as_mut() {
-            t.push(&b).into_iter().for_each(&on_tags);
-        }
-        let pieces = match decoder.push(&b) {
-            Ok(p) => p,
-            Err(e) => {
-                metrics.live_source_damage.inc();
-                tracing::debug!(error = %e, "source damage; resyncing");
-                decoder = PushDecoder::new(Some(format), Limits::default());
-                Vec::new()
+    // Decoded in small pieces, so that what one push decodes stays short whatever the bitrate
+    // (2 KiB is 2 s at 8 kb/s): the engine takes PCM only as fast as it plays it, and this
+    // thread waits on it with at most that much in hand.
+    while let Some(chunk) = bytes.blocking_recv() {
+        for b in chunk.chunks(DECODE_PIECE) {
+            undecoded += b.len();
+            if let Some(t) = titles.as_mut() {
+                t.push(b).into_iter().for_each(&on_tags);
             }
-        };
-        if pieces.iter().any(|p| p.frames() > 0) {
-            undecoded = 0;
-        } else if undecoded > GARBAGE_BYTES {
-            tracing::info!(
-                bytes = undecoded,
-                "a source sends bytes that do not decode; dropping it"
-            );
-            return;
-        }
-        if !send(pieces, &mut convert) {
-            return;
+            let pieces = match decoder.push(b) {
+                Ok(p) => p,
+                Err(e) => {
+                    metrics.live_source_damage.inc();
+                    tracing::debug!(error = %e, "source damage; resyncing");
+                    decoder = PushDecoder::new(Some(format), Limits::default());
+                    Vec::new()
+                }
+            };
+            if pieces.iter().any(|p| p.frames() > 0) {
+                undecoded = 0;
+            } else if undecoded > GARBAGE_BYTES {
+                tracing::info!(
+                    bytes = undecoded,
+                    "a source sends bytes that do not decode; dropping it"
+                );
+                return;
+            }
+            if !send(pieces, &mut convert) {
+                return;
+            }
         }
     }
     if drop.is_cancelled() {

@@ -20,6 +20,7 @@
 //! rule.
 
 mod session;
+mod socket;
 pub mod wire;
 
 use crate::config;
@@ -35,7 +36,6 @@ use str0m::change::SdpOffer;
 use str0m::crypto::dtls::DtlsCert;
 use str0m::crypto::CryptoProvider;
 use str0m::{Candidate, IceCreds, Rtc, RtcConfig};
-use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use wire::Datagram;
@@ -46,11 +46,36 @@ pub type SessionId = u128;
 /// Datagrams a session may have queued before more are dropped (as the network would).
 const INBOX: usize = 256;
 
+/// Sessions one client address may have connecting (not yet through ICE and DTLS) at once.
+pub const MAX_CONNECTING_PER_CLIENT: usize = 16;
+
+/// Sessions one credential (a playback token, a stream key) may have connecting at once.
+pub const MAX_CONNECTING_PER_CREDENTIAL: usize = 4;
+
+/// How long a new session waits for its peer's first ICE check before it is freed: a real peer
+/// checks within a round trip of reading the answer.
+const FIRST_CHECK: Duration = Duration::from_secs(5);
+
+/// Who asks for a session: the offer's ICE ufrag, the credential it was authorised with, and the
+/// client's address.
+pub struct Peer<'a> {
+    /// The ICE ufrag of the offer (from [`wire::check_offer`]).
+    pub ufrag: String,
+    /// The playback token or stream key that authorised it.
+    pub credential: &'a str,
+    /// The HTTP client's address.
+    pub client: IpAddr,
+}
+
 /// Why a session could not be opened.
 #[derive(Debug)]
 pub enum OpenError {
-    /// `live.max_webrtc_sessions` are open.
+    /// `live.max_webrtc_sessions` are open, or a quarter of them are still connecting: connected
+    /// listeners keep the rest.
     Full,
+    /// This client address or credential has as many sessions connecting as it may
+    /// ([`MAX_CONNECTING_PER_CLIENT`], [`MAX_CONNECTING_PER_CREDENTIAL`]): retry later.
+    TooManyConnecting,
     /// The offer could not be negotiated.
     Offer(String),
 }
@@ -71,11 +96,14 @@ struct Handle {
     channel: ChannelId,
     ufrag: String,
     remote_ufrag: String,
-    inbox: mpsc::Sender<(Instant, SocketAddr, Vec<u8>)>,
+    inbox: mpsc::Sender<session::Inbound>,
     candidates: mpsc::Sender<Candidate>,
     stop: CancellationToken,
     /// The peer addresses mapped to this session in `by_addr`, removed with it.
     addrs: parking_lot::Mutex<Vec<SocketAddr>>,
+    /// SHA-256 of the credential the session was opened with (the listener's playback token,
+    /// the publisher's stream key): its PATCH and DELETE must carry the same.
+    credential: [u8; 32],
 }
 
 /// Peer addresses one session may have mapped (ICE candidates it checks from).
@@ -83,13 +111,15 @@ const MAX_ADDRS: usize = 8;
 
 /// Where WebRTC sessions live on this node.
 pub struct WebRtc {
-    socket: Arc<UdpSocket>,
+    socket: Arc<socket::Socket>,
     local: SocketAddr,
     advertised: Vec<SocketAddr>,
     sessions: DashMap<SessionId, Handle>,
     by_ufrag: DashMap<String, SessionId>,
     by_addr: DashMap<SocketAddr, SessionId>,
     open: AtomicUsize,
+    /// Sessions connecting, in all, per client address and per credential digest.
+    connecting: Arc<Connecting>,
     crypto: Arc<CryptoProvider>,
     cert: DtlsCert,
     config: config::Live,
@@ -105,9 +135,9 @@ impl WebRtc {
         shutdown: CancellationToken,
     ) -> anyhow::Result<Arc<WebRtc>> {
         let addr: SocketAddr = config.webrtc_udp.parse()?;
-        let socket =
-            bind_udp(addr).map_err(|e| anyhow::anyhow!("binding live.webrtc_udp {addr}: {e}"))?;
-        let local = socket.local_addr()?;
+        let socket = socket::Socket::bind(addr)
+            .map_err(|e| anyhow::anyhow!("binding live.webrtc_udp {addr}: {e}"))?;
+        let local = socket.local_addr();
         let advertised = advertised(&config.webrtc_advertise, local);
         if advertised.is_empty() {
             anyhow::bail!("no address to announce for WebRTC: set live.webrtc_advertise");
@@ -126,6 +156,7 @@ impl WebRtc {
             by_ufrag: DashMap::new(),
             by_addr: DashMap::new(),
             open: AtomicUsize::new(0),
+            connecting: Default::default(),
             crypto,
             cert,
             config,
@@ -158,7 +189,7 @@ impl WebRtc {
         self: &Arc<Self>,
         channel: Arc<Channel>,
         offer: &str,
-        remote_ufrag: String,
+        peer: Peer<'_>,
         expires: Instant,
     ) -> Result<Opened, OpenError> {
         let frames = channel.consume(self.config.consumer_queue_frames);
@@ -166,7 +197,7 @@ impl WebRtc {
             "whep",
             channel,
             offer,
-            remote_ufrag,
+            peer,
             session::Role::Whep { frames, expires },
         )
     }
@@ -178,7 +209,7 @@ impl WebRtc {
         self: &Arc<Self>,
         channel: Arc<Channel>,
         offer: &str,
-        remote_ufrag: String,
+        peer: Peer<'_>,
         (source, pcm, drop): Attached,
     ) -> Result<Opened, OpenError> {
         let decoder = match veza_codecs::OpusPackets::new() {
@@ -195,7 +226,7 @@ impl WebRtc {
             decoder,
             next: None,
         };
-        let opened = self.open("whip", channel.clone(), offer, remote_ufrag, role);
+        let opened = self.open("whip", channel.clone(), offer, peer, role);
         if opened.is_err() {
             channel.detach(source);
         }
@@ -207,9 +238,16 @@ impl WebRtc {
         kind: &'static str,
         channel: Arc<Channel>,
         offer: &str,
-        remote_ufrag: String,
+        peer: Peer<'_>,
         role: session::Role,
     ) -> Result<Opened, OpenError> {
+        let credential = digest(peer.credential);
+        let connecting = Connecting::admit(
+            &self.connecting,
+            peer.client,
+            credential,
+            (self.config.max_webrtc_sessions / 4).max(16),
+        )?;
         // Reserve a slot first, so racing POSTs cannot overshoot the cap.
         let cap = self.config.max_webrtc_sessions;
         if self
@@ -239,11 +277,12 @@ impl WebRtc {
                 kind,
                 channel: channel.id,
                 ufrag: creds.ufrag.clone(),
-                remote_ufrag,
+                remote_ufrag: peer.ufrag,
                 inbox: inbox_tx,
                 candidates: cand_tx,
                 stop: stop.clone(),
                 addrs: Default::default(),
+                credential,
             },
         );
         self.count();
@@ -255,6 +294,8 @@ impl WebRtc {
             inbox: inbox_rx,
             candidates: cand_rx,
             stop,
+            connecting: Some(connecting),
+            first_check: FIRST_CHECK,
             connect_timeout: Duration::from_secs_f64(self.config.webrtc_connect_timeout_seconds),
             consent_timeout: Duration::from_secs_f64(self.config.webrtc_consent_timeout_seconds),
             socket: self.socket.clone(),
@@ -320,6 +361,13 @@ impl WebRtc {
         self.sessions.get(&id).map(|h| (h.kind, h.channel))
     }
 
+    /// Whether `credential` is the one session `id` was opened with (false when it is not open).
+    pub fn opened_with(&self, id: SessionId, credential: &str) -> bool {
+        self.sessions
+            .get(&id)
+            .is_some_and(|h| h.credential == digest(credential))
+    }
+
     /// The session's ETag, if it is open.
     pub fn etag_of(&self, id: SessionId) -> Option<String> {
         self.sessions.get(&id).map(|h| format!("\"{}\"", h.ufrag))
@@ -377,10 +425,87 @@ impl WebRtc {
     }
 }
 
-/// Binds the shared socket with large kernel buffers: every session's handshakes, checks and
-/// RTCP arrive on it.
-fn bind_udp(addr: SocketAddr) -> std::io::Result<UdpSocket> {
-    UdpSocket::from_std(crate::util::bind_udp(addr)?)
+/// Sessions connecting: in all, per client address and per credential digest.
+#[derive(Default)]
+struct Connecting {
+    all: AtomicUsize,
+    by_client: DashMap<IpAddr, usize>,
+    by_credential: DashMap<[u8; 32], usize>,
+}
+
+impl Connecting {
+    /// Counts a new session as connecting, unless a cap is reached.
+    fn admit(
+        this: &Arc<Connecting>,
+        client: IpAddr,
+        credential: [u8; 32],
+        cap: usize,
+    ) -> Result<ConnectingGuard, OpenError> {
+        if this
+            .all
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < cap).then_some(n + 1)
+            })
+            .is_err()
+        {
+            return Err(OpenError::Full);
+        }
+        let guard = ConnectingGuard {
+            of: this.clone(),
+            client,
+            credential,
+        };
+        // Each entry is counted under its shard's lock; the guard takes back exactly this.
+        let mut ok = true;
+        this.by_client
+            .entry(client)
+            .and_modify(|n| {
+                ok &= *n < MAX_CONNECTING_PER_CLIENT;
+                *n += 1
+            })
+            .or_insert(1);
+        this.by_credential
+            .entry(credential)
+            .and_modify(|n| {
+                ok &= *n < MAX_CONNECTING_PER_CREDENTIAL;
+                *n += 1
+            })
+            .or_insert(1);
+        if ok {
+            Ok(guard)
+        } else {
+            Err(OpenError::TooManyConnecting)
+        }
+    }
+}
+
+/// A session counted as connecting until it connects or ends.
+pub(crate) struct ConnectingGuard {
+    of: Arc<Connecting>,
+    client: IpAddr,
+    credential: [u8; 32],
+}
+
+impl Drop for ConnectingGuard {
+    fn drop(&mut self) {
+        self.of.all.fetch_sub(1, Ordering::AcqRel);
+        self.of.by_client.remove_if_mut(&self.client, |_, n| {
+            *n -= 1;
+            *n == 0
+        });
+        self.of
+            .by_credential
+            .remove_if_mut(&self.credential, |_, n| {
+                *n -= 1;
+                *n == 0
+            });
+    }
+}
+
+/// SHA-256 of a credential: sessions keep no secret, only what a later request is compared with.
+fn digest(credential: &str) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(credential.as_bytes()).into()
 }
 
 /// The host candidates: the configured addresses (on the bound port unless they name one), or
@@ -414,49 +539,62 @@ fn advertised(configured: &[String], local: SocketAddr) -> Vec<SocketAddr> {
 
 /// Reads the shared socket until shutdown, handing each datagram to its session.
 async fn recv_loop(w: Arc<WebRtc>) {
-    let mut buf = vec![0u8; 2048];
+    let mut buf = vec![0u8; w.socket.buffer_len()];
+    let mut got = Vec::new();
     loop {
-        let (n, from) = tokio::select! {
-            r = w.socket.recv_from(&mut buf) => match r {
-                Ok(r) => r,
-                Err(e) => {
-                    // ICMP port-unreachable from a gone peer surfaces here on Linux: keep going.
-                    tracing::debug!(error = %e, "WebRTC socket receive error");
-                    continue;
-                }
+        got.clear();
+        tokio::select! {
+            r = w.socket.recv(&mut buf, &mut got) => if let Err(e) = r {
+                // ICMP port-unreachable from a gone peer surfaces here on Linux: keep going.
+                tracing::debug!(error = %e, "WebRTC socket receive error");
+                continue;
             },
             _ = w.shutdown.cancelled() => return,
-        };
-        let d = &buf[..n];
-        let kind = wire::classify(d);
-        let (id, learned) = match w.by_addr.get(&from).map(|s| *s) {
-            Some(id) => (Some(id), false),
-            None if kind == Datagram::Stun => (
-                wire::stun_local_ufrag(d).and_then(|u| w.by_ufrag.get(u).map(|s| *s)),
-                true,
-            ),
-            None => (None, false),
-        };
-        let inbox = id.and_then(|id| {
-            let h = w.sessions.get(&id)?;
-            if learned {
-                // Mapped under the session's own lock, so that `forget` (which removes the
-                // session first) either sees the address or leaves nothing to remove.
-                let mut addrs = h.addrs.lock();
-                if addrs.len() < MAX_ADDRS {
-                    addrs.push(from);
-                    w.by_addr.insert(from, id);
-                }
+        }
+        for r in &got {
+            route(&w, r.from, r.to, &buf[r.range.clone()]);
+        }
+    }
+}
+
+/// Hands one datagram from `from`, sent to our `to`, to the session it belongs to.
+fn route(w: &WebRtc, from: SocketAddr, to: SocketAddr, d: &[u8]) {
+    let kind = wire::classify(d);
+    let (id, learned) = match w.by_addr.get(&from).map(|s| *s) {
+        Some(id) => (Some(id), false),
+        None if kind == Datagram::Stun => (
+            wire::stun_local_ufrag(d).and_then(|u| w.by_ufrag.get(u).map(|s| *s)),
+            true,
+        ),
+        None => (None, false),
+    };
+    let inbox = id.and_then(|id| {
+        let h = w.sessions.get(&id)?;
+        if learned {
+            // Mapped under the session's own lock, so that `forget` (which removes the
+            // session first) either sees the address or leaves nothing to remove.
+            let mut addrs = h.addrs.lock();
+            if addrs.len() < MAX_ADDRS {
+                addrs.push(from);
+                w.by_addr.insert(from, id);
             }
-            Some(h.inbox.clone())
+        }
+        Some(h.inbox.clone())
+    });
+    if learned && inbox.is_some() {
+        w.count();
+    }
+    let delivered = kind != Datagram::Other
+        && inbox.is_some_and(|i| {
+            i.try_send(session::Inbound {
+                at: Instant::now(),
+                from,
+                to,
+                bytes: d.to_vec(),
+            })
+            .is_ok()
         });
-        if learned && inbox.is_some() {
-            w.count();
-        }
-        let delivered = kind != Datagram::Other
-            && inbox.is_some_and(|i| i.try_send((Instant::now(), from, d.to_vec())).is_ok());
-        if !delivered {
-            w.metrics.webrtc_stray.inc();
-        }
+    if !delivered {
+        w.metrics.webrtc_stray.inc();
     }
 }

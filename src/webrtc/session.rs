@@ -5,7 +5,8 @@
 //!
 //! A session ends, and its task returns why, when:
 //! - the peer sends DELETE, or the server shuts down (`deleted`);
-//! - ICE and DTLS have not completed within `live.webrtc_connect_timeout_seconds` (`timeout`);
+//! - the peer sent no ICE check within 5 s, or ICE and DTLS have not completed within
+//!   `live.webrtc_connect_timeout_seconds` (`timeout`);
 //! - no ICE consent check arrived for `live.webrtc_consent_timeout_seconds` (`consent`, RFC 7675);
 //! - a listener's playback token expires (`expired`);
 //! - the channel stops, or drops a listener for falling behind, or drops a publisher (its key
@@ -14,6 +15,7 @@
 
 use crate::live::{Channel, Frame, Pcm48, Protocol};
 use crate::metrics::Metrics;
+use crate::webrtc::socket::Socket;
 use crate::webrtc::wire::{self, Datagram};
 use crate::webrtc::SessionId;
 use std::net::SocketAddr;
@@ -22,7 +24,6 @@ use std::time::{Duration, Instant};
 use str0m::media::{MediaData, MediaTime, Mid, Pt};
 use str0m::net::{Protocol as NetProtocol, Receive};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
-use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use veza_codecs::OpusPackets;
@@ -33,6 +34,14 @@ const SEEN_EVERY: Duration = Duration::from_secs(2);
 /// Longest gap a publisher's lost packets are concealed over; a longer one is silence the
 /// channel's clock fills.
 const MAX_CONCEAL: u64 = 9_600;
+
+/// A datagram for a session: when it arrived, from which peer, to which of our addresses.
+pub(super) struct Inbound {
+    pub at: Instant,
+    pub from: SocketAddr,
+    pub to: SocketAddr,
+    pub bytes: Vec<u8>,
+}
 
 /// What the session does with the channel.
 pub(super) enum Role {
@@ -58,12 +67,17 @@ pub(super) struct Session {
     pub rtc: Rtc,
     pub role: Role,
     pub channel: Arc<Channel>,
-    pub inbox: mpsc::Receiver<(Instant, SocketAddr, Vec<u8>)>,
+    pub inbox: mpsc::Receiver<Inbound>,
     pub candidates: mpsc::Receiver<Candidate>,
     pub stop: CancellationToken,
+    /// Counts the session as connecting (against its client's and credential's caps) until
+    /// ICE and DTLS complete.
+    pub connecting: Option<super::ConnectingGuard>,
+    /// How long the peer has to send its first ICE check.
+    pub first_check: Duration,
     pub connect_timeout: Duration,
     pub consent_timeout: Duration,
-    pub socket: Arc<UdpSocket>,
+    pub socket: Arc<Socket>,
     pub metrics: Arc<Metrics>,
 }
 
@@ -91,9 +105,6 @@ impl Session {
 
     async fn drive(&mut self) -> &'static str {
         let started = Instant::now();
-        let Ok(local) = self.socket.local_addr() else {
-            return "failed";
-        };
         // A listener goes when the channel stops; a publisher also when its key is rotated.
         let (expires, drop) = match &self.role {
             Role::Whep { expires, .. } => (Some(*expires), self.channel.stopped.clone()),
@@ -103,6 +114,7 @@ impl Session {
         let mut pt: Option<Pt> = None;
         let mut connected = false;
         let mut last_check = Instant::now();
+        let mut checked = false;
         let mut seen_at = Instant::now() - SEEN_EVERY;
         loop {
             // Drain what the Rtc wants to do, up to its next timeout.
@@ -110,10 +122,13 @@ impl Session {
                 match self.rtc.poll_output() {
                     Ok(Output::Timeout(t)) => break t,
                     Ok(Output::Transmit(t)) => {
-                        let _ = self.socket.send_to(&t.contents, t.destination).await;
+                        self.socket.send(&t.contents, t.destination, t.source).await;
                     }
                     Ok(Output::Event(e)) => match e {
-                        Event::Connected => connected = true,
+                        Event::Connected => {
+                            connected = true;
+                            self.connecting = None;
+                        }
                         Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
                             return "failed"
                         }
@@ -139,7 +154,10 @@ impl Session {
                 }
             };
             let now = Instant::now();
-            if !connected && now.duration_since(started) > self.connect_timeout {
+            if !connected
+                && (now.duration_since(started) > self.connect_timeout
+                    || (!checked && now.duration_since(started) > self.first_check))
+            {
                 return "timeout";
             }
             if connected && now.duration_since(last_check) > self.consent_timeout {
@@ -162,15 +180,16 @@ impl Session {
                 _ = self.stop.cancelled() => return "deleted",
                 _ = drop.cancelled() => return "channel",
                 d = self.inbox.recv() => match d {
-                    Some((at, from, bytes)) => {
-                        if wire::classify(&bytes) == Datagram::Stun {
-                            last_check = at;
+                    Some(d) => {
+                        if wire::classify(&d.bytes) == Datagram::Stun {
+                            last_check = d.at;
+                            checked = true;
                         }
-                        let Ok(contents) = bytes.as_slice().try_into() else { continue };
-                        let input = Input::Receive(at, Receive {
+                        let Ok(contents) = d.bytes.as_slice().try_into() else { continue };
+                        let input = Input::Receive(d.at, Receive {
                             proto: NetProtocol::Udp,
-                            source: from,
-                            destination: local,
+                            source: d.from,
+                            destination: d.to,
                             contents,
                         });
                         if self.rtc.accepts(&input) {
@@ -224,7 +243,7 @@ impl Session {
         loop {
             match self.rtc.poll_output() {
                 Ok(Output::Transmit(t)) => {
-                    let _ = self.socket.send_to(&t.contents, t.destination).await;
+                    self.socket.send(&t.contents, t.destination, t.source).await;
                     sent = true;
                 }
                 Ok(Output::Timeout(_)) | Err(_) => break,

@@ -137,8 +137,8 @@ const result = await onPage(new URL('/healthz', whip).href, async ({ whip, key, 
   (await sub.getStats()).forEach((s) => {
     if (s.type === 'inbound-rtp' && s.kind === 'audio') inbound = s;
   });
-  const d1 = await fetch(whepSession, { method: 'DELETE' });
-  const d2 = await fetch(whipSession, { method: 'DELETE' });
+  const d1 = await fetch(whepSession, { method: 'DELETE', headers: { authorization: `Bearer ${token}` } });
+  const d2 = await fetch(whipSession, { method: 'DELETE', headers: { authorization: `Bearer ${key}` } });
   pub.close();
   sub.close();
   const round = (v) => v === null ? null : Math.round(v * 10) / 10;

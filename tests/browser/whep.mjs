@@ -68,7 +68,7 @@ const result = await onPage(new URL('/healthz', whep).href, async ({ whep, token
     if (s.type === 'inbound-rtp' && s.kind === 'audio') inbound = s;
   });
   const state = pc.connectionState;
-  const del = await fetch(location, { method: 'DELETE' });
+  const del = await fetch(location, { method: 'DELETE', headers: { authorization: `Bearer ${token}` } });
   pc.close();
   return {
     status: r.status,

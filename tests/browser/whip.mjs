@@ -39,7 +39,7 @@ const result = await onPage(new URL('/healthz', whip).href, async ({ whip, key, 
     if (s.type === 'outbound-rtp' && s.kind === 'audio') sent = s.packetsSent;
   });
   const state = pc.connectionState;
-  const del = await fetch(location, { method: 'DELETE' });
+  const del = await fetch(location, { method: 'DELETE', headers: { authorization: `Bearer ${key}` } });
   pc.close();
   return { status: r.status, state, packetsSent: sent, deleteStatus: del.status };
 }, { whip, key, seconds }, ['--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream',

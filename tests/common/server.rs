@@ -195,8 +195,9 @@ impl Server {
                 dir.join("media").display().to_string(),
             ),
             ("VEZA_JOBS__WORKERS".into(), "2".into()),
-            // Tests run in parallel: each server takes its own WebRTC port.
-            ("VEZA_LIVE__WEBRTC_UDP".into(), "127.0.0.1:0".into()),
+            // Tests run in parallel: each server takes its own WebRTC port, on the default's
+            // unspecified address (every interface), as README's first command binds it.
+            ("VEZA_LIVE__WEBRTC_UDP".into(), "0.0.0.0:0".into()),
         ];
         let url = match db {
             Db::Sqlite => format!("sqlite://{}", dir.join("data/veza.db").display()),

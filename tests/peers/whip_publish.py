@@ -47,7 +47,8 @@ async def main(url, key, path, seconds):
             return 1
         await pc.setRemoteDescription(RTCSessionDescription(sdp=body, type="answer"))
         await asyncio.sleep(seconds)
-        async with http.delete(urllib.parse.urljoin(url, out["location"])) as r:
+        async with http.delete(urllib.parse.urljoin(url, out["location"]),
+                               headers={"Authorization": f"Bearer {key}"}) as r:
             out["delete_status"] = r.status
     out["states"] = states
     await pc.close()

@@ -6,6 +6,11 @@ import Hls from 'hls.js';
 import { api, follow, Problem } from './api.js';
 import { ProblemBox } from './problem.jsx';
 
+/** Ends a WHIP or WHEP session: its DELETE carries the credential that created it. */
+function hangUp(session, bearer) {
+  fetch(session, { method: 'DELETE', headers: { authorization: `Bearer ${bearer}` } }).catch(() => {});
+}
+
 /** Offer/answer with a WHIP or WHEP endpoint; resolves to the session URL (for DELETE). */
 async function negotiate(pc, endpoint, bearer) {
   const url = new URL(endpoint, window.location.href).href;
@@ -102,7 +107,7 @@ function GoLive({ channel, streamKey }) {
           if (stopped) return;
           stopped = true;
           clearInterval(meter);
-          fetch(session, { method: 'DELETE' }).catch(() => {});
+          hangUp(session, key);
           pc.close();
           stream.getTracks().forEach((t) => t.stop());
           ctx.close();
@@ -135,35 +140,67 @@ function GoLive({ channel, streamKey }) {
   );
 }
 
-/** Listening to a channel; `load()` resolves to its playback answer (signed URLs). */
-export function Listen({ channel, load }) {
+/** Clears what a previous stream left on the element (a closed WebRTC stream, a source). */
+function reset(el) {
+  el.pause();
+  el.srcObject = null;
+  el.removeAttribute('src');
+  el.load();
+}
+
+/**
+ * Listening to a channel over WebRTC or LL-HLS; `load()` resolves to its playback answer
+ * (signed URLs) and `state` is the channel's live state. Choosing a protocol while the channel is
+ * offline waits for it: listening starts by itself when it goes on the air. Pressing the chosen
+ * button again starts over.
+ */
+export function Listen({ channel, load, state }) {
   const audio = useRef(null);
   const [how, setHow] = useState(null);
+  const [attempt, setAttempt] = useState(0);
   const [latency, setLatency] = useState(null);
   const [error, setError] = useState(null);
+  const onAir = state !== 'offline';
+  const choose = (h) => { setHow(h); setAttempt((n) => n + 1); };
   useEffect(() => {
-    if (!how || !audio.current) return undefined;
+    const el = audio.current;
+    if (!how || !el) return undefined;
     let stop = () => {};
+    let gone = false;
     setError(null);
     setLatency(null);
+    reset(el);
+    if (!onAir) return () => reset(el);
     (async () => {
       const pb = await load();
+      if (gone) return;
       if (how === 'hls') {
         if (Hls.isSupported()) {
           const hls = new Hls({ lowLatencyMode: true });
+          hls.on(Hls.Events.ERROR, (_, d) => {
+            if (!d.fatal) return;
+            const status = d.response && d.response.code;
+            setError(new Problem(status || 0, 'LL-HLS playback failed',
+              status === 404 ? 'the channel is not on the air here' : `${d.details}`));
+            hls.destroy();
+          });
           hls.loadSource(pb.master_url);
-          hls.attachMedia(audio.current);
-          const t = setInterval(() => setLatency(hls.latency), 500);
+          hls.attachMedia(el);
+          // hls.js reports a latency once it plays; 0 before.
+          const t = setInterval(() => setLatency(hls.latency > 0 ? hls.latency : null), 500);
           stop = () => { clearInterval(t); hls.destroy(); };
         } else {
-          audio.current.src = pb.master_url;
+          el.src = pb.master_url;
+          stop = () => reset(el);
         }
         return;
       }
       const pc = new RTCPeerConnection();
       pc.addTransceiver('audio', { direction: 'recvonly' });
-      pc.ontrack = (e) => { audio.current.srcObject = new MediaStream([e.track]); };
+      pc.ontrack = (e) => { el.srcObject = new MediaStream([e.track]); };
+      stop = () => pc.close();
       const session = await negotiate(pc, pb.whep_url, pb.token);
+      if (gone) { hangUp(session, pb.token); return; }
       // What the listener hears behind the network: the jitter buffer's delay plus the round trip.
       const t = setInterval(async () => {
         let jb = 0;
@@ -176,22 +213,26 @@ export function Listen({ channel, load }) {
             rtt = s.currentRoundTripTime;
           }
         });
-        setLatency(jb + rtt / 2);
+        setLatency(jb > 0 ? jb + rtt / 2 : null);
       }, 500);
       stop = () => {
         clearInterval(t);
-        fetch(session, { method: 'DELETE' }).catch(() => {});
+        hangUp(session, pb.token);
         pc.close();
+        reset(el);
       };
-    })().catch(setError);
-    return () => stop();
-  }, [how]);
+    })().catch((e) => { if (!gone) setError(e); });
+    return () => { gone = true; stop(); };
+  }, [how, attempt, onAir]);
   return (
     <section aria-labelledby={`listen-${channel.id}`}>
       <h3 id={`listen-${channel.id}`}>Listen</h3>
-      <button type="button" aria-pressed={how === 'webrtc'} onClick={() => setHow('webrtc')}>WebRTC</button>{' '}
-      <button type="button" aria-pressed={how === 'hls'} onClick={() => setHow('hls')}>LL-HLS</button>
+      <button type="button" aria-pressed={how === 'webrtc'} onClick={() => choose('webrtc')}>WebRTC</button>{' '}
+      <button type="button" aria-pressed={how === 'hls'} onClick={() => choose('hls')}>LL-HLS</button>
       <audio ref={audio} autoplay controls aria-label={`Listen to ${channel.title}`} />
+      {how && !onAir ? (
+        <p data-testid="waiting" aria-live="polite">The channel is offline: listening starts when it goes on the air.</p>
+      ) : null}
       {latency != null ? <p data-testid="latency">Latency: {Math.round(latency * 1000)} ms</p> : null}
       <ProblemBox error={error} />
     </section>
@@ -237,7 +278,7 @@ function Channel({ channel, streamKey, who }) {
       <p>Share: <a href={`${location.origin}/play/channel/${channel.id}`}>{`${location.origin}/play/channel/${channel.id}`}</a></p>
       {streamKey ? <Settings channel={channel} streamKey={streamKey} /> : null}
       {mine ? <GoLive channel={channel} streamKey={streamKey} /> : null}
-      <Listen channel={channel} load={load} />
+      <Listen channel={channel} load={load} state={live.state} />
     </article>
   );
 }
