@@ -27,6 +27,13 @@ pub enum Error {
     Storage(#[from] crate::storage::Error),
 }
 
+/// Whether `t` plays in a playlist owned by `playlist_owner`: a ready track that is public or
+/// the playlist owner's own. A private track is never published through someone else's
+/// playlist, whoever added it and whenever it was made private.
+pub fn plays_in(t: &Track, playlist_owner: &str) -> bool {
+    t.status == Status::Ready && (t.public || t.owner == playlist_owner)
+}
+
 /// A published track as delivery needs it.
 #[derive(Debug)]
 pub struct Published {
@@ -170,14 +177,14 @@ impl Catalog {
         if let Some(s) = self.stitched.get(&playlist) {
             return Ok(Some(s));
         }
-        let Some((_, entries)) = self.store.playlist(playlist).await? else {
+        let Some((p, entries)) = self.store.playlist(playlist).await? else {
             return Ok(None);
         };
         let tracks = self.tracks_of(&entries).await?;
         let ready: Vec<&Track> = entries
             .iter()
             .filter_map(|e| tracks.get(&e.track_id).and_then(Option::as_ref))
-            .filter(|t| t.status == Status::Ready)
+            .filter(|t| plays_in(t, &p.owner))
             .collect();
         let renditions = self.common(&ready).await?;
         let s = Arc::new(Stitch {

@@ -90,6 +90,9 @@ struct Conn {
     /// byte of a request whose head is not complete yet (0: none).
     last_io: AtomicU64,
     head_started: AtomicU64,
+    /// Woken when a head starts, so that the watcher moves its deadline from the keep-alive
+    /// timeout to the header timeout.
+    head_begun: tokio::sync::Notify,
     close: CancellationToken,
 }
 
@@ -277,6 +280,7 @@ async fn accept_loop(
             inflight: AtomicUsize::new(0),
             last_io: AtomicU64::new(registry.now_ms()),
             head_started: AtomicU64::new(0),
+            head_begun: tokio::sync::Notify::new(),
             close: CancellationToken::new(),
         });
         {
@@ -434,6 +438,8 @@ async fn connection(
         tokio::select! {
             _ = served.as_mut() => break,
             _ = conn.close.cancelled() => break,
+            // A head started: its deadline is the header timeout, not the keep-alive one.
+            _ = conn.head_begun.notified() => {}
             _ = tokio::time::sleep_until(deadline) => {
                 if expired(&conn, &registry, limits) {
                     break;
@@ -668,13 +674,14 @@ impl AsyncRead for Tracked {
         if matches!(r, Poll::Ready(Ok(()))) && buf.filled().len() > before {
             let now = self.registry.now_ms();
             self.conn.last_io.store(now, Ordering::Release);
-            if self.conn.idle() {
-                let _ = self.conn.head_started.compare_exchange(
-                    0,
-                    now,
-                    Ordering::AcqRel,
-                    Ordering::Acquire,
-                );
+            if self.conn.idle()
+                && self
+                    .conn
+                    .head_started
+                    .compare_exchange(0, now, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+            {
+                self.conn.head_begun.notify_one();
             }
         }
         r

@@ -154,10 +154,14 @@ impl Server {
         let metrics = Arc::new(Metrics::new());
         let shutdown = CancellationToken::new();
         let outbox = Arc::new(Outbox::new());
+        if config.live.node_id.is_empty() {
+            config.live.node_id = node_identity(&config.server.data_dir)?;
+        }
         let live = Arc::new(crate::live::Live::new(
             config.live.clone(),
             public_url.clone(),
-            Duration::from_secs(config.delivery.listener_idle_seconds),
+            Duration::from_secs(config.delivery.listener_idle_seconds)
+                .min(crate::live::HLS_LISTENER_IDLE),
             store.clone(),
             storage.clone(),
             outbox.clone(),
@@ -457,4 +461,24 @@ fn redact(url: &str) -> String {
         }
         _ => url.to_string(),
     }
+}
+
+/// This node's id in channel leases when `live.node_id` is not set: kept in `data_dir/node-id`,
+/// so that a node restarted after a crash (kill -9, no lease released) is still the holder of its
+/// channels' leases and takes them back at once, instead of redirecting to itself until they
+/// expire.
+fn node_identity(data_dir: &std::path::Path) -> anyhow::Result<String> {
+    let path = data_dir.join("node-id");
+    match std::fs::read_to_string(&path) {
+        Ok(id) if !id.trim().is_empty() => return Ok(id.trim().to_string()),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
+    let id = format!("node-{}", uuid::Uuid::new_v4().simple());
+    crate::util::write_private(&path, format!("{id}\n").as_bytes())
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(id)
 }

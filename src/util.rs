@@ -1,5 +1,6 @@
 //! `util`: the small helpers every layer shares and none owns: the wall clock in Unix units,
-//! RFC 3339 timestamps and lowercase hex. It imports nothing of the crate.
+//! RFC 3339 timestamps, lowercase hex and client text made safe to show. It imports nothing of
+//! the crate.
 
 use std::fmt::Write;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -24,6 +25,32 @@ pub fn now_ms() -> i64 {
 pub fn rfc3339(ms: i64) -> String {
     let t = UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
     humantime::format_rfc3339_millis(t).to_string()
+}
+
+/// Text a client sent for others to read (a title, a stream's name), made safe to show: control
+/// characters, bidirectional overrides and isolates (which reorder what follows them, RFC 9839
+/// "problematic" code points), line and paragraph separators and byte-order marks are dropped,
+/// and at most `max` characters are kept. Joiners stay: emoji sequences need them.
+pub fn clean_text(text: &str, max: usize) -> String {
+    text.chars()
+        .filter(|c| {
+            !c.is_control()
+                && !matches!(
+                    c,
+                    '\u{061C}'
+                        | '\u{200E}'
+                        | '\u{200F}'
+                        | '\u{202A}'..='\u{202E}'
+                        | '\u{2066}'..='\u{2069}'
+                        | '\u{2028}'
+                        | '\u{2029}'
+                        | '\u{FEFF}'
+                )
+        })
+        .take(max)
+        .collect::<String>()
+        .trim()
+        .to_string()
 }
 
 /// Lowercase hex of `bytes`.
@@ -71,6 +98,17 @@ pub fn bind_udp(addr: std::net::SocketAddr) -> std::io::Result<std::net::UdpSock
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn shown_text_loses_what_reorders_or_breaks_lines() {
+        assert_eq!(
+            super::clean_text("Artist \u{202E}gnoS\u{202C} - Title\u{2028}x\u{2069}", 100),
+            "Artist gnoS - Titlex"
+        );
+        assert_eq!(super::clean_text("\u{FEFF}a\tb\r\nc", 100), "abc");
+        assert_eq!(super::clean_text("👨\u{200D}👩 ok", 100), "👨\u{200D}👩 ok");
+        assert_eq!(super::clean_text("abcdef", 3), "abc");
+    }
+
     #[test]
     fn timestamps_and_hex_have_one_spelling() {
         assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00.000Z");

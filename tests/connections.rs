@@ -84,6 +84,47 @@ async fn slowloris_heads_are_cut_and_health_still_answers() {
     assert_eq!(healthz(&s).await, 200);
 }
 
+/// With every default (`header_timeout_seconds` 10, `keepalive_idle_seconds` 60), a head that
+/// stalls or trickles is cut at the header timeout: on a new connection and on a kept-alive one
+/// that already served a request. hyper's own limit would close them at 30 s; the watcher must
+/// see the head start, not keep the deadline it computed while the connection was idle.
+#[tokio::test]
+async fn heads_are_cut_at_the_header_timeout_with_the_default_keep_alive() {
+    let s = Server::start(Db::Sqlite, &[]).await;
+    let started = std::time::Instant::now();
+    let mut stalled = TcpStream::connect(addr(&s)).await.unwrap();
+    stalled
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let mut kept = TcpStream::connect(addr(&s)).await.unwrap();
+    kept.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 1024];
+    let n = kept.read(&mut buf).await.unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+    let trickle = async {
+        // One byte of a new head every second on the kept-alive connection.
+        for b in b"GET /healthz HTTP/1.1\r\nHost: x".iter().cycle().take(40) {
+            if kept.write_all(&[*b]).await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    };
+    let ((), got) = tokio::join!(trickle, until_closed(&mut stalled, Duration::from_secs(25)));
+    assert!(got.is_empty(), "a half-sent head got an answer");
+    let closed = started.elapsed();
+    let got = until_closed(&mut kept, Duration::from_secs(5)).await;
+    assert!(got.is_empty());
+    assert!(
+        closed < Duration::from_secs(20),
+        "closed after {closed:?}: the 10 s header timeout was not applied"
+    );
+    assert_eq!(healthz(&s).await, 200);
+}
+
 #[tokio::test]
 async fn a_stalled_body_ends_the_request_and_leaves_nothing() {
     let s = short_timeouts().await;

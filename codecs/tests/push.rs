@@ -42,7 +42,11 @@ fn pushed(bytes: &[u8], ext: &str, sizes: &[usize]) -> (Vec<Vec<f32>>, String, u
 }
 
 fn check(name: &str, ext: &str) {
-    let bytes = fixture(name);
+    check_bytes(&fixture(name), name, ext)
+}
+
+fn check_bytes(bytes: &[u8], name: &str, ext: &str) {
+    let bytes = bytes.to_vec();
     let whole = decode(
         Box::new(std::io::Cursor::new(bytes.clone())),
         Some(ext),
@@ -154,4 +158,16 @@ fn aac_adts_pushed_decodes_as_the_file() {
     assert!(common + 2048 >= n);
     assert_eq!(&samples[0][..common], &whole.pcm.planes[0][..common]);
     assert!(before_end > 0);
+}
+
+/// ffmpeg's Ogg FLAC (`-c:a flac -f ogg`, what `ffmpeg … icecast://` sends for it) puts a second
+/// of audio in each page, here 57 KiB, more than the 16 KiB the probe first waits for: the probe
+/// runs dry, puts the bytes back and tries again with more, instead of failing (the live source
+/// was then dropped as garbage). Made with `ffmpeg -f lavfi -i anoisesrc=d=1.5:c=pink:r=22050
+/// -ac 1 -c:a flac -f ogg` (Lavf 59).
+#[test]
+fn ffmpeg_ogg_flac_with_pages_past_the_probe_pushed_decodes_as_the_file() {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/test_data/ffmpeg_ogg_flac_pink_22k.ogg");
+    check_bytes(&std::fs::read(p).unwrap(), "ffmpeg Ogg FLAC", "ogg");
 }

@@ -42,7 +42,8 @@ pub struct TrackPlayback {
     pub expires_at: String,
 }
 
-/// Playback URLs, signed for `auth.playback_ttl_seconds`. Any role may play a ready track.
+/// Playback URLs, signed for `auth.playback_ttl_seconds`. Any role may play a ready public
+/// track; a private one plays for its owner and admins (others get 404).
 #[utoipa::path(
     post, path = "/v1/tracks/{id}/playback", tag = TRACKS, params(("id" = String, Path, description = "Track id")),
     responses(
@@ -58,7 +59,12 @@ async fn track(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Json<TrackPlayback>, Problem> {
-    let (t, _) = find_track(&app, &headers, &id, false).await?;
+    let (t, who) = find_track(&app, &headers, &id, false).await?;
+    // A private track plays for its owner and admins only (others learn nothing of it); the
+    // platform mints tokens for anyone else it lets listen.
+    if !t.public && !who.manages(&t.owner) {
+        return Err(Problem::not_found(format!("no track {}", t.id)));
+    }
     Ok(Json(
         sign_track(&app, &t, app.config.auth.playback_ttl_seconds).await?,
     ))
@@ -117,7 +123,8 @@ pub struct Skipped {
     pub entry_id: String,
     /// Its track.
     pub track_id: String,
-    /// `deleted`, `failed`, `queued` or `processing`.
+    /// `deleted`, `failed`, `queued`, `processing`, or `private` (another owner's track that is
+    /// not public: it never plays through this playlist).
     pub status: String,
 }
 
@@ -176,7 +183,7 @@ pub(super) async fn sign_playlist(
     let (mut chapters, mut skipped, mut start) = (Vec::new(), Vec::new(), 0.0);
     for e in entries {
         match tracks.get(&e.track_id).and_then(Option::as_ref) {
-            Some(t) if t.status == Status::Ready => {
+            Some(t) if crate::catalog::plays_in(t, &p.owner) => {
                 let d = t.duration_seconds().unwrap_or(0.0);
                 chapters.push(Chapter {
                     entry_id: e.id.to_string(),
@@ -190,7 +197,12 @@ pub(super) async fn sign_playlist(
             t => skipped.push(Skipped {
                 entry_id: e.id.to_string(),
                 track_id: e.track_id.to_string(),
-                status: t.map_or("deleted", |t| t.status.as_str()).to_owned(),
+                status: match t {
+                    None => "deleted",
+                    Some(t) if t.status == Status::Ready => "private",
+                    Some(t) => t.status.as_str(),
+                }
+                .to_owned(),
             }),
         }
     }

@@ -85,6 +85,9 @@ pub struct TrackView {
     pub progress: f64,
     /// Why it failed.
     pub error: Option<String>,
+    /// Whether `POST …/retry` can queue it again: a failed track whose original is still
+    /// stored. A track rejected for its content (its original removed) must be uploaded again.
+    pub retryable: bool,
     /// Loudness, duration and format analysis of the published package.
     #[schema(value_type = Option<Object>)]
     pub analysis: Option<Value>,
@@ -148,6 +151,7 @@ pub(super) async fn view(app: &App, t: &Track) -> Result<TrackView, Problem> {
                 .collect()
         })
         .unwrap_or_default();
+    let retryable = t.status == Status::Failed && app.storage.exists(&t.original_key).await?;
     let id = t.id.to_string();
     Ok(TrackView {
         links: TrackLinks {
@@ -165,6 +169,7 @@ pub(super) async fn view(app: &App, t: &Track) -> Result<TrackView, Problem> {
         status: t.status,
         progress: (t.progress * 1000.0).round() / 1000.0,
         error: t.error.clone(),
+        retryable,
         analysis,
         warnings,
         renditions,

@@ -8,7 +8,7 @@ use dashmap::DashMap;
 use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, mpsc};
@@ -140,6 +140,9 @@ pub enum Ctl {
         id: u64,
         /// Its PCM.
         pcm: mpsc::Receiver<Pcm48>,
+        /// Cancelled when it must go at once, what it has buffered included (its key was
+        /// rotated, another source took over).
+        drop: CancellationToken,
     },
     /// A new title from the source (`/admin/metadata`, in-band tags).
     Title(String),
@@ -193,6 +196,9 @@ pub struct Channel {
     events: broadcast::Sender<ChannelEvent>,
     ctl: mpsc::Sender<Ctl>,
     source: Mutex<Option<Attached>>,
+    /// Whether the attached source delivers in real time: neither held back ahead of it nor
+    /// silent. Set by the engine; a source that is not may be taken over by a new one.
+    pub(super) source_on_time: AtomicBool,
     next_source: AtomicU64,
     epoch: Instant,
     /// Cancelled when the engine stops.
@@ -227,6 +233,7 @@ impl Channel {
             events: broadcast::channel(64).0,
             ctl,
             source: Mutex::new(None),
+            source_on_time: AtomicBool::new(false),
             next_source: AtomicU64::new(1),
             epoch: Instant::now(),
             stopped: CancellationToken::new(),
@@ -259,7 +266,14 @@ impl Channel {
 
     /// Attaches a source authenticated by the key whose hash is `key_hash`. Returns its number,
     /// the sender its PCM goes to, and the token that is cancelled when it must go (its key was
-    /// rotated, the channel stopped or was deleted).
+    /// rotated, another source took over, the channel stopped or was deleted).
+    ///
+    /// One source at a time: a second is refused while the first delivers in real time (as
+    /// Icecast refuses it, so a backup encoder that retries never cuts the live one off). A
+    /// source with the channel's key takes over from one that does not: one held back ahead of
+    /// real time (a file sent too fast, or the backlog of a source that already left) or one
+    /// that went silent (a dead connection not yet timed out). The old one ends at once, with
+    /// what it had buffered.
     pub async fn attach(
         &self,
         key_hash: &str,
@@ -275,17 +289,32 @@ impl Channel {
             if self.stopped.is_cancelled() {
                 return Err(Refused::Stopped);
             }
-            if slot.as_ref().is_some_and(|a| !a.drop.is_cancelled()) {
-                return Err(Refused::Busy);
+            if let Some(old) = slot.as_ref().filter(|a| !a.drop.is_cancelled()) {
+                let on_time = self.source_on_time.load(Ordering::Acquire);
+                if on_time || old.key_hash != key_hash {
+                    return Err(Refused::Busy);
+                }
+                tracing::info!(channel = %self.id, old = old.id, new = id, "a source takes over from one that is not on time");
+                old.drop.cancel();
             }
             *slot = Some(Attached {
                 id,
                 key_hash: key_hash.to_string(),
                 drop: drop.clone(),
             });
+            self.source_on_time.store(true, Ordering::Release);
+            self.status.write().source = Some(info);
         }
-        self.status.write().source = Some(info);
-        if self.ctl.send(Ctl::Attach { id, pcm: rx }).await.is_err() {
+        if self
+            .ctl
+            .send(Ctl::Attach {
+                id,
+                pcm: rx,
+                drop: drop.clone(),
+            })
+            .await
+            .is_err()
+        {
             self.detach(id);
             return Err(Refused::Stopped);
         }
@@ -303,24 +332,33 @@ impl Channel {
         true
     }
 
-    /// Frees the source slot of source `id`.
+    /// Frees the source slot of source `id`. What the engine has of it still plays out unless
+    /// its drop token is cancelled too.
     pub fn detach(&self, id: u64) {
         let mut slot = self.source.lock();
         if slot.as_ref().is_some_and(|a| a.id == id) {
-            if let Some(a) = slot.take() {
-                a.drop.cancel();
-            }
+            *slot = None;
+        }
+    }
+
+    /// Clears the status's source unless a source holds the slot (one that just attached has
+    /// already written its own).
+    pub(super) fn clear_source_if_free(&self) {
+        let slot = self.source.lock();
+        if slot.is_none() {
+            self.status.write().source = None;
         }
     }
 
     /// Drops the connected source unless it authenticated with the key hashed `key_hash` (the
-    /// key was rotated).
+    /// key was rotated): it ends at once, with what it had buffered.
     pub fn keep_only_key(&self, key_hash: &str) {
         let mut slot = self.source.lock();
         if slot.as_ref().is_some_and(|a| a.key_hash != key_hash) {
             if let Some(a) = slot.take() {
                 a.drop.cancel();
             }
+            self.status.write().source = None;
         }
     }
 

@@ -2,7 +2,8 @@
 //!
 //! Timestamps come only from samples produced. The wall clock decides two things: how long to
 //! wait before producing more (the auto-DJ is paced by it; a source is paced by its sender and
-//! only held back when it runs ahead), and the `EXT-X-PROGRAM-DATE-TIME` of each segment. When
+//! only held back when it runs ahead), and the `EXT-X-PROGRAM-DATE-TIME` of each segment, which
+//! follows media time from the mapping and so only moves forward. When
 //! media time falls more than a second behind the wall clock (a source that stalled or sends
 //! slower than real time), the mapping is moved up to now: the drift is absorbed at that instant
 //! and counted, instead of accumulating into a growing delay.
@@ -74,16 +75,13 @@ impl Clock {
 }
 
 impl Clock {
-    /// Dates `tick` by an observation: the sample arrived at `unix_ms` (`now` on the monotonic
-    /// clock). A sample is never dated after it arrived: when the mapping would put it later
-    /// (a source that sent a burst), the mapping moves back to the observation; when it would put
-    /// it more than a second earlier (a stall), it moves up, and that is counted.
-    pub fn observe(&mut self, tick: u64, now: Instant, unix_ms: i64) {
-        let dated = self.unix_ms(tick);
-        if dated > unix_ms + 20 || dated < unix_ms - MAX_BEHIND.as_millis() as i64 {
-            let corrections = self.corrections + u64::from(dated < unix_ms);
+    /// Maps `tick` to `now` (`unix_ms`): a new source is paced from its first sample's arrival.
+    /// Never earlier than the current mapping puts `tick`, so that dates only move forward and
+    /// a part is never due before the one it follows.
+    pub fn restart(&mut self, tick: u64, now: Instant, unix_ms: i64) {
+        if unix_ms > self.unix_ms(tick) && now > self.due(tick) {
             *self = Clock {
-                corrections,
+                corrections: self.corrections,
                 ..Clock::new(tick, now, unix_ms)
             };
         }
@@ -114,20 +112,18 @@ mod tests {
     }
 
     #[test]
-    fn observations_keep_dates_honest() {
+    fn a_new_source_restarts_the_mapping_but_never_back() {
         let t0 = Instant::now();
         let mut c = Clock::new(0, t0, 0);
-        // A burst: 2 s of samples arrived within 1 s.
-        c.observe(96_000, t0 + Duration::from_secs(1), 1_000);
-        assert_eq!(c.unix_ms(96_000), 1_000);
+        // A source that arrives later than the mapping expects: paced from its arrival.
+        c.restart(48_000, t0 + Duration::from_secs(2), 2_000);
+        assert_eq!(c.unix_ms(48_000), 2_000);
+        assert_eq!(c.due(96_000), t0 + Duration::from_secs(3));
+        // One that would date its first sample earlier than the mapping does (a burst whose
+        // backlog puts its arrival back): the mapping stays, dates do not go back.
+        c.restart(96_000, t0 + Duration::from_millis(2_500), 2_500);
+        assert_eq!(c.unix_ms(96_000), 3_000);
         assert_eq!(c.corrections, 0);
-        // On time within 20 ms: untouched.
-        c.observe(144_000, t0 + Duration::from_secs(2), 2_010);
-        assert_eq!(c.unix_ms(144_000), 2_000);
-        // Late by more than a second: moved up and counted.
-        c.observe(192_000, t0 + Duration::from_secs(5), 5_000);
-        assert_eq!(c.unix_ms(192_000), 5_000);
-        assert_eq!(c.corrections, 1);
     }
 
     #[test]

@@ -30,8 +30,10 @@ pub const BLOCK: usize = 960;
 /// How long a live source may leave its buffer empty before the auto-DJ fills in.
 const UNDERRUN: Duration = Duration::from_millis(500);
 
-/// How far ahead of the wall clock a live source may run before it is held back.
-const LIVE_LEAD: Duration = Duration::from_secs(3);
+/// Decoded source PCM the engine takes ahead of what it encodes, frames (0.5 s). Past it the
+/// source's PCM waits in its queue, its decoder waits, its reads stop and TCP holds the source
+/// back: memory stays bounded in seconds whatever the source's bitrate or pace.
+const SOURCE_BUFFER: usize = 24_000;
 
 /// `CLASS` of now-playing date ranges.
 pub const NOW_PLAYING_CLASS: &str = "com.veza.now-playing";
@@ -49,6 +51,8 @@ pub struct Lane {
 struct LiveIn {
     id: u64,
     pcm: mpsc::Receiver<Pcm48>,
+    /// Cancelled when the source must go at once, buffer included.
+    drop: CancellationToken,
     buf: [VecDeque<f32>; 2],
     last: Instant,
     closed: bool,
@@ -63,6 +67,9 @@ pub struct Wiring {
     pub metrics: Arc<Metrics>,
     pub shutdown: CancellationToken,
     pub source_timeout: Duration,
+    /// How far ahead of the wall clock a live source may run before it is held back
+    /// (`live.lead_seconds`).
+    pub lead: Duration,
     pub crossfade_frames: usize,
     pub listener_idle: Duration,
 }
@@ -75,11 +82,9 @@ pub struct Engine {
     live: Option<LiveIn>,
     autodj: Option<Feed>,
     mixer: Mixer,
-    /// Paces production.
+    /// Paces production and dates parts (`EXT-X-PROGRAM-DATE-TIME`): dates follow media time,
+    /// so they only move forward, by each part's duration (a stall moves them on once).
     clock: Clock,
-    /// Dates parts (`EXT-X-PROGRAM-DATE-TIME`): the pacing clock for the auto-DJ, the arrival
-    /// of samples for a live source.
-    dates: Clock,
     /// Tick of the next input frame.
     tick: u64,
     origin: u64,
@@ -101,7 +106,6 @@ impl Engine {
     ) -> Engine {
         Engine {
             clock: Clock::new(origin, Instant::now(), util::now_ms()),
-            dates: Clock::new(origin, Instant::now(), util::now_ms()),
             mixer: Mixer::new(w.crossfade_frames.max(1), Input::Silence),
             ch,
             lanes,
@@ -128,7 +132,7 @@ impl Engine {
                 break;
             };
             let lead = if self.mixer.current() == Input::Live {
-                LIVE_LEAD
+                self.w.lead
             } else {
                 Duration::ZERO
             };
@@ -141,9 +145,6 @@ impl Engine {
                     _ = stopped.cancelled() => break,
                     _ = self.w.shutdown.cancelled() => break,
                 }
-            }
-            if self.mixer.current() != Input::Live {
-                self.dates = self.clock.clone();
             }
             if let Err(e) = self.encode(&block) {
                 tracing::error!(channel = %self.ch.id, error = %e, "live encoding failed; the channel stops");
@@ -159,11 +160,12 @@ impl Engine {
 
     fn control(&mut self, c: Ctl) {
         match c {
-            Ctl::Attach { id, pcm } => {
+            Ctl::Attach { id, pcm, drop } => {
                 tracing::debug!(channel = %self.ch.id, source = id, "source attached to the engine");
                 self.live = Some(LiveIn {
                     id,
                     pcm,
+                    drop,
                     buf: [VecDeque::new(), VecDeque::new()],
                     last: Instant::now(),
                     closed: false,
@@ -180,37 +182,43 @@ impl Engine {
             while let Ok(c) = self.ctl.try_recv() {
                 self.control(c);
             }
+            if self.live.as_ref().is_some_and(|l| l.drop.is_cancelled()) {
+                // Rotated away or taken over: it goes now, with what it had buffered.
+                self.live = None;
+                self.ch.clear_source_if_free();
+                continue;
+            }
             if let Some(live) = self.live.as_mut() {
-                while let Ok(pcm) = live.pcm.try_recv() {
+                while live.buf[0].len() < SOURCE_BUFFER {
+                    let Ok([l, r]) = live.pcm.try_recv() else {
+                        break;
+                    };
                     live.last = Instant::now();
-                    let [l, r] = pcm;
                     live.buf[0].extend(l);
                     live.buf[1].extend(r);
                 }
+                let held = live.buf[0].len() >= SOURCE_BUFFER;
+                let on_time = !held && live.last.elapsed() < UNDERRUN;
+                self.ch
+                    .source_on_time
+                    .store(on_time, std::sync::atomic::Ordering::Release);
                 if live.buf[0].len() >= BLOCK {
                     let l: Vec<f32> = live.buf[0].drain(..BLOCK).collect();
                     let r: Vec<f32> = live.buf[1].drain(..BLOCK).collect();
-                    // The samples still buffered arrived after these: date these earlier by
-                    // that much.
-                    let backlog = Duration::from_micros(
-                        live.buf[0].len() as u64 * 1_000_000 / super::clock::RATE,
-                    );
-                    let now = Instant::now();
-                    let (at, at_ms) = (
-                        now.checked_sub(backlog).unwrap_or(now),
-                        util::now_ms() - backlog.as_millis() as i64,
-                    );
                     if std::mem::take(&mut live.fresh) {
-                        // A new source: its first sample is dated by its arrival, and it is
-                        // paced from there (not by what an earlier source sent).
-                        let corrections = self.dates.corrections;
-                        self.dates = Clock::new(self.tick, at, at_ms);
-                        self.dates.corrections = corrections;
-                        let corrections = self.clock.corrections;
-                        self.clock = Clock::new(self.tick, at, at_ms);
-                        self.clock.corrections = corrections;
-                    } else {
-                        self.dates.observe(self.tick, at, at_ms);
+                        // A new source is paced from its first sample's arrival (the samples
+                        // still buffered arrived after it), not by what an earlier source
+                        // sent; dates never go back.
+                        let backlog = Duration::from_micros(
+                            live.buf[0].len() as u64 * 1_000_000 / super::clock::RATE,
+                        );
+                        let now = Instant::now();
+                        let at = now.checked_sub(backlog).unwrap_or(now);
+                        self.clock.restart(
+                            self.tick,
+                            at,
+                            util::now_ms() - backlog.as_millis() as i64,
+                        );
                     }
                     self.mixer.switch(Input::Live);
                     self.set_state(State::Live);
@@ -224,7 +232,7 @@ impl Engine {
                     let id = live.id;
                     self.live = None;
                     self.ch.detach(id);
-                    self.ch.status.write().source = None;
+                    self.ch.clear_source_if_free();
                     continue;
                 }
                 let starved = live.last.elapsed() >= UNDERRUN;
@@ -240,7 +248,9 @@ impl Engine {
                 let Some(live) = self.live.as_mut() else {
                     continue;
                 };
+                let cut = live.drop.clone();
                 tokio::select! {
+                    _ = cut.cancelled() => {}
                     pcm = live.pcm.recv() => match pcm {
                         Some([l, r]) => {
                             live.last = Instant::now();
@@ -348,7 +358,7 @@ impl Engine {
                     if let Some(e) = lane.emsg.take() {
                         part.data = with_emsg(part.data, &e, part.index == 0);
                     }
-                    let pdt = self.dates.unix_ms(part.start.ticks());
+                    let pdt = self.clock.unix_ms(part.start.ticks());
                     lane.output.publish(part, pdt);
                     self.w.metrics.live_parts.inc();
                 }
@@ -363,11 +373,7 @@ impl Engine {
     }
 
     fn now_playing(&mut self, title: String, track_id: Option<TrackId>, offset: usize) {
-        let title: String = title
-            .chars()
-            .filter(|c| !c.is_control())
-            .take(512)
-            .collect();
+        let title = util::clean_text(&title, 512);
         if self
             .ch
             .status
@@ -384,7 +390,7 @@ impl Engine {
         for lane in &mut self.lanes {
             lane.emsg = Some(e.clone());
         }
-        let start_ms = self.dates.unix_ms(tick);
+        let start_ms = self.clock.unix_ms(tick);
         {
             let mut d = self.ch.dateranges.write();
             d.push_back(DateRange {
@@ -477,7 +483,7 @@ impl Engine {
             .metrics
             .live_drift_corrections
             .with_label_values(&[id.as_str()])
-            .set((self.clock.corrections + self.dates.corrections) as i64);
+            .set(self.clock.corrections as i64);
         let dropped = self
             .ch
             .dropped_consumers
@@ -493,7 +499,7 @@ impl Engine {
         // Encoders hold at most a frame: what is cut ends the last segment.
         for lane in &mut self.lanes {
             if let Ok(Some(part)) = lane.cutter.flush() {
-                let pdt = self.dates.unix_ms(part.start.ticks());
+                let pdt = self.clock.unix_ms(part.start.ticks());
                 lane.output.publish(part, pdt);
             }
             lane.output.end();

@@ -51,6 +51,11 @@ pub const PARTS_PER_SEGMENT: u32 = 6;
 /// `PART-TARGET`, seconds.
 pub const PART_TARGET: f64 = GRID as f64 / LOSSY_TIMESCALE as f64;
 
+/// How long a live HLS listener counts after its last request: a low-latency client asks
+/// for every part (320 ms), a plain HLS one for the playlist every target duration (2 s), so one
+/// that has asked nothing for two target durations has left.
+pub const HLS_LISTENER_IDLE: std::time::Duration = std::time::Duration::from_millis(4_000);
+
 /// Segment length in ticks.
 const SEGMENT_TICKS: u64 = GRID * PARTS_PER_SEGMENT as u64;
 
@@ -86,7 +91,8 @@ pub struct Live {
     pub config: config::Live,
     /// This node's public URL, written in its leases.
     pub public_url: String,
-    /// How long an HLS listener counts after its last request.
+    /// How long an HLS listener counts after its last request (at most
+    /// [`HLS_LISTENER_IDLE`]).
     pub listener_idle: Duration,
     channels: Arc<DashMap<ChannelId, Arc<Channel>>>,
     store: Arc<dyn MetadataStore>,
@@ -259,6 +265,7 @@ impl Live {
                 metrics: self.metrics.clone(),
                 shutdown: self.shutdown.clone(),
                 source_timeout: Duration::from_secs_f64(self.config.source_timeout_seconds),
+                lead: Duration::from_secs_f64(self.config.lead_seconds),
                 crossfade_frames,
                 listener_idle: self.listener_idle,
             },

@@ -5,7 +5,7 @@
 //! 1. A survey pass decodes it once for what normalisation needs first: its exact length, its
 //!    loudness and true peak (and the waveform on the way), as ffmpeg's two-pass `loudnorm` does.
 //! 2. An encode pass decodes it again. The lossless rendition (FLAC at the source rate, from the
-//!    untouched samples) and the lossy branch (resampled to 48 kHz once, normalised once, then
+//!    untouched samples; only for a lossless source) and the lossy branch (resampled to 48 kHz once, normalised once, then
 //!    every encoder in parallel from the same samples) run on their own threads, and each
 //!    rendition's segments are written as they are cut.
 //! 3. Only when the limiter took loudness away does a further pass re-encode the lossy renditions
@@ -137,7 +137,11 @@ fn encode(
         survey,
         plan,
         dir,
-        lossless: opts.renditions.contains(&Rendition::Flac),
+        // FLAC of a decoded lossy stream is no more faithful than the lossy source and several
+        // times larger: the lossless rendition is made for lossless sources only (or when it is
+        // the only one asked for, so that something plays).
+        lossless: opts.renditions.contains(&Rendition::Flac)
+            && (survey.info.lossless || lossy.is_empty()),
         lossy,
         gain,
         progress,

@@ -198,8 +198,8 @@ pub(super) fn masters(renditions: &[RenditionReport]) -> Vec<(String, String)> {
     out
 }
 
-/// Runs `fill` on a fresh temporary sibling of `outdir`, then renames it into place (replacing an
-/// older `outdir`). On any failure the temporary directory is removed and `outdir` is untouched.
+/// Runs `fill` on a fresh temporary sibling of `outdir` (its parent made first when missing),
+/// then renames it into place (replacing an older `outdir`). On any failure the temporary directory is removed and `outdir` is untouched.
 pub(super) fn write_atomically<T>(
     outdir: &Path,
     fill: impl FnOnce(&Path) -> Result<T>,
@@ -217,6 +217,8 @@ pub(super) fn write_atomically<T>(
         path: outdir.into(),
         source,
     };
+    // `veza-stream package in.flac a/b/out` makes `a/b` as `mkdir -p` would.
+    fs::create_dir_all(&parent).map_err(out_err)?;
     let tmp = tempfile::Builder::new()
         .prefix(&format!(".{name}.tmp-"))
         .tempdir_in(&parent)

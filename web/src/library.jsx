@@ -220,7 +220,7 @@ export function Library({ go }) {
                 <td class="wide">{loudness(t)}</td>
                 <td class="actions">
                   <button disabled={t.status !== 'ready'} onClick={() => setPlaying(t)} aria-label={`Play ${t.title}`}>Play</button>
-                  {t.status === 'failed' ? (
+                  {t.status === 'failed' && t.retryable ? (
                     <button onClick={() => act(() => api('POST', `/v1/tracks/${t.id}/retry`))} aria-label={`Retry ${t.title}`}>Retry</button>
                   ) : null}
                   <button onClick={() => act(() => api('DELETE', `/v1/tracks/${t.id}`))} aria-label={`Delete ${t.title}`}>Delete</button>
@@ -254,6 +254,14 @@ export function TrackPage({ id }) {
       setError(e);
     }
   };
+  const retry = async () => {
+    setError(null);
+    try {
+      setT(await api('POST', `/v1/tracks/${id}/retry`));
+    } catch (e) {
+      setError(e);
+    }
+  };
   const fmt = (v, d = 1) => (v == null ? '–' : Number(v).toFixed(d));
   return (
     <>
@@ -276,7 +284,18 @@ export function TrackPage({ id }) {
         </p>
         {t.visibility === 'private' ? <p class="muted">The link plays only for you until the track is public.</p> : null}
       </section>
-      {t.status === 'ready' ? <Player title={t.title} load={playback} label="Player" /> : <p>Status: {status(t)}</p>}
+      {t.status === 'ready' ? <Player title={t.title} load={playback} label="Player" /> : (
+        <section aria-labelledby="status-h">
+          <h3 id="status-h">Status: {status(t)}</h3>
+          {t.error ? <p data-testid="failure-reason" role="alert">{t.status === 'failed' ? 'It failed: ' : 'Last attempt: '}{t.error}</p> : null}
+          {t.status === 'failed' && t.retryable ? (
+            <button type="button" onClick={retry}>Retry</button>
+          ) : null}
+          {t.status === 'failed' && !t.retryable ? (
+            <p class="muted">The file was rejected and removed: upload it again once it is fixed.</p>
+          ) : null}
+        </section>
+      )}
       <section aria-labelledby="analysis-h">
         <h3 id="analysis-h">Analysis</h3>
         <dl class="facts">

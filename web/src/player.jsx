@@ -79,7 +79,9 @@ export function Player({ title, load, label = 'Now playing' }) {
   // Space plays and pauses, the arrows step 5 seconds, while focus is in the player.
   const keys = (e) => {
     const a = audio.current;
-    if (!a || e.target.tagName === 'SELECT' || e.target.tagName === 'BUTTON') return;
+    // Controls that answer the key themselves: a select, a button, and the audio element,
+    // whose native controls already toggle on space (toggling here too would undo it).
+    if (!a || ['SELECT', 'BUTTON', 'AUDIO', 'INPUT'].includes(e.target.tagName)) return;
     if (e.key === ' ') { e.preventDefault(); if (a.paused) a.play(); else a.pause(); }
     if (e.key === 'ArrowRight') { e.preventDefault(); a.currentTime += 5; }
     if (e.key === 'ArrowLeft') { e.preventDefault(); a.currentTime = Math.max(0, a.currentTime - 5); }

@@ -27,7 +27,7 @@ function LiveChannel({ item, load }) {
   return (
     <>
       <LiveState live={live} />
-      <Listen channel={item} load={load} />
+      <Listen channel={item} load={load} state={live.state} />
     </>
   );
 }

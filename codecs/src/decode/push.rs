@@ -23,11 +23,18 @@ const PROBE_BYTES: usize = 16 << 10;
 /// Most bytes held unread: a source pushing faster than it can be decoded is refused.
 const MAX_BUFFERED: usize = 8 << 20;
 
+/// Most bytes the probe waits for. A container whose headers and first audio unit need more
+/// than [`PROBE_BYTES`] (ffmpeg's Ogg FLAC puts a second of audio, up to 64 KiB, in each page)
+/// is probed again with twice as many bytes, up to this.
+const MAX_PROBE: usize = 1 << 20;
+
 /// The unread bytes, shared by the pushing side and the reader inside the decoder.
 #[derive(Default)]
 struct Buffer {
     bytes: VecDeque<u8>,
     ended: bool,
+    /// A read found nothing before the end: the reader ran ahead of what has arrived.
+    ran_dry: bool,
 }
 
 /// The decoder's view of the buffer: a forward-only source that reports the end only once the
@@ -51,6 +58,9 @@ impl Read for Pushed {
     fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
         let mut b = self.lock();
         let n = out.len().min(b.bytes.len()).min(READ_AT_ONCE);
+        if n == 0 && !out.is_empty() && !b.ended {
+            b.ran_dry = true;
+        }
         for (o, byte) in out.iter_mut().zip(b.bytes.drain(..n)) {
             *o = byte;
         }
@@ -168,11 +178,31 @@ impl PushDecoder {
             if self.unread() < self.reserve && !self.buffer.lock().ended {
                 return Ok(out);
             }
-            let d = StreamDecoder::open(
+            // The probe reads what has arrived; if it runs out before it has seen enough, the
+            // bytes are put back and it tries again once twice as many are here.
+            let before = {
+                let mut b = self.buffer.lock();
+                b.ran_dry = false;
+                (!b.ended).then(|| b.bytes.clone())
+            };
+            let d = match StreamDecoder::open(
                 Box::new(self.buffer.clone()),
                 self.extension.as_deref(),
                 &self.limits,
-            )?;
+            ) {
+                Ok(d) => d,
+                Err(e) => {
+                    let mut b = self.buffer.lock();
+                    match before {
+                        Some(bytes) if b.ran_dry && self.reserve < MAX_PROBE => {
+                            b.bytes = bytes;
+                            self.reserve = (self.reserve * 2).min(MAX_PROBE);
+                            return Ok(out);
+                        }
+                        _ => return Err(e),
+                    }
+                }
+            };
             // After the end nothing more will come: everything may be read.
             if !self.buffer.lock().ended {
                 self.reserve = reserve_for(d.container());

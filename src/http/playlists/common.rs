@@ -298,7 +298,9 @@ pub(crate) async fn save(
     Ok(p)
 }
 
-/// Resolves track ids a caller adds: each must exist and be ready or the caller's own.
+/// Resolves track ids a caller adds: each must be the caller's own (in any state; an admin
+/// manages every track), or another's that is ready and public. Another owner's private track
+/// answers as a track that does not exist.
 pub(crate) async fn resolve(
     app: &App,
     who: &Identity,
@@ -312,7 +314,7 @@ pub(crate) async fn resolve(
         })?;
         if seen.insert(id, ()).is_none() {
             match app.store.track(id).await? {
-                Some(t) if t.status == Status::Ready || who.manages(&t.owner) => {}
+                Some(t) if who.manages(&t.owner) || (t.status == Status::Ready && t.public) => {}
                 _ => {
                     return Err(Problem::unprocessable(
                         "unknown-track",
