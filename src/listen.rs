@@ -348,6 +348,7 @@ async fn connection(
             return;
         }
         if claim {
+            hold_back(&tcp);
             return hand_over(t, Box::new(tcp), addr, &conn, admitted).await;
         }
     }
@@ -383,6 +384,7 @@ async fn connection(
                         return;
                     };
                     if claim {
+                        hold_back(&stream.inner.get_ref().0.inner);
                         return hand_over(t, Box::new(stream), addr, &conn, admitted).await;
                     }
                     Box::new(stream)
@@ -457,6 +459,15 @@ async fn connection(
 
 /// Serves a connection `t` claimed to its end. A live source is never idle: the caps do not
 /// close it.
+/// Kernel receive buffer of a claimed connection (a live source). A fixed size turns off
+/// autotuning, which would let a source that sends ahead of real time park megabytes in the
+/// kernel once the server stops reading it: what is held back stays a few seconds of audio.
+const CLAIMED_RECV_BUFFER: usize = 64 << 10;
+
+fn hold_back(tcp: &TcpStream) {
+    let _ = socket2::SockRef::from(tcp).set_recv_buffer_size(CLAIMED_RECV_BUFFER);
+}
+
 async fn hand_over(
     t: &Takeover,
     io: Box<dyn Io>,

@@ -155,7 +155,7 @@ impl Server {
         let shutdown = CancellationToken::new();
         let outbox = Arc::new(Outbox::new());
         if config.live.node_id.is_empty() {
-            config.live.node_id = node_identity(&config.server.data_dir)?;
+            config.live.node_id = node_identity(&config.server.data_dir, &public_url)?;
         }
         let live = Arc::new(crate::live::Live::new(
             config.live.clone(),
@@ -463,22 +463,29 @@ fn redact(url: &str) -> String {
     }
 }
 
-/// This node's id in channel leases when `live.node_id` is not set: kept in `data_dir/node-id`,
-/// so that a node restarted after a crash (kill -9, no lease released) is still the holder of its
-/// channels' leases and takes them back at once, instead of redirecting to itself until they
-/// expire.
-fn node_identity(data_dir: &std::path::Path) -> anyhow::Result<String> {
+/// This node's id in channel leases when `live.node_id` is not set: a random id kept in
+/// `data_dir/node-id`, with the node's public URL. A node restarted after a crash (kill -9, no
+/// lease released) is the same node, holds its channels' leases still and takes them back at
+/// once, instead of redirecting to itself until they expire. Two nodes sharing a data directory
+/// have different URLs, so they stay two nodes.
+fn node_identity(data_dir: &std::path::Path, public_url: &str) -> anyhow::Result<String> {
+    use sha2::Digest;
     let path = data_dir.join("node-id");
-    match std::fs::read_to_string(&path) {
-        Ok(id) if !id.trim().is_empty() => return Ok(id.trim().to_string()),
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+    let kept = match std::fs::read_to_string(&path) {
+        Ok(id) => id.trim().to_string(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
         Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
-    }
-    std::fs::create_dir_all(data_dir)
-        .with_context(|| format!("creating {}", data_dir.display()))?;
-    let id = format!("node-{}", uuid::Uuid::new_v4().simple());
-    crate::util::write_private(&path, format!("{id}\n").as_bytes())
-        .with_context(|| format!("writing {}", path.display()))?;
-    Ok(id)
+    };
+    let random = if kept.is_empty() {
+        std::fs::create_dir_all(data_dir)
+            .with_context(|| format!("creating {}", data_dir.display()))?;
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        crate::util::write_private(&path, format!("{id}\n").as_bytes())
+            .with_context(|| format!("writing {}", path.display()))?;
+        id
+    } else {
+        kept
+    };
+    let digest = sha2::Sha256::digest(format!("{random} {public_url}").as_bytes());
+    Ok(format!("node-{}", crate::util::hex(&digest[..8])))
 }

@@ -84,6 +84,11 @@ async fn upload_multipart(s: &Server, path: &Path, title: &str) -> Value {
     r.json().await.unwrap()
 }
 
+/// Whether a track's playback offers no FLAC master (a lossy source).
+async fn play_flac_absent(s: &Server, id: &str) -> bool {
+    s.playback(id).await["masters"].get("flac").is_none()
+}
+
 async fn end_to_end(mut s: Server) {
     let mut good = Vec::new();
     for (i, rel) in GOOD.iter().enumerate() {
@@ -116,11 +121,15 @@ async fn end_to_end(mut s: Server) {
         assert_eq!(t["progress"], 1.0);
         let objects = s.objects().await;
         assert!(objects.contains(&format!("originals/{id}")), "{objects:?}");
-        assert!(
+        // The lossless rendition exists for lossless sources only.
+        let lossless = fixture(rel).lossless();
+        assert_eq!(
             objects
                 .iter()
                 .any(|k| k.starts_with(&format!("tracks/{id}/"))
-                    && k.ends_with("/flac/seg_00000.m4s"))
+                    && k.ends_with("/flac/seg_00000.m4s")),
+            lossless,
+            "{rel}"
         );
         let names: Vec<&str> = t["renditions"]
             .as_array()
@@ -128,7 +137,12 @@ async fn end_to_end(mut s: Server) {
             .iter()
             .map(|r| r["name"].as_str().unwrap())
             .collect();
-        assert_eq!(names, ["aac-128", "flac", "opus-96"], "{rel}");
+        if lossless {
+            assert_eq!(names, ["aac-128", "flac", "opus-96"], "{rel}");
+        } else {
+            assert_eq!(names, ["aac-128", "opus-96"], "{rel}");
+            assert!(play_flac_absent(&s, id).await, "{rel}");
+        }
         let duration = t["analysis"]["duration_seconds"].as_f64().unwrap();
         let expected = fixture(rel).decoded_seconds.unwrap();
         assert!(
@@ -140,7 +154,12 @@ async fn end_to_end(mut s: Server) {
         let master = play["master_url"].as_str().unwrap();
         assert!(master.starts_with(&s.url) && master.contains("?token=v1."));
         // Every rendition decodes over HTTP to the track's exact length.
-        for codec in ["aac", "opus", "flac"] {
+        let codecs: &[&str] = if lossless {
+            &["aac", "opus", "flac"]
+        } else {
+            &["aac", "opus"]
+        };
+        for codec in codecs {
             let url = play["masters"][codec].as_str().unwrap();
             let seconds = ffmpeg_seconds(url);
             assert!(
@@ -355,7 +374,7 @@ async fn playback_tokens_are_enforced_and_rotate() {
     )
     .await;
     let a = s
-        .upload(&fixtures().join("formats/mp3_cbr128_stereo_44k.mp3"))
+        .upload(&fixtures().join("formats/flac_16bit_44k_stereo.flac"))
         .await["id"]
         .as_str()
         .unwrap()
@@ -465,7 +484,10 @@ async fn delivery_speaks_http_the_way_cdns_expect() {
     let play = s.playback(&id).await;
     let token = play["token"].as_str().unwrap();
     let c = s.client();
-    let seg = format!("{}/hls/tracks/{id}/flac/seg_00000.m4s?token={token}", s.url);
+    let seg = format!(
+        "{}/hls/tracks/{id}/aac-128/seg_00000.m4s?token={token}",
+        s.url
+    );
 
     let full = c.get(&seg).send().await.unwrap();
     assert_eq!(full.status(), 200);

@@ -126,6 +126,12 @@ impl Config {
                 );
             }
         }
+        if live.max_connecting_per_client == 0 {
+            return bad("live.max_connecting_per_client", "must be positive");
+        }
+        if live.max_connecting_per_credential == 0 {
+            return bad("live.max_connecting_per_credential", "must be positive");
+        }
         if live.max_webrtc_sessions == 0 {
             return bad("live.max_webrtc_sessions", "must be positive");
         }
@@ -417,7 +423,11 @@ mod tests {
         // It lists every key: a section or key the file leaves out fails here.
         let (mut want, mut have) = (Default::default(), Default::default());
         keys(&toml::Value::try_from(&defaults).unwrap(), "", &mut want);
-        keys(&toml::Value::Table(toml::from_str(text).unwrap()), "", &mut have);
+        keys(
+            &toml::Value::Table(toml::from_str(text).unwrap()),
+            "",
+            &mut have,
+        );
         let missing: Vec<_> = want.difference(&have).collect();
         assert!(missing.is_empty(), "config/default.toml lacks {missing:?}");
     }

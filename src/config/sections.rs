@@ -293,8 +293,9 @@ pub struct Live {
     pub renditions: Vec<String>,
     /// How long a node's lease of a channel lasts; it is renewed at a third of this.
     pub lease_seconds: u64,
-    /// This node's id in channel leases; empty: one made at the first start and kept in
-    /// `data_dir/node-id`, so that a restarted node takes its leases back at once.
+    /// This node's id in channel leases; empty: one made from a random id kept in
+    /// `data_dir/node-id` and the public URL, so that a restarted node takes its leases back at
+    /// once.
     pub node_id: String,
     /// Encoded frames a push consumer (a WebRTC session) may have queued before it is dropped.
     pub consumer_queue_frames: usize,
@@ -303,8 +304,15 @@ pub struct Live {
     /// Addresses written as host candidates in WebRTC answers, for NAT and 1:1 public IPs
     /// (`IP` or `IP:PORT`); empty: every address of this host's interfaces, on the bound port.
     pub webrtc_advertise: Vec<String>,
-    /// WebRTC sessions (WHEP listeners and WHIP publishers) this node holds at once.
+    /// WebRTC sessions (WHEP listeners and WHIP publishers) this node holds at once. At most a
+    /// quarter of them may be connecting (not yet through ICE and DTLS): connected listeners
+    /// keep the rest.
     pub max_webrtc_sessions: usize,
+    /// WebRTC sessions one client address may have connecting at once; past it, 429.
+    pub max_connecting_per_client: usize,
+    /// WebRTC sessions one credential (a playback token, a stream key) may have connecting at
+    /// once; past it, 429.
+    pub max_connecting_per_credential: usize,
     /// STUN/TURN URLs announced in `Link` headers of WHEP/WHIP answers
     /// (`stun:host:port`, `turn:host:port?transport=udp`).
     pub ice_servers: Vec<String>,
@@ -332,6 +340,8 @@ impl Default for Live {
             webrtc_udp: "0.0.0.0:8189".into(),
             webrtc_advertise: Vec::new(),
             max_webrtc_sessions: 2000,
+            max_connecting_per_client: 16,
+            max_connecting_per_credential: 4,
             ice_servers: Vec::new(),
             webrtc_connect_timeout_seconds: 10.0,
             webrtc_consent_timeout_seconds: 30.0,

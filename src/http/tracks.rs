@@ -151,7 +151,9 @@ pub(super) async fn view(app: &App, t: &Track) -> Result<TrackView, Problem> {
                 .collect()
         })
         .unwrap_or_default();
-    let retryable = t.status == Status::Failed && app.storage.exists(&t.original_key).await?;
+    // Unknown while storage is out: offered, and the retry itself answers.
+    let retryable =
+        t.status == Status::Failed && app.storage.exists(&t.original_key).await.unwrap_or(true);
     let id = t.id.to_string();
     Ok(TrackView {
         links: TrackLinks {

@@ -222,12 +222,8 @@ fn open_problem(e: OpenError) -> Response {
             StatusCode::TOO_MANY_REQUESTS,
             "webrtc-connecting",
             "Too many sessions connecting",
-            format!(
-                "this address or credential already has sessions connecting (at most {} per \
-                 address, {} per credential); finish or DELETE them, or try again shortly",
-                crate::webrtc::MAX_CONNECTING_PER_CLIENT,
-                crate::webrtc::MAX_CONNECTING_PER_CREDENTIAL
-            ),
+            "this address or credential already has as many sessions connecting as it may; \
+             finish or DELETE them, or try again shortly",
         )
         .retry_after(5)
         .into_response(),

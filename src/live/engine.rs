@@ -2,9 +2,14 @@
 //! cut into parts and published. One task per channel drives it.
 //!
 //! Each turn produces one 20 ms block (960 frames at 48 kHz) from the live source when it has
-//! one buffered, else from the auto-DJ, crossfading when the input changes. A source is paced by
-//! its sender; the auto-DJ by the clock ([`Clock`]). Every rendition's encoder gets the same
-//! block, and every listener reads the same parts: adding listeners adds no encoder work.
+//! one buffered, else from the auto-DJ, crossfading when the input changes. Blocks are produced
+//! no earlier than the clock ([`Clock`]) says they are due, whatever the input: a part is never
+//! published before its date. A source that sends ahead waits in its buffer (at most
+//! `live.lead_seconds`), then in its queue, then in TCP. A source that falls silent for half a
+//! second is replaced by the auto-DJ, or by silence on a channel without one, so that media
+//! time keeps up with the wall clock and dates stay consistent with durations. Every
+//! rendition's encoder gets the same block, and every listener reads the same parts: adding
+//! listeners adds no encoder work.
 
 use super::autodj::{Feed, Started};
 use super::channel::{Channel, ChannelEvent, Ctl, Frame, NowPlaying, Pcm48, State};
@@ -27,13 +32,8 @@ use veza_hls::{emsg_id3, DateRange, PartCutter, LOSSY_TIMESCALE};
 /// Frames per turn: one Opus frame.
 pub const BLOCK: usize = 960;
 
-/// How long a live source may leave its buffer empty before the auto-DJ fills in.
+/// How long a live source may leave its buffer empty before the auto-DJ (or silence) fills in.
 const UNDERRUN: Duration = Duration::from_millis(500);
-
-/// Decoded source PCM the engine takes ahead of what it encodes, frames (0.5 s). Past it the
-/// source's PCM waits in its queue, its decoder waits, its reads stop and TCP holds the source
-/// back: memory stays bounded in seconds whatever the source's bitrate or pace.
-const SOURCE_BUFFER: usize = 24_000;
 
 /// `CLASS` of now-playing date ranges.
 pub const NOW_PLAYING_CLASS: &str = "com.veza.now-playing";
@@ -68,7 +68,9 @@ pub struct Wiring {
     pub shutdown: CancellationToken,
     pub source_timeout: Duration,
     /// How far ahead of the wall clock a live source may run before it is held back
-    /// (`live.lead_seconds`).
+    /// (`live.lead_seconds`): the decoded PCM the engine takes ahead of what it encodes. Past it
+    /// the source's PCM waits in its queue, its decoder waits, its reads stop and TCP holds it
+    /// back, so memory stays bounded in seconds whatever the source's bitrate or pace.
     pub lead: Duration,
     pub crossfade_frames: usize,
     pub listener_idle: Duration,
@@ -131,14 +133,9 @@ impl Engine {
             let Some(block) = self.next_block().await else {
                 break;
             };
-            let lead = if self.mixer.current() == Input::Live {
-                self.w.lead
-            } else {
-                Duration::ZERO
-            };
-            if let Some(wake) = self
-                .clock
-                .gate(self.tick, lead, Instant::now(), util::now_ms())
+            if let Some(wake) =
+                self.clock
+                    .gate(self.tick, Duration::ZERO, Instant::now(), util::now_ms())
             {
                 tokio::select! {
                     _ = tokio::time::sleep_until(wake.into()) => {}
@@ -188,8 +185,10 @@ impl Engine {
                 self.ch.clear_source_if_free();
                 continue;
             }
+            let buffer =
+                ((self.w.lead.as_secs_f64() * super::clock::RATE as f64) as usize).max(BLOCK);
             if let Some(live) = self.live.as_mut() {
-                while live.buf[0].len() < SOURCE_BUFFER {
+                while live.buf[0].len() < buffer {
                     let Ok([l, r]) = live.pcm.try_recv() else {
                         break;
                     };
@@ -197,7 +196,7 @@ impl Engine {
                     live.buf[0].extend(l);
                     live.buf[1].extend(r);
                 }
-                let held = live.buf[0].len() >= SOURCE_BUFFER;
+                let held = live.buf[0].len() >= buffer;
                 let on_time = !held && live.last.elapsed() < UNDERRUN;
                 self.ch
                     .source_on_time
@@ -242,6 +241,19 @@ impl Engine {
                     }
                     continue;
                 }
+                if starved && self.autodj.is_none() {
+                    // No auto-DJ to fill in: silence keeps media time with the wall clock until
+                    // the source sends again (or times out).
+                    let prev = live
+                        .buf
+                        .each_mut()
+                        .map(|b| b.drain(..).collect::<Vec<f32>>());
+                    self.mixer.switch(Input::Silence);
+                    let silence = [vec![0.0; BLOCK], vec![0.0; BLOCK]];
+                    let prev = (!prev[0].is_empty()).then_some(prev);
+                    return Some(self.mixer.mix(silence, prev.as_ref()));
+                }
+                let underrun_at = live.last + UNDERRUN;
                 // Wait for the source (it paces the channel), a control message or the end.
                 let stopped = self.ch.stopped.clone();
                 let shutdown = self.w.shutdown.clone();
@@ -251,6 +263,7 @@ impl Engine {
                 let cut = live.drop.clone();
                 tokio::select! {
                     _ = cut.cancelled() => {}
+                    _ = tokio::time::sleep_until(underrun_at.into()), if self.autodj.is_none() => {}
                     pcm = live.pcm.recv() => match pcm {
                         Some([l, r]) => {
                             live.last = Instant::now();

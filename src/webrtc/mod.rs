@@ -46,12 +46,6 @@ pub type SessionId = u128;
 /// Datagrams a session may have queued before more are dropped (as the network would).
 const INBOX: usize = 256;
 
-/// Sessions one client address may have connecting (not yet through ICE and DTLS) at once.
-pub const MAX_CONNECTING_PER_CLIENT: usize = 16;
-
-/// Sessions one credential (a playback token, a stream key) may have connecting at once.
-pub const MAX_CONNECTING_PER_CREDENTIAL: usize = 4;
-
 /// How long a new session waits for its peer's first ICE check before it is freed: a real peer
 /// checks within a round trip of reading the answer.
 const FIRST_CHECK: Duration = Duration::from_secs(5);
@@ -74,7 +68,7 @@ pub enum OpenError {
     /// listeners keep the rest.
     Full,
     /// This client address or credential has as many sessions connecting as it may
-    /// ([`MAX_CONNECTING_PER_CLIENT`], [`MAX_CONNECTING_PER_CREDENTIAL`]): retry later.
+    /// (`live.max_connecting_per_client`, `live.max_connecting_per_credential`): retry later.
     TooManyConnecting,
     /// The offer could not be negotiated.
     Offer(String),
@@ -244,9 +238,12 @@ impl WebRtc {
         let credential = digest(peer.credential);
         let connecting = Connecting::admit(
             &self.connecting,
-            peer.client,
-            credential,
-            (self.config.max_webrtc_sessions / 4).max(16),
+            (peer.client, credential),
+            Caps {
+                all: (self.config.max_webrtc_sessions / 4).max(16),
+                per_client: self.config.max_connecting_per_client,
+                per_credential: self.config.max_connecting_per_credential,
+            },
         )?;
         // Reserve a slot first, so racing POSTs cannot overshoot the cap.
         let cap = self.config.max_webrtc_sessions;
@@ -437,14 +434,13 @@ impl Connecting {
     /// Counts a new session as connecting, unless a cap is reached.
     fn admit(
         this: &Arc<Connecting>,
-        client: IpAddr,
-        credential: [u8; 32],
-        cap: usize,
+        (client, credential): (IpAddr, [u8; 32]),
+        caps: Caps,
     ) -> Result<ConnectingGuard, OpenError> {
         if this
             .all
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < cap).then_some(n + 1)
+                (n < caps.all).then_some(n + 1)
             })
             .is_err()
         {
@@ -460,14 +456,14 @@ impl Connecting {
         this.by_client
             .entry(client)
             .and_modify(|n| {
-                ok &= *n < MAX_CONNECTING_PER_CLIENT;
+                ok &= *n < caps.per_client;
                 *n += 1
             })
             .or_insert(1);
         this.by_credential
             .entry(credential)
             .and_modify(|n| {
-                ok &= *n < MAX_CONNECTING_PER_CREDENTIAL;
+                ok &= *n < caps.per_credential;
                 *n += 1
             })
             .or_insert(1);
@@ -477,6 +473,14 @@ impl Connecting {
             Err(OpenError::TooManyConnecting)
         }
     }
+}
+
+/// How many sessions may be connecting: in all, per client address, per credential.
+#[derive(Clone, Copy)]
+struct Caps {
+    all: usize,
+    per_client: usize,
+    per_credential: usize,
 }
 
 /// A session counted as connecting until it connects or ends.

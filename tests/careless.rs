@@ -1,0 +1,209 @@
+//! Live sources as careless and hostile clients send them, on the server's defaults: ffmpeg
+//! without `-re` (a file pushed as fast as the socket takes it), ten minutes of 8 kb/s MP3 in
+//! one write, the owner reconnecting while the old connection still holds its backlog, and a
+//! rotated key. Memory must stay bounded, dates must follow the media, and the key's owner
+//! must get the channel back at once.
+
+mod common;
+
+use common::live::*;
+use common::server::{Db, Server};
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use tokio::io::AsyncWriteExt;
+
+/// The server's resident memory, in MiB.
+fn rss_mib(s: &Server) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", s.pid())).unwrap();
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS");
+    kib / 1024.0
+}
+
+/// ffmpeg sending `file` as MP3 (copied, not encoded) to the channel without `-re`.
+fn ffmpeg_fast(s: &Server, id: &str, key: &str, file: &std::path::Path, name: &str) -> Proc {
+    Proc(
+        Command::new("ffmpeg")
+            .args(["-hide_banner", "-loglevel", "error", "-i"])
+            .arg(file)
+            .args(["-vn", "-c:a", "copy", "-content_type", "audio/mpeg"])
+            .args(["-ice_name", name, "-f", "mp3"])
+            .arg(format!("icecast://source:{key}@{}/ingest/{id}", addr(s)))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("ffmpeg"),
+    )
+}
+
+/// Every segment's `EXT-X-PROGRAM-DATE-TIME` (Unix ms) and `EXTINF` (ms) of a media playlist,
+/// by media sequence number.
+fn dated_segments(playlist: &str) -> Vec<(u64, i64, i64)> {
+    let mut out = Vec::new();
+    let (mut date, mut extinf) = (None, None);
+    for line in playlist.lines() {
+        if let Some(d) = line.strip_prefix("#EXT-X-PROGRAM-DATE-TIME:") {
+            let t = humantime::parse_rfc3339(d).expect("an RFC 3339 date");
+            let ms = t.duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+            date = Some(ms);
+        } else if let Some(x) = line.strip_prefix("#EXTINF:") {
+            let secs: f64 = x.trim_end_matches(',').parse().unwrap();
+            extinf = Some((secs * 1000.0).round() as i64);
+        } else if let Some(n) = line
+            .strip_prefix("seg_")
+            .and_then(|r| r.split('.').next())
+            .and_then(|n| n.parse::<u64>().ok())
+        {
+            if let (Some(d), Some(x)) = (date.take(), extinf.take()) {
+                out.push((n, d, x));
+            }
+        }
+    }
+    out
+}
+
+/// Follows a channel's media playlist for `seconds`: every segment keeps the date it was first
+/// given, and each is dated exactly its predecessor's date plus its predecessor's EXTINF
+/// (RFC 8216bis 4.4.4.6: dates consistent with durations). Returns the server's peak memory.
+async fn follow_dates(s: &Server, id: &str, seconds: u64) -> f64 {
+    let (token, _) = playback(s, id).await;
+    let media = format!("{}/hls/live/{id}/aac-128/index.m3u8?token={token}", s.url);
+    let mut dates: BTreeMap<u64, (i64, i64)> = BTreeMap::new();
+    let mut peak = rss_mib(s);
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(seconds) {
+        let text = s
+            .client()
+            .get(&media)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        for (msn, date, extinf) in dated_segments(&text) {
+            if let Some((old, _)) = dates.insert(msn, (date, extinf)) {
+                assert_eq!(old, date, "segment {msn} was re-dated");
+            }
+        }
+        peak = peak.max(rss_mib(s));
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+    let v: Vec<_> = dates.iter().collect();
+    assert!(v.len() >= 4, "too few segments seen: {v:?}");
+    for w in v.windows(2) {
+        let ((m0, (d0, x0)), (m1, (d1, _))) = (w[0], w[1]);
+        assert_eq!(m0 + 1, *m1, "a gap in the sequence: {v:?}");
+        assert!(
+            (d1 - d0 - x0).abs() <= 1,
+            "segment {m1} dated {} ms after {m0}, whose EXTINF is {x0} ms: {v:?}",
+            d1 - d0
+        );
+    }
+    peak
+}
+
+/// ffmpeg without `-re` pushes a three-minute MP3 as fast as it can: the server holds it back
+/// through TCP (memory stays flat; before, 27 MB grew to 234 MB in 25 s), the playlist's dates
+/// advance with the media, never back. The owner's second ffmpeg takes the channel over at once
+/// (it used to get 403 until the backlog was decoded), and a rotated key ends it at once.
+#[tokio::test(flavor = "multi_thread")]
+async fn ffmpeg_without_re_is_held_back_and_its_owner_takes_over() {
+    let s = Server::start(Db::Sqlite, &[]).await;
+    let c = create(&s, json!({"title": "Careless"})).await;
+    let id = c["id"].as_str().unwrap().to_string();
+    let key = c["stream_key"].as_str().unwrap().to_string();
+    let before = rss_mib(&s);
+    let _fast = ffmpeg_fast(&s, &id, &key, &track_mp3(), "Too fast");
+    wait_for(&s, &id, "/source/name", "Too fast").await;
+    let peak = follow_dates(&s, &id, 12).await;
+    eprintln!("ffmpeg without -re: RSS {before:.1} MiB before, {peak:.1} MiB at most over 12 s");
+    assert!(
+        peak < before + 40.0,
+        "memory grew from {before:.0} MiB to {peak:.0} MiB"
+    );
+    // Still live on the file: it was not read ahead and dropped.
+    assert_eq!(channel(&s, &id).await["state"], "live");
+
+    // The owner starts ffmpeg again, paced this time: it takes over at once.
+    let _paced = ffmpeg_source(&s, &id, &key, &track_mp3(), "mp3");
+    wait_for(&s, &id, "/source/name", "Test show").await;
+
+    // A rotated key ends the source at once: the channel has no auto-DJ, so it goes offline.
+    let (st, _, v) = s
+        .call(
+            "POST",
+            &format!("/v1/channels/{id}/stream-key"),
+            &s.key,
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let rotated = Instant::now();
+    wait_for(&s, &id, "/state", "offline").await;
+    assert!(rotated.elapsed() < Duration::from_secs(10));
+    assert!(channel(&s, &id).await["source"].is_null());
+}
+
+/// Ten minutes of 8 kb/s MP3 (600 KB) in one write: decoded, it is 230 MB of PCM; held back
+/// through TCP it costs a few MB. A rotated key ends it at once, backlog included.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_burst_of_low_bitrate_mp3_costs_seconds_not_its_length() {
+    let s = Server::start(Db::Sqlite, &[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mp3 = dir.path().join("burst.mp3");
+    let made = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i"])
+        .arg("sine=frequency=440:duration=600:sample_rate=8000")
+        .args(["-c:a", "libmp3lame", "-b:a", "8k"])
+        .arg(&mp3)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let body = std::fs::read(&mp3).unwrap();
+    assert!(body.len() > 550_000, "{} bytes", body.len());
+    let c = create(&s, json!({"title": "Burst"})).await;
+    let id = c["id"].as_str().unwrap().to_string();
+    let key = c["stream_key"].as_str().unwrap().to_string();
+    let before = rss_mib(&s);
+    let mut tcp = tokio::net::TcpStream::connect(addr(&s)).await.unwrap();
+    let head = put_head(&id, &key, Some("audio/mpeg"));
+    let sender = tokio::spawn(async move {
+        tcp.write_all(head.as_bytes()).await.unwrap();
+        // One write; it returns once the kernel has taken it all.
+        let _ = tcp.write_all(&body).await;
+        tcp
+    });
+    wait_for(&s, &id, "/state", "live").await;
+    let mut peak = before;
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(8) {
+        peak = peak.max(rss_mib(&s));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    eprintln!("600 KB of 8 kb/s MP3 in one write: RSS {before:.1} MiB before, {peak:.1} MiB at most over 8 s");
+    assert!(
+        peak < before + 40.0,
+        "memory grew from {before:.0} MiB to {peak:.0} MiB"
+    );
+    let (st, _, _) = s
+        .call(
+            "POST",
+            &format!("/v1/channels/{id}/stream-key"),
+            &s.key,
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(st, 200);
+    let rotated = Instant::now();
+    wait_for(&s, &id, "/state", "offline").await;
+    assert!(rotated.elapsed() < Duration::from_secs(10));
+    drop(sender);
+}
