@@ -21,8 +21,9 @@ use std::sync::Arc;
 /// The development sign-in's path.
 pub const DEV_SIGN_IN: &str = "/app/dev-sign-in";
 
-/// The app's sources of content. hls.js plays through Media Source Extensions (`blob:` media)
-/// and may run its demuxer in a worker made from a `blob:`; covers and the favicon are images
+/// The app's sources of content. hls.js plays through Media Source Extensions (`blob:` media),
+/// probes text-track support with a `data:` cue file and may run its demuxer in a worker made
+/// from a `blob:`; covers and the favicon are images
 /// from here or `data:`; the API, playlists and WHEP are fetched from here or from
 /// `server.public_url` when that names another origin (a CDN).
 fn policy(public_origin: Option<&str>) -> String {
@@ -32,7 +33,7 @@ fn policy(public_origin: Option<&str>) -> String {
     };
     format!(
         "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
-         img-src 'self' data: blob:; media-src 'self' blob: {connect_media}; \
+         img-src 'self' data: blob:; media-src 'self' blob: data: {connect_media}; \
          connect-src {connect}; worker-src 'self' blob:; object-src 'none'; base-uri 'self'; \
          form-action 'self'; frame-ancestors 'none'",
         connect_media = public_origin.unwrap_or("")
@@ -173,7 +174,7 @@ mod tests {
     fn the_policy_allows_a_cdn_origin_for_media_and_nothing_else_new() {
         let own = policy(None);
         assert!(own.contains("connect-src 'self';"), "{own}");
-        assert!(own.contains("media-src 'self' blob:;"), "{own}");
+        assert!(own.contains("media-src 'self' blob: data:;"), "{own}");
         assert!(own.ends_with("frame-ancestors 'none'"), "{own}");
         let cdn = policy(origin_of("https://cdn.example/veza"));
         assert!(

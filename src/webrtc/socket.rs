@@ -110,3 +110,31 @@ impl Socket {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Bound to the unspecified address, as `live.webrtc_udp` is by default, the socket still
+    /// says which of this host's addresses each datagram reached: ICE needs it to match the
+    /// check to a host candidate.
+    #[tokio::test]
+    async fn a_socket_on_every_interface_reports_the_address_each_datagram_reached() {
+        let s = Socket::bind("0.0.0.0:0".parse().unwrap()).unwrap();
+        let port = s.local_addr().port();
+        let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        peer.send_to(b"check", ("127.0.0.1", port)).unwrap();
+        let mut buf = vec![0u8; s.buffer_len()];
+        let mut got = Vec::new();
+        s.recv(&mut buf, &mut got).await.unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].to, SocketAddr::from(([127, 0, 0, 1], port)));
+        assert_eq!(got[0].from, peer.local_addr().unwrap());
+        assert_eq!(&buf[got[0].range.clone()], b"check");
+        // A reply leaves from the address the peer sent to.
+        s.send(b"answer", got[0].from, got[0].to).await;
+        let mut back = [0u8; 16];
+        let (n, from) = peer.recv_from(&mut back).unwrap();
+        assert_eq!((&back[..n], from), (&b"answer"[..], got[0].to));
+    }
+}
