@@ -207,3 +207,115 @@ async fn a_burst_of_low_bitrate_mp3_costs_seconds_not_its_length() {
     assert!(rotated.elapsed() < Duration::from_secs(10));
     drop(sender);
 }
+
+/// Sources nobody had tried: ffmpeg's Ogg FLAC (a second of audio per page, past the decoder's
+/// first probe; it was dropped as garbage after 3 s, three times out of three), the legacy
+/// `SOURCE /mount ICE/1.0` request line of old libshout with 55 `ice-*` headers (it got 400, and
+/// 431 "over 16 KiB" for a 2.6 KB head), and titles with bidirectional overrides and line
+/// separators (kept as sent).
+#[tokio::test(flavor = "multi_thread")]
+async fn ogg_flac_the_ice_request_line_and_hostile_titles_are_taken() {
+    let s = Server::start(Db::Sqlite, &[]).await;
+    let c = create(&s, json!({"title": "Sources"})).await;
+    let id = c["id"].as_str().unwrap().to_string();
+    let key = c["stream_key"].as_str().unwrap().to_string();
+    let flac = common::fixtures().join("track/full_track_3min_stereo_44k.flac");
+    let mut ff = ffmpeg_source(&s, &id, &key, &flac, "oggflac");
+    wait_for(&s, &id, "/state", "live").await;
+    // Still live, decoding, after more than the 3 s it used to last.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let now = channel(&s, &id).await;
+    assert_eq!(now["state"], "live", "{now}\n{}", s.log());
+    assert_eq!(now["source"]["codec"], "application/ogg");
+    let (token, _) = playback(&s, &id).await;
+    let media = format!("{}/hls/live/{id}/aac-128/index.m3u8?token={token}", s.url);
+    assert!(
+        ffmpeg_listen(&media, 3) > 0.01,
+        "the Ogg FLAC source is heard"
+    );
+    ff.stop();
+    wait_for(&s, &id, "/state", "offline").await;
+
+    // Old libshout: SOURCE … ICE/1.0, with 55 ice-* headers (2.6 KB).
+    let mut head = format!(
+        "SOURCE /ingest/{id} ICE/1.0\r\nAuthorization: Basic {}\r\nContent-Type: audio/mpeg\r\n\
+         ice-name: Legacy\r\n",
+        base64(&format!("source:{key}"))
+    );
+    for i in 0..55 {
+        head.push_str(&format!("ice-x-field-{i}: {}\r\n", "v".repeat(30)));
+    }
+    head.push_str("\r\n");
+    assert!(head.len() > 2_500);
+    let mp3 = std::fs::read(track_mp3()).unwrap();
+    let mut tcp = tokio::net::TcpStream::connect(addr(&s)).await.unwrap();
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = [0u8; 64];
+    use tokio::io::AsyncReadExt;
+    let n = tcp.read(&mut answer).await.unwrap();
+    assert!(
+        answer[..n].starts_with(b"HTTP/1.0 200 OK"),
+        "{}",
+        String::from_utf8_lossy(&answer[..n])
+    );
+    // Sent at about real time (128 kb/s), a second at a time.
+    let sender = tokio::spawn(async move {
+        for chunk in mp3.chunks(16_000).take(20) {
+            if tcp.write_all(chunk).await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(900)).await;
+        }
+    });
+    wait_for(&s, &id, "/source/name", "Legacy").await;
+    // A title that would reverse what follows it and break lines.
+    set_song(
+        &s,
+        &id,
+        &key,
+        "Artist%20%E2%80%AEgnoS%E2%80%AC%20-%20Title%E2%80%A8Two",
+    )
+    .await;
+    let np = wait_for(&s, &id, "/now_playing/title", "Artist gnoS - TitleTwo").await;
+    assert!(
+        np["now_playing"]["title"].as_str().unwrap().is_ascii(),
+        "{np}"
+    );
+    sender.abort();
+}
+
+/// A LL-HLS listener that stops asking is no longer counted within a few part durations
+/// (it used to count for `delivery.listener_idle_seconds`, 60 s, after leaving).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_live_hls_listener_that_leaves_stops_counting_within_seconds() {
+    let s = Server::start(Db::Sqlite, &[]).await;
+    let c = create(&s, json!({"title": "Count"})).await;
+    let id = c["id"].as_str().unwrap().to_string();
+    let key = c["stream_key"].as_str().unwrap().to_string();
+    let _ff = ffmpeg_source(&s, &id, &key, &track_mp3(), "mp3");
+    wait_for(&s, &id, "/state", "live").await;
+    let (token, _) = playback(&s, &id).await;
+    let media = format!("{}/hls/live/{id}/aac-128/index.m3u8?token={token}", s.url);
+    let start = Instant::now();
+    loop {
+        let r = s.client().get(&media).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        if channel(&s, &id).await["listeners"]["hls"] == 1 {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "never counted");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let left = Instant::now();
+    loop {
+        if channel(&s, &id).await["listeners"]["hls"] == 0 {
+            break;
+        }
+        assert!(
+            left.elapsed() < Duration::from_secs(15),
+            "still counted {:?} after leaving",
+            left.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}

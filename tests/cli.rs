@@ -63,6 +63,38 @@ fn json_summary_is_one_line() {
     );
 }
 
+/// `package SRC a/b/out` makes `a/b` as `mkdir -p` would (it used to fail when `a/b` did not
+/// exist); a lossy source gets no FLAC rendition even when the ladder names one.
+#[test]
+fn the_output_s_parents_are_made_and_a_lossy_source_gets_no_flac() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("a/b/out");
+    let run = veza()
+        .arg("package")
+        .arg(fixture("formats/mp3_cbr128_stereo_44k.mp3").path)
+        .arg(&out)
+        .args(["--renditions", "opus-96,aac-128,flac", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let line: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    let names: Vec<&str> = line["renditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["opus-96", "aac-128"], "{line}");
+    assert!(out.join("master.m3u8").exists() && !out.join("flac").exists());
+    // Nothing else was left beside it.
+    let siblings: Vec<_> = std::fs::read_dir(dir.path().join("a/b")).unwrap().collect();
+    assert_eq!(siblings.len(), 1);
+}
+
 #[test]
 fn bad_inputs_exit_non_zero_with_a_reason_and_no_outdir() {
     let dir = tempfile::tempdir().unwrap();

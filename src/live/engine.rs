@@ -189,12 +189,18 @@ impl Engine {
                 ((self.w.lead.as_secs_f64() * super::clock::RATE as f64) as usize).max(BLOCK);
             if let Some(live) = self.live.as_mut() {
                 while live.buf[0].len() < buffer {
-                    let Ok([l, r]) = live.pcm.try_recv() else {
-                        break;
-                    };
-                    live.last = Instant::now();
-                    live.buf[0].extend(l);
-                    live.buf[1].extend(r);
+                    match live.pcm.try_recv() {
+                        Ok([l, r]) => {
+                            live.last = Instant::now();
+                            live.buf[0].extend(l);
+                            live.buf[1].extend(r);
+                        }
+                        Err(mpsc::error::TryRecvError::Disconnected) => {
+                            live.closed = true;
+                            break;
+                        }
+                        Err(mpsc::error::TryRecvError::Empty) => break,
+                    }
                 }
                 let held = live.buf[0].len() >= buffer;
                 let on_time = !held && live.last.elapsed() < UNDERRUN;

@@ -117,7 +117,8 @@ impl Drop for Proc {
     }
 }
 
-/// ffmpeg as an Icecast source: `file` in real time, encoded as `format` (`mp3`, `adts`, `ogg`).
+/// ffmpeg as an Icecast source: `file` in real time, encoded as `format` (`mp3`, `adts`, `ogg`
+/// for Vorbis, `oggflac`).
 pub fn ffmpeg_source(s: &Server, id: &str, key: &str, file: &Path, format: &str) -> Proc {
     let ingest = format!("http://{}/ingest/{id}", addr(s));
     ffmpeg_source_at(&ingest, key, file, format)
@@ -132,6 +133,8 @@ pub fn ffmpeg_source_at(ingest_url: &str, key: &str, file: &Path, format: &str) 
     let (codec, ct) = match format {
         "mp3" => (vec!["-c:a", "libmp3lame", "-b:a", "128k"], "audio/mpeg"),
         "adts" => (vec!["-c:a", "aac", "-b:a", "128k"], "audio/aac"),
+        // FLAC in Ogg with ffmpeg's own page length: a second of audio per page.
+        "oggflac" => (vec!["-c:a", "flac"], "application/ogg"),
         // Ogg pages every 200 ms rather than ffmpeg's default second.
         _ => (
             vec!["-c:a", "libvorbis", "-q:a", "4", "-page_duration", "200000"],
@@ -162,7 +165,7 @@ pub fn ffmpeg_source_at(ingest_url: &str, key: &str, file: &Path, format: &str) 
                 "-tls",
                 tls,
                 "-f",
-                format,
+                if format == "oggflac" { "ogg" } else { format },
             ])
             .arg(format!("icecast://source:{key}@{rest}"))
             .stdout(Stdio::null())
