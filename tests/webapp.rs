@@ -537,3 +537,88 @@ async fn public_items_play_without_sign_in_and_private_ones_are_not_found() {
         401
     );
 }
+
+/// The listener's paths that broke (issue 23), through `tests/browser/app_listen.mjs`: LL-HLS
+/// chosen on an offline channel waits and starts when ffmpeg goes live; WebRTC then LL-HLS
+/// again both play; space on a track's focused native control toggles once; a rejected
+/// upload's page says why with no retry; at 375 px nothing overflows sideways.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_listener_waits_for_a_channel_switches_protocols_and_reads_a_failure_on_a_phone() {
+    use common::live::{create, ffmpeg_source, track_mp3};
+    let s = Server::start(Db::Sqlite, &[]).await;
+    let ready = s
+        .upload(&common::fixtures().join("formats/flac_16bit_44k_stereo.flac"))
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let rejected = s
+        .upload(&common::fixtures().join("edge/png_renamed.wav"))
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(s.wait_final(&ready).await["status"], "ready");
+    let failed = s.wait_final(&rejected).await;
+    assert_eq!(failed["status"], "failed");
+    s.wait_objects_gone(&rejected).await;
+    assert_eq!(s.track(&rejected).await["retryable"], false);
+    let c = create(&s, serde_json::json!({"title": "Later"})).await;
+    let id = c["id"].as_str().unwrap().to_string();
+    let key = c["stream_key"].as_str().unwrap().to_string();
+
+    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("webapp");
+    std::fs::create_dir_all(&shots).unwrap();
+    let marker = shots.join(format!("waiting-{id}"));
+    let _ = std::fs::remove_file(&marker);
+    let node = Command::new("node")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/app_listen.mjs"))
+        .arg(format!("{}/", s.url))
+        .args([&id, &rejected, &ready])
+        .arg(&shots)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("node");
+    // The page waits on the offline channel; then the source goes live.
+    let start = std::time::Instant::now();
+    while !marker.exists() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(60),
+            "the page never waited"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let _ff = ffmpeg_source(&s, &id, &key, &track_mp3(), "mp3");
+    let out = tokio::task::spawn_blocking(move || node.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let r: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stdout)));
+    assert!(out.status.success(), "{r}\n{}", s.log());
+    assert!(r["waiting"].as_str().unwrap().contains("offline"), "{r}");
+    for heard in ["hlsAfterWaiting", "webrtc", "hlsAfterWebrtc"] {
+        assert!(r[heard]["peak"].as_f64().unwrap() > 0.01, "{heard}: {r}");
+    }
+    assert_ne!(r["space"]["before"], r["space"]["after"], "{r}");
+    assert!(
+        r["reason"]
+            .as_str()
+            .unwrap()
+            .contains(failed["error"].as_str().unwrap()),
+        "{r}"
+    );
+    assert_eq!(
+        (r["trackRetry"].as_u64(), r["libraryRetry"].as_u64()),
+        (Some(0), Some(0)),
+        "{r}"
+    );
+    for (page, px) in r["narrow"].as_object().unwrap() {
+        assert!(
+            px.as_i64().unwrap() <= 0,
+            "{page} overflows by {px} px: {r}"
+        );
+    }
+    assert_eq!(r["consoleErrors"], serde_json::json!([]), "{r}");
+}

@@ -76,7 +76,8 @@ function Signed({ who, onSignOut }) {
   const route = useRoute();
   const section = route.section === 'tracks' ? 'library' : route.section in sections ? route.section : Object.keys(sections)[0];
   let body;
-  if (route.section === 'tracks' && route.id) body = <TrackPage id={route.id} />;
+  // Keyed by id: another track is a new page, not the last one's state under a new id.
+  if (route.section === 'tracks' && route.id) body = <TrackPage key={route.id} id={route.id} />;
   else if (section === 'library') body = <Library />;
   else if (section === 'playlists' && route.id) body = <PlaylistPage key={route.id} id={route.id} who={who} />;
   else if (section === 'playlists') body = <Playlists who={who} />;
