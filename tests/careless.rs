@@ -108,6 +108,24 @@ async fn follow_dates(s: &Server, id: &str, seconds: u64) -> f64 {
     peak
 }
 
+/// Rotates the channel's stream key and waits for it to go offline: its source ends at once,
+/// with its backlog (minutes of audio in these tests, so "at once" is well under 10 s).
+async fn rotate_and_wait_offline(s: &Server, id: &str) {
+    let (st, _, v) = s
+        .call(
+            "POST",
+            &format!("/v1/channels/{id}/stream-key"),
+            &s.key,
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let rotated = Instant::now();
+    wait_for(s, id, "/state", "offline").await;
+    assert!(rotated.elapsed() < Duration::from_secs(10));
+}
+
 /// ffmpeg without `-re` pushes a three-minute MP3 as fast as it can: the server holds it back
 /// through TCP (memory stays flat; before, 27 MB grew to 234 MB in 25 s), the playlist's dates
 /// advance with the media, never back. The owner's second ffmpeg takes the channel over at once
@@ -135,19 +153,7 @@ async fn ffmpeg_without_re_is_held_back_and_its_owner_takes_over() {
     wait_for(&s, &id, "/source/name", "Test show").await;
 
     // A rotated key ends the source at once: the channel has no auto-DJ, so it goes offline.
-    let (st, _, v) = s
-        .call(
-            "POST",
-            &format!("/v1/channels/{id}/stream-key"),
-            &s.key,
-            None,
-            &[],
-        )
-        .await;
-    assert_eq!(st, 200, "{v}");
-    let rotated = Instant::now();
-    wait_for(&s, &id, "/state", "offline").await;
-    assert!(rotated.elapsed() < Duration::from_secs(10));
+    rotate_and_wait_offline(&s, &id).await;
     assert!(channel(&s, &id).await["source"].is_null());
 }
 
@@ -192,19 +198,7 @@ async fn a_burst_of_low_bitrate_mp3_costs_seconds_not_its_length() {
         peak < before + 40.0,
         "memory grew from {before:.0} MiB to {peak:.0} MiB"
     );
-    let (st, _, _) = s
-        .call(
-            "POST",
-            &format!("/v1/channels/{id}/stream-key"),
-            &s.key,
-            None,
-            &[],
-        )
-        .await;
-    assert_eq!(st, 200);
-    let rotated = Instant::now();
-    wait_for(&s, &id, "/state", "offline").await;
-    assert!(rotated.elapsed() < Duration::from_secs(10));
+    rotate_and_wait_offline(&s, &id).await;
     drop(sender);
 }
 

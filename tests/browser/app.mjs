@@ -104,7 +104,10 @@ try {
     while (performance.now() < until) {
       const cells = [...document.querySelectorAll('tbody tr')].map((r) => r.children[3].textContent);
       cells.forEach((c) => texts.add(c));
-      if (cells.length === 2 && cells.every((c) => c === 'ready')) break;
+      // Ready, and the reload that brings the analysis done (the event stream says `ready`
+      // first): both rows show their loudness.
+      const loud = [...document.querySelectorAll('tbody tr')].every((r) => r.children[4].textContent.includes('LUFS'));
+      if (cells.length === 2 && cells.every((c) => c === 'ready') && loud) break;
       await new Promise((res) => setTimeout(res, 50));
     }
     return [...texts];

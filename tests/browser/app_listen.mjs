@@ -14,6 +14,7 @@
 // Prints one JSON object of what was seen; exits non-zero on the first step that did not happen.
 import { writeFileSync } from 'node:fs';
 import { launch } from './chromium.mjs';
+import { listen as hear } from './hear.mjs';
 
 const [server, channel, rejected, ready, shots] = process.argv.slice(2);
 if (!server || !channel || !rejected || !ready || !shots) {
@@ -27,26 +28,6 @@ const watch = (page) => {
   page.on('console', (m) => m.type() === 'error' && seen.consoleErrors.push(`${m.text()} (${m.location().url})`));
   page.on('pageerror', (e) => seen.consoleErrors.push(String(e)));
 };
-// Audio heard from the page's element for `ms`: the peak level and how far playback advanced.
-const hear = (page, ms) => page.evaluate(async (ms) => {
-  const a = document.querySelector('audio');
-  // An element feeds one MediaElementSourceNode in its life: keep it across measurements.
-  const tap = window.tap || (window.tap = { ctx: new AudioContext() });
-  const analyser = tap.ctx.createAnalyser();
-  if (a.srcObject) tap.ctx.createMediaStreamSource(a.srcObject).connect(analyser);
-  else (tap.element || (tap.element = tap.ctx.createMediaElementSource(a))).connect(analyser);
-  await tap.ctx.resume();
-  const start = a.currentTime;
-  const buf = new Float32Array(2048);
-  let peak = 0;
-  const until = performance.now() + ms;
-  while (performance.now() < until) {
-    await new Promise((res) => setTimeout(res, 100));
-    analyser.getFloatTimeDomainData(buf);
-    for (const v of buf) peak = Math.max(peak, Math.abs(v));
-  }
-  return { peak, advanced: a.currentTime - start, srcObject: !!a.srcObject };
-}, ms);
 // Whether the page is wider than the screen (something overflows sideways).
 const overflow = (page) => page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
 
