@@ -1,12 +1,12 @@
 //! The channel clock: media time from sample counts, mapped to the wall clock.
 //!
-//! Timestamps come only from samples produced. The wall clock decides two things: how long to
-//! wait before producing more (the auto-DJ is paced by it; a source is paced by its sender and
-//! only held back when it runs ahead), and the `EXT-X-PROGRAM-DATE-TIME` of each segment, which
-//! follows media time from the mapping and so only moves forward. When
-//! media time falls more than a second behind the wall clock (a source that stalled or sends
-//! slower than real time), the mapping is moved up to now: the drift is absorbed at that instant
-//! and counted, instead of accumulating into a growing delay.
+//! Timestamps come only from samples produced. The wall clock decides two things: when a block
+//! is due (nothing is produced before it, whatever the input: a source that sends ahead waits in
+//! its buffer), and the `EXT-X-PROGRAM-DATE-TIME` of each segment, which follows media time from
+//! the mapping and so only moves forward. A new source restarts the mapping at its first
+//! sample's arrival, never earlier than the current one. When media time falls more than a
+//! second behind the wall clock (the engine itself was starved: a silent source is filled by the
+//! auto-DJ or silence before that), the mapping is moved up to now, once, and counted.
 
 use std::time::{Duration, Instant};
 
