@@ -85,7 +85,8 @@ pub struct Engine {
     autodj: Option<Feed>,
     mixer: Mixer,
     /// Paces production and dates parts (`EXT-X-PROGRAM-DATE-TIME`): dates follow media time,
-    /// so they only move forward, by each part's duration (a stall moves them on once).
+    /// so they only move forward, by each part's duration (only a starved engine moves them on,
+    /// once).
     clock: Clock,
     /// Tick of the next input frame.
     tick: u64,
