@@ -22,7 +22,7 @@ let ok = false;
 const context = await browser.newContext({ viewport: { width: 1100, height: 900 } });
 const open = async () => {
   const page = await context.newPage();
-  page.on('console', (m) => m.type() === 'error' && seen.consoleErrors.push(m.text()));
+  page.on('console', (m) => m.type() === 'error' && seen.consoleErrors.push(`${m.text()} (${m.location().url})`));
   page.on('pageerror', (e) => seen.consoleErrors.push(String(e)));
   await page.goto(server);
   return page;
@@ -67,8 +67,12 @@ try {
       return { peak, advanced: a.currentTime - start };
     });
     heard.latency = await page.getByTestId('latency').innerText();
+    listening.push(page);
     return heard;
   };
+  // The listening pages, closed before the channel stops: one still listening then would fetch
+  // playlists of a channel that is gone (404, which the console reports).
+  const listening = [];
   seen.webrtc = await listen('WebRTC');
   seen.hls = await listen('LL-HLS');
   await artist.waitForTimeout(2500);
@@ -114,6 +118,7 @@ try {
   seen.axe.public = await axe(pub);
   await stranger.close();
 
+  for (const page of listening) await page.close();
   await artist.getByRole('button', { name: 'Stop' }).click();
   await artist.waitForFunction(() => document.querySelector('[data-testid=state]').textContent === 'Offline',
     null, { timeout: 30000 });
