@@ -61,9 +61,15 @@ const result = await tab.evaluate(async ({ src, seconds }) => {
   };
   const hls = new Hls({ lowLatencyMode: true });
   let playing = false;
+  // One stall is reported twice (hls.js's bufferStalledError and the element's `waiting`, in
+  // the same tenth of a second): a report within half a second of the last is the same stall.
+  const stalled = () => {
+    const now = performance.now();
+    if (!stalls.length || now - stalls[stalls.length - 1] > 500) stalls.push(now);
+  };
   hls.on(Hls.Events.ERROR, (_, d) => {
     if (d.fatal) errors.push(`${d.type}: ${d.details}`);
-    else if (d.details === 'bufferStalledError' && playing) stalls.push(performance.now());
+    else if (d.details === 'bufferStalledError' && playing) stalled();
   });
   hls.on(Hls.Events.FRAG_PARSING_METADATA, (_, d) => {
     for (const s of d.samples) {
@@ -72,7 +78,7 @@ const result = await tab.evaluate(async ({ src, seconds }) => {
     }
   });
   audio.addEventListener('playing', () => { playing = true; });
-  audio.addEventListener('waiting', () => { if (playing) stalls.push(performance.now()); });
+  audio.addEventListener('waiting', () => { if (playing) stalled(); });
   hls.loadSource(src);
   hls.attachMedia(audio);
   await ctx.resume();
