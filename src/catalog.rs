@@ -10,7 +10,7 @@ use crate::listeners::Listeners;
 use crate::outbox::Outbox;
 use crate::queue::Queue;
 use crate::storage::Storage;
-use crate::store::{Entry, MetadataStore, PlaylistId, Rendition, Status, Track, TrackId};
+use crate::store::{Entry, MetadataStore, PlaylistId, Rendition, Track, TrackId, TrackStatus};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,7 +31,7 @@ pub enum Error {
 /// the playlist owner's own. A private track is never published through someone else's
 /// playlist, whoever added it and whenever it was made private.
 pub fn plays_in(t: &Track, playlist_owner: &str) -> bool {
-    t.status == Status::Ready && (t.public || t.owner == playlist_owner)
+    t.status == TrackStatus::Ready && (t.public || t.owner == playlist_owner)
 }
 
 /// A published track as delivery needs it.
@@ -145,7 +145,7 @@ impl Catalog {
             return Ok(p);
         }
         let p = match self.store.track(track).await? {
-            Some(t) if t.status == Status::Ready => match t.media_prefix {
+            Some(t) if t.status == TrackStatus::Ready => match t.media_prefix {
                 Some(prefix) => {
                     let renditions = self.store.renditions(track).await?;
                     Some(Arc::new(Published {

@@ -96,6 +96,19 @@ pub fn bind_udp(addr: std::net::SocketAddr) -> std::io::Result<std::net::UdpSock
     Ok(s.into())
 }
 
+/// An RFC 9457 problem document: the body of every error answer, whichever code writes the
+/// response (the HTTP handlers' `Problem`, the Icecast source port, the accept loop's refusal).
+/// `kind` becomes the problem `type`, `https://veza.stream/problems/<kind>`.
+pub fn problem_json(kind: &str, title: &str, status: u16, detail: &str) -> String {
+    serde_json::json!({
+        "type": format!("https://veza.stream/problems/{kind}"),
+        "title": title,
+        "status": status,
+        "detail": detail,
+    })
+    .to_string()
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

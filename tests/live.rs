@@ -451,12 +451,22 @@ async fn the_auto_dj_plays_a_playlist_and_a_source_takes_over_and_hands_back() {
         .unwrap();
 
     // A live source takes over, then drops, and the auto-DJ resumes: one continuous stream.
+    // ffmpeg sends no title: the source shows as its `ice-name` (the helper's "Test show"),
+    // with no track, from the instant it is on air; auto-DJ track changes meanwhile do not show.
     let mut ff = ffmpeg_source(&s, &id, &key, &track_mp3(), "mp3");
     wait_for(&s, &id, "/state", "live").await;
+    let np = now_playing_agrees(&s, &id, "Test show").await;
+    assert!(np["now_playing"]["track_id"].is_null(), "{np}");
     tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(channel(&s, &id).await["now_playing"]["title"], "Test show");
     ff.stop();
+    // It leaves: the auto-DJ's item is announced again at the switch, and the source is gone.
     let back = wait_for(&s, &id, "/state", "autodj").await;
+    assert!(back["source"].is_null(), "{back}");
+    let title = back["now_playing"]["title"].as_str().unwrap().to_string();
+    let back = now_playing_agrees(&s, &id, &title).await;
     assert!(back["now_playing"]["track_id"].is_string(), "{back}");
+    assert_ne!(back["now_playing"]["since"], np["now_playing"]["since"]);
     tokio::time::sleep(Duration::from_secs(2)).await;
     let after = String::from_utf8_lossy(&get(&media).await.2).to_string();
     assert!(
@@ -589,7 +599,7 @@ async fn liquidsoap_streams_and_updates_the_title() {
                 .contains("liquidsoap"),
             "{live}"
         );
-        wait_for(&s, &id, "/now_playing/title", &format!("Liq - {title}")).await;
+        now_playing_agrees(&s, &id, &format!("Liq - {title}")).await;
         let (token, _) = playback(&s, &id).await;
         llhls_check(
             &format!("{}/hls/live/{id}/aac-128/index.m3u8?token={token}", s.url),

@@ -133,7 +133,7 @@ async fn an_upload_is_stored_and_queued_with_its_title_from_the_file_name() {
         .unwrap()
         .unwrap();
     assert_eq!(track.title, "silence_head_tail_44k");
-    assert_eq!(track.status, veza_stream::store::Status::Queued);
+    assert_eq!(track.status, veza_stream::store::TrackStatus::Queued);
     assert_eq!(track.original_key, layout::original(track.id));
     assert!(n.app.storage.exists(&track.original_key).await.unwrap());
     // Not ready: no playback yet.
@@ -274,7 +274,12 @@ async fn a_worker_runs_alone_and_the_catalog_sees_its_publication() {
     };
     shutdown.cancel();
     running.await.unwrap();
-    assert_eq!(t.status, veza_stream::store::Status::Ready, "{:?}", t.error);
+    assert_eq!(
+        t.status,
+        veza_stream::store::TrackStatus::Ready,
+        "{:?}",
+        t.error
+    );
     // Published: the catalog was told, so delivery sees it at once.
     let p = n
         .app

@@ -6,7 +6,7 @@ use common::server::pg_schema;
 use std::sync::Arc;
 use veza_stream::store::{
     self, Entry, Failure, Idempotent, MetadataStore, Playlist, PlaylistFilter, PlaylistId,
-    Rendition, Settle, Status, Track, TrackId, Upload,
+    Rendition, Settle, Track, TrackId, TrackStatus, Upload,
 };
 
 async fn sqlite() -> (Arc<dyn MetadataStore>, tempfile::TempDir) {
@@ -33,7 +33,7 @@ fn track(title: &str) -> Track {
         content_type: "audio/flac".into(),
         size_bytes: 10,
         original_key: format!("originals/{id}"),
-        status: Status::Queued,
+        status: TrackStatus::Queued,
         progress: 0.0,
         error: None,
         analysis: None,
@@ -64,7 +64,7 @@ async fn lifecycle(s: Arc<dyn MetadataStore>) {
     let got = s.track(t.id).await.unwrap().unwrap();
     assert_eq!(
         (got.status, got.title.as_str(), got.created_at),
-        (Status::Queued, "one", 1000)
+        (TrackStatus::Queued, "one", 1000)
     );
     assert_eq!(s.job_counts().await.unwrap().queued, 1);
     assert!(!got.public, "tracks start private");
@@ -97,7 +97,7 @@ async fn lifecycle(s: Arc<dyn MetadataStore>) {
     assert!(s.set_progress(&job, 0.5, 1100).await.unwrap());
     assert_eq!(
         s.track(t.id).await.unwrap().unwrap().status,
-        Status::Processing
+        TrackStatus::Processing
     );
     assert_eq!(s.job_counts().await.unwrap().running, 1);
 
@@ -135,7 +135,7 @@ async fn lifecycle(s: Arc<dyn MetadataStore>) {
         .await
         .unwrap());
     let ready = s.track(t.id).await.unwrap().unwrap();
-    assert_eq!(ready.status, Status::Ready);
+    assert_eq!(ready.status, TrackStatus::Ready);
     assert_eq!(ready.progress, 1.0);
     assert_eq!(ready.media_prefix.as_deref(), Some("tracks/x/attempt-3"));
     assert_eq!(ready.analysis.as_deref(), Some("{\"a\":1}"));
@@ -159,7 +159,7 @@ async fn lifecycle(s: Arc<dyn MetadataStore>) {
     let failed = s.track(bad.id).await.unwrap().unwrap();
     assert_eq!(
         (failed.status, failed.error.as_deref()),
-        (Status::Failed, Some("not audio"))
+        (TrackStatus::Failed, Some("not audio"))
     );
     assert_eq!(s.job_counts().await.unwrap().failed, 1);
     assert!(s.claim("lease-f", 100_000, 99_000).await.unwrap().is_none());
@@ -344,7 +344,7 @@ async fn control(s: Arc<dyn MetadataStore>) {
     );
     assert_eq!(
         s.track(done.id).await.unwrap().unwrap().status,
-        Status::Queued
+        TrackStatus::Queued
     );
     assert_eq!(s.expired_uploads(101).await.unwrap().len(), 1);
     assert!(s.delete_upload(&u.id).await.unwrap());

@@ -683,6 +683,9 @@ async fn chromium_goes_live_over_whip_while_pages_listen_over_whep_and_ll_hls() 
         on["source"]["client"].as_str().unwrap().contains("Chrom"),
         "{on}"
     );
+    // A browser sends no metadata: it shows as the channel's title, with no track.
+    let np = now_playing_agrees(&s, &id, "Mic").await;
+    assert!(np["now_playing"]["track_id"].is_null(), "{np}");
     let pb = playback_answer(&s, &id).await;
     let token = pb["token"].as_str().unwrap();
     // A second page listens over WebRTC, a third over LL-HLS, at the same time.

@@ -86,6 +86,19 @@ fn mp3_pushed_decodes_as_the_file() {
     check("mp3_cbr128_stereo_44k.mp3", "mp3");
 }
 
+/// A live MP3 source is held back by the longest frame its rate allows (1 045 bytes at 44.1 kHz,
+/// 65 ms at 128 kb/s), not by a fixed 4 KiB (256 ms).
+#[test]
+fn an_mp3_stream_is_held_back_by_one_frame_at_most() {
+    let bytes = fixture("mp3_cbr128_stereo_44k.mp3");
+    let (samples, container, before_end, reserve) = pushed(&bytes, "mp3", &[418]);
+    assert_eq!(container, "mp3");
+    assert!(reserve <= 1_045 + 64, "reserve {reserve}");
+    // All but the last frames came out while the stream was still being pushed.
+    let held = samples[0].len() - before_end;
+    assert!(held <= 3 * 1152 + 2048, "{held} frames held until the end");
+}
+
 #[test]
 fn ogg_vorbis_pushed_decodes_as_the_file() {
     check("ogg_vorbis_q5_stereo_44k.ogg", "ogg");

@@ -319,9 +319,7 @@ impl ApiKeys {
     /// The id of the key an `Authorization` header value carries, if it carries a valid one.
     /// Compares with every key in constant time.
     pub fn check(&self, header: Option<&str>) -> Option<&str> {
-        let given = header
-            .and_then(|h| h.strip_prefix("Bearer "))
-            .map(str::trim)?;
+        let given = header.and_then(bearer)?;
         let mut found = None;
         for (k, id) in &self.keys {
             if constant_time_eq(k.as_bytes(), given.as_bytes()) {
@@ -330,6 +328,14 @@ impl ApiKeys {
         }
         found
     }
+}
+
+/// The credentials of an `Authorization` header value with the `Bearer` scheme (RFC 6750 2.1),
+/// whose name is case-insensitive (RFC 9110 11.1): `Bearer abc`, `bearer abc`.
+pub fn bearer(value: &str) -> Option<&str> {
+    let (scheme, credentials) = value.trim_start().split_once(' ')?;
+    let credentials = credentials.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !credentials.is_empty()).then_some(credentials)
 }
 
 /// Whether two byte strings are equal, in time that depends only on their lengths.
@@ -414,6 +420,16 @@ pub fn random_b64(n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bearer_credentials_whatever_the_schemes_case() {
+        assert_eq!(bearer("Bearer abc"), Some("abc"));
+        assert_eq!(bearer("bearer  abc "), Some("abc"));
+        assert_eq!(bearer("BEARER abc"), Some("abc"));
+        for bad in ["Basic abc", "Bearer", "Bearer ", "Bearerabc", ""] {
+            assert_eq!(bearer(bad), None, "{bad:?}");
+        }
+    }
 
     fn keys(ids: &[&str]) -> Vec<config::PlaybackKey> {
         ids.iter()

@@ -45,8 +45,7 @@ pub fn authenticate(app: &App, headers: &HeaderMap) -> Result<Identity, Problem>
         Identity::service(key_id)
     } else {
         let token = h
-            .and_then(|h| h.strip_prefix("Bearer "))
-            .map(str::trim)
+            .and_then(crate::auth::bearer)
             .ok_or_else(Problem::unauthorized)?;
         match app.auth.jwt.verify(token) {
             Ok(i) => i,

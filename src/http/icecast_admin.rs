@@ -4,7 +4,8 @@
 //! Icecast's XML.
 
 use crate::app::App;
-use crate::icecast::{check_stream_key, head::basic, song, KeyRefused};
+use crate::icecast::{head::basic, song};
+use crate::live::{check_stream_key, KeyRefused};
 use crate::store::ChannelId;
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};

@@ -12,7 +12,7 @@ use super::problem::Problem;
 use super::semantics::with_token;
 use crate::app::App;
 use crate::auth::Scope;
-use crate::live::{Channel, Output, Protocol, PARTS_PER_SEGMENT, PART_TARGET};
+use crate::live::{Channel, Output, Protocol, PART_TARGET};
 use crate::objects::Object;
 use crate::store::ChannelId;
 use crate::util;
@@ -23,20 +23,7 @@ use axum::routing::get;
 use axum::Router;
 use std::sync::Arc;
 use std::time::Duration;
-use veza_hls::{
-    advance_parts, decide, parse_query, render_live, render_multivariant, Decision, Edge, LivePart,
-    LiveSegment, LiveSnapshot, RenditionReport, Variant,
-};
-
-/// `EXT-X-TARGETDURATION`: segments are 1.92 s.
-const TARGET_DURATION: u32 = 2;
-/// `PART-HOLD-BACK`: at least three part targets (4.4.3.8).
-const PART_HOLD_BACK: f64 = 1.0;
-/// `CAN-SKIP-UNTIL`: six target durations (4.4.3.8).
-const CAN_SKIP_UNTIL: f64 = 6.0 * TARGET_DURATION as f64;
-/// Segments whose parts are listed: those within three target durations of the edge, and one
-/// more (4.4.4.9).
-const SEGMENTS_WITH_PARTS: usize = 4;
+use veza_hls::{advance_parts, decide, parse_query, render_multivariant, Decision, Edge, Variant};
 
 pub(super) fn routes() -> Router<Arc<App>> {
     Router::new()
@@ -205,10 +192,7 @@ async fn part(
     if w.part(msn, index).is_none() && !w.ended {
         // The preload-hinted part (4.4.5.3): held until it is published, as a blocked playlist
         // reload is. Anything further ahead is not there.
-        let next = w.next_part(ch.parts_per_segment);
-        let hinted = next == Some((msn, index))
-            || next.is_some_and(|(m, i)| i >= ch.parts_per_segment && m + 1 == msn && index == 0);
-        if hinted
+        if w.preload_hint(ch.parts_per_segment) == Some((msn, index))
             && out
                 .wait(
                     Edge { msn, part: index },
@@ -286,11 +270,22 @@ async fn media_playlist(
         advance_parts(PART_TARGET),
     ) {
         Decision::BadRequest(why) => return Problem::bad_request(why).into_response(),
+        Decision::Now if !blocking => {
+            // A request without delivery directives (a player's first load, a plain HLS
+            // reload) is answered as the next part is published, so that the edge it shows is
+            // fresh: a player starts PART-HOLD-BACK behind that edge, and an edge up to a part
+            // old would put it up to a part further back for the whole session.
+            let w = out.window();
+            if let Some((msn, part)) = w.preload_hint(ch.parts_per_segment).filter(|_| !w.ended) {
+                let limit = Duration::from_secs_f64(PART_TARGET + 0.2);
+                out.wait(Edge { msn, part }, limit).await;
+            }
+        }
         Decision::Now => {}
         Decision::Wait(want) => {
             // 6.2.5.2: hold the request until the part exists; after three target durations
             // without it, answer 503.
-            let limit = Duration::from_secs(3 * u64::from(TARGET_DURATION));
+            let limit = Duration::from_secs(3 * u64::from(crate::live::TARGET_DURATION));
             let released = out.wait(want, limit).await;
             if released {
                 app.metrics
@@ -321,7 +316,7 @@ async fn media_playlist(
         })
         .collect();
     stamp.push(ch.dateranges_version());
-    let rendered = out.playlist(skip, stamp, |w| render(ch, out, w, skip));
+    let rendered = out.playlist(skip, stamp, |w| crate::live::render_media(ch, out, w, skip));
     // Blocking responses are unique URLs whose content never changes: cacheable for a while
     // (Apple, "Enabling Low-Latency HLS": six part-target-sized... as for any segment). Plain
     // reloads live about one part.
@@ -331,94 +326,6 @@ async fn media_playlist(
         "public, max-age=1"
     };
     playlist(rendered.fill(&format!("token={token}")), cache, head)
-}
-
-fn render(ch: &Channel, out: &Output, w: &crate::live::Window, skip: bool) -> String {
-    let n = w.segments.len();
-    let media_sequence = w
-        .segments
-        .front()
-        .map(|s| s.msn)
-        .or_else(|| w.partial.first().map(|p| p.msn))
-        .unwrap_or(0);
-    let mut skipped = 0;
-    if skip {
-        // Segments wholly older than CAN-SKIP-UNTIL from the end of the playlist (4.4.5.2).
-        let mut tail = w.partial.iter().map(|p| p.seconds).sum::<f64>();
-        for s in w.segments.iter().rev() {
-            tail += s.seconds;
-            if tail > CAN_SKIP_UNTIL {
-                break;
-            }
-            skipped += 1;
-        }
-        skipped = n - skipped.min(n);
-    }
-    let part = |p: &crate::live::PartOut| LivePart {
-        uri: format!("part_{}_{}.m4s", p.msn, p.index),
-        seconds: p.seconds,
-        independent: true,
-    };
-    let segments = w
-        .segments
-        .iter()
-        .enumerate()
-        .map(|(i, s)| LiveSegment {
-            uri: format!("seg_{}.m4s", s.msn),
-            seconds: s.seconds,
-            program_date_time_ms: Some(s.pdt_ms),
-            parts: if i + SEGMENTS_WITH_PARTS >= n {
-                s.parts.iter().map(|p| part(p)).collect()
-            } else {
-                Vec::new()
-            },
-        })
-        .collect();
-    let window_start = w.segments.front().map_or(w.partial_pdt_ms, |s| s.pdt_ms);
-    let reports = ch
-        .outputs
-        .iter()
-        .filter(|o| o.name != out.name)
-        .filter_map(|o| {
-            o.edge().map(|e| RenditionReport {
-                uri: format!("../{}/index.m3u8", o.name),
-                last_msn: e.msn,
-                last_part: e.part,
-            })
-        })
-        .collect();
-    let preload_hint = (!w.ended)
-        .then(|| w.next_part(PARTS_PER_SEGMENT))
-        .flatten()
-        .map(|(msn, i)| {
-            if i >= PARTS_PER_SEGMENT {
-                format!("part_{}_0.m4s", msn + 1)
-            } else {
-                format!("part_{msn}_{i}.m4s")
-            }
-        });
-    let snapshot = LiveSnapshot {
-        target_duration: TARGET_DURATION,
-        part_target: Some(PART_TARGET),
-        part_hold_back: Some(PART_HOLD_BACK),
-        can_skip_until: Some(CAN_SKIP_UNTIL),
-        can_block_reload: true,
-        media_sequence,
-        map_uri: "init.mp4".into(),
-        skipped,
-        segments,
-        partial: w.partial.iter().map(|p| part(p)).collect(),
-        partial_program_date_time_ms: Some(w.partial_pdt_ms),
-        preload_hint,
-        reports,
-        dateranges: ch
-            .dateranges()
-            .into_iter()
-            .filter(|d| d.start_ms >= window_start)
-            .collect(),
-        ended: w.ended,
-    };
-    render_live(&snapshot)
 }
 
 #[cfg(test)]

@@ -88,12 +88,12 @@ impl Modify for Bearer {
 )]
 pub struct ApiDoc;
 
-/// Where a track is in its life (the document of [`crate::store::Status`], which serialises to
+/// Where a track is in its life (the document of [`crate::store::TrackStatus`], which serialises to
 /// these names).
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 #[schema(as = Status)]
-#[allow(dead_code)] // A document only: responses serialise `store::Status` itself.
+#[allow(dead_code)] // A document only: responses serialise `store::TrackStatus` itself.
 pub enum StatusDoc {
     /// Uploaded, waiting for a worker.
     Queued,

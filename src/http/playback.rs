@@ -8,7 +8,7 @@ use super::problem::Problem;
 use super::tracks::find_track;
 use crate::app::App;
 use crate::layout::{family, master_of, FAMILIES, MASTER};
-use crate::store::{Entry, Playlist, Status, Track};
+use crate::store::{Entry, Playlist, Track, TrackStatus};
 use crate::util::{self, rfc3339};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -73,7 +73,7 @@ async fn track(
 /// Playback URLs of a ready track, signed for `ttl` seconds; 409 when it is not ready.
 pub(super) async fn sign_track(app: &App, t: &Track, ttl: u64) -> Result<TrackPlayback, Problem> {
     let id = t.id;
-    if t.status != Status::Ready {
+    if t.status != TrackStatus::Ready {
         return Err(Problem::new(
             StatusCode::CONFLICT,
             "track-not-ready",
@@ -199,7 +199,7 @@ pub(super) async fn sign_playlist(
                 track_id: e.track_id.to_string(),
                 status: match t {
                     None => "deleted",
-                    Some(t) if t.status == Status::Ready => "private",
+                    Some(t) if t.status == TrackStatus::Ready => "private",
                     Some(t) => t.status.as_str(),
                 }
                 .to_owned(),

@@ -135,13 +135,9 @@ impl From<crate::catalog::Error> for Problem {
 
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({
-            "type": format!("https://veza.stream/problems/{}", self.kind),
-            "title": self.title,
-            "status": self.status.as_u16(),
-            "detail": self.detail,
-        });
-        let mut r = (self.status, body.to_string()).into_response();
+        let body =
+            crate::util::problem_json(self.kind, self.title, self.status.as_u16(), &self.detail);
+        let mut r = (self.status, body).into_response();
         r.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),

@@ -11,7 +11,7 @@ use super::playlists::{check_title, Visibility};
 use super::problem::Problem;
 use crate::app::App;
 use crate::auth::{Identity, Role};
-use crate::store::{Status, Track, TrackId};
+use crate::store::{Track, TrackId, TrackStatus};
 use crate::util::{self, rfc3339};
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -80,7 +80,7 @@ pub struct TrackView {
     pub size_bytes: i64,
     /// Where it is in its life.
     #[schema(value_type = StatusDoc)]
-    pub status: Status,
+    pub status: TrackStatus,
     /// Packaging progress, 0 to 1.
     pub progress: f64,
     /// Why it failed.
@@ -127,7 +127,7 @@ pub struct TrackLinks {
 
 /// The view of a track.
 pub(super) async fn view(app: &App, t: &Track) -> Result<TrackView, Problem> {
-    let renditions = if t.status == Status::Ready {
+    let renditions = if t.status == TrackStatus::Ready {
         app.store
             .renditions(t.id)
             .await?
@@ -152,8 +152,8 @@ pub(super) async fn view(app: &App, t: &Track) -> Result<TrackView, Problem> {
         })
         .unwrap_or_default();
     // Unknown while storage is out: offered, and the retry itself answers.
-    let retryable =
-        t.status == Status::Failed && app.storage.exists(&t.original_key).await.unwrap_or(true);
+    let retryable = t.status == TrackStatus::Failed
+        && app.storage.exists(&t.original_key).await.unwrap_or(true);
     let id = t.id.to_string();
     Ok(TrackView {
         links: TrackLinks {
@@ -177,7 +177,7 @@ pub(super) async fn view(app: &App, t: &Track) -> Result<TrackView, Problem> {
         renditions,
         listeners: app.catalog.listeners.count(t.id, Instant::now()) as u64,
         visibility: Visibility::of(t.public),
-        waveform_url: (t.status == Status::Ready).then(|| {
+        waveform_url: (t.status == TrackStatus::Ready).then(|| {
             app.auth
                 .tokens
                 .playback(
@@ -233,7 +233,7 @@ async fn retry(
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
     let (t, _) = find_track(&app, &headers, &id, true).await?;
-    if t.status != Status::Failed {
+    if t.status != TrackStatus::Failed {
         return Err(Problem::conflict(
             "not-failed",
             "Track is not failed",
@@ -411,7 +411,7 @@ async fn events(
     let id = find_track(&app, &headers, &id, true).await?.0.id;
     // Polls the store rather than listening to this node's workers, so it reports jobs running on
     // any node.
-    let state = (app.clone(), None::<(Status, i64)>, false);
+    let state = (app.clone(), None::<(TrackStatus, i64)>, false);
     let stream = futures::stream::unfold(state, move |(app, last, done)| async move {
         if done {
             return None;

@@ -14,8 +14,7 @@ use super::answer::token_of;
 use super::Problem;
 use crate::app::App;
 use crate::auth::{Scope, TokenError};
-use crate::icecast::KeyRefused;
-use crate::live::{GoLiveError, SourceInfo, StartError};
+use crate::live::{Admission, GoLiveError, KeyRefused, SourceInfo, StartError};
 use crate::store::ChannelId;
 use crate::util;
 use crate::webrtc::wire::{self, Direction, OfferError};
@@ -79,7 +78,7 @@ fn token<'a>(headers: &'a HeaderMap, uri: &'a Uri) -> Option<&'a str> {
     headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(crate::auth::bearer)
         .or_else(|| token_of(uri))
 }
 
@@ -260,7 +259,7 @@ async fn publish(
     let Some(key) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(crate::auth::bearer)
     else {
         return unauthorized("send Authorization: Bearer <stream key>");
     };
@@ -270,23 +269,21 @@ async fn publish(
     let Ok(sdp) = std::str::from_utf8(&body) else {
         return Problem::bad_request("the offer is not UTF-8").into_response();
     };
-    let row = match app.store.channel(id).await {
-        Ok(Some(row)) => row,
-        Ok(None) => return Problem::not_found("no such channel").into_response(),
-        Err(e) => return Problem::unavailable("the metadata store", &e).into_response(),
+    let row = match app
+        .live
+        .check_key(&app.auth.limits, id, key, client.ip(), "whip")
+        .await
+    {
+        Ok(row) => row,
+        Err(Admission::NoChannel) => return Problem::not_found("no such channel").into_response(),
+        Err(Admission::Store(e)) => {
+            return Problem::unavailable("the metadata store", &e).into_response()
+        }
+        Err(Admission::Key(KeyRefused::Wrong)) => {
+            return unauthorized("the stream key is wrong or was rotated")
+        }
+        Err(Admission::Key(KeyRefused::Blocked(left))) => return key_blocked(left),
     };
-    match crate::icecast::check_stream_key(
-        &app.auth.limits,
-        client.ip(),
-        id,
-        key,
-        &row.key_hash,
-        "whip",
-    ) {
-        Ok(()) => {}
-        Err(KeyRefused::Wrong) => return unauthorized("the stream key is wrong or was rotated"),
-        Err(KeyRefused::Blocked(left)) => return key_blocked(left),
-    }
     let checked = match wire::check_offer(sdp, Direction::Send) {
         Ok(c) => c,
         Err(e) => return offer_problem(e),
@@ -304,7 +301,7 @@ async fn publish(
         genre: None,
         public: None,
     };
-    let hash = crate::icecast::key_hash(key);
+    let hash = crate::live::key_hash(key);
     match app.live.go_live(&row, &hash, info).await {
         Ok((ch, source)) => match app.webrtc.open_whip(
             ch,

@@ -13,11 +13,12 @@ pub mod head;
 pub use head::sniff;
 
 use crate::app::App;
-use crate::live::{GoLiveError, SourceInfo, StartError, ToStereo48};
+use crate::live::{
+    key_hash, Admission, GoLiveError, KeyRefused, SourceInfo, StartError, ToStereo48,
+};
 use crate::store::ChannelId;
 use crate::util;
 use head::{Dechunk, Head, HeadError};
-use sha2::{Digest, Sha256};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -30,57 +31,6 @@ const GARBAGE_BYTES: usize = 128 << 10;
 
 /// Bytes handed to a source's decoder at a time.
 const DECODE_PIECE: usize = 2 << 10;
-
-/// The stored form of a stream key: SHA-256, hex.
-pub fn key_hash(key: &str) -> String {
-    util::hex(&Sha256::digest(key.as_bytes()))
-}
-
-/// Whether `key` is the stream key stored as `hash`, compared in constant time.
-pub fn key_matches(key: &str, hash: &str) -> bool {
-    crate::auth::constant_time_eq(key_hash(key).as_bytes(), hash.as_bytes())
-}
-
-/// Why a stream key was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyRefused {
-    /// Wrong (or rotated): 401.
-    Wrong,
-    /// The client address sent too many wrong keys: 429, retry after this long.
-    Blocked(Duration),
-}
-
-/// Checks a source's stream `key` for `channel`, stored as `hash`, sent from `client` through
-/// `via` (`icecast`, `whip`, `metadata`). An address that sent `limits.stream_key_failures_per_minute`
-/// wrong keys is refused whatever it sends until its budget refills. Each refusal is logged at
-/// warn with the address, the channel and the reason, for fail2ban-style tools:
-/// `stream key refused client=203.0.113.9 channel=… via=icecast reason=wrong key`.
-pub fn check_stream_key(
-    limits: &crate::auth::Limiters,
-    client: std::net::IpAddr,
-    channel: ChannelId,
-    key: &str,
-    hash: &str,
-    via: &'static str,
-) -> Result<(), KeyRefused> {
-    if let Some(left) = limits.key_blocked(client) {
-        tracing::warn!(%client, %channel, via, reason = "too many wrong keys", "stream key refused");
-        return Err(KeyRefused::Blocked(left));
-    }
-    if key_matches(key, hash) {
-        return Ok(());
-    }
-    match limits.key_failed(client) {
-        Some(left) => {
-            tracing::warn!(%client, %channel, via, reason = "too many wrong keys", "stream key refused");
-            Err(KeyRefused::Blocked(left))
-        }
-        None => {
-            tracing::warn!(%client, %channel, via, reason = "wrong key", "stream key refused");
-            Err(KeyRefused::Wrong)
-        }
-    }
-}
 
 /// The now-playing line of a title and an artist, as Icecast shows it: `Artist - Title`, or
 /// whichever of the two is given.
@@ -120,13 +70,7 @@ impl Refusal {
     }
 
     fn bytes(&self) -> Vec<u8> {
-        let body = serde_json::json!({
-            "type": format!("https://veza.stream/problems/{}", self.kind),
-            "title": self.reason,
-            "status": self.status,
-            "detail": self.detail,
-        })
-        .to_string();
+        let body = util::problem_json(self.kind, self.reason, self.status, &self.detail);
         let mut head = format!(
             "HTTP/1.1 {} {}\r\nServer: veza-stream\r\nContent-Type: application/problem+json\r\nContent-Length: {}\r\nX-Content-Type-Options: nosniff\r\nReferrer-Policy: strict-origin-when-cross-origin\r\nConnection: close\r\n",
             self.status,
@@ -277,9 +221,13 @@ async fn admit(app: &App, head: &Head, addr: SocketAddr) -> Result<Admitted, Ref
     else {
         return Err(unauthorized("send Basic credentials source:<stream key>"));
     };
-    let row = match app.store.channel(id).await {
-        Ok(Some(row)) => row,
-        Ok(None) => {
+    let row = match app
+        .live
+        .check_key(&app.auth.limits, id, key, addr.ip(), "icecast")
+        .await
+    {
+        Ok(row) => row,
+        Err(Admission::NoChannel) => {
             return Err(Refusal::new(
                 404,
                 "Not Found",
@@ -287,7 +235,7 @@ async fn admit(app: &App, head: &Head, addr: SocketAddr) -> Result<Admitted, Ref
                 "no such channel",
             ))
         }
-        Err(e) => {
+        Err(Admission::Store(e)) => {
             return Err(Refusal::new(
                 503,
                 "Service Unavailable",
@@ -295,20 +243,10 @@ async fn admit(app: &App, head: &Head, addr: SocketAddr) -> Result<Admitted, Ref
                 format!("the metadata store failed: {e}"),
             ))
         }
-    };
-    match check_stream_key(
-        &app.auth.limits,
-        addr.ip(),
-        id,
-        key,
-        &row.key_hash,
-        "icecast",
-    ) {
-        Ok(()) => {}
-        Err(KeyRefused::Wrong) => {
+        Err(Admission::Key(KeyRefused::Wrong)) => {
             return Err(unauthorized("the stream key is wrong or was rotated"))
         }
-        Err(KeyRefused::Blocked(left)) => {
+        Err(Admission::Key(KeyRefused::Blocked(left))) => {
             let mut r = Refusal::new(
                 429,
                 "Too Many Requests",
@@ -319,7 +257,7 @@ async fn admit(app: &App, head: &Head, addr: SocketAddr) -> Result<Admitted, Ref
                 .push(("Retry-After", left.as_secs().max(1).to_string()));
             return Err(r);
         }
-    }
+    };
     let format = match head.content_type.as_deref() {
         None => return Err(Refusal::new(403, "Forbidden", "content-type", "No Content-type given")),
         Some(t) => head::format_of(t).ok_or_else(|| {
@@ -419,9 +357,10 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
         let metrics = app.metrics.clone();
         let format = a.format;
         let channel = a.channel.clone();
+        let source = a.source;
         let on_tags = move |t: Tags| {
             if let Some(song) = song(t.artist.as_deref(), t.title.as_deref()) {
-                channel.set_title(song);
+                channel.set_source_title(source, song);
             }
         };
         std::thread::Builder::new()

@@ -6,10 +6,10 @@
 //! thread of its own and hands 20 ms blocks to the engine through a short bounded queue
 //! ([`Feed`]); the engine's clock paces it through that queue.
 
-use super::channel::Pcm48;
 use super::convert::ToStereo48;
+use super::core::{Pcm48, Started};
 use crate::storage::Storage;
-use crate::store::{MetadataStore, PlaylistId, Status, Track, TrackId};
+use crate::store::{MetadataStore, PlaylistId, Track, TrackStatus};
 use std::collections::VecDeque;
 use std::io::Cursor;
 use std::sync::Arc;
@@ -70,16 +70,6 @@ impl Feed {
             })?;
         Ok(Feed { blocks: rx })
     }
-}
-
-/// A track that started.
-pub struct Started {
-    /// The track.
-    pub track: TrackId,
-    /// Its title.
-    pub title: String,
-    /// How many frames into the block it starts.
-    pub offset: usize,
 }
 
 impl AutoDj {
@@ -223,7 +213,7 @@ async fn ready_tracks(store: &dyn MetadataStore, playlist: PlaylistId) -> Vec<Tr
     let mut out = Vec::new();
     for e in entries {
         if let Ok(Some(t)) = store.track(e.track_id).await {
-            if t.status == Status::Ready {
+            if t.status == TrackStatus::Ready {
                 out.push(t);
             }
         }

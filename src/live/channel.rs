@@ -1,12 +1,13 @@
 //! A running channel as the rest of the server sees it: its outputs, its live status, its
 //! listeners and the door its engine listens on.
 
+use super::core::Pcm48;
 use super::output::Output;
-use crate::store::{ChannelId, TrackId};
+use super::status::{ChannelEvent, Listeners, SourceInfo, State, Status};
+use crate::store::ChannelId;
 use bytes::Bytes;
 use dashmap::DashMap;
 use parking_lot::{Mutex, RwLock};
-use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -14,75 +15,6 @@ use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 use veza_hls::DateRange;
-
-/// What plays on a channel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum State {
-    /// Nothing: no source and no auto-DJ.
-    Offline,
-    /// A live source.
-    Live,
-    /// The auto-DJ.
-    Autodj,
-}
-
-impl State {
-    /// Its name in the API and events.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            State::Offline => "offline",
-            State::Live => "live",
-            State::Autodj => "autodj",
-        }
-    }
-}
-
-/// A connected source, as the API shows it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SourceInfo {
-    /// Its `User-Agent`.
-    pub client: String,
-    /// Its content type (`audio/mpeg`).
-    pub codec: String,
-    /// Its measured bitrate, bits per second, over the last few seconds.
-    pub bitrate: u64,
-    /// RFC 3339.
-    pub connected_at: String,
-    /// `ice-name`, `ice-description`, `ice-genre`, `ice-public`.
-    pub name: Option<String>,
-    /// `ice-description`.
-    pub description: Option<String>,
-    /// `ice-genre`.
-    pub genre: Option<String>,
-    /// `ice-public`.
-    pub public: Option<bool>,
-}
-
-/// What plays now.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct NowPlaying {
-    /// The title.
-    pub title: String,
-    /// The auto-DJ track, when it is one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub track_id: Option<TrackId>,
-    /// RFC 3339.
-    pub since: String,
-}
-
-/// A channel's live status.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Status {
-    /// offline, live or autodj.
-    pub state: State,
-    /// The live source, when one is connected.
-    pub source: Option<SourceInfo>,
-    /// What plays.
-    pub now_playing: Option<NowPlaying>,
-    /// When the channel went on air, RFC 3339.
-    pub started_at: Option<String>,
-}
 
 /// How a listener listens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -103,35 +35,6 @@ impl Protocol {
     }
 }
 
-/// Listener counts by protocol.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Listeners {
-    /// LL-HLS sessions seen within the idle window.
-    pub hls: u64,
-    /// WebRTC sessions.
-    pub webrtc: u64,
-}
-
-/// What the channel's SSE stream carries.
-#[derive(Debug, Clone, Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum ChannelEvent {
-    /// The state (and source) changed.
-    State {
-        /// offline, live or autodj.
-        state: State,
-        /// The source.
-        source: Option<SourceInfo>,
-    },
-    /// The title changed.
-    NowPlaying(NowPlaying),
-    /// Listener counts changed.
-    Listeners(Listeners),
-}
-
-/// Stereo PCM at 48 kHz from a source.
-pub type Pcm48 = [Vec<f32>; 2];
-
 /// What the engine is told.
 pub enum Ctl {
     /// A source connected: its PCM arrives on `pcm`.
@@ -143,9 +46,16 @@ pub enum Ctl {
         /// Cancelled when it must go at once, what it has buffered included (its key was
         /// rotated, another source took over).
         drop: CancellationToken,
+        /// What the API shows of it.
+        info: SourceInfo,
     },
-    /// A new title from the source (`/admin/metadata`, in-band tags).
-    Title(String),
+    /// A new title from source `id` (`/admin/metadata`, in-band tags).
+    Title {
+        /// The source.
+        id: u64,
+        /// The title.
+        title: String,
+    },
 }
 
 /// A push consumer's encoded frames (the Opus rendition), for WebRTC sessions.
@@ -199,6 +109,8 @@ pub struct Channel {
     /// Whether the attached source delivers in real time: neither held back ahead of it nor
     /// silent. Set by the engine; a source that is not may be taken over by a new one.
     pub(super) source_on_time: AtomicBool,
+    /// The connected source's measured bitrate, bits per second.
+    source_bitrate: AtomicU64,
     next_source: AtomicU64,
     epoch: Instant,
     /// Cancelled when the engine stops.
@@ -234,15 +146,20 @@ impl Channel {
             ctl,
             source: Mutex::new(None),
             source_on_time: AtomicBool::new(false),
+            source_bitrate: AtomicU64::new(0),
             next_source: AtomicU64::new(1),
             epoch: Instant::now(),
             stopped: CancellationToken::new(),
         }
     }
 
-    /// The live status.
+    /// The live status, with the source's measured bitrate.
     pub fn status(&self) -> Status {
-        self.status.read().clone()
+        let mut s = self.status.read().clone();
+        if let Some(src) = s.source.as_mut() {
+            src.bitrate = self.source_bitrate.load(Ordering::Relaxed);
+        }
+        s
     }
 
     /// A rendition by name.
@@ -303,7 +220,7 @@ impl Channel {
                 drop: drop.clone(),
             });
             self.source_on_time.store(true, Ordering::Release);
-            self.status.write().source = Some(info);
+            self.source_bitrate.store(0, Ordering::Relaxed);
         }
         if self
             .ctl
@@ -311,6 +228,7 @@ impl Channel {
                 id,
                 pcm: rx,
                 drop: drop.clone(),
+                info,
             })
             .await
             .is_err()
@@ -341,15 +259,6 @@ impl Channel {
         }
     }
 
-    /// Clears the status's source unless a source holds the slot (one that just attached has
-    /// already written its own).
-    pub(super) fn clear_source_if_free(&self) {
-        let slot = self.source.lock();
-        if slot.is_none() {
-            self.status.write().source = None;
-        }
-    }
-
     /// Drops the connected source unless it authenticated with the key hashed `key_hash` (the
     /// key was rotated): it ends at once, with what it had buffered.
     pub fn keep_only_key(&self, key_hash: &str) {
@@ -358,7 +267,6 @@ impl Channel {
             if let Some(a) = slot.take() {
                 a.drop.cancel();
             }
-            self.status.write().source = None;
         }
     }
 
@@ -369,14 +277,20 @@ impl Channel {
 
     /// Records the source's measured bitrate.
     pub fn set_bitrate(&self, bits_per_second: u64) {
-        if let Some(s) = self.status.write().source.as_mut() {
-            s.bitrate = bits_per_second;
-        }
+        self.source_bitrate
+            .store(bits_per_second, Ordering::Relaxed);
     }
 
-    /// Sets the title from the source.
+    /// A title for the source connected now (`/admin/metadata`); false when none is.
     pub fn set_title(&self, title: String) -> bool {
-        self.ctl.try_send(Ctl::Title(title)).is_ok()
+        let id = self.source.lock().as_ref().map(|a| a.id);
+        id.is_some_and(|id| self.set_source_title(id, title))
+    }
+
+    /// A title from source `id` (its in-band tags). It shows from the instant that source is on
+    /// air; a source that has gone changes nothing.
+    pub fn set_source_title(&self, id: u64, title: String) -> bool {
+        self.ctl.try_send(Ctl::Title { id, title }).is_ok()
     }
 
     /// Records a listener session seen now.

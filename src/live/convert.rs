@@ -1,6 +1,6 @@
 //! Any decoded PCM to what the channel core takes: stereo at 48 kHz.
 
-use super::channel::Pcm48;
+use super::core::Pcm48;
 use veza_codecs::{downmix, Pcm, Resampler, SampleRate};
 
 /// Converts one source's PCM, piece by piece, keeping the resampler's state between pieces so

@@ -16,21 +16,23 @@
 
 mod autodj;
 mod channel;
-mod clock;
 mod convert;
+pub mod core;
 mod engine;
+mod keys;
 mod lane;
-mod mixer;
 mod output;
+mod playlist;
+mod status;
 
-pub use channel::{
-    Channel, ChannelEvent, Frame, Listeners, NowPlaying, Pcm48, Protocol, Refused, SourceInfo,
-    State, Status,
-};
+pub use self::core::{Pcm48, NOW_PLAYING_CLASS};
+pub use channel::{Channel, Frame, Protocol, Refused};
 pub use convert::ToStereo48;
-pub use engine::NOW_PLAYING_CLASS;
+pub use keys::{check_stream_key, key_hash, key_matches, Admission, KeyRefused};
 pub use lane::Lane;
 pub use output::{Output, PartOut, SegmentOut, Window};
+pub use playlist::{render_media, PART_HOLD_BACK, TARGET_DURATION};
+pub use status::{ChannelEvent, Listeners, NowPlaying, SourceInfo, State, Status};
 
 use crate::config;
 use crate::metrics::Metrics;
@@ -207,7 +209,7 @@ impl Live {
             }
         }
         let origin = msn * SEGMENT_TICKS;
-        let mut lanes = Vec::new();
+        let mut encodings = Vec::new();
         let mut outputs = Vec::new();
         let mut fan_out = true;
         for name in names {
@@ -221,14 +223,8 @@ impl Live {
             let cutter = PartCutter::new(LOSSY_TIMESCALE, GRID, PARTS_PER_SEGMENT, origin, msn)
                 .map_err(|e| StartError::Failed(e.to_string()))?;
             let opus = matches!(lane, Lane::Opus(_));
-            lanes.push(engine::Lane {
-                encoder,
-                cutter,
-                output: output.clone(),
-                pts: origin,
-                emsg: None,
-                fan_out: opus && std::mem::take(&mut fan_out),
-            });
+            let fans = opus && std::mem::take(&mut fan_out);
+            encodings.push(core::Encoding::new(encoder, cutter, origin, fans));
             outputs.push(output);
         }
         let (ctl_tx, ctl_rx) = tokio::sync::mpsc::channel(32);
@@ -246,27 +242,37 @@ impl Live {
                     self.storage.clone(),
                     p,
                     row.shuffle,
-                    engine::BLOCK,
+                    core::BLOCK,
                 )
                 .map_err(|e| StartError::Failed(format!("starting the auto-DJ thread: {e}")))?,
             ),
             None => None,
         };
-        let crossfade_frames = (self.config.crossfade_seconds * clock::RATE as f64) as usize;
+        let core = core::Core::new(
+            core::Config {
+                channel: row.id,
+                owner: row.owner.clone(),
+                title: row.title.clone(),
+                origin,
+                lead: Duration::from_secs_f64(self.config.lead_seconds),
+                crossfade: Duration::from_secs_f64(self.config.crossfade_seconds),
+                idle_after: Duration::from_secs_f64(self.config.source_timeout_seconds),
+                autodj: autodj.is_some(),
+            },
+            encodings,
+            std::time::Instant::now(),
+            now,
+        );
         let engine = engine::Engine::new(
             ch.clone(),
-            lanes,
+            core,
             ctl_rx,
             autodj,
-            origin,
             engine::Wiring {
                 store: self.store.clone(),
                 outbox: self.outbox.clone(),
                 metrics: self.metrics.clone(),
                 shutdown: self.shutdown.clone(),
-                source_timeout: Duration::from_secs_f64(self.config.source_timeout_seconds),
-                lead: Duration::from_secs_f64(self.config.lead_seconds),
-                crossfade_frames,
                 listener_idle: self.listener_idle,
             },
         );
@@ -362,7 +368,7 @@ async fn supervise_once(live: &Live) {
                 live.stop(c.id);
                 continue;
             }
-            Ok(Some(row)) => c.keep_only_key(&row.key_hash),
+            Ok(Some(row)) => live.key_changed(row.id, &row.key_hash),
             Err(_) => {}
         }
         let now = util::now_ms();

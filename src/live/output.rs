@@ -77,15 +77,17 @@ impl Window {
         self.segment(msn)?.parts.get(index as usize)
     }
 
-    /// The part that comes after the last one published.
-    pub fn next_part(&self, parts_per_segment: u32) -> Option<(u64, u32)> {
-        if let Some(p) = self.partial.last() {
-            return Some((p.msn, p.index + 1));
+    /// The part that comes after the last one published, by its canonical name: the one
+    /// playlists hint (`EXT-X-PRELOAD-HINT`, 4.4.5.3) and the one a part request may wait for.
+    pub fn preload_hint(&self, parts_per_segment: u32) -> Option<(u64, u32)> {
+        if parts_per_segment == 0 {
+            return None;
         }
-        self.segments
-            .back()
-            .map(|s| (s.msn + 1, 0))
-            .filter(|_| parts_per_segment > 0)
+        match self.partial.last() {
+            Some(p) if p.index + 1 >= parts_per_segment => Some((p.msn + 1, 0)),
+            Some(p) => Some((p.msn, p.index + 1)),
+            None => self.segments.back().map(|s| (s.msn + 1, 0)),
+        }
     }
 }
 
@@ -288,7 +290,7 @@ mod tests {
         assert!(w.part(2, 1).is_some());
         assert!(w.part(2, 2).is_none());
         assert!(w.part(0, 5).is_some());
-        assert_eq!(w.next_part(6), Some((2, 2)));
+        assert_eq!(w.preload_hint(6), Some((2, 2)));
     }
 
     #[test]

@@ -6,7 +6,7 @@ use serde::Serialize;
 /// Where a track is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Status {
+pub enum TrackStatus {
     /// Uploaded, waiting for a worker.
     Queued,
     /// A worker is packaging it.
@@ -17,30 +17,30 @@ pub enum Status {
     Failed,
 }
 
-impl Status {
+impl TrackStatus {
     /// The name stored in the database and shown in the API.
     pub fn as_str(self) -> &'static str {
         match self {
-            Status::Queued => "queued",
-            Status::Processing => "processing",
-            Status::Ready => "ready",
-            Status::Failed => "failed",
+            TrackStatus::Queued => "queued",
+            TrackStatus::Processing => "processing",
+            TrackStatus::Ready => "ready",
+            TrackStatus::Failed => "failed",
         }
     }
 
-    pub(super) fn parse(s: &str) -> Option<Status> {
+    pub(super) fn parse(s: &str) -> Option<TrackStatus> {
         match s {
-            "queued" => Some(Status::Queued),
-            "processing" => Some(Status::Processing),
-            "ready" => Some(Status::Ready),
-            "failed" => Some(Status::Failed),
+            "queued" => Some(TrackStatus::Queued),
+            "processing" => Some(TrackStatus::Processing),
+            "ready" => Some(TrackStatus::Ready),
+            "failed" => Some(TrackStatus::Failed),
             _ => None,
         }
     }
 
     /// Whether the track will change no more.
     pub fn is_final(self) -> bool {
-        matches!(self, Status::Ready | Status::Failed)
+        matches!(self, TrackStatus::Ready | TrackStatus::Failed)
     }
 }
 
@@ -68,7 +68,7 @@ pub struct Track {
     /// Object key of the original.
     pub original_key: String,
     /// Where it is in its life.
-    pub status: Status,
+    pub status: TrackStatus,
     /// Packaging progress, 0 to 1.
     pub progress: f64,
     /// Why it failed.
@@ -117,7 +117,7 @@ impl Track {
             content_type: printable(content_type, 255),
             size_bytes,
             original_key,
-            status: Status::Queued,
+            status: TrackStatus::Queued,
             progress: 0.0,
             error: None,
             analysis: None,

@@ -289,3 +289,35 @@ pub async fn get(
     let (st, h) = (r.status(), r.headers().clone());
     (st, h, r.bytes().await.unwrap())
 }
+
+/// Waits until the channel's now-playing title is `title` through the API, then checks that the
+/// media playlist's latest now-playing `EXT-X-DATERANGE` names the same item from the same
+/// instant: one truth for both. Returns the channel record.
+pub async fn now_playing_agrees(s: &Server, id: &str, title: &str) -> Value {
+    let c = wait_for(s, id, "/now_playing/title", title).await;
+    let rendition = c["renditions"][0].as_str().unwrap().to_string();
+    let (token, _) = playback(s, id).await;
+    let url = format!(
+        "{}/hls/live/{id}/{rendition}/index.m3u8?token={token}",
+        s.url
+    );
+    let text = String::from_utf8_lossy(&get(&url).await.2).to_string();
+    let last = text
+        .lines()
+        .rfind(|l| l.starts_with("#EXT-X-DATERANGE:") && l.contains("com.veza.now-playing"))
+        .unwrap_or_else(|| panic!("no now-playing date range:\n{text}"));
+    let attr = |name: &str| {
+        last.split(&format!("{name}=\"")[..])
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(attr("X-TITLE"), title, "{last}\n{c}");
+    assert_eq!(
+        attr("START-DATE"),
+        c["now_playing"]["since"].as_str().unwrap_or_default(),
+        "{last}\n{c}"
+    );
+    c
+}

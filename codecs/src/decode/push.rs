@@ -205,7 +205,7 @@ impl PushDecoder {
             };
             // After the end nothing more will come: everything may be read.
             if !self.buffer.lock().ended {
-                self.reserve = reserve_for(d.container());
+                self.reserve = reserve_for(d.container(), d.rate().hz());
             }
             self.decoder = Some(d);
         }
@@ -223,12 +223,18 @@ impl PushDecoder {
     }
 }
 
-/// The largest unit a container's reader may need whole: MPEG audio frames are at most 2 881
-/// bytes (ISO/IEC 11172-3, free format aside), ADTS frames 8 191 (ISO/IEC 13818-7), Ogg pages
+/// The largest unit a container's reader may need whole. An MPEG Layer III frame is at most
+/// 144 × 320 kb/s ÷ rate bytes at MPEG-1 rates and 72 × 160 kb/s ÷ rate below them, plus a
+/// padding byte (ISO/IEC 11172-3 2.4.3.1, ISO/IEC 13818-3 2.4.3.1): 1 045 bytes at 44.1 kHz,
+/// 65 ms of a 128 kb/s stream, where a fixed 4 KiB would hold back 256 ms. Other MPEG audio
+/// layers' frames are at most 2 881 bytes; ADTS frames 8 191 (ISO/IEC 13818-7), Ogg pages
 /// 65 307 (RFC 3533), and FLAC frames are unbounded in principle but under 64 KiB for any
 /// streaming encoder setting.
-fn reserve_for(container: &str) -> usize {
+fn reserve_for(container: &str, rate: u32) -> usize {
+    const HEADER_AND_SLACK: usize = 64;
     match container {
+        "mp3" if rate >= 32_000 => 144 * 320_000 / rate as usize + 1 + HEADER_AND_SLACK,
+        "mp3" if rate >= 8_000 => 72 * 160_000 / rate as usize + 1 + HEADER_AND_SLACK,
         "mp3" | "mpa" => 4 << 10,
         "aac" | "adts" => 12 << 10,
         _ => 68 << 10,

@@ -7,7 +7,7 @@ use super::super::problem::Problem;
 use super::crud::new_key;
 use super::views::*;
 use crate::app::App;
-use crate::icecast::key_hash;
+use crate::live::key_hash;
 use crate::live::{ChannelEvent, Lane};
 use crate::store::Channel;
 use crate::util;
@@ -42,9 +42,7 @@ pub(super) async fn rotate(
     let mut c = old.clone();
     c.key_hash = key_hash(&key);
     let c = save(&app, &old, c).await?;
-    if let Some(ch) = app.live.running(c.id) {
-        ch.keep_only_key(&c.key_hash);
-    }
+    app.live.key_changed(c.id, &c.key_hash);
     Ok(Json(StreamKey {
         stream_key: key,
         ingest_url: format!("{}{}", app.ingest_url, crate::layout::channel_ingest(c.id)),

@@ -10,7 +10,7 @@ use super::super::problem::Problem;
 use super::views::*;
 use crate::app::App;
 use crate::auth::{random_b64, Role};
-use crate::icecast::key_hash;
+use crate::live::key_hash;
 use crate::store::{Channel, ChannelId};
 use crate::util;
 use axum::body::Bytes;

@@ -4,7 +4,7 @@
 use super::super::problem::Problem;
 use crate::app::App;
 use crate::auth::{Identity, Role};
-use crate::store::{Entry, Playlist, PlaylistId, Status, Track, TrackId};
+use crate::store::{Entry, Playlist, PlaylistId, Track, TrackId, TrackStatus};
 use crate::util;
 use crate::util::rfc3339;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -314,7 +314,8 @@ pub(crate) async fn resolve(
         })?;
         if seen.insert(id, ()).is_none() {
             match app.store.track(id).await? {
-                Some(t) if who.manages(&t.owner) || (t.status == Status::Ready && t.public) => {}
+                Some(t)
+                    if who.manages(&t.owner) || (t.status == TrackStatus::Ready && t.public) => {}
                 _ => {
                     return Err(Problem::unprocessable(
                         "unknown-track",
@@ -345,7 +346,7 @@ pub(crate) async fn view(
     let (mut playable_count, mut duration) = (0u64, 0.0);
     for e in entries {
         let t = tracks.get(&e.track_id).and_then(Option::as_ref);
-        let playable = t.is_some_and(|t| t.status == Status::Ready);
+        let playable = t.is_some_and(|t| t.status == TrackStatus::Ready);
         let secs = t.filter(|_| playable).and_then(Track::duration_seconds);
         if playable {
             playable_count += 1;

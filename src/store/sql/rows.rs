@@ -1,7 +1,7 @@
 //! Rows as the database holds them, their columns, and the job claim of each backend.
 
 use super::super::error::{Error, Result};
-use super::super::rows::{Channel, Lease, OutboxEvent, Playlist, Status, Track, Upload};
+use super::super::rows::{Channel, Lease, OutboxEvent, Playlist, Track, TrackStatus, Upload};
 
 #[derive(sqlx::FromRow)]
 pub(super) struct TrackRow {
@@ -40,7 +40,7 @@ impl TryFrom<TrackRow> for Track {
             content_type: r.content_type,
             size_bytes: r.size_bytes,
             original_key: r.original_key,
-            status: Status::parse(&r.status)
+            status: TrackStatus::parse(&r.status)
                 .ok_or_else(|| Error::Corrupt(format!("track status {}", r.status)))?,
             progress: r.progress,
             error: r.error,

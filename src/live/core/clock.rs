@@ -52,15 +52,9 @@ impl Clock {
         self.anchor_unix_ms + (delta * 1000 / RATE as i128) as i64
     }
 
-    /// Before producing the samples from `tick` on: the instant to wait for, if media time is
-    /// more than `lead` ahead of `now`. Moves the mapping when media time is too far behind.
-    pub fn gate(
-        &mut self,
-        tick: u64,
-        lead: Duration,
-        now: Instant,
-        unix_ms: i64,
-    ) -> Option<Instant> {
+    /// Before producing the samples from `tick` on: the instant to wait for, if `tick` is not
+    /// due at `now`. Moves the mapping when media time is too far behind.
+    pub fn gate(&mut self, tick: u64, now: Instant, unix_ms: i64) -> Option<Instant> {
         let due = self.due(tick);
         if now > due + MAX_BEHIND {
             *self = Clock {
@@ -69,8 +63,7 @@ impl Clock {
             };
             return None;
         }
-        let wake = due.checked_sub(lead).unwrap_or(due);
-        (wake > now).then_some(wake)
+        (due > now).then_some(due)
     }
 }
 
@@ -96,17 +89,9 @@ mod tests {
     fn a_source_on_time_is_not_held_and_one_ahead_is() {
         let t0 = Instant::now();
         let mut c = Clock::new(0, t0, 1_000);
-        assert_eq!(
-            c.gate(48_000, Duration::ZERO, t0 + Duration::from_secs(1), 2_000),
-            None
-        );
-        let wake = c.gate(
-            96_000,
-            Duration::from_millis(500),
-            t0 + Duration::from_secs(1),
-            2_000,
-        );
-        assert_eq!(wake, Some(t0 + Duration::from_millis(1_500)));
+        assert_eq!(c.gate(48_000, t0 + Duration::from_secs(1), 2_000), None);
+        let wake = c.gate(96_000, t0 + Duration::from_secs(1), 2_000);
+        assert_eq!(wake, Some(t0 + Duration::from_secs(2)));
         assert_eq!(c.unix_ms(96_000), 3_000);
         assert_eq!(c.corrections, 0);
     }
@@ -132,15 +117,12 @@ mod tests {
         let mut c = Clock::new(0, t0, 0);
         // A 5 s stall after one second of media.
         let now = t0 + Duration::from_secs(6);
-        assert_eq!(c.gate(48_000, Duration::ZERO, now, 6_000), None);
+        assert_eq!(c.gate(48_000, now, 6_000), None);
         assert_eq!(c.corrections, 1);
         assert_eq!(c.unix_ms(48_000), 6_000);
         assert_eq!(c.unix_ms(96_000), 7_000);
         // Back on time: no further correction.
-        assert_eq!(
-            c.gate(96_000, Duration::ZERO, now + Duration::from_secs(1), 7_000),
-            None
-        );
+        assert_eq!(c.gate(96_000, now + Duration::from_secs(1), 7_000), None);
         assert_eq!(c.corrections, 1);
     }
 }

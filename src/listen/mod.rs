@@ -31,17 +31,19 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use parking_lot::Mutex;
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
-use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
+
+mod streams;
+
+pub use streams::Io;
+use streams::{Guarded, InFlight, Rewind, Tracked};
 
 /// The bounds of every connection (from `[server]`).
 #[derive(Debug, Clone, Copy)]
@@ -314,10 +316,15 @@ async fn accept_loop(
 /// `503` with a problem document, for a connection past every cap with nothing idle to close.
 async fn refuse_busy(mut tcp: TcpStream) {
     use tokio::io::AsyncWriteExt;
-    const BODY: &str = r#"{"type":"https://veza.stream/problems/unavailable","title":"Service Unavailable","status":503,"detail":"too many connections: try again shortly"}"#;
+    let body = crate::util::problem_json(
+        "unavailable",
+        "Service Unavailable",
+        503,
+        "too many connections: try again shortly",
+    );
     let response = format!(
-        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/problem+json\r\nretry-after: 1\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{BODY}",
-        BODY.len()
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/problem+json\r\nretry-after: 1\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
     );
     let _ = tokio::time::timeout(Duration::from_secs(1), tcp.write_all(response.as_bytes())).await;
 }
@@ -516,60 +523,6 @@ async fn sniffed<S: Io>(
     ))
 }
 
-/// A stream whose first bytes were already read: they are read again first.
-struct Rewind<S> {
-    first: Vec<u8>,
-    at: usize,
-    inner: S,
-}
-
-impl<S: AsyncRead + Unpin> AsyncRead for Rewind<S> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        if self.at < self.first.len() {
-            let n = buf.remaining().min(self.first.len() - self.at);
-            let at = self.at;
-            buf.put_slice(&self.first[at..at + n]);
-            self.at += n;
-            return Poll::Ready(Ok(()));
-        }
-        Pin::new(&mut self.inner).poll_read(cx, buf)
-    }
-}
-
-impl<S: AsyncWrite + Unpin> AsyncWrite for Rewind<S> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-}
-
 /// Whether the connection's first bytes are claimed by `sniff`, peeking (not reading) until it
 /// decides or `wait` passes.
 async fn claimed(tcp: &TcpStream, sniff: fn(&[u8]) -> Option<bool>, wait: Duration) -> bool {
@@ -624,119 +577,6 @@ fn expired(conn: &Conn, registry: &Registry, limits: Limits) -> bool {
     conn.idle()
         && now.saturating_sub(conn.last_io.load(Ordering::Acquire))
             >= limits.keepalive.as_millis() as u64
-}
-
-/// Marks a request done when its response body is dropped (sent or abandoned).
-struct InFlight(Arc<Conn>);
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.0.inflight.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-/// A response body that holds its request's [`InFlight`] mark.
-struct Guarded {
-    body: axum::body::Body,
-    #[allow(dead_code)] // held for its Drop
-    guard: InFlight,
-}
-
-impl http_body::Body for Guarded {
-    type Data = bytes::Bytes;
-    type Error = axum::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
-        Pin::new(&mut self.body).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        self.body.size_hint()
-    }
-}
-
-/// A connection's byte stream: the socket, or TLS over it.
-pub trait Io: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
-
-impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Io for T {}
-
-/// The socket, noting when bytes move and when a new request's head starts.
-struct Tracked {
-    inner: TcpStream,
-    conn: Arc<Conn>,
-    registry: Arc<Registry>,
-}
-
-impl AsyncRead for Tracked {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        let before = buf.filled().len();
-        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if matches!(r, Poll::Ready(Ok(()))) && buf.filled().len() > before {
-            let now = self.registry.now_ms();
-            self.conn.last_io.store(now, Ordering::Release);
-            if self.conn.idle()
-                && self
-                    .conn
-                    .head_started
-                    .compare_exchange(0, now, Ordering::AcqRel, Ordering::Acquire)
-                    .is_ok()
-            {
-                self.conn.head_begun.notify_one();
-            }
-        }
-        r
-    }
-}
-
-impl AsyncWrite for Tracked {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        data: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        let r = Pin::new(&mut self.inner).poll_write(cx, data);
-        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
-            let now = self.registry.now_ms();
-            self.conn.last_io.store(now, Ordering::Release);
-        }
-        r
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> Poll<std::io::Result<usize>> {
-        let r = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
-        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
-            let now = self.registry.now_ms();
-            self.conn.last_io.store(now, Ordering::Release);
-        }
-        r
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
 }
 
 #[cfg(test)]
