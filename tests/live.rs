@@ -161,7 +161,7 @@ async fn an_icecast_source_goes_live_over_ll_hls() {
     for tag in [
         "#EXT-X-PART-INF:PART-TARGET=0.32",
         "CAN-BLOCK-RELOAD=YES",
-        "PART-HOLD-BACK=1",
+        "PART-HOLD-BACK=0.7",
         "#EXT-X-PRELOAD-HINT:TYPE=PART",
         "#EXT-X-RENDITION-REPORT:URI=\"../aac-128/index.m3u8?token=",
         "#EXT-X-PROGRAM-DATE-TIME:",

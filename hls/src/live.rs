@@ -67,7 +67,7 @@ pub struct LiveSnapshot {
     pub target_duration: u32,
     /// `PART-TARGET` of `EXT-X-PART-INF`, seconds; `None` for plain (not low-latency) live HLS.
     pub part_target: Option<f64>,
-    /// `PART-HOLD-BACK`: how far behind the live edge players start, at least three part targets.
+    /// `PART-HOLD-BACK`: how far behind the live edge players start, at least two part targets.
     pub part_hold_back: Option<f64>,
     /// `CAN-SKIP-UNTIL`: delta updates may skip segments older than this many seconds.
     pub can_skip_until: Option<f64>,

@@ -9,7 +9,10 @@ use veza_hls::{render_live, LivePart, LiveSegment, LiveSnapshot, RenditionReport
 
 /// `EXT-X-TARGETDURATION`: segments are 1.92 s.
 pub const TARGET_DURATION: u32 = 2;
-/// `PART-HOLD-BACK`: at least three part targets (4.4.3.8).
+/// `PART-HOLD-BACK` (4.4.3.8): at least twice the part target, which the spec requires; under
+/// the three it recommends, so that hls.js (which starts this far behind the edge, then needs
+/// about a quarter second to play) stays under a second behind it. Players reload with blocking
+/// requests and preload hints, so the next part is on its way before the buffer runs low.
 pub const PART_HOLD_BACK: f64 = 0.7;
 /// `CAN-SKIP-UNTIL`: six target durations (4.4.3.8).
 const CAN_SKIP_UNTIL: f64 = 6.0 * TARGET_DURATION as f64;
