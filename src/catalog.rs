@@ -10,7 +10,9 @@ use crate::listeners::Listeners;
 use crate::outbox::Outbox;
 use crate::queue::Queue;
 use crate::storage::Storage;
-use crate::store::{Entry, MetadataStore, PlaylistId, Rendition, Track, TrackId, TrackStatus};
+use crate::store::{
+    Entry, MetadataStore, PlaylistId, Rendition, Track, TrackId, TrackStatus, Upload,
+};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,6 +27,10 @@ pub enum Error {
     /// Object storage failed: retry later (a deletion is safe to send again).
     #[error(transparent)]
     Storage(#[from] crate::storage::Error),
+    /// A resumable upload's stored pieces do not make up its length: the upload store lost
+    /// some. Retry later; the upload stays open.
+    #[error("{0}")]
+    Incomplete(String),
 }
 
 /// Whether `t` plays in a playlist owned by `playlist_owner`: a ready track that is public or
@@ -243,6 +249,57 @@ impl Catalog {
         }
         queue.notify();
         Ok(())
+    }
+
+    /// Completes a resumable upload: joins its pieces into the original of a new track (made
+    /// by `describe` from the track's id and original key), records the track with the upload's
+    /// completion in one transaction, queues its packaging and removes the pieces. Returns the
+    /// track, or the one another request recorded first. Like [`Catalog::queue_upload`], it
+    /// leaves no original that no row points at.
+    pub async fn complete_upload(
+        &self,
+        u: &Upload,
+        describe: impl FnOnce(TrackId, String) -> Track,
+        queue: &Queue,
+        now: i64,
+    ) -> Result<TrackId, Error> {
+        if let Some(t) = u.track_id {
+            return Ok(t);
+        }
+        let prefix = crate::layout::upload(&u.id);
+        let pieces = self.storage.list(&prefix).await?;
+        let id = TrackId::new();
+        let original = crate::layout::original(id);
+        let keys: Vec<String> = pieces.iter().map(|(k, _)| k.clone()).collect();
+        let size = self.storage.concat(&keys, &original).await?;
+        if size != u.length as u64 {
+            let _ = self.storage.delete(&original).await;
+            return Err(Error::Incomplete(format!(
+                "upload {} holds {size} of {} bytes",
+                u.id, u.length
+            )));
+        }
+        let track = describe(id, original.clone());
+        let job = uuid::Uuid::new_v4().to_string();
+        match self.store.complete_upload(&u.id, &track, &job, now).await {
+            Ok(true) => {}
+            Ok(false) => {
+                // Another request completed it first: its track stands.
+                let _ = self.storage.delete(&original).await;
+                let done = self.store.upload(&u.id).await?.and_then(|u| u.track_id);
+                return done.ok_or_else(|| Error::Incomplete(format!("upload {} is gone", u.id)));
+            }
+            Err(e) => {
+                let _ = self.storage.delete(&original).await;
+                return Err(e.into());
+            }
+        }
+        queue.notify();
+        if let Err(e) = self.storage.delete_prefix(&prefix).await {
+            tracing::warn!(upload = %u.id, error = %e, "removing joined upload pieces");
+        }
+        tracing::info!(upload = %u.id, track = %id, bytes = u.length, "resumable upload complete");
+        Ok(id)
     }
 
     /// Queues a failed track again; `false` when it is no longer failed.

@@ -38,6 +38,7 @@ pub mod objects;
 pub mod outbox;
 pub mod package;
 pub mod queue;
+pub mod rendition;
 pub mod server;
 pub mod storage;
 pub mod store;

@@ -77,7 +77,7 @@ impl Server {
             }
         }
         for r in &config.live.renditions {
-            crate::live::Lane::parse(r)
+            crate::rendition::Rendition::parse_live(r)
                 .map_err(|e| anyhow::anyhow!("configuration: live.renditions: {e}"))?;
         }
         let jwt = Jwt::new(&config.auth, jwt_secret.as_deref()).map_err(anyhow::Error::msg)?;
@@ -325,12 +325,17 @@ impl Server {
             "accepting"
         );
         tasks.spawn(crate::live::supervisor(app.live.clone()));
-        let ingest_app = app.clone();
+        let ingest = Arc::new(crate::icecast::Ingest {
+            live: app.live.clone(),
+            auth: app.auth.clone(),
+            metrics: app.metrics.clone(),
+            source_timeout: Duration::from_secs_f64(app.config.live.source_timeout_seconds),
+        });
         // Icecast sources, on the plain listener and (HTTP/1.1) on the HTTPS one.
         let takeover = crate::listen::Takeover {
             sniff: crate::icecast::sniff,
             serve: Arc::new(move |stream, addr| {
-                Box::pin(crate::icecast::serve(ingest_app.clone(), stream, addr))
+                Box::pin(crate::icecast::serve(ingest.clone(), stream, addr))
             }),
         };
         let mut served = vec![tokio::spawn(crate::listen::serve(

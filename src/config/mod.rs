@@ -162,7 +162,7 @@ impl Config {
             return bad("live.renditions", "needs at least one rendition");
         }
         // Each name is checked against the live encoders when the server loads
-        // (`live::Lane::parse`), which this plain-data module does not depend on.
+        // (`Rendition::parse_live`), which this plain-data module does not depend on.
         let url = &self.server.public_url;
         if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
             return bad("server.public_url", "must start with http:// or https://");

@@ -84,13 +84,13 @@ async fn top(
     let variants: Vec<Variant> = ch
         .outputs
         .iter()
-        .filter(|o| family.is_none_or(|f| f == o.lane.family()))
+        .filter(|o| family.is_none_or(|f| f == o.rendition.family()))
         .map(|o| Variant {
             name: o.name.clone(),
             uri: format!("{}/index.m3u8", o.name),
-            bandwidth: u64::from(o.lane.bitrate()) * 11 / 10,
-            average_bandwidth: u64::from(o.lane.bitrate()),
-            codecs: o.lane.codecs().into(),
+            bandwidth: u64::from(o.rendition.bitrate()) * 11 / 10,
+            average_bandwidth: u64::from(o.rendition.bitrate()),
+            codecs: o.rendition.codecs_attr().into(),
             channels: o.channels,
         })
         .collect();

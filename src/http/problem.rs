@@ -129,6 +129,7 @@ impl From<crate::catalog::Error> for Problem {
         match e {
             crate::catalog::Error::Store(e) => e.into(),
             crate::catalog::Error::Storage(e) => e.into(),
+            crate::catalog::Error::Incomplete(e) => Problem::unavailable("upload store", &e),
         }
     }
 }

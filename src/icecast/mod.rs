@@ -12,10 +12,12 @@ pub mod head;
 
 pub use head::sniff;
 
-use crate::app::App;
+use crate::auth::Auth;
+use crate::live::Live;
 use crate::live::{
     key_hash, Admission, GoLiveError, KeyRefused, SourceInfo, StartError, ToStereo48,
 };
+use crate::metrics::Metrics;
 use crate::store::ChannelId;
 use crate::util;
 use head::{Dechunk, Head, HeadError};
@@ -87,10 +89,27 @@ impl Refusal {
     }
 }
 
+/// What the Icecast source port needs: the live channels sources go live on, the stream-key
+/// failure limits, the metrics, and how long a source may send nothing.
+pub struct Ingest {
+    /// This node's live channels.
+    pub live: Arc<Live>,
+    /// The rate limiters (`limits.stream_key_failures_per_minute`).
+    pub auth: Arc<Auth>,
+    /// Prometheus metrics.
+    pub metrics: Arc<Metrics>,
+    /// `live.source_timeout_seconds`.
+    pub source_timeout: Duration,
+}
+
 /// Serves one source connection to its end.
 /// The connection is plain TCP or TLS over it.
-pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(app: Arc<App>, mut tcp: S, addr: SocketAddr) {
-    let timeout = Duration::from_secs_f64(app.config.live.source_timeout_seconds);
+pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
+    app: Arc<Ingest>,
+    mut tcp: S,
+    addr: SocketAddr,
+) {
+    let timeout = app.source_timeout;
     let mut buf = Vec::with_capacity(4096);
     let head = match read_head(&mut tcp, &mut buf, timeout).await {
         Ok(h) => h,
@@ -205,7 +224,7 @@ fn unauthorized(detail: &str) -> Refusal {
     r
 }
 
-async fn admit(app: &App, head: &Head, addr: SocketAddr) -> Result<Admitted, Refusal> {
+async fn admit(app: &Ingest, head: &Head, addr: SocketAddr) -> Result<Admitted, Refusal> {
     let Some(id) = ChannelId::parse_canonical(&head.channel) else {
         return Err(Refusal::new(
             404,
@@ -329,14 +348,14 @@ async fn admit(app: &App, head: &Head, addr: SocketAddr) -> Result<Admitted, Ref
 
 /// Reads the body until the end, handing it to a decoding thread. Returns how it ended.
 async fn run<S: AsyncRead + AsyncWrite + Unpin>(
-    app: &App,
+    app: &Ingest,
     tcp: &mut S,
     head: Head,
     a: Admitted,
     first: Vec<u8>,
     addr: SocketAddr,
 ) -> &'static str {
-    let timeout = Duration::from_secs_f64(app.config.live.source_timeout_seconds);
+    let timeout = app.source_timeout;
     let mut greeting = Vec::new();
     if head.expect_continue {
         greeting.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");

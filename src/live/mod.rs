@@ -20,7 +20,6 @@ mod convert;
 pub mod core;
 mod engine;
 mod keys;
-mod lane;
 mod output;
 mod playlist;
 mod status;
@@ -29,7 +28,6 @@ pub use self::core::{Pcm48, NOW_PLAYING_CLASS};
 pub use channel::{Channel, Frame, Protocol, Refused};
 pub use convert::ToStereo48;
 pub use keys::{check_stream_key, key_hash, key_matches, Admission, KeyRefused};
-pub use lane::Lane;
 pub use output::{Output, PartOut, SegmentOut, Window};
 pub use playlist::{render_media, PART_HOLD_BACK, TARGET_DURATION};
 pub use status::{ChannelEvent, Listeners, NowPlaying, SourceInfo, State, Status};
@@ -37,6 +35,7 @@ pub use status::{ChannelEvent, Listeners, NowPlaying, SourceInfo, State, Status}
 use crate::config;
 use crate::metrics::Metrics;
 use crate::outbox::Outbox;
+use crate::rendition::Rendition;
 use crate::storage::Storage;
 use crate::store::{self, ChannelId, Lease, MetadataStore};
 use crate::util;
@@ -213,16 +212,16 @@ impl Live {
         let mut outputs = Vec::new();
         let mut fan_out = true;
         for name in names {
-            let lane = Lane::parse(name).map_err(StartError::Failed)?;
-            let (encoder, init) = lane.encoder().map_err(StartError::Failed)?;
+            let rendition = Rendition::parse_live(name).map_err(StartError::Failed)?;
+            let (encoder, init) = rendition.live_encoder().map_err(StartError::Failed)?;
             let output = Arc::new(Output::new(
-                lane,
+                rendition,
                 bytes::Bytes::from(init),
                 self.config.dvr_seconds,
             ));
             let cutter = PartCutter::new(LOSSY_TIMESCALE, GRID, PARTS_PER_SEGMENT, origin, msn)
                 .map_err(|e| StartError::Failed(e.to_string()))?;
-            let opus = matches!(lane, Lane::Opus(_));
+            let opus = matches!(rendition, Rendition::Opus(_));
             let fans = opus && std::mem::take(&mut fan_out);
             encodings.push(core::Encoding::new(encoder, cutter, origin, fans));
             outputs.push(output);

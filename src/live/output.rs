@@ -10,7 +10,7 @@
 //! The media playlist text rendered from a window is kept with it (`Output::playlist`), so that
 //! thousands of listeners reloading at each part cost one render per part, not one each.
 
-use super::lane::Lane;
+use crate::rendition::Rendition;
 use arc_swap::ArcSwap;
 use bytes::Bytes;
 use std::collections::VecDeque;
@@ -94,7 +94,7 @@ impl Window {
 /// A rendition's output.
 pub struct Output {
     /// The codec and bitrate.
-    pub lane: Lane,
+    pub rendition: Rendition,
     /// Its name in URLs (`aac-128`).
     pub name: String,
     /// The init segment.
@@ -120,10 +120,10 @@ struct Rendered {
 
 impl Output {
     /// An empty output.
-    pub fn new(lane: Lane, init: Bytes, dvr_seconds: u64) -> Output {
+    pub fn new(rendition: Rendition, init: Bytes, dvr_seconds: u64) -> Output {
         Output {
-            name: lane.name(),
-            lane,
+            name: rendition.name(),
+            rendition,
             init,
             channels: 2,
             window: ArcSwap::from_pointee(Window::default()),
@@ -259,7 +259,7 @@ mod tests {
     use veza_hls::{PartCutter, GRID, LOSSY_TIMESCALE};
 
     fn output(dvr: u64) -> Output {
-        Output::new(Lane::Opus(128), Bytes::from_static(b"init"), dvr)
+        Output::new(Rendition::Opus(128), Bytes::from_static(b"init"), dvr)
     }
 
     fn feed(o: &Output, parts: usize) {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use veza_codecs::{Codec, CodecConfig, Packet};
 use veza_hls::{
     init_segment, media_segment, render_media, render_multivariant, Fragment, MediaPlaylist,
-    SampleEntry, SegmentRef, Segmenter, TrackInfo, Variant,
+    SegmentRef, Segmenter, TrackInfo, Variant,
 };
 
 /// One rendition being written: packets in, `seg_NNNNN.m4s` files out as each segment closes.
@@ -100,18 +100,7 @@ impl RenditionWriter {
         } else {
             0
         };
-        let entry = match config {
-            CodecConfig::Opus {
-                pre_skip,
-                input_rate,
-                ..
-            } => SampleEntry::Opus {
-                pre_skip,
-                input_rate,
-            },
-            CodecConfig::Aac { asc } => SampleEntry::Aac { asc },
-            CodecConfig::Flac { streaminfo } => SampleEntry::Flac { streaminfo },
-        };
+        let entry = crate::rendition::sample_entry(config);
         let init = init_segment(&TrackInfo {
             entry,
             timescale: self.rate,

@@ -20,8 +20,7 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
 use veza_codecs::{
     Aligned, Cover, Encoder, FlacEncoder, IntegratedMeter, Loudness, Meter, NormalizeConfig,
-    Normalizer, OpusEncoder, Pcm, Resampler, SampleRate, SourceInfo, StreamDecoder, Waveform,
-    WaveformBuilder,
+    Normalizer, Pcm, Resampler, SampleRate, SourceInfo, StreamDecoder, Waveform, WaveformBuilder,
 };
 use veza_hls::Plan;
 
@@ -390,16 +389,5 @@ impl EncodePass<'_> {
 }
 
 fn lossy_encoder(r: Rendition, channels: usize) -> Result<Box<dyn Encoder>> {
-    Ok(match r {
-        Rendition::Opus(k) => Box::new(OpusEncoder::new(channels, k * 1000)?),
-        #[cfg(feature = "aac")]
-        Rendition::Aac(k) => Box::new(veza_codecs::AacEncoder::new(
-            SampleRate::LOSSY,
-            channels,
-            k * 1000,
-        )?),
-        #[cfg(not(feature = "aac"))]
-        Rendition::Aac(_) => return Err(Error::Options("this build has no AAC encoder".into())),
-        Rendition::Flac => return Err(Error::Options("FLAC is not a lossy rendition".into())),
-    })
+    r.lossy_encoder(channels).map_err(Error::Options)
 }

@@ -3,7 +3,6 @@
 
 use serde::Serialize;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use veza_codecs::{Codec, Limits, Loudness, Normalization, NormalizeConfig, SourceInfo};
 
 /// Why packaging failed.
@@ -52,67 +51,7 @@ pub enum Error {
 /// The result type of this module.
 pub type Result<T> = std::result::Result<T, Error>;
 
-/// One rendition of the ladder, named as on the command line: `opus-96`, `aac-128`, `flac`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Rendition {
-    /// Opus at the given kb/s.
-    Opus(u32),
-    /// AAC-LC at the given kb/s.
-    Aac(u32),
-    /// FLAC at the source rate and bit depth.
-    Flac,
-}
-
-impl Rendition {
-    /// The name used for directories and playlists.
-    pub fn name(&self) -> String {
-        match self {
-            Rendition::Opus(k) => format!("opus-{k}"),
-            Rendition::Aac(k) => format!("aac-{k}"),
-            Rendition::Flac => "flac".into(),
-        }
-    }
-
-    /// The codec family: one multivariant playlist per family.
-    pub fn codec(&self) -> Codec {
-        match self {
-            Rendition::Opus(_) => Codec::Opus,
-            Rendition::Aac(_) => Codec::Aac,
-            Rendition::Flac => Codec::Flac,
-        }
-    }
-
-    pub(super) fn codecs_attr(&self) -> &'static str {
-        match self {
-            Rendition::Opus(_) => "Opus",
-            Rendition::Aac(_) => "mp4a.40.2",
-            Rendition::Flac => "fLaC",
-        }
-    }
-}
-
-impl FromStr for Rendition {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        let s = s.trim();
-        if s == "flac" {
-            return Ok(Rendition::Flac);
-        }
-        let (codec, kbps) = s
-            .split_once('-')
-            .ok_or_else(|| format!("'{s}': expected opus-<kbps>, aac-<kbps> or flac"))?;
-        let kbps: u32 = kbps
-            .parse()
-            .map_err(|_| format!("'{s}': bitrate must be a whole number of kb/s"))?;
-        match codec {
-            "opus" if (6..=510).contains(&kbps) => Ok(Rendition::Opus(kbps)),
-            "aac" if (32..=320).contains(&kbps) => Ok(Rendition::Aac(kbps)),
-            "opus" => Err(format!("'{s}': Opus takes 6 to 510 kb/s")),
-            "aac" => Err(format!("'{s}': AAC takes 32 to 320 kb/s")),
-            _ => Err(format!("'{s}': unknown codec '{codec}' (opus, aac, flac)")),
-        }
-    }
-}
+pub use crate::rendition::Rendition;
 
 /// Packaging options.
 #[derive(Debug, Clone)]

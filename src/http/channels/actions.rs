@@ -8,7 +8,8 @@ use super::crud::new_key;
 use super::views::*;
 use crate::app::App;
 use crate::live::key_hash;
-use crate::live::{ChannelEvent, Lane};
+use crate::live::ChannelEvent;
+use crate::rendition::Rendition;
 use crate::store::Channel;
 use crate::util;
 use axum::extract::{Path, State};
@@ -86,8 +87,8 @@ pub(crate) fn sign(app: &App, c: &Channel, ttl: u64) -> ChannelPlayback {
                 crate::layout::channel_whep(c.id)
             ));
         }
-        if let Ok(lane) = Lane::parse(&name) {
-            let f = lane.family();
+        if let Ok(r) = Rendition::parse_live(&name) {
+            let f = r.family();
             masters
                 .entry(f)
                 .or_insert_with(|| json!(signed.url(&crate::layout::master_of(f))));

@@ -5,7 +5,8 @@ use super::super::playlists::{check_description, check_title, etag, Visibility};
 use super::super::problem::Problem;
 use crate::app::App;
 use crate::auth::{Identity, Role};
-use crate::live::{Lane, Listeners, NowPlaying, SourceInfo, State};
+use crate::live::{Listeners, NowPlaying, SourceInfo, State};
+use crate::rendition::Rendition;
 use crate::store::{Channel, ChannelId, PlaylistId};
 use crate::util::rfc3339;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -347,9 +348,10 @@ pub(crate) fn check_renditions(r: &[String]) -> Result<Vec<String>, Problem> {
     }
     let mut out: Vec<String> = Vec::new();
     for name in r {
-        let lane = Lane::parse(name).map_err(|e| Problem::unprocessable("invalid-field", e))?;
-        if !out.contains(&lane.name()) {
-            out.push(lane.name());
+        let r =
+            Rendition::parse_live(name).map_err(|e| Problem::unprocessable("invalid-field", e))?;
+        if !out.contains(&r.name()) {
+            out.push(r.name());
         }
     }
     Ok(out)

@@ -139,22 +139,6 @@ pub(crate) async fn append(
 
 /// Joins a complete upload's pieces into a track and queues it. Returns the track id.
 pub(crate) async fn complete(app: &App, u: &Upload) -> Result<TrackId, Problem> {
-    if let Some(t) = u.track_id {
-        return Ok(t);
-    }
-    let prefix = crate::layout::upload(&u.id);
-    let pieces = app.storage.list(&prefix).await?;
-    let id = TrackId::new();
-    let original = crate::layout::original(id);
-    let keys: Vec<String> = pieces.iter().map(|(k, _)| k.clone()).collect();
-    let size = app.storage.concat(&keys, &original).await?;
-    if size != u.length as u64 {
-        let _ = app.storage.delete(&original).await;
-        return Err(Problem::unavailable(
-            "upload store",
-            &format!("upload {} holds {size} of {} bytes", u.id, u.length),
-        ));
-    }
     let filename = metadata_value(&u.metadata, "filename")
         .filter(|f| !f.is_empty())
         .unwrap_or_else(|| "upload".into());
@@ -163,38 +147,20 @@ pub(crate) async fn complete(app: &App, u: &Upload) -> Result<TrackId, Problem> 
         .filter(|t| !t.is_empty())
         .unwrap_or_else(|| "application/octet-stream".into());
     let now = util::now_ms();
-    let track = Track::queued(
-        id,
-        &u.owner,
-        original.clone(),
-        &filename,
-        &content_type,
-        title.as_deref(),
-        u.length,
-        now,
-    );
-    let job = uuid::Uuid::new_v4().to_string();
-    match app.store.complete_upload(&u.id, &track, &job, now).await {
-        Ok(true) => {}
-        Ok(false) => {
-            // Another request completed it first: use its track.
-            let _ = app.storage.delete(&original).await;
-            return app
-                .store
-                .upload(&u.id)
-                .await?
-                .and_then(|u| u.track_id)
-                .ok_or_else(|| Problem::not_found(format!("no upload {}", u.id)));
-        }
-        Err(e) => {
-            let _ = app.storage.delete(&original).await;
-            return Err(e.into());
-        }
-    }
-    app.queue.notify();
-    if let Err(e) = app.storage.delete_prefix(&prefix).await {
-        tracing::warn!(upload = %u.id, error = %e, "removing joined upload pieces");
-    }
-    tracing::info!(upload = %u.id, track = %id, bytes = u.length, "resumable upload complete");
-    Ok(id)
+    let describe = |id, original| {
+        Track::queued(
+            id,
+            &u.owner,
+            original,
+            &filename,
+            &content_type,
+            title.as_deref(),
+            u.length,
+            now,
+        )
+    };
+    Ok(app
+        .catalog
+        .complete_upload(u, describe, &app.queue, now)
+        .await?)
 }

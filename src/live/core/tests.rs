@@ -7,7 +7,7 @@
 //! audio it is and when each sample arrived.
 
 use super::*;
-use crate::live::Lane;
+use crate::rendition::Rendition;
 use std::sync::{Arc, Mutex};
 use veza_codecs::{Codec, CodecConfig, Packet, SampleRate};
 use veza_hls::{GRID, LOSSY_TIMESCALE};
@@ -114,7 +114,7 @@ fn sim_with(autodj: bool, crossfade: Duration) -> Sim {
     let t0 = Instant::now();
     let tap = Arc::new(Mutex::new(Vec::new()));
     let cutter = || veza_hls::PartCutter::new(LOSSY_TIMESCALE, GRID, 6, ORIGIN, 1_000).unwrap();
-    let (opus, _) = Lane::Opus(128).encoder().unwrap();
+    let (opus, _) = Rendition::Opus(128).live_encoder().unwrap();
     let encodings = vec![
         Encoding::new(opus, cutter(), ORIGIN, true),
         Encoding::new(Box::new(Tap(tap.clone())), cutter(), ORIGIN, false),
