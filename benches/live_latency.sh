@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # hls.js latency behind a live channel's edge, on README's defaults: starts the server (the
 # binary in target/, debug unless BIN says otherwise) on a free loopback port with a fresh data
-# directory, goes live with ffmpeg (MP3 128 kb/s, in real time), and plays the channel's master
-# in Debian's Chromium with hls.js in low-latency mode (tests/browser/live.mjs) RUNS times for
+# directory, goes live with SOURCE (mp3: ffmpeg, MP3 128 kb/s in real time; whip: aiortc
+# publishing Opus over WHIP, tests/peers/whip_publish.py), and plays the channel's master in
+# Debian's Chromium with hls.js in low-latency mode (tests/browser/live.mjs) RUNS times for
 # SECONDS each. Prints each session's median latency and a summary. Stops everything it started;
 # bounded to about RUNS × (SECONDS + 5) seconds.
 #
-#   bash benches/live_latency.sh [RUNS=6] [SECONDS=10]
+#   bash benches/live_latency.sh [RUNS=6] [SECONDS=10] [SOURCE=mp3|whip]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-6}
 seconds=${2:-10}
+source=${3:-mp3}
 bin=${BIN:-target/debug/veza-stream}
 [ -x "$bin" ] || cargo build --bin veza-stream
 dir=$(mktemp -d)
@@ -21,7 +23,7 @@ VEZA_SERVER__DATA_DIR="$dir" VEZA_SERVER__LISTEN="127.0.0.1:$port" VEZA_LIVE__WE
 server=$!
 ff=""
 cleanup() {
-  [ -n "$ff" ] && kill "$ff" 2>/dev/null || true
+  if [ -n "$ff" ]; then kill "$ff" 2>/dev/null || true; wait "$ff" 2>/dev/null || true; fi
   kill "$server" 2>/dev/null || true
   wait 2>/dev/null || true
   rm -rf "$dir"
@@ -35,9 +37,16 @@ channel=$(curl -sf -H "authorization: Bearer $key" -H 'content-type: application
   -d '{"title":"Latency"}' "$url/v1/channels")
 id=$(jq -r .id <<<"$channel")
 stream_key=$(jq -r .stream_key <<<"$channel")
-ffmpeg -nostdin -loglevel error -re -stream_loop -1 \
-  -i ../shared/fixtures/audio/track/full_track_3min_stereo_44k.mp3 -vn -c:a libmp3lame -b:a 128k \
-  -content_type audio/mpeg -f mp3 "icecast://source:$stream_key@127.0.0.1:$port/ingest/$id" &
+if [ "$source" = whip ]; then
+  python3 tests/peers/whip_publish.py "$url/whip/$id" "$stream_key" \
+    ../shared/fixtures/audio/formats/wav_float32_stereo_48k.wav $((runs * (seconds + 8) + 10)) \
+    >"$dir/source.log" 2>&1 &
+else
+  ffmpeg -nostdin -loglevel error -re -stream_loop -1 \
+    -i ../shared/fixtures/audio/track/full_track_3min_stereo_44k.mp3 -vn -c:a libmp3lame -b:a 128k \
+    -content_type audio/mpeg -f mp3 "icecast://source:$stream_key@127.0.0.1:$port/ingest/$id" \
+    >"$dir/source.log" 2>&1 &
+fi
 ff=$!
 for _ in $(seq 100); do
   [ "$(curl -sf -H "authorization: Bearer $key" "$url/v1/channels/$id" | jq -r .state)" = live ] && break
@@ -52,4 +61,4 @@ for i in $(seq "$runs"); do
   echo "session $i: latency median ${m} s, max $(jq -r .latency_max <<<"$r") s, stalls $(jq -r .stalls <<<"$r")"
   medians+=("$m")
 done
-printf '%s\n' "${medians[@]}" | sort -n | awk '{a[NR]=$1} END {printf "hls.js latency over %d sessions: min %.2f s, median %.2f s, max %.2f s\n", NR, a[1], a[int((NR+1)/2)], a[NR]}'
+printf '%s\n' "${medians[@]}" | sort -n | awk -v src="$source" '{a[NR]=$1} END {printf "hls.js latency (%s source) over %d sessions: min %.2f s, median %.2f s, max %.2f s\n", src, NR, a[1], a[int((NR+1)/2)], a[NR]}'
