@@ -1,29 +1,23 @@
-//! `http`: the routers. Control API under `/v1` (described at `/openapi.json`), HLS delivery under
-//! `/hls`, and operations (`/healthz`, `/readyz`, `/metrics`). Errors are RFC 9457 problem
-//! documents ([`Problem`]).
+//! `http`: the routers. The control API under `/v1` (`api/`, described at `/openapi.json`), media
+//! delivery and ingest at the edge (`media/`: HLS under `/hls`, WHEP and WHIP, Icecast's
+//! `/admin/metadata`, the web app), and operations (`/healthz`, `/readyz`, `/metrics`). What both
+//! halves use sits beside them: problems, answers, bodies, access, idempotency, the OpenAPI
+//! document. Errors are RFC 9457 problem documents ([`Problem`]).
 
 mod access;
 mod answer;
+mod api;
 mod body;
 mod browser;
-mod channels;
-mod delivery;
-mod events;
-mod icecast_admin;
 mod idempotency;
-mod live;
+mod media;
 mod openapi;
-mod playback;
-mod playlists;
 mod problem;
-mod public;
 pub mod semantics;
-mod stitch;
-mod tracks;
-mod tus;
-mod upload;
-mod webapp;
-mod webrtc;
+
+use api::tracks::{self, upload};
+use api::{channels, events, playback, playlists, public, tus};
+use media::{delivery, icecast_admin, live, stitch, webapp, webrtc};
 
 pub use openapi::ApiDoc;
 pub use problem::Problem;

@@ -1,7 +1,7 @@
 //! The channel core: one live channel's policy as a state machine without I/O, in the
 //! `handle_input` / `poll_output` shape of str0m's `Rtc`.
 //!
-//! The driver ([`super::engine`]) feeds it what happened, each with the instant it happened
+//! The driver (`src/live/engine.rs`) feeds it what happened, each with the instant it happened
 //! ([`Core::handle_input`]): a source attaching, its PCM, its titles, its end or its drop, the
 //! auto-DJ's blocks, and ticks. It drains what the core decided ([`Core::poll_output`]): parts to
 //! publish, frames for push consumers, the status, events for the channel's SSE feed and the

@@ -72,7 +72,7 @@ pub struct Config {
     pub autodj: bool,
 }
 
-/// What happened, handed to [`Core::handle_input`] with the instant it happened.
+/// What happened, handed to [`Core::handle_input`](super::Core::handle_input) with the instant it happened.
 #[derive(Debug)]
 pub enum Input {
     /// A source was admitted; it replaces any other at once.
@@ -120,12 +120,12 @@ pub enum Input {
     Tick,
 }
 
-/// What the core decided, drained with [`Core::poll_output`].
+/// What the core decided, drained with [`Core::poll_output`](super::Core::poll_output).
 #[derive(Debug)]
 pub enum Output {
     /// A part of rendition `rendition`, dated `pdt_ms` (Unix ms).
     Part {
-        /// Index in the renditions given to [`Core::new`].
+        /// Index in the renditions given to [`Core::new`](super::Core::new).
         rendition: usize,
         /// The part.
         part: Part,
@@ -151,7 +151,7 @@ pub enum Output {
     Idle,
     /// An encoder failed: the channel cannot go on.
     Failed(String),
-    /// Nothing more now: call [`Core::handle_input`] with [`Input::Tick`] at this instant, or
+    /// Nothing more now: call [`Core::handle_input`](super::Core::handle_input) with [`Input::Tick`] at this instant, or
     /// earlier with other input.
     Timeout(Instant),
 }

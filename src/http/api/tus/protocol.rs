@@ -1,9 +1,9 @@
 //! The tus 1.0.0 protocol itself: its headers, metadata and version negotiation.
 
-use super::super::access::authenticate;
-use super::super::problem::Problem;
 use crate::app::App;
 use crate::auth::Identity;
+use crate::http::access::authenticate;
+use crate::http::problem::Problem;
 use crate::store::TrackId;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};

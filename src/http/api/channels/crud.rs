@@ -1,15 +1,15 @@
 //! Channel CRUD: create (idempotent, with its stream key shown once), list, show, update and
 //! delete.
 
-use super::super::access::{authenticate, list_scope, require};
-use super::super::body::{json_body, ListQuery};
-use super::super::idempotency::idempotent_create;
-use super::super::openapi::{ProblemDoc, Refusals, CHANNELS, JSON_PROBLEM};
-use super::super::playlists::Visibility;
-use super::super::problem::Problem;
+use super::super::fields::Visibility;
 use super::views::*;
 use crate::app::App;
 use crate::auth::{random_b64, Role};
+use crate::http::access::{authenticate, list_scope, require};
+use crate::http::body::{json_body, ListQuery};
+use crate::http::idempotency::idempotent_create;
+use crate::http::openapi::{ProblemDoc, Refusals, CHANNELS, JSON_PROBLEM};
+use crate::http::problem::Problem;
 use crate::live::key_hash;
 use crate::store::{Channel, ChannelId};
 use crate::util;

@@ -8,12 +8,12 @@
 //! A private or unknown item answers 404 everywhere, the same answer, so that ids cannot be
 //! probed for.
 
-use super::answer::{immutable, object, published};
 use super::channels::{follow, sign as sign_channel, ChannelPlayback};
-use super::openapi::{ProblemDoc, JSON_PROBLEM, PUBLIC};
 use super::playback::{sign_playlist, sign_track, PlaylistPlayback, TrackPlayback};
-use super::problem::Problem;
 use crate::app::App;
+use crate::http::answer::{immutable, object, published};
+use crate::http::openapi::{ProblemDoc, JSON_PROBLEM, PUBLIC};
+use crate::http::problem::Problem;
 use crate::store::{Channel, Entry, Playlist, Track, TrackId};
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method};
@@ -25,7 +25,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-pub(super) fn routes() -> OpenApiRouter<Arc<App>> {
+pub(in crate::http) fn routes() -> OpenApiRouter<Arc<App>> {
     OpenApiRouter::new()
         .routes(routes!(track))
         .routes(routes!(playlist))

@@ -1,14 +1,14 @@
 //! `POST /v1/tracks`: an upload, as the raw body or as a multipart form, streamed into storage
 //! and queued for packaging.
 
-use super::access::{authenticate, require};
-use super::body::{drain, too_large, DRAIN_BYTES};
-use super::idempotency;
-use super::openapi::{ProblemDoc, Refusals, TRACKS};
-use super::problem::Problem;
-use super::tracks::{view, TrackView};
+use super::{view, TrackView};
 use crate::app::App;
 use crate::auth::Role;
+use crate::http::access::{authenticate, require};
+use crate::http::body::{drain, too_large, DRAIN_BYTES};
+use crate::http::idempotency;
+use crate::http::openapi::{ProblemDoc, Refusals, TRACKS};
+use crate::http::problem::Problem;
 use crate::storage::{Put, PutError};
 use crate::store::{Track, TrackId};
 use crate::util;
@@ -25,7 +25,7 @@ use utoipa::IntoParams;
 /// Upload options.
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub(super) struct UploadQuery {
+pub(in crate::http) struct UploadQuery {
     /// Title; defaults to the file name without its extension.
     title: Option<String>,
     /// File name, whose extension is a decoding hint for raw uploads.
@@ -60,7 +60,7 @@ struct Incoming {
     ),
     security(("bearer" = []))
 )]
-pub(super) async fn upload(
+pub(in crate::http) async fn upload(
     State(app): State<Arc<App>>,
     Query(q): Query<UploadQuery>,
     req: Request,
@@ -219,7 +219,7 @@ pub(super) async fn upload(
 
 /// Streams a body into one object, part by part, hashing it into `digest`. Over `limit`, or on any
 /// error, the multipart upload is aborted so no partial object remains.
-pub(super) async fn store_stream(
+pub(in crate::http) async fn store_stream(
     app: &App,
     key: &str,
     mut body: impl Stream<Item = Result<Bytes, Problem>> + Unpin + Send,

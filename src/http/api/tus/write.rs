@@ -1,11 +1,11 @@
 //! Writing an upload: one object per PATCH, the offset moved with a compare-and-set, and the
 //! pieces joined into a queued track when the last byte lands.
 
-use super::super::body::drain;
-use super::super::problem::Problem;
 use super::protocol::*;
 use crate::app::App;
 use crate::auth::{Identity, Role};
+use crate::http::body::drain;
+use crate::http::problem::Problem;
 use crate::storage::PutError;
 use crate::store::{Track, TrackId, Upload};
 use crate::util;

@@ -1,10 +1,10 @@
 //! What the channel routes take and give, and the checks they share.
 
-use super::super::access::authenticate;
-use super::super::playlists::{check_description, check_title, etag, Visibility};
-use super::super::problem::Problem;
+use super::super::fields::{check_description, check_title, etag, Visibility};
 use crate::app::App;
 use crate::auth::{Identity, Role};
+use crate::http::access::authenticate;
+use crate::http::problem::Problem;
 use crate::live::{Listeners, NowPlaying, SourceInfo, State};
 use crate::rendition::Rendition;
 use crate::store::{Channel, ChannelId, PlaylistId};

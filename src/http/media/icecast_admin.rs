@@ -16,7 +16,7 @@ use serde::Deserialize;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-pub(super) fn routes() -> Router<Arc<App>> {
+pub(in crate::http) fn routes() -> Router<Arc<App>> {
     Router::new().route("/admin/metadata", get(metadata))
 }
 

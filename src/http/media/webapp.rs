@@ -30,7 +30,7 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/", get(home))
         .route("/play/{kind}/{id}", get(play))
         .route("/app/{*file}", get(asset))
-        .route(super::browser::DEV_SIGN_IN, post(dev_sign_in))
+        .route(crate::http::browser::DEV_SIGN_IN, post(dev_sign_in))
 }
 
 /// Shown at `/` when the binary was built without the web app.
@@ -128,7 +128,7 @@ fn content_type(file: &str) -> &'static str {
 }
 
 /// The development sign-in: the development API key, to a loopback peer asking for a loopback
-/// `Host` from the same origin, on embedded defaults ([`super::browser`] keeps CORS off it).
+/// `Host` from the same origin, on embedded defaults ([`crate::http::browser`] keeps CORS off it).
 async fn dev_sign_in(
     State(app): State<Arc<App>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -136,7 +136,9 @@ async fn dev_sign_in(
     headers: HeaderMap,
 ) -> Response {
     match &app.dev_api_key {
-        Some(key) if peer.ip().is_loopback() && super::browser::may_sign_in(&headers, &uri) => {
+        Some(key)
+            if peer.ip().is_loopback() && crate::http::browser::may_sign_in(&headers, &uri) =>
+        {
             Json(serde_json::json!({ "credential": key, "role": "admin" })).into_response()
         }
         _ => Problem::not_found(

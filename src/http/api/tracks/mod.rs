@@ -4,13 +4,16 @@
 //! Who may do what: artists upload and manage their own tracks, admins (and API keys) manage all,
 //! and every role may ask for playback of a ready track.
 
-use super::access::{authenticate, require};
-use super::body::{json_body, ListQuery};
-use super::openapi::{ProblemDoc, Refusals, RenditionView, StatusDoc, TRACKS};
-use super::playlists::{check_title, Visibility};
-use super::problem::Problem;
+pub(in crate::http) mod upload;
+
+use super::fields::{check_title, Visibility};
+use super::lookup::find_track;
 use crate::app::App;
-use crate::auth::{Identity, Role};
+use crate::auth::Role;
+use crate::http::access::{authenticate, require};
+use crate::http::body::{json_body, ListQuery};
+use crate::http::openapi::{ProblemDoc, Refusals, RenditionView, StatusDoc, TRACKS};
+use crate::http::problem::Problem;
 use crate::store::{Track, TrackId, TrackStatus};
 use crate::util::{self, rfc3339};
 use axum::body::Bytes;
@@ -28,39 +31,11 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-pub(super) fn routes() -> OpenApiRouter<Arc<App>> {
+pub(in crate::http) fn routes() -> OpenApiRouter<Arc<App>> {
     OpenApiRouter::new()
         .routes(routes!(show, update, remove))
         .routes(routes!(events))
         .routes(routes!(retry))
-}
-
-fn parse_id(id: &str) -> Result<TrackId, Problem> {
-    id.parse()
-        .map_err(|_| Problem::not_found(format!("no track {id}")))
-}
-
-/// The track named by a path and its caller, who must be able to manage it (`manage`) or only to
-/// know of it; 401, 403 or 404 otherwise.
-pub(super) async fn find_track(
-    app: &App,
-    headers: &HeaderMap,
-    id: &str,
-    manage: bool,
-) -> Result<(Track, Identity), Problem> {
-    let who = authenticate(app, headers)?;
-    let id = parse_id(id)?;
-    let t = app
-        .store
-        .track(id)
-        .await?
-        .ok_or_else(|| Problem::not_found(format!("no track {id}")))?;
-    if manage && !who.manages(&t.owner) {
-        return Err(Problem::forbidden(format!(
-            "track {id} belongs to another artist"
-        )));
-    }
-    Ok((t, who))
 }
 
 /// A track as the API shows it.
@@ -126,7 +101,7 @@ pub struct TrackLinks {
 }
 
 /// The view of a track.
-pub(super) async fn view(app: &App, t: &Track) -> Result<TrackView, Problem> {
+pub(in crate::http) async fn view(app: &App, t: &Track) -> Result<TrackView, Problem> {
     let renditions = if t.status == TrackStatus::Ready {
         app.store
             .renditions(t.id)
@@ -345,7 +320,7 @@ pub struct TrackPage {
     ),
     security(("bearer" = []))
 )]
-pub(super) async fn list(
+pub(in crate::http) async fn list(
     State(app): State<Arc<App>>,
     Query(q): Query<ListQuery>,
     headers: HeaderMap,

@@ -1,12 +1,12 @@
 //! Playback: signed URLs for a ready track or a playable playlist. Both sign through
 //! [`crate::auth::Tokens::playback`]; the token scopes what it opens.
 
-use super::access::authenticate;
-use super::openapi::{ProblemDoc, Refusals, PLAYLISTS, TRACKS};
-use super::playlists::visible;
-use super::problem::Problem;
-use super::tracks::find_track;
+use super::lookup::find_track;
+use super::lookup::visible;
 use crate::app::App;
+use crate::http::access::authenticate;
+use crate::http::openapi::{ProblemDoc, Refusals, PLAYLISTS, TRACKS};
+use crate::http::problem::Problem;
 use crate::layout::{family, master_of, FAMILIES, MASTER};
 use crate::store::{Entry, Playlist, Track, TrackStatus};
 use crate::util::{self, rfc3339};
@@ -20,7 +20,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-pub(super) fn routes() -> OpenApiRouter<Arc<App>> {
+pub(in crate::http) fn routes() -> OpenApiRouter<Arc<App>> {
     OpenApiRouter::new()
         .routes(routes!(track))
         .routes(routes!(playlist))
@@ -71,7 +71,11 @@ async fn track(
 }
 
 /// Playback URLs of a ready track, signed for `ttl` seconds; 409 when it is not ready.
-pub(super) async fn sign_track(app: &App, t: &Track, ttl: u64) -> Result<TrackPlayback, Problem> {
+pub(in crate::http) async fn sign_track(
+    app: &App,
+    t: &Track,
+    ttl: u64,
+) -> Result<TrackPlayback, Problem> {
     let id = t.id;
     if t.status != TrackStatus::Ready {
         return Err(Problem::new(
@@ -173,7 +177,7 @@ async fn playlist(
 }
 
 /// Playback of a playlist as one stream, signed for `ttl` seconds; 409 when no entry plays.
-pub(super) async fn sign_playlist(
+pub(in crate::http) async fn sign_playlist(
     app: &App,
     p: &Playlist,
     entries: &[Entry],

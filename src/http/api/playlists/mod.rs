@@ -9,14 +9,12 @@ mod common;
 mod crud;
 mod entries;
 
-pub(crate) use common::{check_description, check_title, etag, visible, Visibility};
-
 use crate::app::App;
 use std::sync::Arc;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-pub(super) fn routes() -> OpenApiRouter<Arc<App>> {
+pub(in crate::http) fn routes() -> OpenApiRouter<Arc<App>> {
     OpenApiRouter::new()
         .routes(routes!(crud::create, crud::list))
         .routes(routes!(crud::show, crud::update, crud::remove))

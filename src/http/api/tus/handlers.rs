@@ -1,14 +1,14 @@
 //! The tus routes: discovery, creation (with upload), offset, PATCH and termination.
 
-use super::super::access::require;
-use super::super::body::too_large;
-use super::super::idempotency;
-use super::super::openapi::{ProblemDoc, Refusals, JSON_PROBLEM, UPLOADS};
-use super::super::problem::Problem;
 use super::protocol::*;
 use super::write::*;
 use crate::app::App;
 use crate::auth::Role;
+use crate::http::access::require;
+use crate::http::body::too_large;
+use crate::http::idempotency;
+use crate::http::openapi::{ProblemDoc, Refusals, JSON_PROBLEM, UPLOADS};
+use crate::http::problem::Problem;
 use crate::store::Upload;
 use crate::util;
 use axum::extract::{Path, Request, State};

@@ -20,11 +20,13 @@
 //! renditions) is cached for five seconds, like a track's published state, so a warm request
 //! reads no database; changes made on this node drop the entry at once.
 
-use super::answer::{etag_of, forbidden, not_found, object, playlist_answer, published, token_of};
-use super::problem::Problem;
 use crate::app::App;
 use crate::auth::{Scope, TokenError};
 use crate::catalog::{Stitch, Template};
+use crate::http::answer::{
+    etag_of, forbidden, not_found, object, playlist_answer, published, token_of,
+};
+use crate::http::problem::Problem;
 use crate::layout::{family, FAMILIES};
 use crate::store::PlaylistId;
 use crate::util;
@@ -36,7 +38,7 @@ use axum::Router;
 use std::sync::Arc;
 use veza_hls::{parse_media, render_multivariant, render_stitched, Variant};
 
-pub(super) fn routes() -> Router<Arc<App>> {
+pub(in crate::http) fn routes() -> Router<Arc<App>> {
     Router::new()
         .route("/hls/playlists/{id}/{file}", get(master))
         .route("/hls/playlists/{id}/{rendition}/{file}", get(media))

@@ -10,10 +10,10 @@
 //! layer) carries `Accept-Post` on the endpoints and `Accept-Patch` on sessions. The session
 //! URL's last segment is 128 random bits: it is the capability.
 
-use super::answer::token_of;
-use super::Problem;
 use crate::app::App;
 use crate::auth::{Scope, TokenError};
+use crate::http::answer::token_of;
+use crate::http::Problem;
 use crate::live::{Admission, GoLiveError, KeyRefused, SourceInfo, StartError};
 use crate::store::ChannelId;
 use crate::util;
@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 const SDP: &str = "application/sdp";
 const TRICKLE: &str = "application/trickle-ice-sdpfrag";
 
-pub(super) fn routes() -> Router<Arc<App>> {
+pub(in crate::http) fn routes() -> Router<Arc<App>> {
     Router::new()
         .route("/whep/{channel}", post(offer))
         .route("/whip/{channel}", post(publish))
@@ -196,7 +196,7 @@ async fn offer(
 }
 
 /// 429 for an address that sent too many wrong stream keys.
-pub(super) fn key_blocked(left: Duration) -> Response {
+pub(in crate::http) fn key_blocked(left: Duration) -> Response {
     Problem::new(
         StatusCode::TOO_MANY_REQUESTS,
         "too-many-key-failures",
@@ -387,7 +387,7 @@ fn offer_problem(e: OfferError) -> Response {
 
 /// What a WHEP endpoint accepts, on every OPTIONS answer (the CORS layer answers OPTIONS
 /// itself, so this wraps it).
-pub(super) async fn accept_post(
+pub(in crate::http) async fn accept_post(
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {

@@ -1,14 +1,14 @@
 //! Playlist CRUD: create (idempotent), list, show, update (with `If-Match`), delete and
 //! duplicate.
 
-use super::super::access::{authenticate, list_scope, require};
-use super::super::body::{json_body, ListQuery};
-use super::super::idempotency::idempotent_create;
-use super::super::openapi::{ProblemDoc, Refusals, JSON_PROBLEM, PLAYLISTS};
-use super::super::problem::Problem;
 use super::common::*;
 use crate::app::App;
 use crate::auth::Role;
+use crate::http::access::{authenticate, list_scope, require};
+use crate::http::body::{json_body, ListQuery};
+use crate::http::idempotency::idempotent_create;
+use crate::http::openapi::{ProblemDoc, Refusals, JSON_PROBLEM, PLAYLISTS};
+use crate::http::problem::Problem;
 use crate::store::{Entry, Playlist, PlaylistId};
 use crate::util;
 use crate::util::rfc3339;

@@ -1,10 +1,10 @@
 //! What the playlist routes share: the API's views of playlists and entries, request bodies,
 //! and the checks every route makes (visibility, ownership, versions, limits).
 
-use super::super::problem::Problem;
 use crate::app::App;
-use crate::auth::{Identity, Role};
-use crate::store::{Entry, Playlist, PlaylistId, Track, TrackId, TrackStatus};
+use crate::auth::Identity;
+use crate::http::problem::Problem;
+use crate::store::{Entry, Playlist, Track, TrackId, TrackStatus};
 use crate::util;
 use crate::util::rfc3339;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -14,28 +14,10 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use utoipa::{IntoParams, ToSchema};
 
+pub(crate) use super::super::fields::{check_description, check_title, etag, Visibility};
+pub(crate) use super::super::lookup::visible;
+
 pub(crate) const MAX_ENTRIES: usize = 1000;
-
-/// Public or private.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Visibility {
-    /// Anyone with an account may read and play it.
-    Public,
-    /// Its owner and admins only.
-    Private,
-}
-
-impl Visibility {
-    /// The visibility of a playlist whose `public` flag is this.
-    pub(crate) fn of(public: bool) -> Visibility {
-        if public {
-            Visibility::Public
-        } else {
-            Visibility::Private
-        }
-    }
-}
 
 /// One entry as the API shows it.
 #[derive(Debug, Serialize, ToSchema)]
@@ -185,61 +167,6 @@ pub(crate) struct ListScope {
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
-}
-
-pub(crate) fn etag(version: i64) -> String {
-    format!("\"v{version}\"")
-}
-
-pub(crate) fn parse_id(id: &str) -> Result<PlaylistId, Problem> {
-    id.parse()
-        .map_err(|_| Problem::not_found(format!("no playlist {id}")))
-}
-
-pub(crate) fn check_title(t: &str) -> Result<String, Problem> {
-    let t = t.trim();
-    if t.chars().any(char::is_control) {
-        return Err(Problem::unprocessable(
-            "invalid-field",
-            "title must not contain control characters",
-        ));
-    }
-    if t.is_empty() || t.chars().count() > 200 {
-        return Err(Problem::unprocessable(
-            "invalid-field",
-            "title must be 1 to 200 characters",
-        ));
-    }
-    Ok(t.to_owned())
-}
-
-pub(crate) fn check_description(d: &str) -> Result<String, Problem> {
-    if d.contains('\0') {
-        return Err(Problem::unprocessable(
-            "invalid-field",
-            "description must not contain NUL characters",
-        ));
-    }
-    if d.chars().count() > 5000 {
-        return Err(Problem::unprocessable(
-            "invalid-field",
-            "description must be at most 5000 characters",
-        ));
-    }
-    Ok(d.to_owned())
-}
-
-/// A playlist the caller may see, with its entries; 404 when it may not.
-pub(crate) async fn visible(
-    app: &App,
-    who: &Identity,
-    id: &str,
-) -> Result<(Playlist, Vec<Entry>), Problem> {
-    let id = parse_id(id)?;
-    match app.store.playlist(id).await? {
-        Some((p, e)) if p.public || who.role == Role::Admin || who.subject == p.owner => Ok((p, e)),
-        _ => Err(Problem::not_found(format!("no playlist {id}"))),
-    }
 }
 
 /// A playlist the caller may change, checked against `If-Match`. Returns the version to

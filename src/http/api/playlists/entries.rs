@@ -1,12 +1,12 @@
 //! A playlist's entries: replace them all, append one, move or remove one.
 
-use super::super::access::authenticate;
-use super::super::body::json_body;
-use super::super::idempotency::idempotent_create;
-use super::super::openapi::{ProblemDoc, Refusals, JSON_PROBLEM, PLAYLISTS};
-use super::super::problem::Problem;
 use super::common::*;
 use crate::app::App;
+use crate::http::access::authenticate;
+use crate::http::body::json_body;
+use crate::http::idempotency::idempotent_create;
+use crate::http::openapi::{ProblemDoc, Refusals, JSON_PROBLEM, PLAYLISTS};
+use crate::http::problem::Problem;
 use crate::store::Entry;
 use axum::body::Bytes;
 use axum::extract::{Path, State};

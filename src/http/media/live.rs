@@ -7,11 +7,11 @@
 //! refused before anything is looked up, so a request for a channel that does not exist costs a
 //! MAC check and allocates nothing that stays.
 
-use super::answer::{forbidden, immutable, token_of};
-use super::problem::Problem;
-use super::semantics::with_token;
 use crate::app::App;
 use crate::auth::Scope;
+use crate::http::answer::{forbidden, immutable, token_of};
+use crate::http::problem::Problem;
+use crate::http::semantics::with_token;
 use crate::live::{Channel, Output, Protocol, PART_TARGET};
 use crate::objects::Object;
 use crate::store::ChannelId;
@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use veza_hls::{advance_parts, decide, parse_query, render_multivariant, Decision, Edge, Variant};
 
-pub(super) fn routes() -> Router<Arc<App>> {
+pub(in crate::http) fn routes() -> Router<Arc<App>> {
     Router::new()
         .route("/hls/live/{channel}/{file}", get(top))
         .route("/hls/live/{channel}/{rendition}/{file}", get(nested))
@@ -128,8 +128,11 @@ async fn nested(
         .await;
     }
     if file == "init.mp4" {
-        let tag =
-            super::answer::etag_of(&[ch.id.to_string().as_bytes(), out.name.as_bytes(), &out.init]);
+        let tag = crate::http::answer::etag_of(&[
+            ch.id.to_string().as_bytes(),
+            out.name.as_bytes(),
+            &out.init,
+        ]);
         return media(&app, out.init.clone(), &tag, "video/mp4", head, &headers);
     }
     if let Some((msn, index)) = part_name(&file) {

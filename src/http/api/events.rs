@@ -1,10 +1,10 @@
 //! Admin access to the event outbox: list events (dead letters above all) and replay one by id.
 
-use super::access::{authenticate, require};
-use super::openapi::{ProblemDoc, Refusals, EVENTS};
-use super::problem::Problem;
 use crate::app::App;
 use crate::auth::Role;
+use crate::http::access::{authenticate, require};
+use crate::http::openapi::{ProblemDoc, Refusals, EVENTS};
+use crate::http::problem::Problem;
 use crate::store::OutboxEvent;
 use crate::util;
 use axum::extract::{Path, Query, State};
@@ -16,7 +16,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-pub(super) fn routes() -> OpenApiRouter<Arc<App>> {
+pub(in crate::http) fn routes() -> OpenApiRouter<Arc<App>> {
     OpenApiRouter::new()
         .routes(routes!(list))
         .routes(routes!(replay))

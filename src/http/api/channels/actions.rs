@@ -1,12 +1,12 @@
 //! What a channel does besides CRUD: rotate its stream key, sign playback URLs, and stream its
 //! live state as server-sent events.
 
-use super::super::access::authenticate;
-use super::super::openapi::{ProblemDoc, Refusals, CHANNELS, JSON_PROBLEM};
-use super::super::problem::Problem;
 use super::crud::new_key;
 use super::views::*;
 use crate::app::App;
+use crate::http::access::authenticate;
+use crate::http::openapi::{ProblemDoc, Refusals, CHANNELS, JSON_PROBLEM};
+use crate::http::problem::Problem;
 use crate::live::key_hash;
 use crate::live::ChannelEvent;
 use crate::rendition::Rendition;

@@ -10,13 +10,13 @@
 //! URI carries the token: AVPlayer sends no headers and does not carry query strings over to
 //! relative URIs.
 
-use super::answer::{
-    etag_of, forbidden, immutable, not_found, object, playlist_answer, published, retimed, token_of,
-};
-use super::problem::Problem;
-use super::semantics::with_token;
 use crate::app::App;
 use crate::auth::Scope;
+use crate::http::answer::{
+    etag_of, forbidden, immutable, not_found, object, playlist_answer, published, retimed, token_of,
+};
+use crate::http::problem::Problem;
+use crate::http::semantics::with_token;
 use crate::store::TrackId;
 use crate::util;
 use axum::extract::{Path, State};
@@ -27,7 +27,7 @@ use axum::Router;
 use std::sync::Arc;
 use std::time::Instant;
 
-pub(super) fn routes() -> Router<Arc<App>> {
+pub(in crate::http) fn routes() -> Router<Arc<App>> {
     Router::new()
         .route("/hls/tracks/{id}/{file}", get(top))
         .route("/hls/tracks/{id}/{rendition}/{file}", get(nested))
@@ -36,7 +36,7 @@ pub(super) fn routes() -> Router<Arc<App>> {
 
 /// The shift of a retimed path segment, `t<ticks>`: canonical decimal (no sign, no leading zero),
 /// above 0, so each retimed object has exactly one URL and one cache key.
-pub(super) fn parse_shift(at: &str) -> Option<u64> {
+pub(in crate::http) fn parse_shift(at: &str) -> Option<u64> {
     let digits = at.strip_prefix('t')?;
     if digits.is_empty() || digits.starts_with('0') || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
