@@ -1,12 +1,23 @@
-//! Stream keys: how every way of going live (an Icecast `SOURCE`/`PUT`, WHIP, Icecast's
-//! `/admin/metadata`) checks a source's key, and how a rotated key drops the source that used the
-//! old one. Keys are stored hashed; each wrong key counts against the sending address.
+//! Stream keys and the channel record's rules on the air: how every way of going live (an Icecast
+//! `SOURCE`/`PUT`, WHIP, Icecast's `/admin/metadata`) checks a source's key, and what a change to
+//! a channel's record does to the channel running here (a rotated key drops the source that used
+//! the old one; a new auto-DJ playlist or new renditions restart it; deletion ends it). The HTTP
+//! handlers check fields and rights, then call these, as they call `Catalog` for tracks. Keys are
+//! stored hashed; each wrong key counts against the sending address.
 
 use super::Live;
 use crate::store::{self, ChannelId};
 use crate::util;
 use sha2::{Digest, Sha256};
 use std::time::Duration;
+
+/// A new stream key and its stored form: 24 random bytes, URL-safe, so it fits a URL's userinfo
+/// unescaped.
+pub fn new_key() -> (String, String) {
+    let key = crate::auth::random_b64(24);
+    let hash = key_hash(&key);
+    (key, hash)
+}
 
 /// The stored form of a stream key: SHA-256, hex.
 pub fn key_hash(key: &str) -> String {
@@ -95,6 +106,22 @@ impl Live {
     pub fn key_changed(&self, id: ChannelId, hash: &str) {
         if let Some(ch) = self.running(id) {
             ch.keep_only_key(hash);
+        }
+    }
+
+    /// Channel `old` was saved as `new`: a changed key drops the source on the old one; a new
+    /// auto-DJ playlist, shuffle or renditions restart the channel, since its core is built from
+    /// them (the supervisor brings auto-DJ channels back within a lease period; a live source
+    /// reconnects).
+    pub fn channel_changed(&self, old: &store::Channel, new: &store::Channel) {
+        if new.key_hash != old.key_hash {
+            self.key_changed(new.id, &new.key_hash);
+        }
+        if new.playlist_id != old.playlist_id
+            || new.shuffle != old.shuffle
+            || new.renditions != old.renditions
+        {
+            self.stop(new.id);
         }
     }
 }

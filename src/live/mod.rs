@@ -27,7 +27,7 @@ mod status;
 pub use self::core::{Pcm48, NOW_PLAYING_CLASS};
 pub use channel::{Channel, Frame, Protocol, Refused};
 pub use convert::ToStereo48;
-pub use keys::{check_stream_key, key_hash, key_matches, Admission, KeyRefused};
+pub use keys::{check_stream_key, key_hash, key_matches, new_key, Admission, KeyRefused};
 pub use output::{Output, PartOut, SegmentOut, Window};
 pub use playlist::{render_media, PART_HOLD_BACK, TARGET_DURATION};
 pub use status::{ChannelEvent, Listeners, NowPlaying, SourceInfo, State, Status};

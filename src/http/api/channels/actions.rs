@@ -1,13 +1,12 @@
 //! What a channel does besides CRUD: rotate its stream key, sign playback URLs, and stream its
 //! live state as server-sent events.
 
-use super::crud::new_key;
 use super::views::*;
 use crate::app::App;
 use crate::http::access::authenticate;
 use crate::http::openapi::{ProblemDoc, Refusals, CHANNELS, JSON_PROBLEM};
 use crate::http::problem::Problem;
-use crate::live::key_hash;
+use crate::live::new_key;
 use crate::live::ChannelEvent;
 use crate::rendition::Rendition;
 use crate::store::Channel;
@@ -39,11 +38,11 @@ pub(super) async fn rotate(
     headers: HeaderMap,
 ) -> Result<Json<StreamKey>, Problem> {
     let (_, old) = writable(&app, &headers, &id).await?;
-    let key = new_key();
+    let (key, key_hash) = new_key();
     let mut c = old.clone();
-    c.key_hash = key_hash(&key);
+    c.key_hash = key_hash;
     let c = save(&app, &old, c).await?;
-    app.live.key_changed(c.id, &c.key_hash);
+    app.live.channel_changed(&old, &c);
     Ok(Json(StreamKey {
         stream_key: key,
         ingest_url: format!("{}{}", app.ingest_url, crate::layout::channel_ingest(c.id)),

@@ -4,13 +4,13 @@
 use super::super::fields::Visibility;
 use super::views::*;
 use crate::app::App;
-use crate::auth::{random_b64, Role};
+use crate::auth::Role;
 use crate::http::access::{authenticate, list_scope, require};
 use crate::http::body::{json_body, ListQuery};
 use crate::http::idempotency::idempotent_create;
 use crate::http::openapi::{ProblemDoc, Refusals, CHANNELS, JSON_PROBLEM};
 use crate::http::problem::Problem;
-use crate::live::key_hash;
+use crate::live::new_key;
 use crate::store::{Channel, ChannelId};
 use crate::util;
 use axum::body::Bytes;
@@ -21,11 +21,6 @@ use axum::Json;
 use serde::Deserialize;
 use std::sync::Arc;
 use utoipa::IntoParams;
-
-/// A new stream key: 24 random bytes, URL-safe, so it fits a URL's userinfo unescaped.
-pub(crate) fn new_key() -> String {
-    random_b64(24)
-}
 
 /// Create a channel (artists and admins). The answer holds the stream key, shown only here.
 #[utoipa::path(
@@ -55,7 +50,7 @@ pub(super) async fn create(
             None => Vec::new(),
         };
         let playlist_id = check_playlist(&app, &who, new.playlist_id.as_deref()).await?;
-        let key = new_key();
+        let (key, key_hash) = new_key();
         let now = util::now_ms();
         let c = Channel {
             id: ChannelId::new(),
@@ -66,7 +61,7 @@ pub(super) async fn create(
             playlist_id,
             shuffle: new.shuffle,
             renditions,
-            key_hash: key_hash(&key),
+            key_hash,
             version: 1,
             created_at: now,
             updated_at: now,
@@ -191,14 +186,7 @@ pub(super) async fn update(
         c.renditions = check_renditions(r)?;
     }
     let c = save(&app, &old, c).await?;
-    if c.playlist_id != old.playlist_id
-        || c.shuffle != old.shuffle
-        || c.renditions != old.renditions
-    {
-        // The engine is built from these: restart it (the supervisor brings auto-DJ channels
-        // back within a lease period; a live source reconnects).
-        app.live.stop(c.id);
-    }
+    app.live.channel_changed(&old, &c);
     Ok(answer(StatusCode::OK, view(&app, &c, None).await, false))
 }
 
