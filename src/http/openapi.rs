@@ -48,6 +48,72 @@ pub enum Refusals {
     RateLimited(ProblemDoc),
 }
 
+// The refusals many operations share, each written once: a route lists them by name beside its
+// own rows, and the document shows the same row wherever one is named.
+
+/// 403: The caller may read it but does not own it.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // Only its derived description is used.
+pub enum NotOwner {
+    /// Not the owner
+    #[response(status = 403, content_type = "application/problem+json")]
+    NotOwner(ProblemDoc),
+}
+
+/// 400: The body is not the JSON the operation takes.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // Only its derived description is used.
+pub enum Malformed {
+    /// Malformed body
+    #[response(status = 400, content_type = "application/problem+json")]
+    Malformed(ProblemDoc),
+}
+
+/// 412: Someone changed it since the caller read it.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // Only its derived description is used.
+pub enum Stale {
+    /// If-Match names an older version
+    #[response(status = 412, content_type = "application/problem+json")]
+    Stale(ProblemDoc),
+}
+
+/// 404: No track with this id that the caller may see.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // Only its derived description is used.
+pub enum NoTrack {
+    /// No such track
+    #[response(status = 404, content_type = "application/problem+json")]
+    NoTrack(ProblemDoc),
+}
+
+/// 403: The track belongs to another artist.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // Only its derived description is used.
+pub enum OthersTrack {
+    /// Another artist's track
+    #[response(status = 403, content_type = "application/problem+json")]
+    OthersTrack(ProblemDoc),
+}
+
+/// 404: No playlist with this id.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // Only its derived description is used.
+pub enum NoPlaylist {
+    /// No such playlist
+    #[response(status = 404, content_type = "application/problem+json")]
+    NoPlaylist(ProblemDoc),
+}
+
+/// 404: No channel with this id.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // Only its derived description is used.
+pub enum NoChannel {
+    /// No such channel
+    #[response(status = 404, content_type = "application/problem+json")]
+    NoChannel(ProblemDoc),
+}
+
 struct Bearer;
 
 impl Modify for Bearer {

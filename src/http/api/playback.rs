@@ -5,7 +5,7 @@ use super::lookup::find_track;
 use super::lookup::visible;
 use crate::app::App;
 use crate::http::access::authenticate;
-use crate::http::openapi::{ProblemDoc, Refusals, PLAYLISTS, TRACKS};
+use crate::http::openapi::{NoTrack, ProblemDoc, Refusals, PLAYLISTS, TRACKS};
 use crate::http::problem::Problem;
 use crate::layout::{family, master_of, FAMILIES, MASTER};
 use crate::store::{Entry, Playlist, Track, TrackStatus};
@@ -48,7 +48,7 @@ pub struct TrackPlayback {
     post, path = "/v1/tracks/{id}/playback", tag = TRACKS, params(("id" = String, Path, description = "Track id")),
     responses(
         (status = 200, description = "Signed URLs", body = TrackPlayback),
-        (status = 404, description = "No such track", body = ProblemDoc, content_type = "application/problem+json"),
+        NoTrack,
         (status = 409, description = "Not ready yet, or failed", body = ProblemDoc, content_type = "application/problem+json"),
         Refusals,
     ),

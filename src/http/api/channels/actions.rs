@@ -4,7 +4,7 @@
 use super::views::*;
 use crate::app::App;
 use crate::http::access::authenticate;
-use crate::http::openapi::{ProblemDoc, Refusals, CHANNELS, JSON_PROBLEM};
+use crate::http::openapi::{NoChannel, NotOwner, ProblemDoc, Refusals, CHANNELS, JSON_PROBLEM};
 use crate::http::problem::Problem;
 use crate::live::new_key;
 use crate::live::ChannelEvent;
@@ -26,8 +26,8 @@ use std::time::Duration;
     post, path = "/v1/channels/{id}/stream-key", tag = CHANNELS, params(("id" = String, Path, description = "Channel id")),
     responses(
         (status = 200, description = "The new key, shown once", body = StreamKey),
-        (status = 403, description = "Not the owner", body = ProblemDoc, content_type = JSON_PROBLEM),
-        (status = 404, description = "No such channel", body = ProblemDoc, content_type = JSON_PROBLEM),
+        NotOwner,
+        NoChannel,
         Refusals,
     ),
     security(("bearer" = []))

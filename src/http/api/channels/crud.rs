@@ -8,7 +8,9 @@ use crate::auth::Role;
 use crate::http::access::{authenticate, list_scope, require};
 use crate::http::body::{json_body, ListQuery};
 use crate::http::idempotency::idempotent_create;
-use crate::http::openapi::{ProblemDoc, Refusals, CHANNELS, JSON_PROBLEM};
+use crate::http::openapi::{
+    Malformed, NoChannel, NotOwner, ProblemDoc, Refusals, CHANNELS, JSON_PROBLEM,
+};
 use crate::http::problem::Problem;
 use crate::live::new_key;
 use crate::store::{Channel, ChannelId};
@@ -28,7 +30,7 @@ use utoipa::IntoParams;
     params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first response for the same key and body")),
     responses(
         (status = 201, description = "Created", body = ChannelView, headers(("ETag" = String), ("Location" = String))),
-        (status = 400, description = "Malformed body", body = ProblemDoc, content_type = JSON_PROBLEM),
+        Malformed,
         (status = 403, description = "Listeners cannot create channels", body = ProblemDoc, content_type = JSON_PROBLEM),
         (status = 422, description = "Bad field, unknown playlist, or Idempotency-Key reused", body = ProblemDoc, content_type = JSON_PROBLEM),
         Refusals,
@@ -149,9 +151,9 @@ pub(super) async fn show(
     params(("id" = String, Path, description = "Channel id"), ("If-Match" = Option<String>, Header, description = "The ETag last read")),
     responses(
         (status = 200, description = "Updated", body = ChannelView, headers(("ETag" = String))),
-        (status = 400, description = "Malformed body", body = ProblemDoc, content_type = JSON_PROBLEM),
-        (status = 403, description = "Not the owner", body = ProblemDoc, content_type = JSON_PROBLEM),
-        (status = 404, description = "No such channel", body = ProblemDoc, content_type = JSON_PROBLEM),
+        Malformed,
+        NotOwner,
+        NoChannel,
         (status = 412, description = "Changed since the ETag sent", body = ProblemDoc, content_type = JSON_PROBLEM),
         (status = 422, description = "Bad field or unknown playlist", body = ProblemDoc, content_type = JSON_PROBLEM),
         Refusals,
@@ -195,8 +197,8 @@ pub(super) async fn update(
     delete, path = "/v1/channels/{id}", tag = CHANNELS, params(("id" = String, Path, description = "Channel id")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 403, description = "Not the owner", body = ProblemDoc, content_type = JSON_PROBLEM),
-        (status = 404, description = "No such channel", body = ProblemDoc, content_type = JSON_PROBLEM),
+        NotOwner,
+        NoChannel,
         Refusals,
     ),
     security(("bearer" = []))

@@ -7,7 +7,9 @@ use crate::auth::Role;
 use crate::http::access::{authenticate, list_scope, require};
 use crate::http::body::{json_body, ListQuery};
 use crate::http::idempotency::idempotent_create;
-use crate::http::openapi::{ProblemDoc, Refusals, JSON_PROBLEM, PLAYLISTS};
+use crate::http::openapi::{
+    Malformed, NoPlaylist, NotOwner, ProblemDoc, Refusals, Stale, JSON_PROBLEM, PLAYLISTS,
+};
 use crate::http::problem::Problem;
 use crate::store::{Entry, Playlist, PlaylistId};
 use crate::util;
@@ -25,7 +27,7 @@ use std::sync::Arc;
     params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first response for the same key and body")),
     responses(
         (status = 201, description = "Created", body = PlaylistView, headers(("ETag" = String), ("Location" = String))),
-        (status = 400, description = "Malformed body", body = ProblemDoc, content_type = JSON_PROBLEM),
+        Malformed,
         (status = 403, description = "Listeners cannot create playlists", body = ProblemDoc, content_type = JSON_PROBLEM),
         (status = 422, description = "Bad field, unknown track, or Idempotency-Key reused", body = ProblemDoc, content_type = JSON_PROBLEM),
         Refusals,
@@ -139,10 +141,10 @@ pub(super) async fn show(
     params(("id" = String, Path, description = "Playlist id"), ("If-Match" = Option<String>, Header, description = "The ETag this change is based on")),
     responses(
         (status = 200, description = "Updated", body = PlaylistView, headers(("ETag" = String))),
-        (status = 400, description = "Malformed body", body = ProblemDoc, content_type = JSON_PROBLEM),
-        (status = 403, description = "Not the owner", body = ProblemDoc, content_type = JSON_PROBLEM),
-        (status = 404, description = "No such playlist", body = ProblemDoc, content_type = JSON_PROBLEM),
-        (status = 412, description = "If-Match names an older version", body = ProblemDoc, content_type = JSON_PROBLEM),
+        Malformed,
+        NotOwner,
+        NoPlaylist,
+        Stale,
         (status = 422, description = "Bad field", body = ProblemDoc, content_type = JSON_PROBLEM),
         Refusals,
     ),
@@ -177,9 +179,9 @@ pub(super) async fn update(
     params(("id" = String, Path, description = "Playlist id"), ("If-Match" = Option<String>, Header, description = "The ETag this change is based on")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 403, description = "Not the owner", body = ProblemDoc, content_type = JSON_PROBLEM),
-        (status = 404, description = "No such playlist", body = ProblemDoc, content_type = JSON_PROBLEM),
-        (status = 412, description = "If-Match names an older version", body = ProblemDoc, content_type = JSON_PROBLEM),
+        NotOwner,
+        NoPlaylist,
+        Stale,
         Refusals,
     ),
     security(("bearer" = []))
@@ -213,7 +215,7 @@ pub(super) async fn remove(
         ("Idempotency-Key" = Option<String>, Header, description = "Replays the first response for the same key and body")),
     responses(
         (status = 201, description = "The copy", body = PlaylistView, headers(("ETag" = String), ("Location" = String))),
-        (status = 400, description = "Malformed body", body = ProblemDoc, content_type = JSON_PROBLEM),
+        Malformed,
         (status = 403, description = "Listeners cannot own playlists", body = ProblemDoc, content_type = JSON_PROBLEM),
         (status = 404, description = "No such playlist visible to this caller", body = ProblemDoc, content_type = JSON_PROBLEM),
         (status = 422, description = "Bad title or Idempotency-Key reused", body = ProblemDoc, content_type = JSON_PROBLEM),

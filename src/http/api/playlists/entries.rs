@@ -5,7 +5,9 @@ use crate::app::App;
 use crate::http::access::authenticate;
 use crate::http::body::json_body;
 use crate::http::idempotency::idempotent_create;
-use crate::http::openapi::{ProblemDoc, Refusals, JSON_PROBLEM, PLAYLISTS};
+use crate::http::openapi::{
+    Malformed, NoPlaylist, NotOwner, ProblemDoc, Refusals, Stale, JSON_PROBLEM, PLAYLISTS,
+};
 use crate::http::problem::Problem;
 use crate::store::Entry;
 use axum::body::Bytes;
@@ -20,10 +22,10 @@ use std::sync::Arc;
     params(("id" = String, Path, description = "Playlist id"), ("If-Match" = Option<String>, Header, description = "The ETag this change is based on")),
     responses(
         (status = 200, description = "Updated", body = PlaylistView, headers(("ETag" = String))),
-        (status = 400, description = "Malformed body", body = ProblemDoc, content_type = JSON_PROBLEM),
-        (status = 403, description = "Not the owner", body = ProblemDoc, content_type = JSON_PROBLEM),
-        (status = 404, description = "No such playlist", body = ProblemDoc, content_type = JSON_PROBLEM),
-        (status = 412, description = "If-Match names an older version", body = ProblemDoc, content_type = JSON_PROBLEM),
+        Malformed,
+        NotOwner,
+        NoPlaylist,
+        Stale,
         (status = 422, description = "Unknown track or too many entries", body = ProblemDoc, content_type = JSON_PROBLEM),
         Refusals,
     ),
@@ -69,10 +71,10 @@ pub(super) async fn replace_tracks(
         ("Idempotency-Key" = Option<String>, Header, description = "Replays the first response for the same key and body")),
     responses(
         (status = 201, description = "Added", body = PlaylistView, headers(("ETag" = String))),
-        (status = 400, description = "Malformed body", body = ProblemDoc, content_type = JSON_PROBLEM),
-        (status = 403, description = "Not the owner", body = ProblemDoc, content_type = JSON_PROBLEM),
-        (status = 404, description = "No such playlist", body = ProblemDoc, content_type = JSON_PROBLEM),
-        (status = 412, description = "If-Match names an older version", body = ProblemDoc, content_type = JSON_PROBLEM),
+        Malformed,
+        NotOwner,
+        NoPlaylist,
+        Stale,
         (status = 422, description = "Unknown track, too many entries, or Idempotency-Key reused", body = ProblemDoc, content_type = JSON_PROBLEM),
         Refusals,
     ),
@@ -124,10 +126,10 @@ fn find_entry(entries: &[Entry], entry: &str) -> Result<usize, Problem> {
         ("If-Match" = Option<String>, Header, description = "The ETag this change is based on")),
     responses(
         (status = 200, description = "Moved", body = PlaylistView, headers(("ETag" = String))),
-        (status = 400, description = "Malformed body", body = ProblemDoc, content_type = JSON_PROBLEM),
-        (status = 403, description = "Not the owner", body = ProblemDoc, content_type = JSON_PROBLEM),
+        Malformed,
+        NotOwner,
         (status = 404, description = "No such playlist or entry", body = ProblemDoc, content_type = JSON_PROBLEM),
-        (status = 412, description = "If-Match names an older version", body = ProblemDoc, content_type = JSON_PROBLEM),
+        Stale,
         Refusals,
     ),
     security(("bearer" = []))
@@ -157,9 +159,9 @@ pub(super) async fn move_entry(
         ("If-Match" = Option<String>, Header, description = "The ETag this change is based on")),
     responses(
         (status = 200, description = "Removed", body = PlaylistView, headers(("ETag" = String))),
-        (status = 403, description = "Not the owner", body = ProblemDoc, content_type = JSON_PROBLEM),
+        NotOwner,
         (status = 404, description = "No such playlist or entry", body = ProblemDoc, content_type = JSON_PROBLEM),
-        (status = 412, description = "If-Match names an older version", body = ProblemDoc, content_type = JSON_PROBLEM),
+        Stale,
         Refusals,
     ),
     security(("bearer" = []))

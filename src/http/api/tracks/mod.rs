@@ -12,7 +12,9 @@ use crate::app::App;
 use crate::auth::Role;
 use crate::http::access::{authenticate, require};
 use crate::http::body::{json_body, ListQuery};
-use crate::http::openapi::{ProblemDoc, Refusals, RenditionView, StatusDoc, TRACKS};
+use crate::http::openapi::{
+    Malformed, NoTrack, OthersTrack, ProblemDoc, Refusals, RenditionView, StatusDoc, TRACKS,
+};
 use crate::http::problem::Problem;
 use crate::store::{Track, TrackId, TrackStatus};
 use crate::util::{self, rfc3339};
@@ -173,8 +175,8 @@ pub(in crate::http) async fn view(app: &App, t: &Track) -> Result<TrackView, Pro
     get, path = "/v1/tracks/{id}", tag = TRACKS, params(("id" = String, Path, description = "Track id")),
     responses(
         (status = 200, description = "The track", body = TrackView),
-        (status = 403, description = "Another artist's track", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 404, description = "No such track", body = ProblemDoc, content_type = "application/problem+json"),
+        OthersTrack,
+        NoTrack,
         Refusals,
     ),
     security(("bearer" = []))
@@ -195,8 +197,8 @@ async fn show(
     post, path = "/v1/tracks/{id}/retry", tag = TRACKS, params(("id" = String, Path, description = "Track id")),
     responses(
         (status = 202, description = "Queued again, with a fresh count of attempts", body = TrackView),
-        (status = 403, description = "Another artist's track", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 404, description = "No such track", body = ProblemDoc, content_type = "application/problem+json"),
+        OthersTrack,
+        NoTrack,
         (status = 409, description = "The track is not failed, or its original was rejected and removed", body = ProblemDoc, content_type = "application/problem+json"),
         Refusals,
     ),
@@ -262,9 +264,9 @@ pub struct TrackPatch {
     params(("id" = String, Path, description = "Track id")),
     responses(
         (status = 200, description = "Updated", body = TrackView),
-        (status = 400, description = "Malformed body", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 403, description = "Another artist's track", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 404, description = "No such track", body = ProblemDoc, content_type = "application/problem+json"),
+        Malformed,
+        OthersTrack,
+        NoTrack,
         (status = 422, description = "Bad field", body = ProblemDoc, content_type = "application/problem+json"),
         Refusals,
     ),
@@ -345,8 +347,8 @@ pub(in crate::http) async fn list(
     delete, path = "/v1/tracks/{id}", tag = TRACKS, params(("id" = String, Path, description = "Track id")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 403, description = "Another artist's track", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 404, description = "No such track", body = ProblemDoc, content_type = "application/problem+json"),
+        OthersTrack,
+        NoTrack,
         Refusals,
     ),
     security(("bearer" = []))
@@ -372,8 +374,8 @@ async fn remove(
     get, path = "/v1/tracks/{id}/events", tag = TRACKS, params(("id" = String, Path, description = "Track id")),
     responses(
         (status = 200, description = "An event stream of `progress` events (data: id, status, progress, error) and a final `deleted` event when the track goes", content_type = "text/event-stream", body = SseEvent),
-        (status = 403, description = "Another artist's track", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 404, description = "No such track", body = ProblemDoc, content_type = "application/problem+json"),
+        OthersTrack,
+        NoTrack,
         Refusals,
     ),
     security(("bearer" = []))
