@@ -7,7 +7,7 @@
 //! publish, frames for push consumers, the status, events for the channel's SSE feed and the
 //! outbox, now-playing date ranges, and the instant by which it wants its next tick. It reads no
 //! clock, takes no lock and spawns nothing, so every rule below is tested on synthetic time
-//! (`core_tests.rs`).
+//! (`tests.rs`).
 //!
 //! Each turn produces one 20 ms block (960 frames at 48 kHz) from the live source when it has one
 //! buffered, else from the auto-DJ, crossfading when the input changes ([`Mixer`]). A block is
@@ -15,8 +15,9 @@
 //! never published before its date. A source sending ahead of real time fills its buffer up to
 //! `lead`, after which [`Core::wants_pcm`] is false and the driver stops reading it (its queue,
 //! decoder and TCP then hold it back). A source silent for [`UNDERRUN`] is filled in by the
-//! auto-DJ, or by silence on a channel without one. Every rendition's encoder gets the same
-//! block.
+//! auto-DJ, or by silence on a channel without one. A new source joins live: what it sent
+//! before its first block went on air is skipped beyond a 40 ms cushion, and the clock restarts
+//! at that instant (never earlier than it stood). Every rendition's encoder gets the same block.
 //!
 //! **Now-playing** is one ordered sequence of items, each announced once, at the tick it starts:
 //! - a source's title applies from the instant the source is on air, whether it came before or
