@@ -42,7 +42,6 @@ pub(super) async fn rotate(
     let mut c = old.clone();
     c.key_hash = key_hash;
     let c = save(&app, &old, c).await?;
-    app.live.channel_changed(&old, &c);
     Ok(Json(StreamKey {
         stream_key: key,
         ingest_url: format!("{}{}", app.ingest_url, crate::layout::channel_ingest(c.id)),

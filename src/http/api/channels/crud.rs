@@ -188,7 +188,6 @@ pub(super) async fn update(
         c.renditions = check_renditions(r)?;
     }
     let c = save(&app, &old, c).await?;
-    app.live.channel_changed(&old, &c);
     Ok(answer(StatusCode::OK, view(&app, &c, None).await, false))
 }
 

@@ -323,8 +323,9 @@ pub(crate) async fn writable(
     Ok((who, c))
 }
 
-/// Stores `c` as the next version of `old` (412 when another change came first) and wakes the
-/// event dispatcher for the `channel.updated` it records.
+/// Stores `c` as the next version of `old` (412 when another change came first), wakes the
+/// event dispatcher for the `channel.updated` it records, and applies the change to the channel
+/// on air ([`crate::live::Live::channel_changed`]).
 pub(crate) async fn save(app: &App, old: &Channel, mut c: Channel) -> Result<Channel, Problem> {
     let now = crate::util::now_ms();
     c.version = old.version + 1;
@@ -336,6 +337,9 @@ pub(crate) async fn save(app: &App, old: &Channel, mut c: Channel) -> Result<Cha
         )));
     }
     app.outbox.notify();
+    // What the change does on the air (a rotated key, a new playlist or renditions) follows
+    // every save.
+    app.live.channel_changed(old, &c);
     Ok(c)
 }
 
