@@ -15,9 +15,10 @@
 //! never published before its date. A source sending ahead of real time fills its buffer up to
 //! `lead`, after which [`Core::wants_pcm`] is false and the driver stops reading it (its queue,
 //! decoder and TCP then hold it back). A source silent for [`UNDERRUN`] is filled in by the
-//! auto-DJ, or by silence on a channel without one. A new source joins live: what it sent
-//! before its first block went on air is skipped beyond a 40 ms cushion, and the clock restarts
-//! at that instant (never earlier than it stood). Every rendition's encoder gets the same block.
+//! auto-DJ, or by silence on a channel without one. A new source is paced from the arrival of
+//! the first sample it holds when it goes on air (never earlier than the clock stood), and none
+//! of what it sent is dropped: a source whose pages carry seconds needs that much buffered to
+//! play on. Every rendition's encoder gets the same block.
 //!
 //! **Now-playing** is one ordered sequence of items, each announced once, at the tick it starts:
 //! - a source's title applies from the instant the source is on air, whether it came before or
@@ -54,9 +55,6 @@ pub const NOW_PLAYING_CLASS: &str = "com.veza.now-playing";
 
 /// How long the core sleeps when it waits for input only: a tick that finds nothing to do.
 const IDLE_TICK: Duration = Duration::from_secs(1);
-
-/// What a source may keep buffered beyond its first block when it goes on air: two blocks.
-const JOIN_CUSHION: usize = 2 * BLOCK;
 
 /// Auto-DJ blocks the core keeps queued.
 const AUTODJ_QUEUE: usize = 2;
@@ -347,12 +345,16 @@ impl Core {
                     return;
                 }
                 next => {
-                    if matches!(next, Next::Live) && self.source.as_ref().is_some_and(|s| !s.on_air)
-                    {
-                        // A new source is paced from now, never earlier than the mapping
-                        // already puts the next tick.
-                        let ms = self.unix_ms(now);
-                        self.clock.restart(self.tick, now, ms);
+                    if let Some(s) = self.source.as_ref().filter(|s| !s.on_air) {
+                        // A new source is paced from its first buffered sample's arrival (what
+                        // it holds arrived in real time before now: a decoder's probe), never
+                        // earlier than the mapping already puts the next tick. On a channel
+                        // that was idle, that backlog is then produced at once and dated where
+                        // it arrived; on one the auto-DJ keeps on time, it plays after it.
+                        let held = Duration::from_micros(s.buffered() as u64 * 1_000_000 / RATE);
+                        let at = now.checked_sub(held).unwrap_or(now);
+                        let ms = self.unix_ms(at);
+                        self.clock.restart(self.tick, at, ms);
                     }
                     if let Some(wake) = self.clock.gate(self.tick, now, self.unix_ms(now)) {
                         self.timeout = wake;
@@ -430,13 +432,6 @@ impl Core {
         let tick = self.tick;
         let s = self.source.as_mut()?;
         let first = !std::mem::replace(&mut s.on_air, true);
-        if first {
-            // A source joins live: what it sent before going on air (a decoder's probe, a
-            // burst) beyond a short cushion is skipped, so it plays as close to its arrival as
-            // the channel allows instead of carrying that backlog as latency for the whole show.
-            let skip = s.buffered().saturating_sub(BLOCK + JOIN_CUSHION);
-            s.take(skip);
-        }
         let block = s.take(BLOCK);
         let shown = first.then(|| s.shown(&self.cfg.title));
         self.mixer.switch(Feed::Live);

@@ -392,12 +392,13 @@ fn a_source_takes_over_with_its_title_even_when_the_autodj_changes_track_meanwhi
     // The track the auto-DJ moved to is its item when the show ends: announced at the switch.
     s.src.as_mut().unwrap().stopped = true;
     s.input(Input::Ended { id: 7 });
-    s.run(200);
+    // What it sent plays out (its probe's backlog included), then it leaves.
+    s.run(2_500);
     assert!(
         s.status.source.is_none(),
         "the source clears when it leaves"
     );
-    s.run(800);
+    s.run(500);
     assert_eq!(s.titles(), ["track-0", "Live at the Club", "track-1"]);
     assert_eq!(s.status.state, State::Autodj);
     assert_eq!(
