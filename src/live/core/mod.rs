@@ -33,8 +33,8 @@ mod clock;
 mod mixer;
 mod types;
 
-pub use clock::{Clock, RATE};
-pub use mixer::{Block, Input as Feed, Mixer};
+use clock::{Clock, RATE};
+use mixer::{Block, Input as Air, Mixer};
 pub use types::{Config, Encoding, Input, Output, Pcm48, Started};
 
 use super::status::{ChannelEvent, NowPlaying, SourceInfo, State, Status};
@@ -150,7 +150,7 @@ impl Core {
     pub fn new(cfg: Config, encodings: Vec<Encoding>, now: Instant, unix_ms: i64) -> Core {
         let crossfade = ((cfg.crossfade.as_secs_f64() * RATE as f64) as usize).max(1);
         Core {
-            mixer: Mixer::new(crossfade, Feed::Silence),
+            mixer: Mixer::new(crossfade, Air::Silence),
             clock: Clock::new(cfg.origin, now, unix_ms),
             wall: (now, unix_ms),
             tick: cfg.origin,
@@ -282,11 +282,6 @@ impl Core {
         self.clock.corrections
     }
 
-    /// The status as it stands.
-    pub fn status(&self) -> &Status {
-        &self.status
-    }
-
     /// Ends the channel at `now`: the part in progress is published and the channel goes
     /// offline.
     pub fn finish(&mut self, now: Instant) {
@@ -412,7 +407,7 @@ impl Core {
         };
         if s.buffered() >= BLOCK {
             let fading_autodj =
-                self.mixer.current() == Feed::AutoDj || self.mixer.fading() == Some(Feed::AutoDj);
+                self.mixer.current() == Air::AutoDj || self.mixer.fading() == Some(Air::AutoDj);
             return match autodj {
                 // The fade from the auto-DJ needs its block.
                 Some(false) if fading_autodj => Next::Wait(idle),
@@ -422,7 +417,7 @@ impl Core {
         let starved_at = s.last + UNDERRUN;
         let starved = now >= starved_at;
         match autodj {
-            Some(ready) if self.mixer.current() != Feed::Live || starved => autodj_or_wait(ready),
+            Some(ready) if self.mixer.current() != Air::Live || starved => autodj_or_wait(ready),
             None if starved => Next::Silence,
             _ => Next::Wait(starved_at.min(idle)),
         }
@@ -434,9 +429,9 @@ impl Core {
         let first = !std::mem::replace(&mut s.on_air, true);
         let block = s.take(BLOCK);
         let shown = first.then(|| s.shown(&self.cfg.title));
-        self.mixer.switch(Feed::Live);
+        self.mixer.switch(Air::Live);
         let prev = match self.mixer.fading() {
-            Some(Feed::AutoDj) => self.pop_autodj(),
+            Some(Air::AutoDj) => self.pop_autodj(),
             _ => None,
         };
         if let Some(title) = shown {
@@ -462,13 +457,13 @@ impl Core {
                 }
             }
         }
-        let prev = if self.mixer.current() != Feed::AutoDj {
+        let prev = if self.mixer.current() != Air::AutoDj {
             // The live source is gone or starved: what it has buffered fades out.
             self.source.as_mut().map(|s| s.take(BLOCK))
         } else {
             None
         };
-        self.mixer.switch(Feed::AutoDj);
+        self.mixer.switch(Air::AutoDj);
         self.set_state(now, State::Autodj);
         Some(self.mixer.mix(block, prev.as_ref()))
     }
@@ -494,7 +489,7 @@ impl Core {
     /// clock until it sends again (or times out).
     fn silence_block(&mut self) -> Option<Block> {
         let prev = self.source.as_mut().map(|s| s.take(usize::MAX));
-        self.mixer.switch(Feed::Silence);
+        self.mixer.switch(Air::Silence);
         let prev = prev.filter(|p| !p[0].is_empty());
         Some(
             self.mixer
@@ -503,7 +498,7 @@ impl Core {
     }
 
     fn offline(&mut self, now: Instant) {
-        self.mixer.switch(Feed::Silence);
+        self.mixer.switch(Air::Silence);
         self.set_state(now, State::Offline);
         let since = *self.offline_since.get_or_insert(now);
         let at = since + self.cfg.idle_after;
