@@ -10,8 +10,8 @@
 //! (`tests.rs`).
 //!
 //! Each turn produces one 20 ms block (960 frames at 48 kHz) from the live source when it has one
-//! buffered, else from the auto-DJ, crossfading when the input changes ([`Mixer`]). A block is
-//! produced no earlier than the clock says it is due ([`Clock`]), whatever the input, so a part is
+//! buffered, else from the auto-DJ, crossfading when the input changes (`mixer.rs`). A block is
+//! produced no earlier than the clock says it is due (`clock.rs`), whatever the input, so a part is
 //! never published before its date. A source sending ahead of real time fills its buffer up to
 //! `lead`, after which [`Core::wants_pcm`] is false and the driver stops reading it (its queue,
 //! decoder and TCP then hold it back). A source silent for [`UNDERRUN`] is filled in by the
