@@ -101,6 +101,7 @@ impl Engine {
                     Some(Ctl::Title { id, title }) => Input::Title { id, title },
                     None => break,
                 },
+                // Guarded by the branch condition: the token is there.
                 _ = async { cut.as_ref().expect("guarded").cancelled().await }, if cut.is_some() => {
                     // Rotated away or taken over: it goes now, with what it had buffered.
                     let id = self.source.take().map_or(0, |s| s.id);
