@@ -226,6 +226,12 @@ impl Logical {
 /// precedes it finishes the reader's current page), whole pages up to the second packet end.
 /// Two, because a decoder may take a packet that yields no samples (Vorbis's first) and read the
 /// next one in the same call.
+///
+/// A new link of a chained stream (an Icecast source's title change) is read in one go: its
+/// beginning page, its header pages and its first audio page, which the reader needs before it
+/// gives anything. So once a header page (granule position 0) is among the pages, they must
+/// reach a whole page with audio (a granule position past 0); a reader that ran dry among them
+/// would lose the link.
 pub(crate) fn packet_ready(bytes: &[u8]) -> bool {
     let mut at = 0;
     // The first whole page whose checksum holds.
@@ -242,6 +248,7 @@ pub(crate) fn packet_ready(bytes: &[u8]) -> bool {
     }
     let Some(mut at) = start else { return false };
     let mut ends = 0;
+    let mut in_headers = false;
     loop {
         if !bytes[at..].starts_with(b"OggS") {
             return false;
@@ -249,12 +256,19 @@ pub(crate) fn packet_ready(bytes: &[u8]) -> bool {
         let PageLen::Whole(len) = page_len(&bytes[at..]) else {
             return false;
         };
+        let granule = u64::from_le_bytes(bytes[at + 6..at + 14].try_into().expect("8 bytes"));
+        match granule {
+            0 => in_headers = true,
+            // No packet ends on the page: it says nothing yet.
+            u64::MAX => {}
+            _ => in_headers = false,
+        }
         let segments = bytes[at + 26] as usize;
         ends += bytes[at + 27..at + 27 + segments]
             .iter()
             .filter(|&&l| l < 255)
             .count();
-        if ends >= 2 {
+        if ends >= 2 && !in_headers {
             return true;
         }
         at += len;

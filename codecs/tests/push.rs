@@ -184,3 +184,59 @@ fn ffmpeg_ogg_flac_with_pages_past_the_probe_pushed_decodes_as_the_file() {
         .join("tests/test_data/ffmpeg_ogg_flac_pink_22k.ogg");
     check_bytes(&std::fs::read(p).unwrap(), "ffmpeg Ogg FLAC", "ogg");
 }
+
+/// An Ogg Vorbis link of `seconds` (at most 4) of the fixture, made by ffmpeg.
+fn vorbis_link(seconds: f64) -> Vec<u8> {
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/fixtures/audio/formats/ogg_vorbis_q5_stereo_44k.ogg");
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-i"])
+        .arg(&src)
+        .args([
+            "-t",
+            &seconds.to_string(),
+            "-c:a",
+            "libvorbis",
+            "-f",
+            "ogg",
+            "-",
+        ])
+        .output()
+        .expect("ffmpeg");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// A chained Ogg stream (an Icecast source's title change: Liquidsoap, ices2) decodes whole,
+/// wherever the new link begins: inside the probe's first bytes, at its edge, or well after.
+#[test]
+fn a_chained_ogg_stream_decodes_every_link_wherever_it_begins() {
+    let second = vorbis_link(2.0);
+    for first_s in [0.1, 0.3, 0.6, 0.8, 0.9, 1.0, 1.2, 2.0, 3.0] {
+        let mut chained = vorbis_link(first_s);
+        chained.extend_from_slice(&second);
+        for sizes in [&[1024usize][..], &[4096], &[333, 2000]] {
+            let (samples, _, _, _) = pushed(&chained, "ogg", sizes);
+            let want = ((first_s + 2.0) * 44_100.0) as usize;
+            let got = samples[0].len();
+            assert!(
+                got + 4096 >= want && got <= want + 4096,
+                "first link {first_s} s, pieces {sizes:?}: {got} samples of {want}"
+            );
+            let rms = (samples[0][got - 44_100..]
+                .iter()
+                .map(|x| x * x)
+                .sum::<f32>()
+                / 44_100.0)
+                .sqrt();
+            assert!(
+                rms > 0.01,
+                "first link {first_s} s: the second link is silent"
+            );
+        }
+    }
+}
