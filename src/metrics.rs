@@ -172,7 +172,7 @@ impl Metrics {
             .expect("valid metric"),
             live_consumers_dropped: counter(
                 "veza_live_consumers_dropped_total",
-                "Push consumers dropped for falling behind",
+                "Listeners cut off for falling behind: WebRTC sessions and progressive (Icecast-style) listeners",
             ),
             webrtc_sessions: IntCounterVec::new(
                 Opts::new(

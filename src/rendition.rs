@@ -102,7 +102,8 @@ impl Rendition {
     pub fn live_encoder(&self) -> Result<(Box<dyn Encoder>, Vec<u8>), String> {
         let encoder = self.lossy_encoder(2)?;
         let init = init_segment(&TrackInfo {
-            entry: sample_entry(encoder.config()),
+            entry: sample_entry(encoder.config())
+                .ok_or_else(|| format!("{} has no fMP4 sample entry", self.name()))?,
             timescale: LOSSY_TIMESCALE,
             channels: 2,
             priming: 0,
@@ -114,9 +115,10 @@ impl Rendition {
     }
 }
 
-/// The ISO BMFF sample entry of an encoder's configuration.
-pub fn sample_entry(config: CodecConfig) -> SampleEntry {
-    match config {
+/// The ISO BMFF sample entry of an encoder's configuration; `None` for MP3, which only the
+/// progressive mounts carry.
+pub fn sample_entry(config: CodecConfig) -> Option<SampleEntry> {
+    Some(match config {
         CodecConfig::Opus {
             pre_skip,
             input_rate,
@@ -127,7 +129,8 @@ pub fn sample_entry(config: CodecConfig) -> SampleEntry {
         },
         CodecConfig::Aac { asc } => SampleEntry::Aac { asc },
         CodecConfig::Flac { streaminfo } => SampleEntry::Flac { streaminfo },
-    }
+        CodecConfig::Mp3 => return None,
+    })
 }
 
 #[cfg(feature = "aac")]

@@ -73,8 +73,11 @@ pub use decode::{
 #[cfg(feature = "aac")]
 pub use encode::aac::AacEncoder;
 pub use encode::{
-    encode_aligned, flac::FlacEncoder, opus::OpusEncoder, Aligned, Codec, CodecConfig, Encoded,
-    Encoder, Packet,
+    encode_aligned,
+    flac::FlacEncoder,
+    mp3::{Mp3Encoder, BITRATES as MP3_BITRATES},
+    opus::OpusEncoder,
+    Aligned, Codec, CodecConfig, Encoded, Encoder, Packet,
 };
 pub use error::{Error, Result};
 pub use loudness::{

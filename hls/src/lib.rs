@@ -15,6 +15,8 @@
 //!   ([`PartCutter`]);
 //! - **live**: live and Low-Latency HLS media playlists rendered from a [`LiveSnapshot`] (parts,
 //!   server control, preload hints, rendition reports, delta updates) ([`render_live`]);
+//! - **progressive**: the framing of Icecast-style streams: ADTS, Ogg Opus pages and ICY
+//!   metadata ([`Adts`], [`OggOpus`], [`IcyWriter`]);
 //! - **reload**: the blocking-reload rules of `_HLS_msn`/`_HLS_part` ([`decide`]);
 //! - **time**: media time with its timescale ([`MediaTime`]).
 //!
@@ -46,6 +48,7 @@ mod fmp4;
 mod live;
 mod part;
 mod playlist;
+mod progressive;
 mod reload;
 mod retime;
 mod segment;
@@ -63,6 +66,7 @@ pub use playlist::{
     parse_media, render_media, render_multivariant, render_stitched, MediaPlaylist, SegmentRef,
     Variant,
 };
+pub use progressive::{icy_block, Adts, IcyWriter, OggOpus, ICY_METAINT};
 pub use reload::{advance_parts, decide, parse_query, Decision, Edge, Request};
 pub use retime::{retime_segment, timing, Timing};
 pub use segment::{Fragment, Plan, Segmenter, GRID, LOSSY_TIMESCALE};

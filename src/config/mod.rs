@@ -167,6 +167,18 @@ impl Config {
         if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
             return bad("server.public_url", "must start with http:// or https://");
         }
+        if !veza_codecs::MP3_BITRATES.contains(&live.mp3_bitrate_kbps) {
+            return bad(
+                "live.mp3_bitrate_kbps",
+                "must be an MPEG-1 Layer III bitrate: 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256 or 320",
+            );
+        }
+        if live.listener_queue_bytes < 16 << 10 || live.burst_bytes > live.listener_queue_bytes {
+            return bad(
+                "live.listener_queue_bytes",
+                "must be at least 16384, and at least live.burst_bytes",
+            );
+        }
         let url = &live.ingest_url;
         if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
             return bad("live.ingest_url", "must start with http:// or https://");

@@ -324,6 +324,18 @@ pub struct Live {
     /// Base URL of the Icecast ingest URLs channels show (`https://host:8443` for sources over
     /// TLS, `http://host:8080` when `server.public_url` names a CDN); empty: `server.public_url`.
     pub ingest_url: String,
+    /// Bitrate of the MP3 mounts (`/listen/{channel}.mp3`), kb/s: one of 32, 40, 48, 56, 64,
+    /// 80, 96, 112, 128, 160, 192, 224, 256, 320.
+    pub mp3_bitrate_kbps: u32,
+    /// Bytes a new progressive listener is sent at once (burst-on-connect), from a frame
+    /// boundary.
+    pub burst_bytes: usize,
+    /// Bytes a progressive listener may fall behind before it is cut off (and counted).
+    pub listener_queue_bytes: usize,
+    /// Progressive listeners this node serves at once, all mounts together; past it, 503.
+    pub max_listeners: usize,
+    /// Progressive listeners of one channel at once; 0: only `max_listeners` applies.
+    pub max_listeners_per_channel: usize,
 }
 
 impl Default for Live {
@@ -346,6 +358,11 @@ impl Default for Live {
             webrtc_connect_timeout_seconds: 10.0,
             webrtc_consent_timeout_seconds: 30.0,
             ingest_url: String::new(),
+            mp3_bitrate_kbps: 128,
+            burst_bytes: 64 << 10,
+            listener_queue_bytes: 500 << 10,
+            max_listeners: 20_000,
+            max_listeners_per_channel: 0,
         }
     }
 }

@@ -111,7 +111,14 @@ impl Problem {
 
 impl From<crate::store::Error> for Problem {
     fn from(e: crate::store::Error) -> Problem {
-        Problem::unavailable("metadata store", &e)
+        match e {
+            crate::store::Error::SlugTaken => Problem::conflict(
+                "slug-taken",
+                "Slug taken",
+                "another channel has this slug: choose another",
+            ),
+            e => Problem::unavailable("metadata store", &e),
+        }
     }
 }
 

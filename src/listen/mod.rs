@@ -45,6 +45,32 @@ mod streams;
 pub use streams::Io;
 use streams::{Guarded, InFlight, Rewind, Tracked};
 
+/// The connection a request came on, for a handler whose response streams without end (a
+/// progressive listener): it can bound the kernel's send buffer, so that a client that stops
+/// reading is seen falling behind within a bounded number of bytes, and close the connection,
+/// whose response body hyper no longer polls then. In every request's extensions (HTTP/1.1,
+/// HTTP/2, over TLS too).
+#[derive(Clone)]
+pub struct Closer(Arc<Conn>);
+
+impl Closer {
+    /// Cancelled to close the connection.
+    pub fn token(&self) -> CancellationToken {
+        self.0.close.clone()
+    }
+
+    /// Sets the connection's kernel send buffer (`SO_SNDBUF`) before its next write.
+    pub fn limit_send_buffer(&self, bytes: usize) {
+        self.0.send_buffer.store(bytes, Ordering::Release);
+    }
+}
+
+impl std::fmt::Debug for Closer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Closer({})", self.0.ip)
+    }
+}
+
 /// The bounds of every connection (from `[server]`).
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -96,6 +122,8 @@ struct Conn {
     /// timeout to the header timeout.
     head_begun: tokio::sync::Notify,
     close: CancellationToken,
+    /// A kernel send buffer size to set before the next write (0: none).
+    send_buffer: AtomicUsize,
 }
 
 impl Conn {
@@ -284,6 +312,7 @@ async fn accept_loop(
             head_started: AtomicU64::new(0),
             head_begun: tokio::sync::Notify::new(),
             close: CancellationToken::new(),
+            send_buffer: AtomicUsize::new(0),
         });
         {
             // Ended connections leave dead entries behind; drop them as they reach the front,
@@ -410,6 +439,7 @@ async fn connection(
             conn.inflight.fetch_add(1, Ordering::AcqRel);
             let guard = InFlight(conn.clone());
             req.extensions_mut().insert(ConnectInfo(addr));
+            req.extensions_mut().insert(Closer(conn.clone()));
             let router = router.clone();
             let alt_svc = alt_svc.clone();
             async move {

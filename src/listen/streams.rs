@@ -112,6 +112,16 @@ pub(super) struct Tracked {
     pub(super) registry: Arc<Registry>,
 }
 
+impl Tracked {
+    /// Sets the send buffer a handler asked for ([`super::Closer::limit_send_buffer`]).
+    fn apply_send_buffer(&self) {
+        let want = self.conn.send_buffer.swap(0, Ordering::AcqRel);
+        if want > 0 {
+            let _ = socket2::SockRef::from(&self.inner).set_send_buffer_size(want);
+        }
+    }
+}
+
 impl AsyncRead for Tracked {
     fn poll_read(
         mut self: Pin<&mut Self>,
@@ -143,6 +153,7 @@ impl AsyncWrite for Tracked {
         cx: &mut Context<'_>,
         data: &[u8],
     ) -> Poll<std::io::Result<usize>> {
+        self.apply_send_buffer();
         let r = Pin::new(&mut self.inner).poll_write(cx, data);
         if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
             let now = self.registry.now_ms();
@@ -156,6 +167,7 @@ impl AsyncWrite for Tracked {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
+        self.apply_send_buffer();
         let r = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
         if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
             let now = self.registry.now_ms();

@@ -2,6 +2,7 @@
 //! listeners and the door its engine listens on.
 
 use super::core::Pcm48;
+use super::mount::{Format, Mounts};
 use super::output::Output;
 use super::status::{ChannelEvent, Listeners, SourceInfo, State, Status};
 use crate::store::ChannelId;
@@ -95,6 +96,8 @@ pub struct Channel {
     pub outputs: Vec<Arc<Output>>,
     /// Parts per segment.
     pub parts_per_segment: u32,
+    /// Its progressive mounts.
+    pub mounts: Mounts,
     pub(super) status: RwLock<Status>,
     pub(super) dateranges: RwLock<VecDeque<DateRange>>,
     /// Bumped whenever `dateranges` changes.
@@ -123,6 +126,7 @@ impl Channel {
         owner: String,
         outputs: Vec<Arc<Output>>,
         parts_per_segment: u32,
+        mounts: Mounts,
         ctl: mpsc::Sender<Ctl>,
     ) -> Channel {
         Channel {
@@ -130,6 +134,7 @@ impl Channel {
             owner,
             outputs,
             parts_per_segment,
+            mounts,
             status: RwLock::new(Status {
                 state: State::Offline,
                 source: None,
@@ -165,6 +170,14 @@ impl Channel {
     /// A rendition by name.
     pub fn output(&self, name: &str) -> Option<&Arc<Output>> {
         self.outputs.iter().find(|o| o.name == name)
+    }
+
+    /// The bitrate in kb/s of the first rendition whose name starts with `prefix` (`aac-`), or 0.
+    pub fn rendition_kbps(&self, prefix: &str) -> u32 {
+        self.outputs
+            .iter()
+            .find(|o| o.name.starts_with(prefix))
+            .map_or(0, |o| o.rendition.bitrate() / 1000)
     }
 
     /// Whether the channel encodes Opus, which its push consumers (WebRTC) receive.
@@ -324,6 +337,10 @@ impl Channel {
                 Protocol::Webrtc => l.webrtc += 1,
             }
         }
+        let mount = |f| self.mounts.get(f).map_or(0, |m| m.listeners() as u64);
+        l.mp3 = mount(Format::Mp3);
+        l.aac = mount(Format::Aac);
+        l.opus = mount(Format::Opus);
         l
     }
 

@@ -10,7 +10,8 @@
 
 use super::autodj::Feed;
 use super::channel::{Channel, Ctl, Frame};
-use super::core::{Core, Input, Output, Pcm48};
+use super::core::{Core, Input, Output, Pcm48, Stream, Tap};
+use super::mount::Format;
 use super::status::Listeners;
 use crate::metrics::Metrics;
 use crate::outbox::Outbox;
@@ -28,6 +29,10 @@ const DATERANGES: usize = 64;
 
 /// How often listeners are counted.
 const COUNT_EVERY: Duration = Duration::from_secs(1);
+
+/// How long the MP3 encoder runs on after its mount's last listener left: a player that
+/// reconnects finds it running, with its burst.
+const TAP_LINGER: Duration = Duration::from_secs(10);
 
 /// What the driver needs besides its channel and core.
 pub struct Wiring {
@@ -56,6 +61,9 @@ pub struct Engine {
     w: Wiring,
     counted: Instant,
     listeners: Listeners,
+    /// Since when the MP3 encoder has run without a listener (`Some(None)`: with listeners).
+    tap: Option<Option<Instant>>,
+    held: bool,
 }
 
 impl Engine {
@@ -76,6 +84,8 @@ impl Engine {
             w,
             counted: Instant::now(),
             listeners: Listeners::default(),
+            tap: None,
+            held: false,
         }
     }
 
@@ -136,6 +146,7 @@ impl Engine {
             };
             let now = Instant::now();
             self.core.handle_input(now, input);
+            self.follow_mounts(now);
             self.w
                 .metrics
                 .live_encode
@@ -170,12 +181,33 @@ impl Engine {
                         self.w.metrics.live_parts.inc();
                     }
                 }
-                Output::Frame { data, pts } => self.ch.fan_out(&Frame {
-                    data: Bytes::from(data),
+                Output::Frame {
+                    from,
+                    data,
                     pts,
-                    at: now,
-                }),
-                Output::Status(s) => *self.ch.status.write() = s,
+                    samples,
+                } => {
+                    let m = &self.ch.mounts;
+                    if from == Stream::Tap {
+                        m.mp3.push(&data, samples);
+                        continue;
+                    }
+                    if let Some(mount) = m.of_rendition(from) {
+                        mount.push(&data, samples);
+                    }
+                    if m.webrtc == Some(from) {
+                        self.ch.fan_out(&Frame {
+                            data: Bytes::from(data),
+                            pts,
+                            at: now,
+                        });
+                    }
+                }
+                Output::Status(s) => {
+                    let title = s.now_playing.as_ref().map_or("", |n| n.title.as_str());
+                    self.ch.mounts.set_title(title);
+                    *self.ch.status.write() = s;
+                }
                 Output::Announce(e) => self.ch.announce(e),
                 Output::Record(e) => self.record(e),
                 Output::DateRange(d) => {
@@ -195,7 +227,49 @@ impl Engine {
                     tracing::error!(channel = %self.ch.id, error = %e, "live encoding failed; the channel stops");
                     return None;
                 }
+                Output::TapFailed(e) => {
+                    tracing::error!(channel = %self.ch.id, error = %e, "the MP3 encoder failed; its mount stops");
+                    self.tap = None;
+                    self.ch.mounts.mp3.reset();
+                }
             }
+        }
+    }
+
+    /// Starts the MP3 encoder when its mount has a listener, and stops it a while after the
+    /// last one left; holds the channel on air while any mount has a listener.
+    fn follow_mounts(&mut self, now: Instant) {
+        let m = &self.ch.mounts;
+        let mp3 = m.mp3.listeners() > 0;
+        match (self.tap, mp3) {
+            (None, true) => {
+                match veza_codecs::Mp3Encoder::new(veza_codecs::SampleRate::LOSSY, 2, m.mp3_bitrate)
+                {
+                    Ok(e) => {
+                        self.core
+                            .handle_input(now, Input::Tap(Some(Tap(Box::new(e)))));
+                        self.tap = Some(None);
+                    }
+                    Err(e) => {
+                        tracing::error!(channel = %self.ch.id, error = %e, "the MP3 encoder did not start")
+                    }
+                }
+            }
+            (Some(_), true) => self.tap = Some(None),
+            (Some(None), false) => self.tap = Some(Some(now)),
+            (Some(Some(since)), false) if now.duration_since(since) >= TAP_LINGER => {
+                self.core.handle_input(now, Input::Tap(None));
+                m.mp3.reset();
+                self.tap = None;
+            }
+            _ => {}
+        }
+        let held = Format::ALL
+            .iter()
+            .any(|&f| m.get(f).is_some_and(|x| x.listeners() > 0));
+        if held != self.held {
+            self.held = held;
+            self.core.handle_input(now, Input::Hold(held));
         }
     }
 
@@ -219,6 +293,16 @@ impl Engine {
         m.with_label_values(&[id.as_str(), "hls"]).set(l.hls as i64);
         m.with_label_values(&[id.as_str(), "webrtc"])
             .set(l.webrtc as i64);
+        for f in Format::ALL {
+            if let Some(mount) = self.ch.mounts.get(f) {
+                m.with_label_values(&[id.as_str(), f.extension()])
+                    .set(mount.listeners() as i64);
+                self.w
+                    .metrics
+                    .live_consumers_dropped
+                    .inc_by(mount.take_dropped());
+            }
+        }
         self.w
             .metrics
             .live_drift_corrections
@@ -239,12 +323,13 @@ impl Engine {
         for o in &self.ch.outputs {
             o.end();
         }
+        self.ch.mounts.end();
         if let Some(s) = self.source.take() {
             self.ch.detach(s.id);
         }
         let id = self.ch.id.to_string();
         let m = &self.w.metrics;
-        for protocol in ["hls", "webrtc"] {
+        for protocol in ["hls", "webrtc", "mp3", "aac", "opus"] {
             let _ = m
                 .channel_listeners
                 .remove_label_values(&[id.as_str(), protocol]);

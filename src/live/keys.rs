@@ -110,7 +110,7 @@ impl Live {
     }
 
     /// Channel `old` was saved as `new`: a changed key drops the source on the old one; a new
-    /// auto-DJ playlist, shuffle or renditions restart the channel, since its core is built from
+    /// auto-DJ playlist, shuffle, renditions or MP3 bitrate restart the channel, since its core is built from
     /// them (the supervisor brings auto-DJ channels back within a lease period; a live source
     /// reconnects).
     pub fn channel_changed(&self, old: &store::Channel, new: &store::Channel) {
@@ -120,6 +120,7 @@ impl Live {
         if new.playlist_id != old.playlist_id
             || new.shuffle != old.shuffle
             || new.renditions != old.renditions
+            || new.mp3_kbps != old.mp3_kbps
         {
             self.stop(new.id);
         }

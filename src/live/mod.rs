@@ -20,6 +20,7 @@ mod convert;
 pub mod core;
 mod engine;
 mod keys;
+pub mod mount;
 mod output;
 mod playlist;
 mod status;
@@ -151,6 +152,15 @@ impl Live {
         self.channels.get(&id).map(|c| c.clone())
     }
 
+    /// Every channel running here.
+    pub fn all_running(&self) -> Vec<Arc<Channel>> {
+        self.channels
+            .iter()
+            .filter(|c| !c.stopped.is_cancelled())
+            .map(|c| c.clone())
+            .collect()
+    }
+
     /// Channels running here.
     pub fn count(&self) -> usize {
         self.channels
@@ -207,11 +217,18 @@ impl Live {
                 msn = msn.max(e.msn + 1);
             }
         }
-        let origin = msn * SEGMENT_TICKS;
+        // The media timeline (`tfdt`, `emsg` times, RTP) starts at zero on every start, as
+        // players expect (GStreamer's clock-synced sinks wait out a timeline that starts at the
+        // Unix epoch in samples); `EXT-X-PROGRAM-DATE-TIME` carries the wall clock.
+        let origin = 0;
         let mut encodings = Vec::new();
         let mut outputs = Vec::new();
-        let mut fan_out = true;
-        for name in names {
+        let bounds = mount::Bounds {
+            burst: self.config.burst_bytes,
+            queue: self.config.listener_queue_bytes,
+        };
+        let (mut aac_mount, mut opus_mount) = (None, None);
+        for (i, name) in names.iter().enumerate() {
             let rendition = Rendition::parse_live(name).map_err(StartError::Failed)?;
             let (encoder, init) = rendition.live_encoder().map_err(StartError::Failed)?;
             let output = Arc::new(Output::new(
@@ -221,8 +238,24 @@ impl Live {
             ));
             let cutter = PartCutter::new(LOSSY_TIMESCALE, GRID, PARTS_PER_SEGMENT, origin, msn)
                 .map_err(|e| StartError::Failed(e.to_string()))?;
-            let opus = matches!(rendition, Rendition::Opus(_));
-            let fans = opus && std::mem::take(&mut fan_out);
+            // The first AAC and the first Opus rendition feed the mounts (and Opus, WebRTC).
+            let fans = match (encoder.config(), &aac_mount, &opus_mount) {
+                (veza_codecs::CodecConfig::Aac { asc }, None, _) => {
+                    aac_mount = Some((
+                        i,
+                        mount::Mount::aac(&asc, bounds).map_err(StartError::Failed)?,
+                    ));
+                    true
+                }
+                (veza_codecs::CodecConfig::Opus { pre_skip, .. }, _, None) => {
+                    let serial = rand::random::<u32>();
+                    let m =
+                        mount::Mount::opus(pre_skip, serial, bounds).map_err(StartError::Failed)?;
+                    opus_mount = Some((i, m));
+                    true
+                }
+                _ => false,
+            };
             encodings.push(core::Encoding::new(encoder, cutter, origin, fans));
             outputs.push(output);
         }
@@ -232,6 +265,16 @@ impl Live {
             row.owner.clone(),
             outputs,
             PARTS_PER_SEGMENT,
+            mount::Mounts::new(
+                if row.mp3_kbps > 0 {
+                    row.mp3_kbps * 1000
+                } else {
+                    self.config.mp3_bitrate_kbps * 1000
+                },
+                aac_mount,
+                opus_mount,
+                bounds,
+            ),
             ctl_tx,
         ));
         let autodj = match row.playlist_id {

@@ -80,6 +80,15 @@ pub struct Listeners {
     pub hls: u64,
     /// WebRTC sessions.
     pub webrtc: u64,
+    /// Listeners of the MP3 mount.
+    #[serde(default)]
+    pub mp3: u64,
+    /// Listeners of the AAC mount.
+    #[serde(default)]
+    pub aac: u64,
+    /// Listeners of the Ogg Opus mount.
+    #[serde(default)]
+    pub opus: u64,
 }
 
 /// What the channel's SSE stream carries.

@@ -100,7 +100,8 @@ impl RenditionWriter {
         } else {
             0
         };
-        let entry = crate::rendition::sample_entry(config);
+        let entry = crate::rendition::sample_entry(config)
+            .ok_or_else(|| Error::Options("MP3 is not packaged in fMP4".into()))?;
         let init = init_segment(&TrackInfo {
             entry,
             timescale: self.rate,
@@ -178,6 +179,8 @@ pub(super) fn masters(renditions: &[RenditionReport]) -> Vec<(String, String)> {
             Codec::Opus => "opus",
             Codec::Aac => "aac",
             Codec::Flac => "flac",
+            // Packaging never makes MP3 (the ladder has none): it would list as its own family.
+            Codec::Mp3 => "mp3",
         };
         out.push((
             crate::layout::master_of(family),

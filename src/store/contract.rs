@@ -130,6 +130,8 @@ pub trait ChannelStore: Send + Sync {
     async fn create_channel(&self, c: &Channel, now: i64) -> Result<()>;
     /// One channel.
     async fn channel(&self, id: ChannelId) -> Result<Option<Channel>>;
+    /// The channel with this slug.
+    async fn channel_by_slug(&self, slug: &str) -> Result<Option<Channel>>;
     /// Up to `limit` channels, newest first, older than `before` when given.
     async fn channels(
         &self,
@@ -140,7 +142,8 @@ pub trait ChannelStore: Send + Sync {
     /// Every channel with an auto-DJ playlist: the ones some node should keep on air.
     async fn autodj_channels(&self) -> Result<Vec<Channel>>;
     /// Replaces a channel's fields (stream key included) if its version is still `expected`, and
-    /// records `channel.updated`. False when another update won.
+    /// records `channel.updated`. False when another update won. A slug another channel has is
+    /// [`Error::SlugTaken`](super::Error::SlugTaken), as it is on create.
     async fn update_channel(&self, c: &Channel, expected: i64, now: i64) -> Result<bool>;
     /// Deletes a channel and its lease, recording `channel.deleted`. Returns the row as it was.
     async fn delete_channel(&self, id: ChannelId, now: i64) -> Result<Option<Channel>>;

@@ -237,6 +237,12 @@ pub struct Channel {
     pub title: String,
     /// Free text.
     pub description: String,
+    /// A unique, URL-safe name for its mounts (`night-radio`), if set.
+    pub slug: Option<String>,
+    /// The MP3 mount's bitrate, kb/s; 0: `live.mp3_bitrate_kbps`.
+    pub mp3_kbps: u32,
+    /// Progressive listeners at once; 0: `live.max_listeners_per_channel`.
+    pub max_listeners: u32,
     /// Whether listeners other than the owner may read and play it.
     pub public: bool,
     /// The auto-DJ playlist, played when no source is live.

@@ -3,6 +3,7 @@
 #[cfg(feature = "aac")]
 pub mod aac;
 pub mod flac;
+pub mod mp3;
 pub mod opus;
 
 use crate::units::{Pcm, SampleRate};
@@ -19,6 +20,8 @@ pub enum Codec {
     Aac,
     /// FLAC, lossless.
     Flac,
+    /// MPEG-1 Layer III, 1152-sample frames (the progressive mounts only).
+    Mp3,
 }
 
 /// What a decoder needs besides the packets: the sample entry's codec box contents.
@@ -43,6 +46,8 @@ pub enum CodecConfig {
         /// STREAMINFO body.
         streaminfo: Vec<u8>,
     },
+    /// MP3 frames describe themselves: nothing beyond them.
+    Mp3,
 }
 
 /// One encoded access unit.

@@ -6,6 +6,7 @@
 pub(in crate::http) mod delivery;
 pub(in crate::http) mod icecast_admin;
 pub(in crate::http) mod live;
+pub(in crate::http) mod mounts;
 pub(in crate::http) mod stitch;
 pub(in crate::http) mod webapp;
 pub(in crate::http) mod webrtc;

@@ -35,7 +35,7 @@ mod types;
 
 use clock::{Clock, RATE};
 use mixer::{Block, Input as Air, Mixer};
-pub use types::{Config, Encoding, Input, Output, Pcm48, Started};
+pub use types::{Config, Encoding, Input, Output, Pcm48, Started, Stream, Tap};
 
 use super::status::{ChannelEvent, NowPlaying, SourceInfo, State, Status};
 use crate::store::{ChannelRef, Event, TrackId};
@@ -117,6 +117,8 @@ enum Next {
     Live,
     AutoDj,
     Silence,
+    /// Nothing plays, but listeners hold the channel on air: silence, offline.
+    Held,
     Offline,
     /// Wait for input (or this instant).
     Wait(Instant),
@@ -134,6 +136,10 @@ pub struct Core {
     tick: u64,
     source: Option<Source>,
     autodj: Option<AutoDj>,
+    /// The tap encoder and its next packet's decode time.
+    tap: Option<(Tap, u64)>,
+    /// Listeners hold the channel on air.
+    held: bool,
     handback: Option<Handback>,
     status: Status,
     titles: u32,
@@ -162,6 +168,8 @@ impl Core {
             cfg,
             encodings,
             source: None,
+            tap: None,
+            held: false,
             handback: None,
             status: Status {
                 state: State::Offline,
@@ -235,6 +243,8 @@ impl Core {
                     a.ended = true;
                 }
             }
+            Input::Tap(tap) => self.tap = tap.map(|t| (t, 0)),
+            Input::Hold(held) => self.held = held,
             Input::Tick => {}
         }
         self.run(now);
@@ -358,6 +368,10 @@ impl Core {
                     let block = match next {
                         Next::Live => self.live_block(now),
                         Next::AutoDj => self.autodj_block(now),
+                        Next::Held => {
+                            self.set_state(now, State::Offline);
+                            self.silence_block()
+                        }
                         _ => self.silence_block(),
                     };
                     if let Some(block) = block {
@@ -402,6 +416,7 @@ impl Core {
         let Some(s) = self.source.as_ref() else {
             return match autodj {
                 Some(ready) => autodj_or_wait(ready),
+                None if self.held => Next::Held,
                 None => Next::Offline,
             };
         };
@@ -533,8 +548,10 @@ impl Core {
                 e.pts += u64::from(p.duration);
                 if e.fan_out {
                     self.out.push_back(Output::Frame {
+                        from: Stream::Rendition(i),
                         data: p.data.clone(),
                         pts,
+                        samples: p.duration,
                     });
                 }
                 match e.cutter.push(p.data, p.duration) {
@@ -551,6 +568,26 @@ impl Core {
                     }
                     Ok(None) => {}
                     Err(err) => return self.fail(err.to_string()),
+                }
+            }
+        }
+        if let Some((tap, pts)) = self.tap.as_mut() {
+            match tap.0.push(&planes) {
+                Ok(packets) => {
+                    for p in packets {
+                        self.out.push_back(Output::Frame {
+                            from: Stream::Tap,
+                            data: p.data,
+                            pts: *pts,
+                            samples: p.duration,
+                        });
+                        *pts += u64::from(p.duration);
+                    }
+                }
+                Err(err) => {
+                    // The tap is an extra: the channel goes on without it.
+                    self.out.push_back(Output::TapFailed(err.to_string()));
+                    self.tap = None;
                 }
             }
         }
@@ -571,7 +608,8 @@ impl Core {
         }
         let start_ms = self.clock.unix_ms(tick);
         self.out.push_back(Output::DateRange(DateRange {
-            id: format!("np-{}-{}", self.cfg.origin, self.titles),
+            // Unique across restarts of the channel, whose timelines all start at zero.
+            id: format!("np-{}-{}", self.wall.1, self.titles),
             class: NOW_PLAYING_CLASS.into(),
             start_ms,
             title: title.clone(),

@@ -100,6 +100,8 @@ struct Sim {
     records: Vec<Event>,
     idle: u32,
     frames: u64,
+    /// Packets from the tap encoder ([`Input::Tap`]), and their samples.
+    tapped: (u64, u64),
     src: Option<Src>,
     dj: Dj,
     /// Most PCM frames the core ever held from its source.
@@ -147,6 +149,7 @@ fn sim_with(autodj: bool, crossfade: Duration) -> Sim {
         records: Vec::new(),
         idle: 0,
         frames: 0,
+        tapped: (0, 0),
         src: None,
         dj: Dj {
             frames: 0,
@@ -208,7 +211,16 @@ impl Sim {
                         at: self.now,
                     });
                 }
+                Output::Frame {
+                    from: Stream::Tap,
+                    samples,
+                    ..
+                } => {
+                    self.tapped.0 += 1;
+                    self.tapped.1 += u64::from(samples);
+                }
                 Output::Frame { .. } => self.frames += 1,
+                Output::TapFailed(e) => panic!("the tap failed: {e}"),
                 Output::Status(s) => self.status = s,
                 Output::Announce(ChannelEvent::NowPlaying(n)) => {
                     let start = self.ranges.last().map_or(0, |r| r.start_ms);
@@ -755,6 +767,57 @@ fn an_idle_channel_says_so_once_after_its_timeout() {
     assert_eq!(s.status.state, State::Offline);
     assert!(s.status.now_playing.is_none());
     assert_eq!(s.idle, 2);
+}
+
+#[test]
+fn listeners_hold_an_offline_channel_on_air_in_silence_and_it_idles_after_they_go() {
+    let mut s = sim(false);
+    s.attach(1, None, 1.0);
+    s.run(2_000);
+    assert_eq!(s.status.state, State::Live);
+    // A progressive listener is connected when the source leaves.
+    s.input(Input::Hold(true));
+    s.src.as_mut().unwrap().stopped = true;
+    s.input(Input::Ended { id: 1 });
+    let parts_before = s.parts.len();
+    s.run(20_000);
+    assert_eq!(s.status.state, State::Offline);
+    assert_eq!(s.idle, 0, "held: never idle");
+    // Silence kept media time with the clock: parts went on, one per 320 ms.
+    let held = s.parts.iter().filter(|p| p.rendition == 0).count()
+        - s.parts[..parts_before]
+            .iter()
+            .filter(|p| p.rendition == 0)
+            .count();
+    assert!((60..=64).contains(&held), "{held} parts in 20 s");
+    assert!(s
+        .aired(s.media_ms() - 10_000, 10_000)
+        .iter()
+        .all(|&x| x == 0.0));
+    // The listener goes: the channel idles after its timeout.
+    s.input(Input::Hold(false));
+    s.run(11_000);
+    assert_eq!(s.idle, 1);
+}
+
+#[test]
+fn a_tap_encodes_every_block_while_it_is_given_and_stops_when_taken() {
+    let mut s = sim(true);
+    s.run(1_000);
+    let mp3 = veza_codecs::Mp3Encoder::new(SampleRate::LOSSY, 2, 128_000).unwrap();
+    s.input(Input::Tap(Some(super::Tap(Box::new(mp3)))));
+    s.run(3_000);
+    // 3 s of blocks through LAME: 1152-sample frames, less its look-ahead.
+    let (packets, samples) = s.tapped;
+    assert!(
+        (2 * RATE..=3 * RATE).contains(&samples),
+        "{samples} samples"
+    );
+    assert_eq!(samples, packets * 1152);
+    s.input(Input::Tap(None));
+    s.run(1_000);
+    assert_eq!(s.tapped.0, packets, "no packets once the tap is taken");
+    assert!(s.frames > 0, "the renditions fan out as before");
 }
 
 #[test]

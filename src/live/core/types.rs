@@ -27,7 +27,8 @@ pub struct Encoding {
     pub encoder: Box<dyn Encoder>,
     /// Cuts the packets into parts.
     pub cutter: PartCutter,
-    /// Whether its frames go to push consumers (the first Opus rendition, for WebRTC).
+    /// Whether its frames also come out one by one ([`Output::Frame`]), for push consumers
+    /// (WebRTC, the progressive mounts).
     pub fan_out: bool,
     pub(super) pts: u64,
     pub(super) emsg: Option<Vec<u8>>,
@@ -116,8 +117,33 @@ pub enum Input {
     },
     /// The auto-DJ has nothing more to play.
     AutoDjEnded,
+    /// An encoder to feed every block from now on besides the renditions, its packets coming
+    /// out as [`Output::Frame`] from [`Stream::Tap`] (the MP3 mount's, while it has
+    /// listeners); `None` stops the one there is.
+    Tap(Option<Tap>),
+    /// Whether listeners hold the channel on air (progressive listeners stay connected): an
+    /// offline channel then plays silence instead of nothing, and is never idle.
+    Hold(bool),
     /// Nothing happened: the time the core asked for came.
     Tick,
+}
+
+/// An encoder handed to the core with [`Input::Tap`].
+pub struct Tap(pub Box<dyn Encoder>);
+
+impl std::fmt::Debug for Tap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Tap({:?} at {} b/s)", self.0.codec(), self.0.bitrate())
+    }
+}
+
+/// Which encoder a frame came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    /// The rendition at this index of those given to [`Core::new`](super::Core::new).
+    Rendition(usize),
+    /// The encoder given with [`Input::Tap`].
+    Tap,
 }
 
 /// What the core decided, drained with [`Core::poll_output`](super::Core::poll_output).
@@ -132,12 +158,16 @@ pub enum Output {
         /// Its `EXT-X-PROGRAM-DATE-TIME`.
         pdt_ms: i64,
     },
-    /// An encoded frame of the fan-out rendition, for push consumers.
+    /// An encoded frame of a fan-out rendition or of the tap, for push consumers.
     Frame {
+        /// Its encoder.
+        from: Stream,
         /// The packet.
         data: Vec<u8>,
-        /// Its decode time, ticks.
+        /// Its decode time, ticks (the rendition's timeline; the tap's counts from its start).
         pts: u64,
+        /// Samples it decodes to, at 48 kHz.
+        samples: u32,
     },
     /// The status changed; this is the whole of it.
     Status(Status),
@@ -151,6 +181,8 @@ pub enum Output {
     Idle,
     /// An encoder failed: the channel cannot go on.
     Failed(String),
+    /// The tap encoder failed and was dropped; the channel goes on.
+    TapFailed(String),
     /// Nothing more now: call [`Core::handle_input`](super::Core::handle_input) with [`Input::Tick`] at this instant, or
     /// earlier with other input.
     Timeout(Instant),

@@ -10,8 +10,9 @@ macro_rules! channels_impl {
                 let mut tx = self.pool.begin_with($begin).await?;
                 sqlx::query(
                     "INSERT INTO channels (id, owner, title, description, visibility, playlist_id, \
-                     shuffle, renditions, key_hash, version, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                     shuffle, renditions, key_hash, version, created_at, updated_at, slug, \
+                     mp3_kbps, max_listeners) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
                 )
                 .bind(c.id.to_string())
                 .bind(&c.owner)
@@ -25,8 +26,12 @@ macro_rules! channels_impl {
                 .bind(c.version)
                 .bind(c.created_at)
                 .bind(c.updated_at)
+                .bind(&c.slug)
+                .bind(i64::from(c.mp3_kbps))
+                .bind(i64::from(c.max_listeners))
                 .execute(&mut *tx)
-                .await?;
+                .await
+                .map_err(slug_taken)?;
                 Self::emit(&mut tx, &Event::ChannelCreated(channel_ref(c)), now).await?;
                 tx.commit().await?;
                 Ok(())
@@ -38,6 +43,17 @@ macro_rules! channels_impl {
                 ));
                 let row: Option<ChannelRow> = sqlx::query_as(sql)
                     .bind(id.to_string())
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.map(Channel::try_from).transpose()
+            }
+
+            async fn channel_by_slug(&self, slug: &str) -> Result<Option<Channel>> {
+                let sql = sqlx::AssertSqlSafe(format!(
+                    "SELECT {CHANNEL_COLUMNS} FROM channels WHERE slug = $1"
+                ));
+                let row: Option<ChannelRow> = sqlx::query_as(sql)
+                    .bind(slug)
                     .fetch_optional(&self.pool)
                     .await?;
                 row.map(Channel::try_from).transpose()
@@ -83,7 +99,8 @@ macro_rules! channels_impl {
                 let r = sqlx::query(
                     "UPDATE channels SET title = $1, description = $2, visibility = $3, \
                      playlist_id = $4, shuffle = $5, renditions = $6, key_hash = $7, version = $8, \
-                     updated_at = $9 WHERE id = $10 AND version = $11",
+                     updated_at = $9, slug = $12, mp3_kbps = $13, max_listeners = $14 \
+                     WHERE id = $10 AND version = $11",
                 )
                 .bind(&c.title)
                 .bind(&c.description)
@@ -96,8 +113,12 @@ macro_rules! channels_impl {
                 .bind(c.updated_at)
                 .bind(c.id.to_string())
                 .bind(expected)
+                .bind(&c.slug)
+                .bind(i64::from(c.mp3_kbps))
+                .bind(i64::from(c.max_listeners))
                 .execute(&mut *tx)
-                .await?;
+                .await
+                .map_err(slug_taken)?;
                 if r.rows_affected() != 1 {
                     tx.rollback().await?;
                     return Ok(false);

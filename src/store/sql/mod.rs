@@ -20,7 +20,7 @@ mod rows;
 use super::contract::{
     ChannelStore, IdempotencyStore, OutboxStore, PlaylistStore, TrackStore, UploadStore,
 };
-use super::error::{Error, Result};
+use super::error::{slug_taken, Error, Result};
 use super::event::{ChannelRef, Event, PlaylistState};
 use super::ids::{ChannelId, PlaylistId, TrackId};
 use super::rows::{

@@ -97,6 +97,9 @@ pub(super) struct ChannelRow {
     pub(super) owner: String,
     pub(super) title: String,
     pub(super) description: String,
+    pub(super) slug: Option<String>,
+    pub(super) mp3_kbps: i64,
+    pub(super) max_listeners: i64,
     pub(super) visibility: String,
     pub(super) playlist_id: Option<String>,
     pub(super) shuffle: i64,
@@ -107,8 +110,9 @@ pub(super) struct ChannelRow {
     pub(super) updated_at: i64,
 }
 
-pub(super) const CHANNEL_COLUMNS: &str = "id, owner, title, description, visibility, playlist_id, \
-     shuffle, renditions, key_hash, version, created_at, updated_at";
+pub(super) const CHANNEL_COLUMNS: &str = "id, owner, title, description, slug, mp3_kbps, \
+     max_listeners, visibility, playlist_id, shuffle, renditions, key_hash, version, created_at, \
+     updated_at";
 
 impl TryFrom<ChannelRow> for Channel {
     type Error = Error;
@@ -135,6 +139,9 @@ impl TryFrom<ChannelRow> for Channel {
             owner: r.owner,
             title: r.title,
             description: r.description,
+            slug: r.slug,
+            mp3_kbps: u32::try_from(r.mp3_kbps).map_err(|_| corrupt("mp3_kbps"))?,
+            max_listeners: u32::try_from(r.max_listeners).map_err(|_| corrupt("max_listeners"))?,
             key_hash: r.key_hash,
             version: r.version,
             created_at: r.created_at,

@@ -32,6 +32,7 @@ use utoipa::IntoParams;
         (status = 201, description = "Created", body = ChannelView, headers(("ETag" = String), ("Location" = String))),
         Malformed,
         (status = 403, description = "Listeners cannot create channels", body = ProblemDoc, content_type = JSON_PROBLEM),
+        (status = 409, description = "The slug is another channel's", body = ProblemDoc, content_type = JSON_PROBLEM),
         (status = 422, description = "Bad field, unknown playlist, or Idempotency-Key reused", body = ProblemDoc, content_type = JSON_PROBLEM),
         Refusals,
     ),
@@ -52,6 +53,8 @@ pub(super) async fn create(
             None => Vec::new(),
         };
         let playlist_id = check_playlist(&app, &who, new.playlist_id.as_deref()).await?;
+        let slug = new.slug.as_deref().map(check_slug).transpose()?;
+        let mp3_kbps = check_mp3_kbps(new.mp3_kbps.unwrap_or(0))?;
         let (key, key_hash) = new_key();
         let now = util::now_ms();
         let c = Channel {
@@ -59,6 +62,9 @@ pub(super) async fn create(
             owner: who.subject.clone(),
             title,
             description,
+            slug,
+            mp3_kbps,
+            max_listeners: new.max_listeners.unwrap_or(0),
             public: new.visibility == Some(Visibility::Public),
             playlist_id,
             shuffle: new.shuffle,
@@ -154,6 +160,7 @@ pub(super) async fn show(
         Malformed,
         NotOwner,
         NoChannel,
+        (status = 409, description = "The slug is another channel's", body = ProblemDoc, content_type = JSON_PROBLEM),
         (status = 412, description = "Changed since the ETag sent", body = ProblemDoc, content_type = JSON_PROBLEM),
         (status = 422, description = "Bad field or unknown playlist", body = ProblemDoc, content_type = JSON_PROBLEM),
         Refusals,
@@ -186,6 +193,15 @@ pub(super) async fn update(
     }
     if let Some(r) = &patch.renditions {
         c.renditions = check_renditions(r)?;
+    }
+    if let Some(slug) = &patch.slug {
+        c.slug = slug.as_deref().map(check_slug).transpose()?;
+    }
+    if let Some(k) = patch.mp3_kbps {
+        c.mp3_kbps = check_mp3_kbps(k)?;
+    }
+    if let Some(n) = patch.max_listeners {
+        c.max_listeners = n;
     }
     let c = save(&app, &old, c).await?;
     Ok(answer(StatusCode::OK, view(&app, &c, None).await, false))

@@ -34,6 +34,13 @@ pub struct NewChannel {
     /// Renditions encoded once each: `opus-32` … `opus-510`, `aac-32` … `aac-320`. Default
     /// `live.renditions` (AAC-LC 128 kb/s and Opus 128 kb/s).
     pub renditions: Option<Vec<String>>,
+    /// A unique name for its mounts (`/listen/{slug}.mp3`): 3 to 64 of `a-z`, `0-9` and `-`,
+    /// not starting or ending with `-`.
+    pub slug: Option<String>,
+    /// The MP3 mount's bitrate, kb/s (32 … 320); default `live.mp3_bitrate_kbps`.
+    pub mp3_kbps: Option<u32>,
+    /// Progressive listeners at once; default `live.max_listeners_per_channel`.
+    pub max_listeners: Option<u32>,
 }
 
 /// `PATCH /v1/channels/{id}`: the fields to change. `playlist_id: null` removes the auto-DJ.
@@ -54,6 +61,14 @@ pub struct ChannelPatch {
     pub shuffle: Option<bool>,
     /// Renditions.
     pub renditions: Option<Vec<String>>,
+    /// The slug; `null` removes it.
+    #[serde(default, deserialize_with = "some")]
+    #[schema(value_type = Option<String>)]
+    pub slug: Option<Option<String>>,
+    /// The MP3 mount's bitrate, kb/s; 0 for the server's.
+    pub mp3_kbps: Option<u32>,
+    /// Progressive listeners at once; 0 for the server's cap.
+    pub max_listeners: Option<u32>,
 }
 
 fn some<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
@@ -124,6 +139,12 @@ pub struct ListenersView {
     pub hls: u64,
     /// WebRTC sessions.
     pub webrtc: u64,
+    /// Listeners of the MP3 mount (`/listen/{channel}.mp3`).
+    pub mp3: u64,
+    /// Listeners of the AAC mount.
+    pub aac: u64,
+    /// Listeners of the Ogg Opus mount.
+    pub opus: u64,
 }
 
 impl From<Listeners> for ListenersView {
@@ -131,6 +152,9 @@ impl From<Listeners> for ListenersView {
         ListenersView {
             hls: l.hls,
             webrtc: l.webrtc,
+            mp3: l.mp3,
+            aac: l.aac,
+            opus: l.opus,
         }
     }
 }
@@ -156,6 +180,16 @@ pub struct ChannelView {
     pub renditions: Vec<String>,
     /// Where an Icecast source sends (`icecast://source:<stream_key>@host:port/ingest/{id}`).
     pub ingest_url: String,
+    /// The slug its mounts may be named by.
+    pub slug: Option<String>,
+    /// The MP3 mount's bitrate, kb/s (0: the server's, `live.mp3_bitrate_kbps`).
+    pub mp3_kbps: u32,
+    /// Progressive listeners at once (0: the server's cap).
+    pub max_listeners: u32,
+    /// Its Icecast-style mounts by format (`mp3`, `aac`, `opus`, and the `m3u` and `pls`
+    /// playlist files): permanent URLs for a public channel; a private one's need `?token=`.
+    #[schema(value_type = Object)]
+    pub mounts: serde_json::Map<String, serde_json::Value>,
     /// The stream key: only in the answers to create and rotate.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stream_key: Option<String>,
@@ -251,6 +285,10 @@ pub(crate) async fn view(app: &App, c: &Channel, stream_key: Option<String>) -> 
         shuffle: c.shuffle,
         renditions: renditions_of(app, c),
         ingest_url: format!("{}{}", app.ingest_url, crate::layout::channel_ingest(c.id)),
+        slug: c.slug.clone(),
+        mp3_kbps: c.mp3_kbps,
+        max_listeners: c.max_listeners,
+        mounts: mount_urls(app, c),
         stream_key,
         state: status.state,
         source: status.source.map(SourceView::from),
@@ -381,6 +419,61 @@ pub(crate) async fn check_playlist(
         }
         _ => Err(bad()),
     }
+}
+
+/// A slug: 3 to 64 of `a-z`, `0-9` and `-`, not at either end, and not an id's shape (mounts
+/// take either).
+pub(crate) fn check_slug(slug: &str) -> Result<String, Problem> {
+    let ok = (3..=64).contains(&slug.len())
+        && slug
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !slug.starts_with('-')
+        && !slug.ends_with('-')
+        && ChannelId::parse_canonical(slug).is_none();
+    if !ok {
+        return Err(Problem::unprocessable(
+            "invalid-field",
+            "slug takes 3 to 64 of a-z, 0-9 and '-', not starting or ending with '-'",
+        ));
+    }
+    Ok(slug.to_string())
+}
+
+/// An MP3 bitrate in kb/s; 0 for the server's.
+pub(crate) fn check_mp3_kbps(kbps: u32) -> Result<u32, Problem> {
+    if kbps != 0 && !veza_codecs::MP3_BITRATES.contains(&kbps) {
+        return Err(Problem::unprocessable(
+            "invalid-field",
+            format!("mp3_kbps takes 0 or one of {:?}", veza_codecs::MP3_BITRATES),
+        ));
+    }
+    Ok(kbps)
+}
+
+/// The mounts of a channel as URLs, by format.
+pub(crate) fn mount_urls(app: &App, c: &Channel) -> serde_json::Map<String, serde_json::Value> {
+    let names = if c.renditions.is_empty() {
+        &app.config.live.renditions
+    } else {
+        &c.renditions
+    };
+    let has = |prefix: &str| names.iter().any(|n| n.starts_with(prefix));
+    let name = c.slug.clone().unwrap_or_else(|| c.id.to_string());
+    let base = app.config.public_url();
+    let mut out = serde_json::Map::new();
+    for (ext, on) in [
+        ("mp3", true),
+        ("aac", has("aac-")),
+        ("opus", has("opus-")),
+        ("m3u", true),
+        ("pls", true),
+    ] {
+        if on {
+            out.insert(ext.into(), format!("{base}/listen/{name}.{ext}").into());
+        }
+    }
+    out
 }
 
 pub(crate) fn texts(title: &str, description: &str) -> Result<(String, String), Problem> {
