@@ -12,32 +12,6 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// Decodes `seconds` of a progressive URL with ffmpeg; the RMS of what it decoded.
-fn ffmpeg_rms(url: &str, seconds: u32) -> f64 {
-    let out = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-i", url, "-t"])
-        .arg(seconds.to_string())
-        .args(["-f", "f32le", "-ac", "1", "-ar", "48000", "-"])
-        .output()
-        .expect("ffmpeg");
-    assert!(
-        out.status.success(),
-        "{url}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let samples: Vec<f32> = out
-        .stdout
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect();
-    assert!(
-        samples.len() >= 48_000 * seconds as usize * 9 / 10,
-        "{url}: {} samples",
-        samples.len()
-    );
-    (samples.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>() / samples.len() as f64).sqrt()
-}
-
 /// curl's view of a mount: the response head and up to `bytes` of the body.
 fn curl(url: &str, args: &[&str], bytes: usize) -> (String, Vec<u8>) {
     let dir = tempfile::tempdir().unwrap();
@@ -151,7 +125,7 @@ async fn a_public_channel_plays_on_every_mount_with_icy_titles() {
         "night-radio.opus",
         &format!("{id}.mp3"),
     ] {
-        let rms = ffmpeg_rms(&format!("{base}/listen/{mount}"), 3);
+        let rms = ffmpeg_listen(&format!("{base}/listen/{mount}"), 3);
         assert!(rms > 0.01, "{mount}: RMS {rms}");
     }
 
@@ -501,5 +475,5 @@ fn running_as_root() -> bool {
 /// RMS of a WAV file, decoded by ffmpeg.
 fn wav_rms(path: &std::path::Path) -> f64 {
     assert!(path.exists(), "{} was not written", path.display());
-    ffmpeg_rms(path.to_str().unwrap(), 1)
+    ffmpeg_listen(path.to_str().unwrap(), 1)
 }

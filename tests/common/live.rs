@@ -1,5 +1,5 @@
-//! Helpers of the live tests (channels, sources, listeners), shared by `tests/live.rs` and
-//! `tests/webrtc.rs`.
+//! Helpers of the live tests (channels, sources, listeners), shared by `tests/live.rs`,
+//! `tests/webrtc.rs` and `tests/mounts.rs`.
 
 use super::server::Server;
 use serde_json::Value;

@@ -43,29 +43,41 @@ async fn channel(app: &App, id: &str, uri: &Uri) -> Result<(Arc<Channel>, String
         .verify(token, Scope::Channel(id), util::now_secs())
         .map_err(forbidden)?;
     let Some(ch) = app.live.get(id) else {
-        if let Some(lease) = app.live.elsewhere(id).await {
-            let to = format!(
-                "{}{}",
-                lease.url,
-                uri.path_and_query().map_or("", |p| p.as_str())
-            );
-            let mut r = StatusCode::TEMPORARY_REDIRECT.into_response();
-            if let Ok(v) = HeaderValue::from_str(&to) {
-                r.headers_mut().insert(header::LOCATION, v);
-            }
-            return Err(r);
-        }
-        return Err(Problem::new(
-            StatusCode::NOT_FOUND,
-            "channel-offline",
-            "Channel offline",
-            format!("channel {id} is not on the air"),
-        )
-        .retry_after(2)
-        .into_response());
+        return Err(not_here(app, id, uri, format!("channel {id} is not on the air"), 2).await);
     };
     ch.seen(grant.session, Protocol::Hls);
     Ok((ch, token.unwrap_or_default().to_string()))
+}
+
+/// The answer for a channel that does not run here: 307 to the node holding its lease, or 404
+/// `channel-offline` with `Retry-After: retry`.
+pub(in crate::http) async fn not_here(
+    app: &App,
+    id: ChannelId,
+    uri: &Uri,
+    detail: String,
+    retry: u64,
+) -> Response {
+    if let Some(lease) = app.live.elsewhere(id).await {
+        let to = format!(
+            "{}{}",
+            lease.url,
+            uri.path_and_query().map_or("", |p| p.as_str())
+        );
+        let mut r = StatusCode::TEMPORARY_REDIRECT.into_response();
+        if let Ok(v) = HeaderValue::from_str(&to) {
+            r.headers_mut().insert(header::LOCATION, v);
+        }
+        return r;
+    }
+    Problem::new(
+        StatusCode::NOT_FOUND,
+        "channel-offline",
+        "Channel offline",
+        detail,
+    )
+    .retry_after(retry)
+    .into_response()
 }
 
 async fn top(

@@ -284,26 +284,14 @@ async fn running(app: &App, id: ChannelId, uri: &Uri) -> Result<Arc<Channel>, Re
     if let Some(ch) = app.live.running(id) {
         return Ok(ch);
     }
-    if let Some(lease) = app.live.elsewhere(id).await {
-        let to = format!(
-            "{}{}",
-            lease.url,
-            uri.path_and_query().map_or("", |p| p.as_str())
-        );
-        let mut r = StatusCode::TEMPORARY_REDIRECT.into_response();
-        if let Ok(v) = HeaderValue::from_str(&to) {
-            r.headers_mut().insert(header::LOCATION, v);
-        }
-        return Err(r);
-    }
-    Err(Problem::new(
-        StatusCode::NOT_FOUND,
-        "channel-offline",
-        "Channel offline",
+    Err(super::live::not_here(
+        app,
+        id,
+        uri,
         format!("channel {id} is not on the air: no source is live and it has no auto-DJ"),
+        10,
     )
-    .retry_after(10)
-    .into_response())
+    .await)
 }
 
 fn no_mount(file: &str) -> Response {
