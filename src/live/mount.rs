@@ -296,6 +296,10 @@ impl Mount {
 
     /// Now-playing changed. Ogg mounts start a new link whose headers carry it.
     pub fn set_title(&self, title: &str) {
+        // Every status update passes here; most leave the title as it is.
+        if self.title.read().1 == title {
+            return;
+        }
         {
             let mut t = self.title.write();
             if t.1 == title {
@@ -321,10 +325,15 @@ impl Mount {
     pub fn push(&self, packet: &[u8], samples: u32) {
         let chunk = {
             let mut w = self.window.write();
+            // MP3 frames go in as they are, without a copy of their own.
             let bytes = match &mut w.framing {
-                Framing::Raw => Some(packet.to_vec()),
-                Framing::Adts(a) => a.frame(packet).ok(),
-                Framing::Ogg(ogg) => ogg.push(packet, samples).ok().flatten(),
+                Framing::Raw => Some(std::borrow::Cow::Borrowed(packet)),
+                Framing::Adts(a) => a.frame(packet).ok().map(std::borrow::Cow::Owned),
+                Framing::Ogg(ogg) => ogg
+                    .push(packet, samples)
+                    .ok()
+                    .flatten()
+                    .map(std::borrow::Cow::Owned),
             };
             if let Some(b) = bytes {
                 w.filling.extend_from_slice(&b);
