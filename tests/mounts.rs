@@ -286,6 +286,328 @@ async fn private_mounts_need_a_token_and_listeners_outlive_the_source() {
     wait_listeners(&s, &id, "mp3", 0).await;
 }
 
+/// A station's URL authentication, as Icecast calls it (`listener_add`): admits a listener whose
+/// mount query says `pass=open`, refuses any other; every form it was sent is kept.
+async fn auth_service() -> (
+    String,
+    std::sync::Arc<std::sync::Mutex<Vec<std::collections::HashMap<String, String>>>>,
+) {
+    use axum::response::IntoResponse;
+    type Form = std::collections::HashMap<String, String>;
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Form>::new()));
+    let kept = seen.clone();
+    let app = axum::Router::new().route(
+        "/auth",
+        axum::routing::post(move |axum::Form(f): axum::Form<Form>| {
+            let kept = kept.clone();
+            async move {
+                let admit = f.get("mount").is_some_and(|m| m.contains("pass=open"));
+                kept.lock().unwrap().push(f);
+                if admit {
+                    ([("icecast-auth-user", "1")], "").into_response()
+                } else {
+                    ([("icecast-auth-message", "wrong password")], "").into_response()
+                }
+            }
+        }),
+    );
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/auth", l.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+    (url, seen)
+}
+
+/// Reads a listener's body until `bytes` have come.
+async fn read_some(r: &mut reqwest::Response, bytes: usize) {
+    let mut got = 0usize;
+    while got < bytes {
+        got += r.chunk().await.unwrap().expect("bytes").len();
+    }
+}
+
+/// A private channel's mounts: a listener token made for a year plays them (and not the
+/// channel's HLS) until it is revoked, which also ends the stream it opened; without a token,
+/// the station's URL authentication admits or refuses, as Icecast's does. Public channels are
+/// listed, with their permanent mount URLs, to anyone.
+#[tokio::test(flavor = "multi_thread")]
+async fn listener_tokens_and_url_authentication_admit_private_listeners() {
+    let (auth_url, seen) = auth_service().await;
+    let s = Server::start(Db::Sqlite, &[("VEZA_LIVE__LISTENER_AUTH_URL", &auth_url)]).await;
+    let (id, _ff) = live_channel(&s, json!({"title": "Members", "slug": "members"})).await;
+    let base = format!("http://{}", addr(&s));
+    let path = format!("/v1/channels/{id}/listen-tokens");
+    for bad in [
+        json!({"ttl_seconds": 31_536_001}),
+        json!({"ttl_seconds": 5}),
+        json!({"ttl_seconds": 60, "label": "x".repeat(201)}),
+    ] {
+        let (st, _, v) = s.call("POST", &path, &s.key, Some(bad), &[]).await;
+        assert_eq!(st, 422, "{v}");
+    }
+    let (st, _, v) = s
+        .call("POST", &path, &s.key, Some(json!({"ttl": 60})), &[])
+        .await;
+    assert_eq!(st, 400, "{v}");
+    let listener = s.token("lisa", "listener");
+    let (st, _, v) = s
+        .call(
+            "POST",
+            &path,
+            &listener,
+            Some(json!({"ttl_seconds": 60})),
+            &[],
+        )
+        .await;
+    assert_eq!(st, 404, "another's private channel is not there: {v}");
+    let (st, h, t) = s
+        .call(
+            "POST",
+            &path,
+            &s.key,
+            Some(json!({"ttl_seconds": 31_536_000, "label": "kitchen speaker"})),
+            &[],
+        )
+        .await;
+    assert_eq!(st, 201, "{t}");
+    assert!(h.get("location").is_some());
+    let year = |v: &Value| v.as_str().unwrap()[..4].parse::<i32>().unwrap();
+    assert_eq!(year(&t["expires_at"]), year(&t["created_at"]) + 1, "{t}");
+    let token = t["token"].as_str().unwrap().to_string();
+    let tid = t["id"].as_str().unwrap().to_string();
+    let url = t["mounts"]["mp3"].as_str().unwrap().to_string();
+    assert!(
+        url.ends_with(&format!("/listen/members.mp3?token={token}")),
+        "{t}"
+    );
+    let mut r = reqwest::get(format!("{base}/listen/members.mp3?token={token}"))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    read_some(&mut r, 32 << 10).await;
+    wait_listeners(&s, &id, "mp3", 1).await;
+    // It opens the mounts only.
+    let (st, _, _) = get(&format!("{base}/hls/live/{id}/master.m3u8?token={token}")).await;
+    assert_eq!(st, 403);
+    let (st, _, list) = s.call("GET", &path, &s.key, None, &[]).await;
+    assert_eq!(st, 200, "{list}");
+    assert_eq!(list["items"].as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(list["items"][0]["label"], "kitchen speaker");
+    assert!(
+        list["items"][0].get("token").is_none(),
+        "shown once: {list}"
+    );
+    // Revoked: the open stream ends, and the token opens nothing more.
+    let (st, _, v) = s
+        .call("DELETE", &format!("{path}/{tid}"), &s.key, None, &[])
+        .await;
+    assert_eq!(st, 204, "{v}");
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Ok(Some(_)) = r.chunk().await {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the revoked token's stream ended");
+    let (st, _, body) = get(&format!("{base}/listen/members.mp3?token={token}")).await;
+    assert_eq!(st, 403);
+    assert!(String::from_utf8_lossy(&body).contains("token-revoked"));
+    let (st, _, _) = s
+        .call("DELETE", &format!("{path}/{tid}"), &s.key, None, &[])
+        .await;
+    assert_eq!(st, 404);
+    let (_, _, list) = s.call("GET", &path, &s.key, None, &[]).await;
+    assert!(list["items"][0]["revoked_at"].is_string(), "{list}");
+
+    // No token: the station's service decides, from the mount and its query.
+    let mut r = reqwest::Client::new()
+        .get(format!("{base}/listen/members.mp3?pass=open"))
+        .header("user-agent", "Winamp/5.9")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    read_some(&mut r, 16 << 10).await;
+    drop(r);
+    let (st, _, body) = get(&format!("{base}/listen/members.mp3?pass=wrong")).await;
+    assert_eq!(st, 403);
+    assert!(String::from_utf8_lossy(&body).contains("listener-refused"));
+    let forms = seen.lock().unwrap().clone();
+    assert_eq!(forms.len(), 2, "{forms:?}");
+    let f = &forms[0];
+    assert_eq!(f["action"], "listener_add");
+    assert_eq!(f["mount"], "/listen/members.mp3?pass=open");
+    assert_eq!(f["ip"], "127.0.0.1");
+    assert_eq!(f["agent"], "Winamp/5.9");
+
+    // The directory: public channels only, newest first, paged, with their mount URLs.
+    let a = create(
+        &s,
+        json!({"title": "Open Air", "slug": "open-air", "visibility": "public"}),
+    )
+    .await;
+    let b = create(&s, json!({"title": "Night", "visibility": "public"})).await;
+    let (st, _, page) = get(&format!("{base}/v1/public/channels?limit=1")).await;
+    assert_eq!(st, 200);
+    let page: Value = serde_json::from_slice(&page).unwrap();
+    assert_eq!(page["items"][0]["id"], b["id"], "{page}");
+    let cursor = page["next_cursor"].as_str().expect("a next page");
+    let (_, _, rest) = get(&format!(
+        "{base}/v1/public/channels?limit=50&cursor={cursor}"
+    ))
+    .await;
+    let rest: Value = serde_json::from_slice(&rest).unwrap();
+    let items = rest["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "the private channel is not listed: {rest}");
+    assert_eq!(items[0]["id"], a["id"]);
+    assert_eq!(items[0]["state"], "offline");
+    assert!(items[0]["mounts"]["mp3"]
+        .as_str()
+        .unwrap()
+        .ends_with("/listen/open-air.mp3"));
+    assert!(items[0].get("owner").is_none() && items[0].get("ingest_url").is_none());
+}
+
+/// Plain HLS in MPEG-TS, what Sonos and Alexa play: on the defaults, a public channel's
+/// `master_ts.m3u8` (by slug, no token) passes the kit's checker with `--allow-ts`, plays in
+/// ffmpeg, VLC and GStreamer's `playbin`, and carries now-playing as timed ID3 that ffprobe
+/// reads as a `timed_id3` stream holding the title.
+#[tokio::test(flavor = "multi_thread")]
+async fn plain_hls_in_mpeg_ts_plays_in_ffmpeg_vlc_and_gstreamer() {
+    let s = Server::start(Db::Sqlite, &[]).await;
+    let (id, _ff) = live_channel(
+        &s,
+        json!({"title": "Speakers", "visibility": "public", "slug": "speakers"}),
+    )
+    .await;
+    let base = format!("http://{}/hls/live/speakers", addr(&s));
+    let master = format!("{base}/master_ts.m3u8");
+    // The first segment is complete 6 s after the channel went on air.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let media = loop {
+        let (st, _, body) = get(&format!("{base}/ts/index.m3u8")).await;
+        if st == 200 && String::from_utf8_lossy(&body).matches("#EXTINF").count() >= 2 {
+            break String::from_utf8_lossy(&body).to_string();
+        }
+        assert!(Instant::now() < deadline, "no TS segments: {st}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert!(media.contains("#EXT-X-TARGETDURATION:6"), "{media}");
+    assert!(media.contains("#EXT-X-PROGRAM-DATE-TIME:"), "{media}");
+    let (st, h, text) = get(&master).await;
+    assert_eq!(st, 200);
+    assert_eq!(h["content-type"], "application/vnd.apple.mpegurl");
+    assert!(String::from_utf8_lossy(&text).contains("CODECS=\"mp4a.40.2\""));
+
+    // One segment: TS packets, AAC and the title as timed ID3.
+    let last = media.lines().rev().find(|l| l.starts_with("seg_")).unwrap();
+    let (st, h, seg) = get(&format!("{base}/ts/{last}")).await;
+    assert_eq!(st, 200);
+    assert_eq!(h["content-type"], "video/mp2t");
+    assert!(h["cache-control"].to_str().unwrap().contains("immutable"));
+    assert!(seg.len() % 188 == 0 && seg.chunks(188).all(|p| p[0] == 0x47));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("seg.ts");
+    std::fs::write(&file, &seg).unwrap();
+    let probe = Command::new("ffprobe")
+        .args(["-v", "error", "-show_streams", "-of", "json"])
+        .arg(&file)
+        .output()
+        .expect("ffprobe");
+    let probe: Value = serde_json::from_slice(&probe.stdout).unwrap();
+    let codecs: Vec<&str> = probe["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["codec_name"].as_str())
+        .collect();
+    assert!(
+        codecs.contains(&"aac") && codecs.contains(&"timed_id3"),
+        "{probe}"
+    );
+    let tit2 = seg
+        .windows(4)
+        .position(|w| w == b"TIT2")
+        .expect("a TIT2 frame");
+    assert!(String::from_utf8_lossy(&seg[tit2..tit2 + 40]).contains("It's Live"));
+
+    // The kit's checker, ffmpeg, VLC and GStreamer.
+    // The checker parses every segment as ISO BMFF even with `--allow-ts`, so its
+    // `segments_parse_complete` fails on any TS segment; every other check must pass.
+    let (_, report) = kit_report(
+        "hls_check.py",
+        &["--live", "--allow-ts", "--no-ffmpeg-hls", &master],
+    );
+    let failures: Vec<&str> = report["failures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f.as_str())
+        .filter(|f| !f.starts_with("r0.segments_parse_complete"))
+        .collect();
+    assert!(failures.is_empty(), "{failures:?}: {report}");
+    assert_eq!(
+        report["summary"]["checks"].as_u64().map(|n| n > 30),
+        Some(true)
+    );
+    let rms = ffmpeg_listen(&master, 8);
+    assert!(rms > 0.01, "ffmpeg: RMS {rms}");
+    let shared = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(
+        shared.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
+    let wav = shared.path().join("vlc.wav");
+    let mut cmd = Command::new(if running_as_root() { "setpriv" } else { "cvlc" });
+    if running_as_root() {
+        cmd.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "env"])
+            .arg(format!("HOME={}", shared.path().display()))
+            .arg("cvlc");
+    }
+    let out = cmd
+        .args(["-q", "--no-video", "--run-time=8", "--play-and-exit", "--sout"])
+        .arg(format!(
+            "#transcode{{acodec=s16l,channels=2,samplerate=48000}}:std{{access=file,mux=wav,dst={}}}",
+            wav.display()
+        ))
+        .arg(&master)
+        .output()
+        .expect("cvlc");
+    let rms = wav_rms_whole(&wav);
+    assert!(
+        rms > 0.01,
+        "vlc: RMS {rms}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let wav = dir.path().join("gst.wav");
+    // playbin, stopped with an interrupt after 20 s, which `-e` turns into an end of stream so
+    // that the WAV file is finished.
+    let out = Command::new("timeout")
+        .args([
+            "-k",
+            "3",
+            "-s",
+            "INT",
+            "20",
+            "gst-launch-1.0",
+            "-e",
+            "playbin",
+        ])
+        .arg(format!("uri={master}"))
+        .arg(format!(
+            "audio-sink=audioconvert ! audio/x-raw,format=S16LE ! wavenc ! filesink location={}",
+            wav.display()
+        ))
+        .output()
+        .expect("gst-launch-1.0");
+    let rms = wav_rms_whole(&wav);
+    assert!(
+        rms > 0.01,
+        "gstreamer: RMS {rms}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = id;
+}
+
 /// A listener that never reads is cut off once it is `listener_queue_bytes` behind, its
 /// connection closed; one that reads is unaffected.
 #[tokio::test(flavor = "multi_thread")]
@@ -473,6 +795,25 @@ fn running_as_root() -> bool {
 }
 
 /// RMS of a WAV file, decoded by ffmpeg.
+/// RMS of a whole WAV file: a live HLS player starts at the channel's first segment, whose
+/// first second may be the silence before the source joined.
+fn wav_rms_whole(path: &std::path::Path) -> f64 {
+    assert!(path.exists(), "{} was not written", path.display());
+    let out = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-i"])
+        .arg(path)
+        .args(["-f", "f32le", "-ac", "1", "-"])
+        .output()
+        .expect("ffmpeg");
+    let samples: Vec<f32> = out
+        .stdout
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    assert!(samples.len() > 48_000, "{} samples", samples.len());
+    (samples.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>() / samples.len() as f64).sqrt()
+}
+
 fn wav_rms(path: &std::path::Path) -> f64 {
     assert!(path.exists(), "{} was not written", path.display());
     ffmpeg_listen(path.to_str().unwrap(), 1)

@@ -348,6 +348,44 @@ async fn control(s: Arc<dyn MetadataStore>) {
     );
     assert_eq!(s.expired_uploads(101).await.unwrap().len(), 1);
     assert!(s.delete_upload(&u.id).await.unwrap());
+
+    // Listener tokens: newest first, revoked once, only by their channel.
+    let ch = store::ChannelId::new();
+    let lt = |n: i64| store::ListenToken {
+        id: uuid::Uuid::now_v7(),
+        channel_id: ch,
+        label: format!("speaker {n}"),
+        created_by: "alice".into(),
+        created_at: n,
+        expires_at: n + 31_536_000_000,
+        revoked_at: None,
+    };
+    let (a, b) = (lt(1), lt(2));
+    s.create_listen_token(&a).await.unwrap();
+    s.create_listen_token(&b).await.unwrap();
+    let listed = s.listen_tokens(ch).await.unwrap();
+    assert_eq!(listed, vec![b.clone(), a.clone()]);
+    assert!(s
+        .listen_tokens(store::ChannelId::new())
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(!s
+        .revoke_listen_token(store::ChannelId::new(), a.id, 5)
+        .await
+        .unwrap());
+    assert!(s.revoke_listen_token(ch, a.id, 5).await.unwrap());
+    assert!(!s.revoke_listen_token(ch, a.id, 6).await.unwrap());
+    assert_eq!(
+        s.listen_token(a.id).await.unwrap().unwrap().revoked_at,
+        Some(5)
+    );
+    assert_eq!(s.listen_token(b.id).await.unwrap(), Some(b));
+    assert!(s
+        .listen_token(uuid::Uuid::now_v7())
+        .await
+        .unwrap()
+        .is_none());
 }
 
 #[tokio::test]

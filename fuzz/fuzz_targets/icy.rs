@@ -1,12 +1,14 @@
-//! Arbitrary titles, chunk sizes and metadata intervals through the ICY writer, and arbitrary
-//! AudioSpecificConfigs and access units through the ADTS framer. Nothing may panic; a reader
-//! that strips the metadata as a player does gets exactly the audio bytes back, and every block
-//! it meets is well formed (its length byte times 16 bytes, holding `StreamTitle='…';`).
+//! Arbitrary titles, chunk sizes and metadata intervals through the ICY writer, arbitrary bytes
+//! through the relay's ICY reader, and arbitrary AudioSpecificConfigs and access units through
+//! the ADTS framer. Nothing may panic; a reader that strips the metadata as a player does gets
+//! exactly the audio bytes back, and every block it meets is well formed (its length byte times
+//! 16 bytes, holding `StreamTitle='…';`); the relay's reader, fed the same stream cut anywhere,
+//! gets the same audio; fed garbage, it never gives more audio than it was given.
 #![no_main]
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use veza_hls::{icy_block, Adts, IcyWriter};
+use veza_hls::{icy_block, stream_title, Adts, IcyReader, IcyWriter};
 
 #[derive(Debug, Arbitrary)]
 struct Input {
@@ -55,6 +57,23 @@ fuzz_target!(|input: Input| {
         }
     }
     assert_eq!(got, audio);
+    // The relay's reader, the stream cut at arbitrary points.
+    let mut reader = IcyReader::new(metaint);
+    let mut relayed = Vec::new();
+    let mut rest = &out[..];
+    for (chunk, _) in &input.chunks {
+        let n = (chunk.len() % 97 + 1).min(rest.len());
+        reader.push(&rest[..n], &mut relayed);
+        rest = &rest[n..];
+    }
+    reader.push(rest, &mut relayed);
+    assert_eq!(relayed, audio);
+    // Garbage: bounded, never a panic.
+    let mut garbage = IcyReader::new(usize::from(input.metaint));
+    let mut g = Vec::new();
+    garbage.push(&input.unit, &mut g);
+    assert!(g.len() <= input.unit.len());
+    let _ = stream_title(&input.asc);
     for t in &titles {
         let b = icy_block(t);
         assert_eq!(b.len(), 1 + usize::from(b[0]) * 16);

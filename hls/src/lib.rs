@@ -54,6 +54,7 @@ mod retime;
 mod segment;
 mod slots;
 mod time;
+mod ts;
 
 pub use error::{Error, Result};
 pub use fmp4::{
@@ -66,9 +67,10 @@ pub use playlist::{
     parse_media, render_media, render_multivariant, render_stitched, MediaPlaylist, SegmentRef,
     Variant,
 };
-pub use progressive::{icy_block, Adts, IcyWriter, OggOpus, ICY_METAINT};
+pub use progressive::{icy_block, stream_title, Adts, IcyReader, IcyWriter, OggOpus, ICY_METAINT};
 pub use reload::{advance_parts, decide, parse_query, Decision, Edge, Request};
 pub use retime::{retime_segment, timing, Timing};
 pub use segment::{Fragment, Plan, Segmenter, GRID, LOSSY_TIMESCALE};
 pub use slots::UriSlots;
 pub use time::MediaTime;
+pub use ts::{render_ts_media, TsEntry, TsSegment, TsSegmenter};

@@ -208,7 +208,7 @@ fn decimal(x: f64) -> String {
 
 /// Unix milliseconds as an ISO 8601 date-time in UTC with milliseconds (RFC 3339), the form
 /// `EXT-X-PROGRAM-DATE-TIME` takes. Days to civil dates by Howard Hinnant's algorithm.
-fn rfc3339(ms: i64) -> String {
+pub(crate) fn rfc3339(ms: i64) -> String {
     let secs = ms.div_euclid(1000);
     let millis = ms.rem_euclid(1000);
     let days = secs.div_euclid(86_400);

@@ -253,9 +253,121 @@ impl IcyWriter {
     }
 }
 
+/// Reads a stream fetched with `Icy-MetaData: 1` (what a relay gets from another Icecast
+/// server): separates the audio bytes from the metadata blocks that come after every `metaint`
+/// of them, and gives the title each non-empty block announces.
+#[derive(Debug, Clone)]
+pub struct IcyReader {
+    metaint: usize,
+    /// Audio bytes left before the next block.
+    audio_left: usize,
+    /// The block being read: its length (once its length byte came) and what came of it.
+    block: Option<(Option<usize>, Vec<u8>)>,
+}
+
+impl IcyReader {
+    /// A reader of a stream whose `icy-metaint` is `metaint` (at least 1).
+    pub fn new(metaint: usize) -> IcyReader {
+        IcyReader {
+            metaint: metaint.max(1),
+            audio_left: metaint.max(1),
+            block: None,
+        }
+    }
+
+    /// Takes the next bytes of the stream: appends its audio to `audio`, and returns the titles
+    /// of the blocks completed within them.
+    pub fn push(&mut self, mut input: &[u8], audio: &mut Vec<u8>) -> Vec<String> {
+        let mut titles = Vec::new();
+        while !input.is_empty() {
+            match &mut self.block {
+                None => {
+                    let n = self.audio_left.min(input.len());
+                    audio.extend_from_slice(&input[..n]);
+                    input = &input[n..];
+                    self.audio_left -= n;
+                    if self.audio_left == 0 {
+                        self.block = Some((None, Vec::new()));
+                    }
+                }
+                Some((len @ None, _)) => {
+                    *len = Some(usize::from(input[0]) * 16);
+                    input = &input[1..];
+                }
+                Some((Some(len), body)) => {
+                    let n = (*len - body.len()).min(input.len());
+                    body.extend_from_slice(&input[..n]);
+                    input = &input[n..];
+                }
+            }
+            if let Some((Some(len), body)) = &self.block {
+                if body.len() == *len {
+                    titles.extend(stream_title(body));
+                    self.block = None;
+                    self.audio_left = self.metaint;
+                }
+            }
+        }
+        titles
+    }
+}
+
+/// The title of an ICY metadata block (`StreamTitle='…';StreamUrl='…';`, NUL-padded), if it
+/// has one. Icecast puts quotes in titles as they are, so the title ends at the last `';`
+/// before `StreamUrl=` or the end; invalid UTF-8 is replaced.
+pub fn stream_title(block: &[u8]) -> Option<String> {
+    const HEAD: &[u8] = b"StreamTitle='";
+    let end = block.iter().position(|&b| b == 0).unwrap_or(block.len());
+    let block = &block[..end];
+    let start = block.windows(HEAD.len()).position(|w| w == HEAD)? + HEAD.len();
+    let rest = &block[start..];
+    let stop = rest
+        .windows(13)
+        .position(|w| w == b"';StreamUrl='")
+        .or_else(|| rest.windows(2).rposition(|w| w == b"';"))
+        .unwrap_or(rest.len());
+    Some(String::from_utf8_lossy(&rest[..stop]).into_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_reader_separates_audio_and_titles_however_the_bytes_are_cut() {
+        let mut w = IcyWriter::new(10);
+        let mut stream = Vec::new();
+        let mut version = 0;
+        let mut audio = Vec::new();
+        for i in 0..40u8 {
+            if i % 13 == 0 {
+                version += 1;
+            }
+            let title = format!("It's song {version}");
+            let chunk = vec![i; usize::from(i % 7) + 1];
+            w.write(&chunk, &|| (version, title.clone()), &mut stream);
+            audio.extend_from_slice(&chunk);
+        }
+        for cut in [1, 2, 5, 16, 1000] {
+            let mut r = IcyReader::new(10);
+            let (mut got, mut titles) = (Vec::new(), Vec::new());
+            for piece in stream.chunks(cut) {
+                titles.extend(r.push(piece, &mut got));
+            }
+            assert_eq!(got, audio, "cut {cut}");
+            // The fourth title came after the last block.
+            assert_eq!(titles, ["It's song 1", "It's song 2", "It's song 3"]);
+        }
+        assert_eq!(
+            stream_title(b"StreamTitle='A - B';StreamUrl='http://x';\0\0"),
+            Some("A - B".into())
+        );
+        assert_eq!(stream_title(b"StreamUrl='x';"), None);
+        assert_eq!(
+            stream_title(b"StreamTitle='unterminated"),
+            Some("unterminated".into())
+        );
+    }
 
     #[test]
     fn adts_headers_state_the_configuration_and_length() {

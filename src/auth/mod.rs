@@ -105,6 +105,10 @@ pub enum Scope {
     Playlist(PlaylistId),
     /// One live channel's playlists, parts and segments.
     Channel(ChannelId),
+    /// One channel's progressive mounts only, for as long as a year: a listener token
+    /// (`POST /v1/channels/{id}/listen-tokens`), which the store can revoke. Never valid for
+    /// [`Scope::Channel`], so a revoked one opens nothing.
+    Listen(ChannelId),
 }
 
 impl Scope {
@@ -114,6 +118,7 @@ impl Scope {
             Scope::Track(t) => crate::layout::track_hls(t),
             Scope::Playlist(p) => crate::layout::playlist_hls(p),
             Scope::Channel(c) => crate::layout::channel_hls(c),
+            Scope::Listen(_) => "/listen".to_string(),
         }
     }
 
@@ -122,6 +127,7 @@ impl Scope {
             Scope::Track(t) => ("track_", t.0),
             Scope::Playlist(p) => ("playlist_", p.0),
             Scope::Channel(c) => ("channel_", c.0),
+            Scope::Listen(c) => ("listen_", c.0),
         }
     }
 }
@@ -210,6 +216,7 @@ impl Tokens {
             "track" => Some(Scope::Track(TrackId(id))),
             "playlist" => Some(Scope::Playlist(PlaylistId(id))),
             "channel" => Some(Scope::Channel(ChannelId(id))),
+            "listen" => Some(Scope::Listen(ChannelId(id))),
             _ => None,
         }
     }

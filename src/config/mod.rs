@@ -167,6 +167,13 @@ impl Config {
         if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
             return bad("server.public_url", "must start with http:// or https://");
         }
+        let auth = &live.listener_auth_url;
+        if !(auth.is_empty() || auth.starts_with("http://") || auth.starts_with("https://")) {
+            return bad(
+                "live.listener_auth_url",
+                "must be empty or start with http:// or https://",
+            );
+        }
         if !veza_codecs::MP3_BITRATES.contains(&live.mp3_bitrate_kbps) {
             return bad(
                 "live.mp3_bitrate_kbps",

@@ -336,6 +336,10 @@ pub struct Live {
     pub max_listeners: usize,
     /// Progressive listeners of one channel at once; 0: only `max_listeners` applies.
     pub max_listeners_per_channel: usize,
+    /// Icecast-style URL authentication of a private channel's listeners who bring no token:
+    /// a form POST (`action=listener_add`, `mount` with the query, `ip`, `agent`, …) whose
+    /// `200` with `icecast-auth-user: 1` admits. Empty: off.
+    pub listener_auth_url: String,
 }
 
 impl Default for Live {
@@ -363,6 +367,7 @@ impl Default for Live {
             listener_queue_bytes: 500 << 10,
             max_listeners: 20_000,
             max_listeners_per_channel: 0,
+            listener_auth_url: String::new(),
         }
     }
 }

@@ -195,6 +195,9 @@ impl Engine {
                     if let Some(mount) = m.of_rendition(from) {
                         mount.push(&data, samples);
                     }
+                    if let Some(ts) = m.ts.as_ref().filter(|t| t.from == from) {
+                        ts.push(&data, pts, samples, crate::util::now_ms());
+                    }
                     if m.webrtc == Some(from) {
                         self.ch.fan_out(&Frame {
                             data: Bytes::from(data),

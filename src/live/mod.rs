@@ -24,6 +24,7 @@ pub mod mount;
 mod output;
 mod playlist;
 mod status;
+pub mod ts;
 
 pub use self::core::{Pcm48, NOW_PLAYING_CLASS};
 pub use channel::{Channel, Frame, Protocol, Refused};
@@ -227,10 +228,11 @@ impl Live {
             burst: self.config.burst_bytes,
             queue: self.config.listener_queue_bytes,
         };
-        let (mut aac_mount, mut opus_mount) = (None, None);
+        let (mut aac_mount, mut opus_mount, mut ts) = (None, None, None);
         for (i, name) in names.iter().enumerate() {
             let rendition = Rendition::parse_live(name).map_err(StartError::Failed)?;
             let (encoder, init) = rendition.live_encoder().map_err(StartError::Failed)?;
+            let bitrate = rendition.bitrate();
             let output = Arc::new(Output::new(
                 rendition,
                 bytes::Bytes::from(init),
@@ -245,6 +247,13 @@ impl Live {
                         i,
                         mount::Mount::aac(&asc, bounds).map_err(StartError::Failed)?,
                     ));
+                    // TS segments are numbered by the 6 s slots since the epoch, so that a
+                    // restarted channel never reuses a number.
+                    let first = crate::util::now_ms() as u64 / (ts::TS_SEGMENT.as_millis() as u64);
+                    ts = Some(
+                        ts::TsStream::new(core::Stream::Rendition(i), &asc, bitrate, first)
+                            .map_err(StartError::Failed)?,
+                    );
                     true
                 }
                 (veza_codecs::CodecConfig::Opus { pre_skip, .. }, _, None) => {
@@ -273,6 +282,7 @@ impl Live {
                 },
                 aac_mount,
                 opus_mount,
+                ts,
                 bounds,
             ),
             ctl_tx,

@@ -82,6 +82,8 @@ pub struct Mounts {
     opus: Option<(Stream, Arc<Mount>)>,
     /// The rendition whose frames WebRTC listeners get.
     pub webrtc: Option<Stream>,
+    /// Plain HLS in MPEG-TS of the AAC rendition's frames.
+    pub ts: Option<Arc<super::ts::TsStream>>,
 }
 
 impl Mounts {
@@ -90,6 +92,7 @@ impl Mounts {
         mp3_bitrate: u32,
         aac: Option<(usize, Mount)>,
         opus: Option<(usize, Mount)>,
+        ts: Option<super::ts::TsStream>,
         b: Bounds,
     ) -> Mounts {
         let webrtc = opus.as_ref().map(|(i, _)| Stream::Rendition(*i));
@@ -99,6 +102,7 @@ impl Mounts {
             aac: aac.map(|(i, m)| (Stream::Rendition(i), Arc::new(m))),
             opus: opus.map(|(i, m)| (Stream::Rendition(i), Arc::new(m))),
             webrtc,
+            ts: ts.map(Arc::new),
         }
     }
 
@@ -131,6 +135,9 @@ impl Mounts {
 
     /// Now-playing changed.
     pub fn set_title(&self, title: &str) {
+        if let Some(ts) = &self.ts {
+            ts.set_title(title);
+        }
         for f in Format::ALL {
             if let Some(m) = self.get(f) {
                 m.set_title(title);
@@ -140,6 +147,9 @@ impl Mounts {
 
     /// The channel stopped.
     pub fn end(&self) {
+        if let Some(ts) = &self.ts {
+            ts.end();
+        }
         for f in Format::ALL {
             if let Some(m) = self.get(f) {
                 m.end();

@@ -163,6 +163,19 @@ pub trait ChannelStore: Send + Sync {
     async fn release_lease(&self, id: ChannelId, node: &str) -> Result<()>;
     /// The unexpired lease of a channel.
     async fn lease(&self, id: ChannelId, now: i64) -> Result<Option<Lease>>;
+    /// Stores a new listener token of a channel.
+    async fn create_listen_token(&self, t: &ListenToken) -> Result<()>;
+    /// One listener token.
+    async fn listen_token(&self, id: uuid::Uuid) -> Result<Option<ListenToken>>;
+    /// A channel's listener tokens, newest first.
+    async fn listen_tokens(&self, channel: ChannelId) -> Result<Vec<ListenToken>>;
+    /// Revokes a channel's listener token; false when it has none by that id or it was revoked.
+    async fn revoke_listen_token(
+        &self,
+        channel: ChannelId,
+        id: uuid::Uuid,
+        now: i64,
+    ) -> Result<bool>;
     /// Records an event on its own (a live channel's state, which no row holds).
     async fn record_event(&self, event: &Event, now: i64) -> Result<()>;
 }

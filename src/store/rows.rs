@@ -275,6 +275,26 @@ pub struct Lease {
     pub status: String,
 }
 
+/// A listener token of a private channel: what revokes it, and what its owner sees of it (the
+/// token itself is shown once).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenToken {
+    /// Its id: the session the signed token carries.
+    pub id: uuid::Uuid,
+    /// The channel whose mounts it opens.
+    pub channel_id: ChannelId,
+    /// What its owner calls it (`kitchen speaker`, `TuneIn`).
+    pub label: String,
+    /// Who made it.
+    pub created_by: String,
+    /// Unix ms.
+    pub created_at: i64,
+    /// Unix ms.
+    pub expires_at: i64,
+    /// Unix ms, once revoked.
+    pub revoked_at: Option<i64>,
+}
+
 /// Which playlists a listing shows.
 #[derive(Debug, Clone, Copy)]
 pub enum PlaylistFilter<'a> {

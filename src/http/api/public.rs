@@ -8,14 +8,18 @@
 //! A private or unknown item answers 404 everywhere, the same answer, so that ids cannot be
 //! probed for.
 
-use super::channels::{follow, sign as sign_channel, ChannelPlayback};
+use super::channels::{
+    follow, sign as sign_channel, view as channel_view, ChannelPlayback, ListenersView,
+    NowPlayingView,
+};
 use super::playback::{sign_playlist, sign_track, PlaylistPlayback, TrackPlayback};
 use crate::app::App;
 use crate::http::answer::{immutable, object, published};
+use crate::http::body::ListQuery;
 use crate::http::openapi::{ProblemDoc, JSON_PROBLEM, PUBLIC};
 use crate::http::problem::Problem;
-use crate::store::{Channel, Entry, Playlist, Track, TrackId};
-use axum::extract::{Path, State};
+use crate::store::{Channel, ChannelId, Entry, Playlist, PlaylistFilter, Track, TrackId};
+use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -30,6 +34,7 @@ pub(in crate::http) fn routes() -> OpenApiRouter<Arc<App>> {
         .routes(routes!(track))
         .routes(routes!(playlist))
         .routes(routes!(channel))
+        .routes(routes!(channels))
         .routes(routes!(channel_events))
         .routes(routes!(track_cover))
         .routes(routes!(playlist_cover))
@@ -132,6 +137,83 @@ fn cover_url(app: &App, kinds: &str, id: impl std::fmt::Display) -> String {
 
 fn page_url(app: &App, kind: &str, id: impl std::fmt::Display) -> String {
     format!("{}/play/{kind}/{id}", app.public_url)
+}
+
+/// A public channel as directories and station lists show it.
+#[derive(Serialize, ToSchema)]
+pub struct DirectoryChannel {
+    /// Channel id.
+    pub id: String,
+    /// The slug its mounts are named by, when it has one.
+    pub slug: Option<String>,
+    /// Title.
+    pub title: String,
+    /// Description.
+    pub description: String,
+    /// `offline`, `live` or `autodj`.
+    #[schema(value_type = String)]
+    pub state: crate::live::State,
+    /// What plays now.
+    pub now_playing: Option<NowPlayingView>,
+    /// Listeners by protocol.
+    pub listeners: ListenersView,
+    /// When it went on air, RFC 3339.
+    pub started_at: Option<String>,
+    /// Its Icecast-style mounts and playlist files by format: permanent URLs, no token.
+    #[schema(value_type = Object)]
+    pub mounts: serde_json::Map<String, serde_json::Value>,
+    /// Its shareable page.
+    pub page_url: String,
+}
+
+/// A page of public channels.
+#[derive(Serialize, ToSchema)]
+pub struct DirectoryPage {
+    /// Newest first.
+    pub items: Vec<DirectoryChannel>,
+    /// Pass as `cursor` for the next page.
+    pub next_cursor: Option<String>,
+}
+
+/// Public channels, newest first, with their mounts and now-playing: what a directory, a station
+/// list or a widget needs, with no credential.
+#[utoipa::path(
+    get, path = "/v1/public/channels", tag = PUBLIC, params(ListQuery),
+    responses(
+        (status = 200, description = "A page of public channels", body = DirectoryPage),
+        (status = 400, description = "Bad limit or cursor", body = ProblemDoc, content_type = JSON_PROBLEM),
+        (status = 429, description = "Over the client address's rate limit", body = ProblemDoc, content_type = JSON_PROBLEM),
+    ),
+    security(())
+)]
+async fn channels(
+    State(app): State<Arc<App>>,
+    Query(page): Query<ListQuery>,
+) -> Result<Json<DirectoryPage>, Problem> {
+    let limit = page.limit()?;
+    let before = page.cursor::<ChannelId>()?;
+    let rows = app
+        .store
+        .channels(PlaylistFilter::Public, before, limit + 1)
+        .await?;
+    let (rows, next_cursor) = ListQuery::page(rows, limit, |c| c.id.to_string());
+    let mut items = Vec::with_capacity(rows.len());
+    for c in &rows {
+        let v = channel_view(&app, c, None).await;
+        items.push(DirectoryChannel {
+            page_url: page_url(&app, "channel", c.id),
+            id: v.id,
+            slug: v.slug,
+            title: v.title,
+            description: v.description,
+            state: v.state,
+            now_playing: v.now_playing,
+            listeners: v.listeners,
+            started_at: v.started_at,
+            mounts: v.mounts,
+        });
+    }
+    Ok(Json(DirectoryPage { items, next_cursor }))
 }
 
 /// Playback of a public track, for anyone.

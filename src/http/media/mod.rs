@@ -8,5 +8,6 @@ pub(in crate::http) mod icecast_admin;
 pub(in crate::http) mod live;
 pub(in crate::http) mod mounts;
 pub(in crate::http) mod stitch;
+pub(in crate::http) mod ts;
 pub(in crate::http) mod webapp;
 pub(in crate::http) mod webrtc;

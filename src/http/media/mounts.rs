@@ -11,7 +11,9 @@
 //!   headers alone.
 //!
 //! A public channel's mounts need no token, so their URLs are permanent. A private channel's
-//! need `?token=`, a playback token of the channel, and end when it expires.
+//! need `?token=`: a listener token (up to a year, revocable) or a playback token of the
+//! channel; the stream ends when it expires or is revoked. Without either, the station's
+//! `live.listener_auth_url` may admit the listener, as Icecast's URL authentication does.
 
 use crate::app::App;
 use crate::auth::Scope;
@@ -23,12 +25,13 @@ use crate::live::Channel;
 use crate::store::{self, ChannelId};
 use crate::util;
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use bytes::Bytes;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -144,6 +147,7 @@ enum Wanted {
 async fn listen(
     State(app): State<Arc<App>>,
     Path(file): Path<String>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -166,16 +170,18 @@ async fn listen(
         Err(r) => return r,
     };
     let token = token_of(&uri);
-    let expires = if row.public {
-        None
-    } else {
-        match app
-            .auth
-            .tokens
-            .verify(token, Scope::Channel(row.id), util::now_secs())
-        {
-            Ok(g) => Some(g.expires),
-            Err(e) => return forbidden(e),
+    let access = match admit(&app, &row, token).await {
+        Ok(a) => a,
+        // Icecast's URL authentication, for a listener who brings no token.
+        Err(refused) => {
+            let url = &app.config.live.listener_auth_url;
+            if url.is_empty() || token.is_some_and(|t| !t.is_empty()) {
+                return refused;
+            }
+            match url_auth(&app, url, &file, &uri, &headers, client).await {
+                Ok(a) => a,
+                Err(r) => return r,
+            }
         }
     };
     let format = match wanted {
@@ -262,16 +268,169 @@ async fn listen(
         mount: mount.clone(),
         _count: Counted::new(),
     };
-    let until = expires.map(|e| {
+    let until = access.expires.map(|e| {
         let left = e.saturating_sub(util::now_secs());
         tokio::time::Instant::now() + Duration::from_secs(left)
     });
-    *r.body_mut() = Body::from_stream(body.stream(until));
+    *r.body_mut() = Body::from_stream(body.stream(until, access.revoked));
     r
 }
 
+/// Who may listen, and until when.
+pub(super) struct Access {
+    /// Unix seconds: the token's expiry.
+    expires: Option<u64>,
+    /// Cancelled when the listener token is revoked.
+    revoked: Option<CancellationToken>,
+}
+
+/// Listener tokens in use on this node, by id: revoking one ends its streams at once.
+static IN_USE: std::sync::LazyLock<dashmap::DashMap<u128, CancellationToken>> =
+    std::sync::LazyLock::new(dashmap::DashMap::new);
+
+/// Ends this node's streams opened with listener token `id` (it was revoked).
+pub(crate) fn revoked(id: uuid::Uuid) {
+    if let Some((_, t)) = IN_USE.remove(&id.as_u128()) {
+        t.cancel();
+    }
+}
+
+/// Admits a listener of `row`'s mounts (or TS HLS). A public channel's are open. A private
+/// channel's take a listener token (revocable, up to a year) or a playback token of the channel.
+pub(super) async fn admit(
+    app: &App,
+    row: &store::Channel,
+    token: Option<&str>,
+) -> Result<Access, Response> {
+    if row.public {
+        return Ok(Access {
+            expires: None,
+            revoked: None,
+        });
+    }
+    let now = util::now_secs();
+    let tokens = &app.auth.tokens;
+    if let Some(Scope::Listen(_)) = token.and_then(crate::auth::Tokens::scope_of) {
+        let grant = tokens
+            .verify(token, Scope::Listen(row.id), now)
+            .map_err(forbidden)?;
+        let id = uuid::Uuid::from_u128(grant.session);
+        let stored = app
+            .store
+            .listen_token(id)
+            .await
+            .map_err(|e| Problem::from(e).into_response())?;
+        return match stored {
+            Some(t) if t.channel_id == row.id && t.revoked_at.is_none() => Ok(Access {
+                expires: Some(grant.expires),
+                revoked: Some(IN_USE.entry(grant.session).or_default().clone()),
+            }),
+            _ => Err(Problem::new(
+                StatusCode::FORBIDDEN,
+                "token-revoked",
+                "Forbidden",
+                "this listener token has been revoked",
+            )
+            .into_response()),
+        };
+    }
+    let g = tokens
+        .verify(token, Scope::Channel(row.id), now)
+        .map_err(forbidden)?;
+    Ok(Access {
+        expires: Some(g.expires),
+        revoked: None,
+    })
+}
+
+/// What the station's URL authentication answers for a listener without a token.
+async fn url_auth(
+    app: &App,
+    url: &str,
+    file: &str,
+    uri: &Uri,
+    headers: &HeaderMap,
+    client: SocketAddr,
+) -> Result<Access, Response> {
+    match listener_auth(app, url, file, uri, headers, client).await {
+        Ok(true) => Ok(Access {
+            expires: None,
+            revoked: None,
+        }),
+        Ok(false) => Err(Problem::new(
+            StatusCode::FORBIDDEN,
+            "listener-refused",
+            "Forbidden",
+            "the station's listener authentication refused this request",
+        )
+        .into_response()),
+        Err(e) => {
+            tracing::warn!(error = %e, "listener authentication failed");
+            Err(Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "listener-auth-unavailable",
+                "Service Unavailable",
+                "the station's listener authentication did not answer: try again shortly",
+            )
+            .retry_after(5)
+            .into_response())
+        }
+    }
+}
+
+/// Icecast's URL authentication (`listener_add`): a form POST naming the mount (with the
+/// query, where paywalls put their credentials), the client's address and user agent. A `200`
+/// with `icecast-auth-user: 1` admits; any other answer refuses.
+async fn listener_auth(
+    app: &App,
+    url: &str,
+    file: &str,
+    uri: &Uri,
+    headers: &HeaderMap,
+    client: SocketAddr,
+) -> Result<bool, reqwest::Error> {
+    static HTTP: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    let http = HTTP.get_or_init(|| {
+        reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("an HTTP client with default TLS")
+    });
+    let mount = match uri.query() {
+        Some(q) => format!("/listen/{file}?{q}"),
+        None => format!("/listen/{file}"),
+    };
+    let agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let public = app.config.public_url();
+    let (server, port) = public
+        .split_once("://")
+        .map_or(public.as_str(), |(_, h)| h)
+        .rsplit_once(':')
+        .map_or((public.as_str(), "80"), |(h, p)| (h, p));
+    let form = [
+        ("action", "listener_add"),
+        ("server", server),
+        ("port", port),
+        ("client", &client.port().to_string()),
+        ("mount", &mount),
+        ("user", ""),
+        ("pass", ""),
+        ("ip", &client.ip().to_string()),
+        ("agent", agent),
+    ];
+    let r = http.post(url).form(&form).send().await?;
+    Ok(r.status() == StatusCode::OK
+        && r.headers()
+            .get("icecast-auth-user")
+            .is_some_and(|v| v.as_bytes().trim_ascii() == b"1"))
+}
+
 /// The channel a mount name gives: its id, or its slug.
-async fn channel_row(app: &App, name: &str) -> Result<Option<store::Channel>, Response> {
+pub(super) async fn channel_row(app: &App, name: &str) -> Result<Option<store::Channel>, Response> {
     let found = match ChannelId::parse_canonical(name) {
         Some(id) => app.store.channel(id).await,
         None => app.store.channel_by_slug(name).await,
@@ -280,7 +439,7 @@ async fn channel_row(app: &App, name: &str) -> Result<Option<store::Channel>, Re
 }
 
 /// The running channel, a redirect to the node that runs it, or 404 when it is off the air.
-async fn running(app: &App, id: ChannelId, uri: &Uri) -> Result<Arc<Channel>, Response> {
+pub(super) async fn running(app: &App, id: ChannelId, uri: &Uri) -> Result<Arc<Channel>, Response> {
     if let Some(ch) = app.live.running(id) {
         return Ok(ch);
     }
@@ -430,25 +589,31 @@ impl Listener {
     fn stream(
         self,
         until: Option<tokio::time::Instant>,
+        revoked: Option<CancellationToken>,
     ) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Send {
-        futures::stream::unfold(self, move |mut l| async move {
-            let next = match until {
-                Some(at) => tokio::select! {
-                    b = l.reader.next() => b,
-                    _ = tokio::time::sleep_until(at) => None,
-                },
-                None => l.reader.next().await,
-            }?;
-            let out = match l.icy.as_mut() {
-                None => next,
-                Some(w) => {
-                    let mount = l.mount.clone();
-                    let mut out = Vec::with_capacity(next.len() + 64);
-                    w.write(&next, &|| mount.title(), &mut out);
-                    Bytes::from(out)
-                }
-            };
-            Some((Ok(out), l))
+        let revoked = revoked.unwrap_or_default();
+        futures::stream::unfold(self, move |mut l| {
+            let revoked = revoked.clone();
+            async move {
+                let next = match until {
+                    Some(at) => tokio::select! {
+                        b = l.reader.next() => b,
+                        _ = tokio::time::sleep_until(at) => None,
+                        _ = revoked.cancelled() => None,
+                    },
+                    None => l.reader.next().await,
+                }?;
+                let out = match l.icy.as_mut() {
+                    None => next,
+                    Some(w) => {
+                        let mount = l.mount.clone();
+                        let mut out = Vec::with_capacity(next.len() + 64);
+                        w.write(&next, &|| mount.title(), &mut out);
+                        Bytes::from(out)
+                    }
+                };
+                Some((Ok(out), l))
+            }
         })
     }
 }

@@ -142,10 +142,15 @@ macro_rules! channels_impl {
                     return Ok(None);
                 };
                 let c = Channel::try_from(row)?;
-                sqlx::query("DELETE FROM channel_leases WHERE channel_id = $1")
-                    .bind(id.to_string())
-                    .execute(&mut *tx)
-                    .await?;
+                for table in ["channel_leases", "listen_tokens"] {
+                    let sql = sqlx::AssertSqlSafe(format!(
+                        "DELETE FROM {table} WHERE channel_id = $1"
+                    ));
+                    sqlx::query(sql)
+                        .bind(id.to_string())
+                        .execute(&mut *tx)
+                        .await?;
+                }
                 Self::emit(&mut tx, &Event::ChannelDeleted(channel_ref(&c)), now).await?;
                 tx.commit().await?;
                 Ok(Some(c))
@@ -206,6 +211,63 @@ macro_rules! channels_impl {
                 .fetch_optional(&self.pool)
                 .await?;
                 Ok(row.map(Lease::from))
+            }
+
+            async fn create_listen_token(&self, t: &ListenToken) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO listen_tokens (id, channel_id, label, created_by, created_at, \
+                     expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(t.id.to_string())
+                .bind(t.channel_id.to_string())
+                .bind(&t.label)
+                .bind(&t.created_by)
+                .bind(t.created_at)
+                .bind(t.expires_at)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn listen_token(&self, id: uuid::Uuid) -> Result<Option<ListenToken>> {
+                let sql = sqlx::AssertSqlSafe(format!(
+                    "SELECT {LISTEN_TOKEN_COLUMNS} FROM listen_tokens WHERE id = $1"
+                ));
+                let row: Option<ListenTokenRow> = sqlx::query_as(sql)
+                    .bind(id.to_string())
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.map(ListenToken::try_from).transpose()
+            }
+
+            async fn listen_tokens(&self, channel: ChannelId) -> Result<Vec<ListenToken>> {
+                let sql = sqlx::AssertSqlSafe(format!(
+                    "SELECT {LISTEN_TOKEN_COLUMNS} FROM listen_tokens WHERE channel_id = $1 \
+                     ORDER BY id DESC"
+                ));
+                let rows: Vec<ListenTokenRow> = sqlx::query_as(sql)
+                    .bind(channel.to_string())
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.into_iter().map(ListenToken::try_from).collect()
+            }
+
+            async fn revoke_listen_token(
+                &self,
+                channel: ChannelId,
+                id: uuid::Uuid,
+                now: i64,
+            ) -> Result<bool> {
+                let r = sqlx::query(
+                    "UPDATE listen_tokens SET revoked_at = $1 \
+                     WHERE id = $2 AND channel_id = $3 AND revoked_at IS NULL",
+                )
+                .bind(now)
+                .bind(id.to_string())
+                .bind(channel.to_string())
+                .execute(&self.pool)
+                .await?;
+                Ok(r.rows_affected() == 1)
             }
 
             async fn record_event(&self, event: &Event, now: i64) -> Result<()> {

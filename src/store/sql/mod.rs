@@ -24,7 +24,7 @@ use super::error::{slug_taken, Error, Result};
 use super::event::{ChannelRef, Event, PlaylistState};
 use super::ids::{ChannelId, PlaylistId, TrackId};
 use super::rows::{
-    Channel, Entry, Failure, Idempotent, Job, JobCounts, Lease, OutboxEvent, Playlist,
+    Channel, Entry, Failure, Idempotent, Job, JobCounts, Lease, ListenToken, OutboxEvent, Playlist,
     PlaylistFilter, Rendition, Settle, Track, Upload,
 };
 use rows::*;

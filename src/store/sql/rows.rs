@@ -1,7 +1,9 @@
 //! Rows as the database holds them, their columns, and the job claim of each backend.
 
 use super::super::error::{Error, Result};
-use super::super::rows::{Channel, Lease, OutboxEvent, Playlist, Track, TrackStatus, Upload};
+use super::super::rows::{
+    Channel, Lease, ListenToken, OutboxEvent, Playlist, Track, TrackStatus, Upload,
+};
 
 #[derive(sqlx::FromRow)]
 pub(super) struct TrackRow {
@@ -146,6 +148,36 @@ impl TryFrom<ChannelRow> for Channel {
             version: r.version,
             created_at: r.created_at,
             updated_at: r.updated_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct ListenTokenRow {
+    pub(super) id: String,
+    pub(super) channel_id: String,
+    pub(super) label: String,
+    pub(super) created_by: String,
+    pub(super) created_at: i64,
+    pub(super) expires_at: i64,
+    pub(super) revoked_at: Option<i64>,
+}
+
+pub(super) const LISTEN_TOKEN_COLUMNS: &str =
+    "id, channel_id, label, created_by, created_at, expires_at, revoked_at";
+
+impl TryFrom<ListenTokenRow> for ListenToken {
+    type Error = Error;
+    fn try_from(r: ListenTokenRow) -> Result<ListenToken> {
+        let bad = |what: &str| Error::Corrupt(format!("listen token {}: bad {what}", r.id));
+        Ok(ListenToken {
+            id: uuid::Uuid::try_parse(&r.id).map_err(|_| bad("id"))?,
+            channel_id: r.channel_id.parse().map_err(|_| bad("channel_id"))?,
+            label: r.label,
+            created_by: r.created_by,
+            created_at: r.created_at,
+            expires_at: r.expires_at,
+            revoked_at: r.revoked_at,
         })
     }
 }

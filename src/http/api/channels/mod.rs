@@ -6,10 +6,11 @@
 
 mod actions;
 mod crud;
+mod listen_tokens;
 mod views;
 
 pub(crate) use actions::{follow, sign};
-pub(crate) use views::ChannelPlayback;
+pub(crate) use views::{view, ChannelPlayback, ListenersView, NowPlayingView};
 
 use crate::app::App;
 use std::sync::Arc;
@@ -23,4 +24,6 @@ pub(in crate::http) fn routes() -> OpenApiRouter<Arc<App>> {
         .routes(routes!(actions::rotate))
         .routes(routes!(actions::playback))
         .routes(routes!(actions::events))
+        .routes(routes!(listen_tokens::create, listen_tokens::list))
+        .routes(routes!(listen_tokens::revoke))
 }
