@@ -331,6 +331,11 @@ impl Server {
             metrics: app.metrics.clone(),
             source_timeout: Duration::from_secs_f64(app.config.live.source_timeout_seconds),
         });
+        // Channels with a relay_url take their source from another server's stream.
+        tasks.spawn(crate::icecast::relay::supervise(
+            ingest.clone(),
+            app.shutdown.clone(),
+        ));
         // Icecast sources, on the plain listener and (HTTP/1.1) on the HTTPS one.
         let takeover = crate::listen::Takeover {
             sniff: crate::icecast::sniff,

@@ -9,6 +9,7 @@
 //! problem document.
 
 pub mod head;
+pub mod relay;
 
 pub use head::sniff;
 
@@ -346,7 +347,7 @@ async fn admit(app: &Ingest, head: &Head, addr: SocketAddr) -> Result<Admitted, 
     })
 }
 
-/// Reads the body until the end, handing it to a decoding thread. Returns how it ended.
+/// Answers the source, then reads its body until the end. Returns how it ended.
 async fn run<S: AsyncRead + AsyncWrite + Unpin>(
     app: &Ingest,
     tcp: &mut S,
@@ -355,7 +356,6 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
     first: Vec<u8>,
     addr: SocketAddr,
 ) -> &'static str {
-    let timeout = app.source_timeout;
     let mut greeting = Vec::new();
     if head.expect_continue {
         greeting.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
@@ -367,6 +367,33 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
         return "closed";
     }
     tracing::info!(channel = %a.channel.id, %addr, client = %head.user_agent, format = a.format, "source connected");
+    let how = Body {
+        chunked: head.chunked,
+        icy: None,
+    };
+    let outcome = pump(app, tcp, how, a, first).await;
+    tracing::info!(%addr, outcome, "source disconnected");
+    outcome
+}
+
+/// How a source's body reaches us.
+struct Body {
+    /// In HTTP/1.1 chunks.
+    chunked: bool,
+    /// With ICY metadata blocks between its bytes (a relayed stream), whose titles become the
+    /// source's.
+    icy: Option<veza_hls::IcyReader>,
+}
+
+/// Reads a source's body until the end, handing it to a decoding thread. Returns how it ended.
+async fn pump<S: AsyncRead + Unpin>(
+    app: &Ingest,
+    tcp: &mut S,
+    how: Body,
+    a: Admitted,
+    first: Vec<u8>,
+) -> &'static str {
+    let timeout = app.source_timeout;
     // One read waits while the decoder works on the last: with the engine taking PCM only as
     // fast as it plays, a source sending ahead of real time is held back through TCP.
     let (bytes_tx, bytes_rx) = tokio::sync::mpsc::channel::<Vec<u8>>(1);
@@ -393,7 +420,8 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
             return "refused";
         }
     };
-    let mut dechunk = head.chunked.then(Dechunk::default);
+    let mut dechunk = how.chunked.then(Dechunk::default);
+    let mut icy = how.icy;
     let mut window_start = Instant::now();
     let mut window_bytes = 0u64;
     let mut pending = first;
@@ -412,6 +440,16 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
                 None => std::mem::take(&mut pending),
             };
             window_bytes += bytes.len() as u64;
+            let bytes = match icy.as_mut() {
+                Some(reader) => {
+                    let mut audio = Vec::with_capacity(bytes.len());
+                    for title in reader.push(&bytes, &mut audio) {
+                        a.channel.set_source_title(a.source, title);
+                    }
+                    audio
+                }
+                None => bytes,
+            };
             tokio::select! {
                 sent = bytes_tx.send(bytes) => if sent.is_err() { break 'read "garbage" },
                 _ = a.drop.cancelled() => break 'read "dropped",
@@ -443,7 +481,6 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
     // The slot is free at once: what the source sent before it ended plays out, unless a new
     // source connects first.
     a.channel.detach(a.source);
-    tracing::info!(channel = %a.channel.id, %addr, outcome, "source disconnected");
     let _ = tokio::task::spawn_blocking(move || decoding.join()).await;
     outcome
 }

@@ -98,7 +98,8 @@ pub struct Live {
     /// [`HLS_LISTENER_IDLE`]).
     pub listener_idle: Duration,
     channels: Arc<DashMap<ChannelId, Arc<Channel>>>,
-    store: Arc<dyn MetadataStore>,
+    /// The metadata store (relays read their channels from it).
+    pub(crate) store: Arc<dyn MetadataStore>,
     storage: Storage,
     outbox: Arc<Outbox>,
     metrics: Arc<Metrics>,

@@ -141,6 +141,8 @@ pub trait ChannelStore: Send + Sync {
     ) -> Result<Vec<Channel>>;
     /// Every channel with an auto-DJ playlist: the ones some node should keep on air.
     async fn autodj_channels(&self) -> Result<Vec<Channel>>;
+    /// Channels that relay another server's stream.
+    async fn relay_channels(&self) -> Result<Vec<Channel>>;
     /// Replaces a channel's fields (stream key included) if its version is still `expected`, and
     /// records `channel.updated`. False when another update won. A slug another channel has is
     /// [`Error::SlugTaken`](super::Error::SlugTaken), as it is on create.

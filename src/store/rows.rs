@@ -243,6 +243,8 @@ pub struct Channel {
     pub mp3_kbps: u32,
     /// Progressive listeners at once; 0: `live.max_listeners_per_channel`.
     pub max_listeners: u32,
+    /// Another server's stream it relays as its live source, when it has one.
+    pub relay_url: Option<String>,
     /// Whether listeners other than the owner may read and play it.
     pub public: bool,
     /// The auto-DJ playlist, played when no source is live.

@@ -11,8 +11,8 @@ macro_rules! channels_impl {
                 sqlx::query(
                     "INSERT INTO channels (id, owner, title, description, visibility, playlist_id, \
                      shuffle, renditions, key_hash, version, created_at, updated_at, slug, \
-                     mp3_kbps, max_listeners) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                     mp3_kbps, max_listeners, relay_url) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
                 )
                 .bind(c.id.to_string())
                 .bind(&c.owner)
@@ -29,6 +29,7 @@ macro_rules! channels_impl {
                 .bind(&c.slug)
                 .bind(i64::from(c.mp3_kbps))
                 .bind(i64::from(c.max_listeners))
+                .bind(&c.relay_url)
                 .execute(&mut *tx)
                 .await
                 .map_err(slug_taken)?;
@@ -94,12 +95,22 @@ macro_rules! channels_impl {
                 rows.into_iter().map(Channel::try_from).collect()
             }
 
+            async fn relay_channels(&self) -> Result<Vec<Channel>> {
+                let sql = sqlx::AssertSqlSafe(format!(
+                    "SELECT {CHANNEL_COLUMNS} FROM channels WHERE relay_url IS NOT NULL \
+                     ORDER BY id"
+                ));
+                let rows: Vec<ChannelRow> = sqlx::query_as(sql).fetch_all(&self.pool).await?;
+                rows.into_iter().map(Channel::try_from).collect()
+            }
+
             async fn update_channel(&self, c: &Channel, expected: i64, now: i64) -> Result<bool> {
                 let mut tx = self.pool.begin_with($begin).await?;
                 let r = sqlx::query(
                     "UPDATE channels SET title = $1, description = $2, visibility = $3, \
                      playlist_id = $4, shuffle = $5, renditions = $6, key_hash = $7, version = $8, \
-                     updated_at = $9, slug = $12, mp3_kbps = $13, max_listeners = $14 \
+                     updated_at = $9, slug = $12, mp3_kbps = $13, max_listeners = $14, \
+                     relay_url = $15 \
                      WHERE id = $10 AND version = $11",
                 )
                 .bind(&c.title)
@@ -116,6 +127,7 @@ macro_rules! channels_impl {
                 .bind(&c.slug)
                 .bind(i64::from(c.mp3_kbps))
                 .bind(i64::from(c.max_listeners))
+                .bind(&c.relay_url)
                 .execute(&mut *tx)
                 .await
                 .map_err(slug_taken)?;

@@ -102,6 +102,7 @@ pub(super) struct ChannelRow {
     pub(super) slug: Option<String>,
     pub(super) mp3_kbps: i64,
     pub(super) max_listeners: i64,
+    pub(super) relay_url: Option<String>,
     pub(super) visibility: String,
     pub(super) playlist_id: Option<String>,
     pub(super) shuffle: i64,
@@ -114,7 +115,7 @@ pub(super) struct ChannelRow {
 
 pub(super) const CHANNEL_COLUMNS: &str = "id, owner, title, description, slug, mp3_kbps, \
      max_listeners, visibility, playlist_id, shuffle, renditions, key_hash, version, created_at, \
-     updated_at";
+     updated_at, relay_url";
 
 impl TryFrom<ChannelRow> for Channel {
     type Error = Error;
@@ -144,6 +145,7 @@ impl TryFrom<ChannelRow> for Channel {
             slug: r.slug,
             mp3_kbps: u32::try_from(r.mp3_kbps).map_err(|_| corrupt("mp3_kbps"))?,
             max_listeners: u32::try_from(r.max_listeners).map_err(|_| corrupt("max_listeners"))?,
+            relay_url: r.relay_url.clone(),
             key_hash: r.key_hash,
             version: r.version,
             created_at: r.created_at,

@@ -55,6 +55,7 @@ pub(super) async fn create(
         let playlist_id = check_playlist(&app, &who, new.playlist_id.as_deref()).await?;
         let slug = new.slug.as_deref().map(check_slug).transpose()?;
         let mp3_kbps = check_mp3_kbps(new.mp3_kbps.unwrap_or(0))?;
+        let relay_url = new.relay_url.as_deref().map(check_relay_url).transpose()?;
         let (key, key_hash) = new_key();
         let now = util::now_ms();
         let c = Channel {
@@ -65,6 +66,7 @@ pub(super) async fn create(
             slug,
             mp3_kbps,
             max_listeners: new.max_listeners.unwrap_or(0),
+            relay_url,
             public: new.visibility == Some(Visibility::Public),
             playlist_id,
             shuffle: new.shuffle,
@@ -202,6 +204,9 @@ pub(super) async fn update(
     }
     if let Some(n) = patch.max_listeners {
         c.max_listeners = n;
+    }
+    if let Some(r) = &patch.relay_url {
+        c.relay_url = r.as_deref().map(check_relay_url).transpose()?;
     }
     let c = save(&app, &old, c).await?;
     Ok(answer(StatusCode::OK, view(&app, &c, None).await, false))

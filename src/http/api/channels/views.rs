@@ -41,6 +41,8 @@ pub struct NewChannel {
     pub mp3_kbps: Option<u32>,
     /// Progressive listeners at once; default `live.max_listeners_per_channel`.
     pub max_listeners: Option<u32>,
+    /// Another server's stream (an Icecast mount, `http(s)://…`) to relay as the live source.
+    pub relay_url: Option<String>,
 }
 
 /// `PATCH /v1/channels/{id}`: the fields to change. `playlist_id: null` removes the auto-DJ.
@@ -69,6 +71,10 @@ pub struct ChannelPatch {
     pub mp3_kbps: Option<u32>,
     /// Progressive listeners at once; 0 for the server's cap.
     pub max_listeners: Option<u32>,
+    /// The stream to relay; `null` stops relaying.
+    #[serde(default, deserialize_with = "some")]
+    #[schema(value_type = Option<String>)]
+    pub relay_url: Option<Option<String>>,
 }
 
 fn some<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
@@ -186,6 +192,8 @@ pub struct ChannelView {
     pub mp3_kbps: u32,
     /// Progressive listeners at once (0: the server's cap).
     pub max_listeners: u32,
+    /// The stream it relays as its live source (a password in it is not shown).
+    pub relay_url: Option<String>,
     /// Its Icecast-style mounts by format (`mp3`, `aac`, `opus`, and the `m3u` and `pls`
     /// playlist files): permanent URLs for a public channel; a private one's need `?token=`.
     #[schema(value_type = Object)]
@@ -288,6 +296,7 @@ pub(crate) async fn view(app: &App, c: &Channel, stream_key: Option<String>) -> 
         slug: c.slug.clone(),
         mp3_kbps: c.mp3_kbps,
         max_listeners: c.max_listeners,
+        relay_url: c.relay_url.as_deref().map(without_password),
         mounts: mount_urls(app, c),
         stream_key,
         state: status.state,
@@ -438,6 +447,32 @@ pub(crate) fn check_slug(slug: &str) -> Result<String, Problem> {
         ));
     }
     Ok(slug.to_string())
+}
+
+/// A stream to relay: an `http` or `https` URL of at most 2 048 bytes.
+pub(crate) fn check_relay_url(url: &str) -> Result<String, Problem> {
+    let ok = url.len() <= 2048
+        && (url.starts_with("http://") || url.starts_with("https://"))
+        && reqwest::Url::parse(url).is_ok_and(|u| u.host_str().is_some());
+    if !ok {
+        return Err(Problem::unprocessable(
+            "invalid-field",
+            "relay_url takes an http:// or https:// URL of at most 2048 bytes",
+        ));
+    }
+    Ok(url.to_string())
+}
+
+/// A URL as a channel's view shows it: without the password it may carry, since public channels
+/// are shown to anyone.
+fn without_password(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_string(),
+    }
 }
 
 /// An MP3 bitrate in kb/s; 0 for the server's.
