@@ -608,6 +608,95 @@ async fn plain_hls_in_mpeg_ts_plays_in_ffmpeg_vlc_and_gstreamer() {
     let _ = id;
 }
 
+/// Chromium plays each mount with a plain `<audio src>`, as a station's web page or a browser
+/// opening the URL does: media time advances and the audio is heard.
+#[tokio::test(flavor = "multi_thread")]
+async fn chromium_plays_every_mount_with_audio_src() {
+    let s = Server::start(Db::Sqlite, &[]).await;
+    let (_id, _ff) = live_channel(
+        &s,
+        json!({"title": "Browser", "visibility": "public", "slug": "browser"}),
+    )
+    .await;
+    for ext in ["mp3", "aac", "opus"] {
+        let url = format!("http://{}/listen/browser.{ext}", addr(&s));
+        let out = Command::new("node")
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/browser/audio_src.mjs"
+            ))
+            .args([&url, "5"])
+            .output()
+            .expect("node");
+        let report: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|_| panic!("{ext}: {}", String::from_utf8_lossy(&out.stderr)));
+        assert!(out.status.success(), "{ext}: {report}");
+        assert!(
+            report["advanced"].as_f64().unwrap() > 2.0,
+            "{ext}: {report}"
+        );
+    }
+}
+
+/// 5 000 listeners connecting and dropping, 200 at a time, some after the head, some after a
+/// few bytes, some at once: each gets 200 (or 503 past the cap), nothing stays counted, and a
+/// listener after them plays.
+#[tokio::test(flavor = "multi_thread")]
+async fn five_thousand_listeners_connecting_and_dropping_leave_nothing_behind() {
+    let s = Server::start(Db::Sqlite, &[]).await;
+    let (id, _ff) = live_channel(
+        &s,
+        json!({"title": "Churn", "visibility": "public", "slug": "churn"}),
+    )
+    .await;
+    let target = addr(&s);
+    let refused = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let sem = std::sync::Arc::new(tokio::sync::Semaphore::new(200));
+    let mut tasks = Vec::new();
+    for i in 0..5000u32 {
+        let permit = sem.clone().acquire_owned().await.unwrap();
+        let (target, refused) = (target.clone(), refused.clone());
+        tasks.push(tokio::spawn(async move {
+            let _permit = permit;
+            let Ok(mut c) = tokio::net::TcpStream::connect(&target).await else {
+                refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                return;
+            };
+            let ext = ["mp3", "aac", "opus"][i as usize % 3];
+            let req =
+                format!("GET /listen/churn.{ext} HTTP/1.1\r\nHost: x\r\nIcy-MetaData: 1\r\n\r\n");
+            if i % 4 == 0 {
+                // Drops as soon as the request is sent.
+                let _ = c.write_all(req.as_bytes()).await;
+                return;
+            }
+            if c.write_all(req.as_bytes()).await.is_err() {
+                return;
+            }
+            let mut buf = vec![0u8; 4096];
+            let n = c.read(&mut buf).await.unwrap_or(0);
+            let head = String::from_utf8_lossy(&buf[..n]);
+            assert!(
+                head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.1 503") || n == 0,
+                "{head}"
+            );
+            if i % 4 == 2 {
+                let _ = c.read(&mut buf).await;
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(refused.load(std::sync::atomic::Ordering::Relaxed), 0);
+    for ext in ["mp3", "aac", "opus"] {
+        wait_listeners(&s, &id, ext, 0).await;
+    }
+    let rms = ffmpeg_listen(&format!("http://{target}/listen/churn.mp3"), 2);
+    assert!(rms > 0.01, "a listener after the churn plays: RMS {rms}");
+    assert!(!s.log().contains("panicked"), "{}", s.log());
+}
+
 /// A listener that never reads is cut off once it is `listener_queue_bytes` behind, its
 /// connection closed; one that reads is unaffected.
 #[tokio::test(flavor = "multi_thread")]
