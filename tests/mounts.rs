@@ -550,33 +550,9 @@ async fn plain_hls_in_mpeg_ts_plays_in_ffmpeg_vlc_and_gstreamer() {
     let rms = ffmpeg_listen(&master, 8);
     assert!(rms > 0.01, "ffmpeg: RMS {rms}");
     let shared = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(
-        shared.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o777),
-    )
-    .unwrap();
-    let wav = shared.path().join("vlc.wav");
-    let mut cmd = Command::new(if running_as_root() { "setpriv" } else { "cvlc" });
-    if running_as_root() {
-        cmd.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "env"])
-            .arg(format!("HOME={}", shared.path().display()))
-            .arg("cvlc");
-    }
-    let out = cmd
-        .args(["-q", "--no-video", "--run-time=8", "--play-and-exit", "--sout"])
-        .arg(format!(
-            "#transcode{{acodec=s16l,channels=2,samplerate=48000}}:std{{access=file,mux=wav,dst={}}}",
-            wav.display()
-        ))
-        .arg(&master)
-        .output()
-        .expect("cvlc");
+    let (wav, log) = vlc_wav(&master, 8, shared.path());
     let rms = wav_rms_whole(&wav);
-    assert!(
-        rms > 0.01,
-        "vlc: RMS {rms}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(rms > 0.01, "vlc: RMS {rms}: {log}");
     let wav = dir.path().join("gst.wav");
     // playbin, stopped with an interrupt after 20 s, which `-e` turns into an end of stream so
     // that the WAV file is finished.
@@ -804,39 +780,11 @@ async fn mpv_vlc_and_gstreamer_play_the_mp3_mount() {
     let rms = wav_rms(&wav);
     assert!(rms > 0.01, "mpv: RMS {rms}: {log}");
 
-    // VLC (cvlc) writes what it decodes to a WAV file. VLC refuses to run as root: it runs as
-    // `nobody`, into a folder it may write.
+    // VLC (cvlc) writes what it decodes to a WAV file.
     let shared = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(
-        shared.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o777),
-    )
-    .unwrap();
-    let wav = shared.path().join("vlc.wav");
-    let vlc = |cmd: &mut Command| {
-        if running_as_root() {
-            cmd.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "env"])
-                .arg(format!("HOME={}", shared.path().display()))
-                .arg("cvlc");
-        }
-    };
-    let mut cmd = Command::new(if running_as_root() { "setpriv" } else { "cvlc" });
-    vlc(&mut cmd);
-    let out = cmd
-        .args(["-q", "--no-video", "--run-time=4", "--play-and-exit", "--sout"])
-        .arg(format!(
-            "#transcode{{acodec=s16l,channels=2,samplerate=48000}}:std{{access=file,mux=wav,dst={}}}",
-            wav.display()
-        ))
-        .arg(&url)
-        .output()
-        .expect("cvlc");
+    let (wav, log) = vlc_wav(&url, 4, shared.path());
     let rms = wav_rms(&wav);
-    assert!(
-        rms > 0.01,
-        "vlc: RMS {rms}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(rms > 0.01, "vlc: RMS {rms}: {log}");
 
     // GStreamer: souphttpsrc with ICY metadata, decoded; the tags show the title.
     let wav = dir.path().join("gst.wav");
@@ -876,6 +824,31 @@ async fn mpv_vlc_and_gstreamer_play_the_mp3_mount() {
 }
 
 /// Whether the tests run as root (VLC then runs as `nobody`).
+/// What VLC (`cvlc`) decodes of `url` in `seconds`, written to a WAV file in `dir`. VLC refuses
+/// to run as root: it then runs as `nobody`, and `dir` must be writable by anyone.
+fn vlc_wav(url: &str, seconds: u32, dir: &std::path::Path) -> (std::path::PathBuf, String) {
+    std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let wav = dir.join("vlc.wav");
+    let mut cmd = Command::new(if running_as_root() { "setpriv" } else { "cvlc" });
+    if running_as_root() {
+        cmd.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "env"])
+            .arg(format!("HOME={}", dir.display()))
+            .arg("cvlc");
+    }
+    let out = cmd
+        .args(["-q", "--no-video", "--play-and-exit"])
+        .arg(format!("--run-time={seconds}"))
+        .arg("--sout")
+        .arg(format!(
+            "#transcode{{acodec=s16l,channels=2,samplerate=48000}}:std{{access=file,mux=wav,dst={}}}",
+            wav.display()
+        ))
+        .arg(url)
+        .output()
+        .expect("cvlc");
+    (wav, String::from_utf8_lossy(&out.stderr).to_string())
+}
+
 fn running_as_root() -> bool {
     Command::new("id")
         .arg("-u")
@@ -883,7 +856,6 @@ fn running_as_root() -> bool {
         .is_ok_and(|o| o.stdout.starts_with(b"0\n"))
 }
 
-/// RMS of a WAV file, decoded by ffmpeg.
 /// RMS of a whole WAV file: a live HLS player starts at the channel's first segment, whose
 /// first second may be the silence before the source joined.
 fn wav_rms_whole(path: &std::path::Path) -> f64 {
@@ -903,6 +875,7 @@ fn wav_rms_whole(path: &std::path::Path) -> f64 {
     (samples.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>() / samples.len() as f64).sqrt()
 }
 
+/// RMS of a WAV file's first second, decoded by ffmpeg.
 fn wav_rms(path: &std::path::Path) -> f64 {
     assert!(path.exists(), "{} was not written", path.display());
     ffmpeg_listen(path.to_str().unwrap(), 1)

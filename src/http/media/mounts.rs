@@ -284,6 +284,16 @@ pub(super) struct Access {
     revoked: Option<CancellationToken>,
 }
 
+impl Access {
+    /// For as long as the listener stays.
+    fn open() -> Access {
+        Access {
+            expires: None,
+            revoked: None,
+        }
+    }
+}
+
 /// Listener tokens in use on this node, by id: revoking one ends its streams at once.
 static IN_USE: std::sync::LazyLock<dashmap::DashMap<u128, CancellationToken>> =
     std::sync::LazyLock::new(dashmap::DashMap::new);
@@ -303,10 +313,7 @@ pub(super) async fn admit(
     token: Option<&str>,
 ) -> Result<Access, Response> {
     if row.public {
-        return Ok(Access {
-            expires: None,
-            revoked: None,
-        });
+        return Ok(Access::open());
     }
     let now = util::now_secs();
     let tokens = &app.auth.tokens;
@@ -343,7 +350,10 @@ pub(super) async fn admit(
     })
 }
 
-/// What the station's URL authentication answers for a listener without a token.
+/// Icecast's URL authentication (`listener_add`) of a listener without a token: a form POST
+/// naming the mount (with the query, where paywalls put their credentials), the client's
+/// address and user agent. A `200` with `icecast-auth-user: 1` admits; any other answer
+/// refuses (403); none within 5 s is 503.
 async fn url_auth(
     app: &App,
     url: &str,
@@ -352,43 +362,6 @@ async fn url_auth(
     headers: &HeaderMap,
     client: SocketAddr,
 ) -> Result<Access, Response> {
-    match listener_auth(app, url, file, uri, headers, client).await {
-        Ok(true) => Ok(Access {
-            expires: None,
-            revoked: None,
-        }),
-        Ok(false) => Err(Problem::new(
-            StatusCode::FORBIDDEN,
-            "listener-refused",
-            "Forbidden",
-            "the station's listener authentication refused this request",
-        )
-        .into_response()),
-        Err(e) => {
-            tracing::warn!(error = %e, "listener authentication failed");
-            Err(Problem::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "listener-auth-unavailable",
-                "Service Unavailable",
-                "the station's listener authentication did not answer: try again shortly",
-            )
-            .retry_after(5)
-            .into_response())
-        }
-    }
-}
-
-/// Icecast's URL authentication (`listener_add`): a form POST naming the mount (with the
-/// query, where paywalls put their credentials), the client's address and user agent. A `200`
-/// with `icecast-auth-user: 1` admits; any other answer refuses.
-async fn listener_auth(
-    app: &App,
-    url: &str,
-    file: &str,
-    uri: &Uri,
-    headers: &HeaderMap,
-    client: SocketAddr,
-) -> Result<bool, reqwest::Error> {
     static HTTP: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
     let http = HTTP.get_or_init(|| {
         reqwest::Client::builder()
@@ -422,11 +395,34 @@ async fn listener_auth(
         ("ip", &client.ip().to_string()),
         ("agent", agent),
     ];
-    let r = http.post(url).form(&form).send().await?;
-    Ok(r.status() == StatusCode::OK
+    let r = match http.post(url).form(&form).send().await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(error = %e, "listener authentication failed");
+            return Err(Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "listener-auth-unavailable",
+                "Service Unavailable",
+                "the station's listener authentication did not answer: try again shortly",
+            )
+            .retry_after(5)
+            .into_response());
+        }
+    };
+    let admitted = r.status() == StatusCode::OK
         && r.headers()
             .get("icecast-auth-user")
-            .is_some_and(|v| v.as_bytes().trim_ascii() == b"1"))
+            .is_some_and(|v| v.as_bytes().trim_ascii() == b"1");
+    if !admitted {
+        return Err(Problem::new(
+            StatusCode::FORBIDDEN,
+            "listener-refused",
+            "Forbidden",
+            "the station's listener authentication refused this request",
+        )
+        .into_response());
+    }
+    Ok(Access::open())
 }
 
 /// The channel a mount name gives: its id, or its slug.
