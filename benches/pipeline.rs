@@ -84,6 +84,14 @@ fn stages(c: &mut Criterion) {
             .unwrap()
         })
     });
+    // The progressive mounts' MP3 (LAME, CBR), encoded while a channel's .mp3 has listeners.
+    g.bench_function("encode_mp3_128", |b| {
+        b.iter(|| {
+            let mut e = veza_codecs::Mp3Encoder::new(SampleRate::LOSSY, 2, 128_000).unwrap();
+            let delay = e.delay() as u32;
+            encode_aligned(&mut e, &pcm48, plan.priming_for(1152, delay)).unwrap()
+        })
+    });
     let encoded = encode_aligned(
         &mut OpusEncoder::new(2, 96_000).unwrap(),
         &pcm48,
