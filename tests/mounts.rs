@@ -673,6 +673,61 @@ async fn five_thousand_listeners_connecting_and_dropping_leave_nothing_behind() 
     assert!(!s.log().contains("panicked"), "{}", s.log());
 }
 
+/// GStreamer's `playbin` and `playbin3` play a live channel's LL-HLS in real time with a
+/// clock-synced sink: a `level` element before `fakesink sync=true` reports the audio every
+/// half second of running time, heard, for as long as it runs. (A WAV file written through
+/// `wavenc ! filesink` is no measure here: `wavenc` restarts the segment at zero while the
+/// buffers keep the channel's timeline, so a synced `filesink` waits that long.)
+#[tokio::test(flavor = "multi_thread")]
+async fn gstreamer_plays_live_ll_hls_with_a_clock_synced_sink() {
+    let s = Server::start(Db::Sqlite, &[]).await;
+    let (id, _ff) = live_channel(&s, json!({"title": "GStreamer"})).await;
+    // Some seconds on air first, so that the timeline does not start at the player's zero.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let (_, master) = playback(&s, &id).await;
+    for playbin in ["playbin", "playbin3"] {
+        let out = Command::new("timeout")
+            .args([
+                "-k",
+                "3",
+                "-s",
+                "INT",
+                "12",
+                "gst-launch-1.0",
+                "-m",
+                playbin,
+            ])
+            .arg(format!("uri={master}"))
+            .arg("audio-sink=audioconvert ! level interval=500000000 ! fakesink sync=true")
+            .output()
+            .expect("gst-launch-1.0");
+        let log = String::from_utf8_lossy(&out.stdout);
+        // running-time and the left channel's RMS (dB) of each half second rendered.
+        let levels: Vec<(u64, f64)> = log
+            .lines()
+            .filter(|l| l.contains("level, endtime"))
+            .filter_map(|l| {
+                let running = l.split("running-time=(guint64)").nth(1)?;
+                let running: u64 = running.split(',').next()?.parse().ok()?;
+                let rms = l.split("rms=(GValueArray)< ").nth(1)?;
+                let rms: f64 = rms.split(',').next()?.trim().parse().ok()?;
+                Some((running, rms))
+            })
+            .collect();
+        assert!(
+            levels.len() >= 10,
+            "{playbin}: {} half seconds rendered: {log}",
+            levels.len()
+        );
+        assert!(
+            levels.windows(2).all(|w| w[1].0 > w[0].0),
+            "{playbin}: running time moves on: {levels:?}"
+        );
+        let heard = levels.iter().filter(|(_, rms)| *rms > -50.0).count();
+        assert!(heard * 2 >= levels.len(), "{playbin}: {levels:?}");
+    }
+}
+
 /// A listener that never reads is cut off once it is `listener_queue_bytes` behind, its
 /// connection closed; one that reads is unaffected.
 #[tokio::test(flavor = "multi_thread")]
