@@ -17,7 +17,7 @@ pub mod semantics;
 
 use api::tracks::{self, upload};
 use api::{channels, events, playback, playlists, public, tus};
-use media::{delivery, icecast_admin, live, mounts, stitch, webapp, webrtc};
+use media::{delivery, icecast_admin, live, mounts, stitch, ts, webapp, webrtc};
 
 pub use openapi::ApiDoc;
 pub use problem::Problem;
@@ -57,6 +57,7 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(stitch::routes())
         .merge(live::routes())
         .merge(mounts::routes())
+        .merge(ts::routes())
         .merge(icecast_admin::routes())
         .merge(webrtc::routes().layer(axum::middleware::from_fn_with_state(
             app.clone(),

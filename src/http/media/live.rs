@@ -86,9 +86,6 @@ async fn top(
     uri: Uri,
     method: Method,
 ) -> Response {
-    if file == super::ts::MASTER_TS {
-        return super::ts::master(&app, &id, &uri, &method).await;
-    }
     let (ch, token) = match channel(&app, &id, &uri).await {
         Ok(c) => c,
         Err(r) => return r,
@@ -123,9 +120,6 @@ async fn nested(
     method: Method,
     headers: HeaderMap,
 ) -> Response {
-    if rendition == super::ts::TS_DIR {
-        return super::ts::file(&app, &id, &file, &uri, &method, &headers).await;
-    }
     let (ch, token) = match channel(&app, &id, &uri).await {
         Ok(c) => c,
         Err(r) => return r,

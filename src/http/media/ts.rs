@@ -13,15 +13,19 @@ use crate::http::problem::Problem;
 use crate::live::ts::TsStream;
 use crate::live::Channel;
 use crate::objects::Object;
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, Uri};
 use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
 use std::sync::Arc;
 
-/// The multivariant playlist's name.
-pub const MASTER_TS: &str = "master_ts.m3u8";
-
-/// The rendition directory of the TS playlist and segments.
-pub const TS_DIR: &str = "ts";
+pub(in crate::http) fn routes() -> Router<Arc<App>> {
+    // Static segments win over the LL-HLS routes' `{file}` and `{rendition}` at the same place.
+    Router::new()
+        .route("/hls/live/{channel}/master_ts.m3u8", get(master))
+        .route("/hls/live/{channel}/ts/{file}", get(file))
+}
 
 /// The channel's TS rendition, checked for access, with the query its URIs carry.
 async fn open(
@@ -80,15 +84,20 @@ fn scope(public: bool) -> &'static str {
 }
 
 /// `master_ts.m3u8`: one variant, AAC-LC in TS.
-pub(super) async fn master(app: &App, id: &str, uri: &Uri, method: &Method) -> Response {
-    let (_, ts, query, public) = match open(app, id, uri).await {
+async fn master(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    uri: Uri,
+    method: Method,
+) -> Response {
+    let (_, ts, query, public) = match open(&app, &id, &uri).await {
         Ok(t) => t,
         Err(r) => return r,
     };
     let text = format!(
         "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-INDEPENDENT-SEGMENTS\n\
          #EXT-X-STREAM-INF:BANDWIDTH={},AVERAGE-BANDWIDTH={},CODECS=\"mp4a.40.2\"\n\
-         {TS_DIR}/index.m3u8{query}\n",
+         ts/index.m3u8{query}\n",
         // MPEG-TS costs about 13 % over the AAC (packet and PES headers, stuffing, tables).
         u64::from(ts.bitrate) * 5 / 4,
         u64::from(ts.bitrate) * 23 / 20,
@@ -102,15 +111,14 @@ pub(super) async fn master(app: &App, id: &str, uri: &Uri, method: &Method) -> R
 }
 
 /// `ts/index.m3u8` and `ts/seg_{n}.ts`.
-pub(super) async fn file(
-    app: &App,
-    id: &str,
-    file: &str,
-    uri: &Uri,
-    method: &Method,
-    headers: &HeaderMap,
+async fn file(
+    State(app): State<Arc<App>>,
+    Path((id, file)): Path<(String, String)>,
+    uri: Uri,
+    method: Method,
+    headers: HeaderMap,
 ) -> Response {
-    let (ch, ts, query, public) = match open(app, id, uri).await {
+    let (ch, ts, query, public) = match open(&app, &id, &uri).await {
         Ok(t) => t,
         Err(r) => return r,
     };
@@ -148,7 +156,7 @@ pub(super) async fn file(
         Some(data) => {
             let etag = HeaderValue::from_str(&format!("\"{}-ts-{n}\"", ch.id))
                 .expect("a quoted id and number");
-            immutable(app, Object { data, etag }, "video/mp2t", head, headers)
+            immutable(&app, Object { data, etag }, "video/mp2t", head, &headers)
         }
         None => Problem::not_found(format!(
             "segment {n} is not (or no longer) in the channel's window"
