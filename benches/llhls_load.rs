@@ -11,22 +11,12 @@
 
 mod common;
 
-use common::{cpu_seconds, percentile};
+use common::{cpu_seconds, percentile, rss_mb};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const PARTS_PER_SEGMENT: u32 = 6;
-
-fn rss_mb(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .unwrap_or(0.0)
-        / 1024.0
-}
 
 /// The last part in a playlist: (msn, index).
 fn last_part(text: &str) -> Option<(u64, u32)> {
@@ -52,14 +42,10 @@ fn next(p: (u64, u32)) -> (u64, u32) {
 
 #[tokio::main]
 async fn main() {
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| a != "--bench")
-        .collect();
-    if args.len() < 4 {
-        eprintln!("usage: llhls_load MEDIA_PLAYLIST_URL LISTENERS SECONDS SERVER_PID");
-        std::process::exit(2);
-    }
+    let args = common::args(
+        4,
+        "llhls_load MEDIA_PLAYLIST_URL LISTENERS SECONDS SERVER_PID",
+    );
     let url = args[0].clone();
     assert!(url.starts_with("http://127.0.0.1"), "loopback only");
     let listeners: usize = args[1].parse().expect("listeners");

@@ -14,22 +14,12 @@
 
 mod common;
 
-use common::{cpu_seconds, percentile};
+use common::{cpu_seconds, percentile, rss_mb};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-
-fn rss_mb(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .unwrap_or(0.0)
-        / 1024.0
-}
 
 #[derive(Default)]
 struct Counts {
@@ -117,14 +107,10 @@ async fn listen(
 
 #[tokio::main]
 async fn main() {
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| a != "--bench")
-        .collect();
-    if args.len() < 4 {
-        eprintln!("usage: progressive_load URL LISTENERS SECONDS SERVER_PID [RAMP_SECONDS]");
-        std::process::exit(2);
-    }
+    let args = common::args(
+        4,
+        "progressive_load URL LISTENERS SECONDS SERVER_PID [RAMP_SECONDS]",
+    );
     let url = args[0].clone();
     let rest = url
         .strip_prefix("http://127.0.0.1:")

@@ -102,16 +102,10 @@ fn next_part(playlist: &str) -> Option<(u64, u64, f64)> {
 
 #[tokio::main]
 async fn main() {
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| a != "--bench")
-        .collect();
-    if args.len() < 8 {
-        eprintln!(
-            "usage: protocols get|reload URL h1|h2|h3 CONNECTIONS STREAMS SECONDS SERVER_PID CERT"
-        );
-        std::process::exit(2);
-    }
+    let args = common::args(
+        8,
+        "protocols get|reload URL h1|h2|h3 CONNECTIONS STREAMS SECONDS SERVER_PID CERT",
+    );
     let (mode, url, protocol) = (args[0].clone(), args[1].clone(), args[2].clone());
     assert!(url.starts_with("https://127.0.0.1:"), "loopback only");
     let connections: usize = args[3].parse().expect("connections");
