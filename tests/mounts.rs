@@ -686,46 +686,45 @@ async fn gstreamer_plays_live_ll_hls_with_a_clock_synced_sink() {
     tokio::time::sleep(Duration::from_secs(5)).await;
     let (_, master) = playback(&s, &id).await;
     for playbin in ["playbin", "playbin3"] {
-        let out = Command::new("timeout")
-            .args([
-                "-k",
-                "3",
-                "-s",
-                "INT",
-                "12",
-                "gst-launch-1.0",
-                "-m",
-                playbin,
-            ])
-            .arg(format!("uri={master}"))
-            .arg("audio-sink=audioconvert ! level interval=500000000 ! fakesink sync=true")
-            .output()
-            .expect("gst-launch-1.0");
-        let log = String::from_utf8_lossy(&out.stdout);
-        // running-time and the left channel's RMS (dB) of each half second rendered.
-        let levels: Vec<(u64, f64)> = log
-            .lines()
-            .filter(|l| l.contains("level, endtime"))
-            .filter_map(|l| {
-                let running = l.split("running-time=(guint64)").nth(1)?;
-                let running: u64 = running.split(',').next()?.parse().ok()?;
-                let rms = l.split("rms=(GValueArray)< ").nth(1)?;
-                let rms: f64 = rms.split(',').next()?.trim().parse().ok()?;
-                Some((running, rms))
-            })
-            .collect();
-        assert!(
-            levels.len() >= 10,
-            "{playbin}: {} half seconds rendered: {log}",
-            levels.len()
-        );
-        assert!(
-            levels.windows(2).all(|w| w[1].0 > w[0].0),
-            "{playbin}: running time moves on: {levels:?}"
-        );
-        let heard = levels.iter().filter(|(_, rms)| *rms > -50.0).count();
-        assert!(heard * 2 >= levels.len(), "{playbin}: {levels:?}");
+        gst_plays_in_real_time(playbin, &master, 12, 10);
     }
+}
+
+/// Plays `uri` for `seconds` with GStreamer's `playbin` (or `playbin3`) into a clock-synced
+/// sink, and checks that at least `half_seconds` of audio were rendered, one after another in
+/// running time, and heard: a `level` element before `fakesink sync=true` reports each.
+fn gst_plays_in_real_time(playbin: &str, uri: &str, seconds: u32, half_seconds: usize) {
+    let out = Command::new("timeout")
+        .args(["-k", "3", "-s", "INT", &seconds.to_string()])
+        .args(["gst-launch-1.0", "-m", playbin])
+        .arg(format!("uri={uri}"))
+        .arg("audio-sink=audioconvert ! level interval=500000000 ! fakesink sync=true")
+        .output()
+        .expect("gst-launch-1.0");
+    let log = String::from_utf8_lossy(&out.stdout);
+    // running-time and the left channel's RMS (dB) of each half second rendered.
+    let levels: Vec<(u64, f64)> = log
+        .lines()
+        .filter(|l| l.contains("level, endtime"))
+        .filter_map(|l| {
+            let running = l.split("running-time=(guint64)").nth(1)?;
+            let running: u64 = running.split(',').next()?.parse().ok()?;
+            let rms = l.split("rms=(GValueArray)< ").nth(1)?;
+            let rms: f64 = rms.split(',').next()?.trim().parse().ok()?;
+            Some((running, rms))
+        })
+        .collect();
+    assert!(
+        levels.len() >= half_seconds,
+        "{playbin}: {} half seconds rendered: {log}",
+        levels.len()
+    );
+    assert!(
+        levels.windows(2).all(|w| w[1].0 > w[0].0),
+        "{playbin}: running time moves on: {levels:?}"
+    );
+    let heard = levels.iter().filter(|(_, rms)| *rms > -50.0).count();
+    assert!(heard * 2 >= levels.len(), "{playbin}: {levels:?}");
 }
 
 /// A listener that never reads is cut off once it is `listener_queue_bytes` behind, its
@@ -803,7 +802,7 @@ async fn a_listener_that_never_reads_is_cut_off() {
 }
 
 /// The players radio listeners use play the MP3 mount and show its title: mpv, VLC and
-/// GStreamer's souphttpsrc.
+/// GStreamer's souphttpsrc; GStreamer's playbin plays it in real time.
 #[tokio::test(flavor = "multi_thread")]
 async fn mpv_vlc_and_gstreamer_play_the_mp3_mount() {
     let s = Server::start(Db::Sqlite, &[]).await;
@@ -875,10 +874,11 @@ async fn mpv_vlc_and_gstreamer_play_the_mp3_mount() {
     );
     let rms = wav_rms(&wav);
     assert!(rms > 0.01, "gstreamer: RMS {rms}");
+    // GStreamer's playbin plays it in real time into a clock-synced sink.
+    gst_plays_in_real_time("playbin", &url, 10, 8);
     drop(id);
 }
 
-/// Whether the tests run as root (VLC then runs as `nobody`).
 /// What VLC (`cvlc`) decodes of `url` in `seconds`, written to a WAV file in `dir`. VLC refuses
 /// to run as root: it then runs as `nobody`, and `dir` must be writable by anyone.
 fn vlc_wav(url: &str, seconds: u32, dir: &std::path::Path) -> (std::path::PathBuf, String) {
@@ -904,6 +904,7 @@ fn vlc_wav(url: &str, seconds: u32, dir: &std::path::Path) -> (std::path::PathBu
     (wav, String::from_utf8_lossy(&out.stderr).to_string())
 }
 
+/// Whether the tests run as root (VLC then runs as `nobody`).
 fn running_as_root() -> bool {
     Command::new("id")
         .arg("-u")
