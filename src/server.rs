@@ -157,6 +157,7 @@ impl Server {
         if config.live.node_id.is_empty() {
             config.live.node_id = node_identity(&config.server.data_dir, &public_url)?;
         }
+        let queue = Arc::new(Queue::new());
         let live = Arc::new(crate::live::Live::new(
             config.live.clone(),
             public_url.clone(),
@@ -167,6 +168,8 @@ impl Server {
             outbox.clone(),
             metrics.clone(),
             shutdown.clone(),
+            queue.clone(),
+            config.server.data_dir.join("recordings"),
         ));
         let webrtc =
             crate::webrtc::WebRtc::bind(config.live.clone(), metrics.clone(), shutdown.clone())
@@ -190,7 +193,7 @@ impl Server {
                 storage.clone(),
                 Duration::from_secs(config.delivery.listener_idle_seconds),
             )),
-            queue: Arc::new(Queue::new()),
+            queue,
             outbox,
             objects: crate::objects::cache(config.delivery.cache_bytes),
             metrics,
@@ -295,6 +298,7 @@ impl Server {
             auth: app.auth.clone(),
             metrics: app.metrics.clone(),
             limits: app.config.limits.clone(),
+            stats_retention_days: app.config.live.stats_retention_days,
             shutdown: app.shutdown.clone(),
         }));
         tasks.spawn(crate::dispatch::dispatcher(Dispatcher {
@@ -325,6 +329,9 @@ impl Server {
             "accepting"
         );
         tasks.spawn(crate::live::supervisor(app.live.clone()));
+        // Shows a crash interrupted are published once, from what was received.
+        let recorders = app.live.recorders.clone();
+        tasks.spawn(async move { recorders.recover().await });
         let ingest = Arc::new(crate::icecast::Ingest {
             live: app.live.clone(),
             auth: app.auth.clone(),

@@ -1,6 +1,7 @@
 //! `sweep`: the housekeeping driver. Every five seconds it drops idle listener sessions, forgets
-//! full rate-limit buckets, expired idempotency keys and expired resumable uploads; at start and
-//! every ten minutes it removes what interrupted writes left in storage.
+//! full rate-limit buckets, expired idempotency keys and expired resumable uploads, and stores the
+//! tracks' plays counted since; at start and every ten minutes it removes what interrupted writes
+//! left in storage, and statistics past their retention.
 
 use crate::auth::Auth;
 use crate::catalog::Catalog;
@@ -28,6 +29,8 @@ pub struct Sweeper {
     pub metrics: Arc<Metrics>,
     /// `[limits]`: idempotency and upload expiry.
     pub limits: config::Limits,
+    /// `live.stats_retention_days`.
+    pub stats_retention_days: u64,
     /// Cancelled at shutdown.
     pub shutdown: CancellationToken,
 }
@@ -45,8 +48,18 @@ pub async fn sweeper(s: Sweeper) {
             last_leftovers = Some(Instant::now());
             let expiry = Duration::from_secs(s.limits.upload_expiration_seconds);
             leftovers(&*s.store, &s.storage, expiry).await;
+            let keep = s.stats_retention_days.saturating_mul(86_400_000) as i64;
+            if let Err(e) = s.store.forget_stats(util::now_ms() - keep).await {
+                tracing::warn!(error = %e, "forgetting old statistics and history");
+            }
         }
         let n = s.catalog.listeners.sweep(Instant::now());
+        let day = util::now_ms() - util::now_ms().rem_euclid(86_400_000);
+        for (track, plays) in s.catalog.listeners.take_plays() {
+            if let Err(e) = s.store.add_plays(track, day, plays).await {
+                tracing::warn!(track = %track, error = %e, "storing a track's plays failed");
+            }
+        }
         s.metrics.listeners.set(n as i64);
         s.auth.limits.sweep();
         let now = util::now_ms();

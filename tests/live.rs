@@ -633,15 +633,7 @@ async fn hls_js_plays_live_across_a_takeover_and_back_with_now_playing_cues() {
     let on = wait_for(&s, &id, "/state", "autodj").await;
     let track_title = on["now_playing"]["title"].as_str().unwrap().to_string();
     let (_, master) = playback(&s, &id).await;
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/live.mjs");
-    let browser = Command::new("node")
-        .arg(&script)
-        .arg(&master)
-        .arg("30")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("node");
+    let browser = hls_js_live(&master, 30);
     // Takeover after 8 s with a title, hand back after 10 s of live.
     tokio::time::sleep(Duration::from_secs(8)).await;
     let mut ff = ffmpeg_source(&s, &id, &key, &track_mp3(), "mp3");
@@ -650,20 +642,7 @@ async fn hls_js_plays_live_across_a_takeover_and_back_with_now_playing_cues() {
     tokio::time::sleep(Duration::from_secs(10)).await;
     ff.stop();
     wait_for(&s, &id, "/state", "autodj").await;
-    let out = tokio::task::spawn_blocking(move || browser.wait_with_output())
-        .await
-        .unwrap()
-        .expect("node");
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
-        panic!(
-            "{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    eprintln!("hls.js live report: {report}");
-    assert!(out.status.success(), "{report}");
-    assert_eq!(report["errors"], json!([]), "{report}");
+    let report = hls_js_report(browser).await;
     // hls.js joins within a second of the channel starting, before its first segment is whole:
     // one stall while it fills its buffer is allowed there, none across the takeover (at 8 s)
     // or the hand-back.

@@ -451,3 +451,120 @@ async fn sqlite_claims_never_collide() {
 async fn postgres_claims_never_collide() {
     concurrent_claims(postgres().await).await;
 }
+
+/// Station data: programme versions, history, recordings, listener minutes and plays.
+async fn station(s: Arc<dyn MetadataStore>) {
+    use veza_stream::store::{ChannelId, HistoryItem, ListenerMinute, Recording};
+    let ch = ChannelId::new();
+    // The programme: version 0 is "none"; a stale expected version writes nothing.
+    assert_eq!(s.schedule(ch).await.unwrap(), None);
+    assert_eq!(
+        s.put_schedule(ch, "{\"a\":1}", Some(0), 1).await.unwrap(),
+        Some(1)
+    );
+    assert_eq!(
+        s.put_schedule(ch, "{\"a\":2}", Some(0), 2).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        s.put_schedule(ch, "{\"a\":3}", None, 3).await.unwrap(),
+        Some(2)
+    );
+    assert_eq!(s.schedule(ch).await.unwrap(), Some(("{\"a\":3}".into(), 2)));
+    // History: each item on air closes the one before.
+    let item = |title: &str, at: i64| HistoryItem {
+        id: uuid::Uuid::now_v7(),
+        channel_id: ch,
+        kind: "track".into(),
+        title: title.into(),
+        artist: None,
+        track_id: Some(TrackId::new()),
+        started_at: at,
+        ended_at: None,
+        listeners: 3,
+    };
+    for (i, t) in ["one", "two", "three"].iter().enumerate() {
+        s.on_air(ch, i as i64 * 1000, Some(&item(t, i as i64 * 1000)))
+            .await
+            .unwrap();
+    }
+    s.on_air(ch, 5000, None).await.unwrap();
+    let h = s.history(ch, None, 2).await.unwrap();
+    assert_eq!(
+        h.iter()
+            .map(|x| (x.title.as_str(), x.ended_at))
+            .collect::<Vec<_>>(),
+        vec![("three", Some(5000)), ("two", Some(2000))]
+    );
+    let older = s.history(ch, Some(h[1].id), 10).await.unwrap();
+    assert_eq!(older.len(), 1);
+    assert_eq!(
+        (older[0].title.as_str(), older[0].ended_at),
+        ("one", Some(1000))
+    );
+    // Recordings.
+    let mut r = Recording {
+        id: uuid::Uuid::now_v7(),
+        channel_id: ch,
+        owner: "alice".into(),
+        title: "Show".into(),
+        state: "recording".into(),
+        reason: None,
+        track_id: None,
+        started_at: 10,
+        ended_at: None,
+        seconds: 0.0,
+    };
+    s.create_recording(&r).await.unwrap();
+    r.state = "published".into();
+    r.track_id = Some(TrackId::new());
+    r.ended_at = Some(20);
+    r.seconds = 12.5;
+    s.update_recording(&r).await.unwrap();
+    assert_eq!(s.recording(r.id).await.unwrap(), Some(r.clone()));
+    assert_eq!(s.recordings(ch, None, 10).await.unwrap(), vec![r]);
+    // Listener minutes are replaced when written again; plays add up.
+    let minute = |peak: i64| ListenerMinute {
+        channel_id: ch,
+        minute: 60_000,
+        dimension: "protocol".into(),
+        name: "hls".into(),
+        peak,
+        mean: 1.5,
+        sessions: 2,
+    };
+    s.add_listener_minutes(&[minute(2)]).await.unwrap();
+    s.add_listener_minutes(&[minute(4)]).await.unwrap();
+    assert_eq!(
+        s.listener_minutes(ch, 0, 120_000).await.unwrap(),
+        vec![minute(4)]
+    );
+    let t = TrackId::new();
+    s.add_plays(t, 86_400_000, 2).await.unwrap();
+    s.add_plays(t, 86_400_000, 1).await.unwrap();
+    assert_eq!(
+        s.plays(t, 0, 2 * 86_400_000).await.unwrap(),
+        vec![(86_400_000, 3)]
+    );
+    // Retention forgets what is older, and a deleted channel's station data goes.
+    assert!(s.forget_stats(100_000_000).await.unwrap() >= 4);
+    assert!(s
+        .listener_minutes(ch, 0, i64::MAX)
+        .await
+        .unwrap()
+        .is_empty());
+    s.forget_station(ch).await.unwrap();
+    assert_eq!(s.schedule(ch).await.unwrap(), None);
+    assert!(s.recordings(ch, None, 10).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn sqlite_store_station() {
+    let (s, _dir) = sqlite().await;
+    station(s).await;
+}
+
+#[tokio::test]
+async fn postgres_store_station() {
+    station(postgres().await).await;
+}

@@ -340,6 +340,10 @@ pub struct Live {
     /// a form POST (`action=listener_add`, `mount` with the query, `ip`, `agent`, …) whose
     /// `200` with `icecast-auth-user: 1` admits. Empty: off.
     pub listener_auth_url: String,
+    /// A recorded live show longer than this goes on in a new recording (and track).
+    pub record_max_seconds: u64,
+    /// Listener statistics and song history older than this many days are deleted.
+    pub stats_retention_days: u64,
 }
 
 impl Default for Live {
@@ -368,6 +372,8 @@ impl Default for Live {
             max_listeners: 20_000,
             max_listeners_per_channel: 0,
             listener_auth_url: String::new(),
+            record_max_seconds: 6 * 3600,
+            stats_retention_days: 400,
         }
     }
 }

@@ -16,7 +16,7 @@ mod problem;
 pub mod semantics;
 
 use api::tracks::{self, upload};
-use api::{channels, events, playback, playlists, public, tus};
+use api::{channels, events, playback, playlists, public, station, tus};
 use media::{delivery, icecast_admin, live, mounts, stitch, ts, webapp, webrtc};
 
 pub use openapi::ApiDoc;
@@ -106,6 +106,7 @@ fn control_api() -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
         .merge(events::routes())
         .merge(channels::routes())
         .merge(public::routes())
+        .merge(station::routes())
         .routes(routes!(access::me))
         .split_for_parts();
     // Handlers in different modules share names (`list`, `show`): prefix each operation id with

@@ -1,67 +1,145 @@
-//! The auto-DJ: a playlist's ready tracks, decoded from their originals (no generation loss),
-//! resampled to 48 kHz stereo and played back to back with no gap, in order or shuffled, looping.
-//! Each track plays at its published loudness gain, so the auto-DJ is as even as the VOD ladder.
+//! The auto-DJ: the driver of a channel's [`Dj`]. It follows the channel's programme (slots,
+//! events, interstitials; `station/`), decodes each track from its original (no generation
+//! loss), resamples it to 48 kHz stereo, skips its leading and trailing silence, and plays the
+//! items back to back, gapless or crossfaded. Each track plays at its published loudness gain,
+//! so the auto-DJ is as even as the VOD ladder.
 //!
 //! Decoders hold codec state that must stay on one thread (libopus), so the auto-DJ runs on a
 //! thread of its own and hands 20 ms blocks to the engine through a short bounded queue
-//! ([`Feed`]); the engine's clock paces it through that queue.
+//! ([`Feed`]); the engine's clock paces it through that queue. A block made now plays about
+//! [`LEAD_MS`] later, so the programme is asked about that instant: an event starts on air at
+//! its instant, to within a block or two.
 
 use super::convert::ToStereo48;
-use super::core::{Pcm48, Started};
+use super::core::{Pcm48, Started, BLOCK};
+use super::station::{crossfade, Dj, Interstitial, Order, Pick, Programme, Trim};
 use crate::storage::Storage;
-use crate::store::{MetadataStore, PlaylistId, Track, TrackStatus};
-use std::collections::VecDeque;
+use crate::store::{
+    Channel, ChannelId, MetadataStore, PlaylistId, StationSettings, Track, TrackId, TrackStatus,
+};
+use crate::util;
+use std::collections::{HashMap, VecDeque};
 use std::io::Cursor;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 use veza_codecs::{Limits, StreamDecoder};
+
+/// Blocks queued ahead of the engine: 0.2 s.
+const AHEAD: usize = 10;
+
+/// How far ahead of the wall clock a block being made plays: this queue and the core's.
+pub const LEAD_MS: i64 = ((AHEAD + 2) * BLOCK * 1000 / 48_000) as i64;
+
+/// The fade when an event cuts the item playing.
+const PREEMPT_FADE: usize = 48_000 * 3 / 10;
+
+/// How often the programme and the station settings are read again.
+const REFRESH: Duration = Duration::from_secs(2);
+
+/// Quiet frames held back at most while looking for a track's end (longer quiet passages play).
+const SILENCE_HOLD: usize = 48_000 * 30;
 
 struct Playing {
     decoder: StreamDecoder,
     convert: ToStereo48,
+    trim: Trim,
     gain: f32,
     ended: bool,
+}
+
+impl Playing {
+    /// The next decoded, trimmed and gained PCM; empty once ended.
+    fn pull(&mut self) -> [Vec<f32>; 2] {
+        if self.ended {
+            return [Vec::new(), Vec::new()];
+        }
+        let piece = match self.decoder.next_chunk() {
+            Ok(Some(pcm)) => self.convert.push(pcm),
+            Ok(None) => {
+                self.ended = true;
+                self.convert.flush()
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "auto-DJ track ends early on a decode error");
+                self.ended = true;
+                self.convert.flush()
+            }
+        };
+        let pcm = match piece {
+            Ok(p) => self.trim.push(p),
+            Err(e) => {
+                tracing::warn!(error = %e, "auto-DJ track ends early");
+                self.ended = true;
+                [Vec::new(), Vec::new()]
+            }
+        };
+        if self.ended {
+            self.trim.finish();
+        }
+        let g = self.gain;
+        pcm.map(|c| c.into_iter().map(|x| (x * g).clamp(-1.0, 1.0)).collect())
+    }
 }
 
 /// The auto-DJ of one channel, on its thread.
 struct AutoDj {
     store: Arc<dyn MetadataStore>,
     storage: Storage,
-    playlist: PlaylistId,
-    shuffle: bool,
-    order: Vec<Track>,
-    at: usize,
+    channel: ChannelId,
+    dj: Dj,
+    programme: Programme,
+    settings: StationSettings,
+    jingles: Option<Interstitial>,
+    refreshed: Option<Instant>,
+    /// Ready tracks of each playlist the programme names, as last read.
+    lists: HashMap<PlaylistId, Vec<Track>>,
     current: Option<Playing>,
     buf: [VecDeque<f32>; 2],
     /// Tracks that failed to load or decode, in a row.
     failures: usize,
 }
 
-/// Blocks queued ahead of the engine: 0.2 s.
-const AHEAD: usize = 10;
-
 /// The engine's end of an auto-DJ thread.
 pub struct Feed {
-    /// Blocks, with the tracks that started in them. Closed when the playlist has nothing
+    /// Blocks, with the tracks that started in them. Closed when the programme has nothing
     /// playable.
     pub blocks: tokio::sync::mpsc::Receiver<(Pcm48, Vec<Started>)>,
 }
 
 impl Feed {
-    /// Starts the auto-DJ thread of `playlist`, producing blocks of `n` frames until the
-    /// playlist runs dry or the feed is dropped.
+    /// Starts the auto-DJ thread of `channel`, producing blocks of `n` frames until its
+    /// programme has nothing playable or the feed is dropped.
     pub fn spawn(
         store: Arc<dyn MetadataStore>,
         storage: Storage,
-        playlist: PlaylistId,
-        shuffle: bool,
+        channel: &Channel,
         n: usize,
     ) -> std::io::Result<Feed> {
         let (tx, rx) = tokio::sync::mpsc::channel(AHEAD);
         let runtime = tokio::runtime::Handle::current();
+        let (programme, settings) = (
+            Programme::plain(channel.playlist_id, order_of(channel)),
+            channel.station.clone(),
+        );
+        let id = channel.id;
         std::thread::Builder::new()
-            .name(format!("autodj-{playlist}"))
+            .name(format!("autodj-{id}"))
             .spawn(move || {
-                let mut dj = AutoDj::new(store, storage, playlist, shuffle);
+                // Built on its thread: the decoders it holds stay there.
+                let mut dj = AutoDj {
+                    store,
+                    storage,
+                    channel: id,
+                    dj: Dj::new(rand::random()),
+                    programme,
+                    settings,
+                    jingles: None,
+                    refreshed: None,
+                    lists: HashMap::new(),
+                    current: None,
+                    buf: [VecDeque::new(), VecDeque::new()],
+                    failures: 0,
+                };
                 while let Some(b) = runtime.block_on(dj.block(n)) {
                     if tx.blocking_send(b).is_err() {
                         break;
@@ -72,78 +150,98 @@ impl Feed {
     }
 }
 
-impl AutoDj {
-    fn new(
-        store: Arc<dyn MetadataStore>,
-        storage: Storage,
-        playlist: PlaylistId,
-        shuffle: bool,
-    ) -> AutoDj {
-        AutoDj {
-            store,
-            storage,
-            playlist,
-            shuffle,
-            order: Vec::new(),
-            at: 0,
-            current: None,
-            buf: [VecDeque::new(), VecDeque::new()],
-            failures: 0,
+fn order_of(c: &Channel) -> Order {
+    if c.shuffle {
+        Order::Shuffle
+    } else {
+        Order::Sequential
+    }
+}
+
+/// The programme a channel follows: its schedule, else its playlist alone.
+pub async fn programme(store: &dyn MetadataStore, c: &Channel) -> Programme {
+    let doc = match store.schedule(c.id).await {
+        Ok(Some((doc, _))) => doc,
+        _ => return Programme::plain(c.playlist_id, order_of(c)),
+    };
+    let parsed = serde_json::from_str::<super::station::Doc>(&doc)
+        .map_err(|e| e.to_string())
+        .and_then(|d| d.parse(order_of(c)).map_err(|e| e.to_string()));
+    match parsed {
+        Ok(mut p) => {
+            p.default = p.default.or(c.playlist_id);
+            p
+        }
+        Err(e) => {
+            tracing::warn!(channel = %c.id, error = %e, "a stored programme no longer parses; playing the channel's playlist");
+            Programme::plain(c.playlist_id, order_of(c))
         }
     }
+}
 
-    /// The next `n` frames, and the tracks that started within them. `None` when the playlist
+impl AutoDj {
+    /// Reads the channel's programme, settings and playlists again, every [`REFRESH`].
+    async fn refresh(&mut self) {
+        if self.refreshed.is_some_and(|at| at.elapsed() < REFRESH) {
+            return;
+        }
+        self.refreshed = Some(Instant::now());
+        let Ok(Some(c)) = self.store.channel(self.channel).await else {
+            return;
+        };
+        self.programme = programme(self.store.as_ref(), &c).await;
+        self.jingles = c
+            .station
+            .interstitial
+            .as_ref()
+            .and_then(|i| i.parse("interstitial").ok());
+        self.settings = c.station;
+        let mut names = self.programme.playlists();
+        names.extend(self.jingles.as_ref().map(|j| j.playlist));
+        let mut lists = HashMap::new();
+        for p in names {
+            lists.insert(p, ready_tracks(self.store.as_ref(), p).await);
+        }
+        self.lists = lists;
+    }
+
+    fn crossfade_frames(&self) -> usize {
+        (self.settings.crossfade_seconds.clamp(0.0, 12.0) * 48_000.0) as usize
+    }
+
+    /// The next `n` frames, and the items that started within them. `None` when the programme
     /// has nothing playable.
     async fn block(&mut self, n: usize) -> Option<(Pcm48, Vec<Started>)> {
+        self.refresh().await;
+        let now = util::now_ms() + LEAD_MS;
         let mut started = Vec::new();
-        while self.buf[0].len() < n {
-            if self.current.as_ref().is_none_or(|p| p.ended) {
-                self.current = None;
-                let track = self.next_track().await?;
-                match self.load(&track).await {
-                    Ok(p) => {
-                        self.failures = 0;
-                        self.current = Some(p);
-                        started.push(Started {
-                            track: track.id,
-                            title: track.title.clone(),
-                            offset: self.buf[0].len(),
-                        });
-                    }
-                    Err(e) => {
-                        tracing::warn!(track = %track.id, error = %e, "auto-DJ skips a track");
-                        self.failures += 1;
-                        if self.failures > self.order.len().max(1) {
-                            return None;
-                        }
-                    }
+        // An event due cuts what plays, with a short fade from here.
+        if self.dj.due(&self.programme, now).is_some() && self.current.is_some() {
+            self.fill(n + PREEMPT_FADE);
+            if let Some(p) = self.current.as_mut() {
+                p.ended = true;
+            }
+            self.start_next(now, PREEMPT_FADE, &mut started).await;
+        }
+        let fade = self.crossfade_frames();
+        loop {
+            let playing = self.current.as_ref().is_some_and(|p| !p.ended);
+            if playing {
+                if self.buf[0].len() >= n + fade {
+                    break;
                 }
+                self.fill(n + fade);
                 continue;
             }
-            if let Some(p) = self.current.as_mut() {
-                let piece = match p.decoder.next_chunk() {
-                    Ok(Some(pcm)) => p.convert.push(pcm),
-                    Ok(None) => {
-                        p.ended = true;
-                        p.convert.flush()
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "auto-DJ track ends early on a decode error");
-                        p.ended = true;
-                        p.convert.flush()
-                    }
-                };
-                match piece {
-                    Ok([l, r]) => {
-                        let g = p.gain;
-                        self.buf[0].extend(l.into_iter().map(|x| (x * g).clamp(-1.0, 1.0)));
-                        self.buf[1].extend(r.into_iter().map(|x| (x * g).clamp(-1.0, 1.0)));
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "auto-DJ track ends early");
-                        p.ended = true;
-                    }
+            if !self.start_next(now, fade, &mut started).await {
+                if self.buf[0].is_empty() {
+                    return None;
                 }
+                // The programme ran dry: what is left plays out, padded.
+                for c in &mut self.buf {
+                    c.resize(c.len().max(n), 0.0);
+                }
+                break;
             }
         }
         let l: Vec<f32> = self.buf[0].drain(..n).collect();
@@ -151,18 +249,88 @@ impl AutoDj {
         Some(([l, r], started))
     }
 
-    async fn next_track(&mut self) -> Option<Track> {
-        if self.at >= self.order.len() {
-            self.order = ready_tracks(self.store.as_ref(), self.playlist).await;
-            if self.shuffle {
-                use rand::seq::SliceRandom;
-                self.order.shuffle(&mut rand::rng());
-            }
-            self.at = 0;
+    /// Decodes the item playing until `want` frames are buffered or it ends.
+    fn fill(&mut self, want: usize) {
+        while self.buf[0].len() < want {
+            let Some(p) = self.current.as_mut().filter(|p| !p.ended) else {
+                return;
+            };
+            let [l, r] = p.pull();
+            self.buf[0].extend(l);
+            self.buf[1].extend(r);
         }
-        let t = self.order.get(self.at).cloned();
-        self.at += 1;
-        t
+    }
+
+    /// Starts the next item, fading it in over the last `fade` frames buffered. False when
+    /// nothing is playable.
+    async fn start_next(&mut self, now: i64, fade: usize, started: &mut Vec<Started>) -> bool {
+        self.current = None;
+        loop {
+            let lists = &self.lists;
+            let lib = |p: PlaylistId| -> Vec<TrackId> {
+                lists
+                    .get(&p)
+                    .map(|l| l.iter().map(|t| t.id).collect())
+                    .unwrap_or_default()
+            };
+            let Some(Pick { track, kind }) =
+                self.dj
+                    .next(&self.programme, self.jingles.as_ref(), now, &lib)
+            else {
+                return false;
+            };
+            let row = match self.lists.values().flatten().find(|t| t.id == track) {
+                Some(t) => Some(t.clone()),
+                None => self.store.track(track).await.ok().flatten(),
+            };
+            let loaded = match row.filter(|t| t.status == TrackStatus::Ready) {
+                Some(t) => self.load(&t).await.map(|p| (p, t)),
+                None => Err(format!("track {track} is not ready")),
+            };
+            match loaded {
+                Ok((mut p, t)) => {
+                    self.failures = 0;
+                    // The incoming item's head, mixed into what is buffered of the outgoing one.
+                    let fade = fade.min(self.buf[0].len());
+                    let mut head: [Vec<f32>; 2] = [Vec::new(), Vec::new()];
+                    while head[0].len() < fade && !p.ended {
+                        let [l, r] = p.pull();
+                        head[0].extend(l);
+                        head[1].extend(r);
+                    }
+                    let fade = fade.min(head[0].len());
+                    let offset = self.buf[0].len() - fade;
+                    if fade > 0 {
+                        let mut tail = self.buf.each_mut().map(|b| b.drain(offset..).collect());
+                        crossfade(
+                            &mut tail,
+                            &[head[0][..fade].to_vec(), head[1][..fade].to_vec()],
+                        );
+                        for (b, t) in self.buf.iter_mut().zip(tail) {
+                            b.extend(t);
+                        }
+                    }
+                    self.buf[0].extend(head[0].drain(fade..));
+                    self.buf[1].extend(head[1].drain(fade..));
+                    started.push(Started {
+                        track: t.id,
+                        title: t.title.clone(),
+                        kind,
+                        offset,
+                    });
+                    self.current = Some(p);
+                    return true;
+                }
+                Err(e) => {
+                    tracing::warn!(track = %track, error = %e, "auto-DJ skips a track");
+                    self.failures += 1;
+                    let known = self.lists.values().map(Vec::len).sum::<usize>();
+                    if self.failures > known.max(1) {
+                        return false;
+                    }
+                }
+            }
+        }
     }
 
     async fn load(&self, track: &Track) -> Result<Playing, String> {
@@ -184,15 +352,30 @@ impl AutoDj {
         Ok(Playing {
             decoder,
             convert: ToStereo48::default(),
+            trim: Trim::new(self.settings.silence_threshold_dbfs, SILENCE_HOLD),
             gain: gain_of(track),
             ended: false,
         })
     }
 }
 
-/// Whether a playlist has anything to play now.
-pub async fn playable(store: &dyn MetadataStore, playlist: PlaylistId) -> bool {
-    !ready_tracks(store, playlist).await.is_empty()
+/// Whether a channel's programme has anything to play now.
+pub async fn playable(store: &dyn MetadataStore, c: &Channel) -> bool {
+    let p = programme(store, c).await;
+    let now = util::now_ms();
+    let mut candidates: Vec<PlaylistId> = p.at(now).map(|w| w.playlist).into_iter().collect();
+    candidates.extend(p.default);
+    for pl in candidates {
+        if !ready_tracks(store, pl).await.is_empty() {
+            return true;
+        }
+    }
+    // An event starting within the supervisor's reach needs the channel on air.
+    let soon = p
+        .events_between(now - super::station::EVENT_GRACE_MS, now + 10_000)
+        .next()
+        .is_some();
+    soon
 }
 
 /// The published normalisation gain of a track (linear), 1 when it has none.
@@ -206,7 +389,8 @@ fn gain_of(track: &Track) -> f32 {
     10f64.powf(db / 20.0) as f32
 }
 
-async fn ready_tracks(store: &dyn MetadataStore, playlist: PlaylistId) -> Vec<Track> {
+/// A playlist's ready tracks, in order.
+pub async fn ready_tracks(store: &dyn MetadataStore, playlist: PlaylistId) -> Vec<Track> {
     let Ok(Some((_, entries))) = store.playlist(playlist).await else {
         return Vec::new();
     };

@@ -102,7 +102,9 @@ pub struct Channel {
     pub(super) dateranges: RwLock<VecDeque<DateRange>>,
     /// Bumped whenever `dateranges` changes.
     pub(super) dateranges_version: AtomicU64,
-    sessions: DashMap<u128, (Protocol, AtomicU64)>,
+    sessions: DashMap<u128, (Protocol, AtomicU64, &'static str)>,
+    /// Sessions started and progressive listeners by player family, for statistics.
+    pub audience: super::audience::Audience,
     pub(super) consumers: DashMap<u64, mpsc::Sender<Frame>>,
     next_consumer: AtomicU64,
     pub(super) dropped_consumers: AtomicU64,
@@ -144,6 +146,7 @@ impl Channel {
             dateranges: RwLock::new(VecDeque::new()),
             dateranges_version: AtomicU64::new(0),
             sessions: DashMap::new(),
+            audience: Default::default(),
             consumers: DashMap::new(),
             next_consumer: AtomicU64::new(0),
             dropped_consumers: AtomicU64::new(0),
@@ -306,16 +309,33 @@ impl Channel {
         self.ctl.try_send(Ctl::Title { id, title }).is_ok()
     }
 
-    /// Records a listener session seen now.
-    pub fn seen(&self, session: u128, protocol: Protocol) {
+    /// Records a listener session seen now, with its `User-Agent`.
+    pub fn seen(&self, session: u128, protocol: Protocol, agent: Option<&str>) {
         let now = self.epoch.elapsed().as_millis() as u64;
         match self.sessions.get(&session) {
             Some(s) => s.1.store(now, Ordering::Relaxed),
             None => {
+                self.audience.started(match protocol {
+                    Protocol::Hls => 0,
+                    Protocol::Webrtc => 1,
+                });
+                let family = super::audience::family(agent);
                 self.sessions
-                    .insert(session, (protocol, AtomicU64::new(now)));
+                    .insert(session, (protocol, AtomicU64::new(now), family));
             }
         }
+    }
+
+    /// Listeners now by player family (sessions as last counted, and progressive listeners).
+    pub fn families(&self) -> Vec<(&'static str, u64)> {
+        let mut all: std::collections::BTreeMap<&'static str, u64> = Default::default();
+        for s in self.sessions.iter() {
+            *all.entry(s.2).or_default() += 1;
+        }
+        for (f, n) in self.audience.progressive() {
+            *all.entry(f).or_default() += n;
+        }
+        all.into_iter().collect()
     }
 
     /// Forgets a session (a WebRTC session that closed).
@@ -327,7 +347,7 @@ impl Channel {
     pub fn listeners(&self, idle: Duration) -> Listeners {
         let now = self.epoch.elapsed().as_millis() as u64;
         let idle = idle.as_millis() as u64;
-        self.sessions.retain(|_, (p, seen)| {
+        self.sessions.retain(|_, (p, seen, _)| {
             *p == Protocol::Webrtc || now.saturating_sub(seen.load(Ordering::Relaxed)) <= idle
         });
         let mut l = Listeners::default();

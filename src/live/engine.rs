@@ -8,14 +8,17 @@
 //! [`Core::wants_pcm`], the auto-DJ's only while [`Core::wants_autodj`], so a source sending
 //! ahead of real time waits in its queue, then in its decoder, then in TCP.
 
+use super::audience::{Minutes, Sample};
 use super::autodj::Feed;
 use super::channel::{Channel, Ctl, Frame};
 use super::core::{Core, Input, Output, Pcm48, Stream, Tap};
 use super::mount::Format;
-use super::status::Listeners;
+use super::record::Rec;
+use super::station::Kind;
+use super::status::{Listeners, NowPlaying, Status};
 use crate::metrics::Metrics;
 use crate::outbox::Outbox;
-use crate::store::{Event, MetadataStore};
+use crate::store::{Event, HistoryItem, ListenerMinute, MetadataStore};
 use crate::util;
 use bytes::Bytes;
 use std::sync::atomic::Ordering;
@@ -34,6 +37,21 @@ const COUNT_EVERY: Duration = Duration::from_secs(1);
 /// reconnects finds it running, with its burst.
 const TAP_LINGER: Duration = Duration::from_secs(10);
 
+/// What the engine writes to the store, in order, off its loop.
+enum Write {
+    /// The item on air changed at this instant (Unix ms); `None`: nothing plays.
+    OnAir(i64, Option<HistoryItem>),
+    /// Listener minutes.
+    Minutes(Vec<ListenerMinute>),
+}
+
+/// How often the minute in progress is written, so statistics are current within this.
+const STATS_EVERY: Duration = Duration::from_secs(10);
+
+/// Writes waiting for the store, at most: a store slower than this loses history, never delays
+/// the channel.
+const WRITES: usize = 256;
+
 /// What the driver needs besides its channel and core.
 pub struct Wiring {
     pub store: Arc<dyn MetadataStore>,
@@ -41,6 +59,7 @@ pub struct Wiring {
     pub metrics: Arc<Metrics>,
     pub shutdown: CancellationToken,
     pub listener_idle: Duration,
+    pub recorders: Arc<super::record::Recorders>,
 }
 
 /// The connected source's queue, as the driver reads it.
@@ -49,6 +68,8 @@ struct SourceQueue {
     pcm: mpsc::Receiver<Pcm48>,
     drop: CancellationToken,
     ended: bool,
+    /// Its recording (dropped with it, which ends the recording).
+    rec: mpsc::Sender<Rec>,
 }
 
 /// A channel's driver.
@@ -64,6 +85,12 @@ pub struct Engine {
     /// Since when the MP3 encoder has run without a listener (`Some(None)`: with listeners).
     tap: Option<Option<Instant>>,
     held: bool,
+    /// The now-playing item last written to the history.
+    on_air: Option<NowPlaying>,
+    minutes: Minutes,
+    /// When the minute in progress was last written.
+    stats_written: Instant,
+    writes: mpsc::Sender<Write>,
 }
 
 impl Engine {
@@ -75,7 +102,24 @@ impl Engine {
         autodj: Option<Feed>,
         w: Wiring,
     ) -> Engine {
+        let (writes, mut rx) = mpsc::channel(WRITES);
+        let (store, id) = (w.store.clone(), ch.id);
+        tokio::spawn(async move {
+            while let Some(w) = rx.recv().await {
+                let done = match &w {
+                    Write::OnAir(at, next) => store.on_air(id, *at, next.as_ref()).await,
+                    Write::Minutes(rows) => store.add_listener_minutes(rows).await,
+                };
+                if let Err(e) = done {
+                    tracing::warn!(channel = %id, error = %e, "writing the channel's history or statistics failed");
+                }
+            }
+        });
         Engine {
+            on_air: None,
+            minutes: Minutes::new(ch.id),
+            stats_written: Instant::now(),
+            writes,
             ch,
             core,
             ctl,
@@ -105,10 +149,16 @@ impl Engine {
                 c = self.ctl.recv() => match c {
                     Some(Ctl::Attach { id, pcm, drop, info }) => {
                         tracing::debug!(channel = %self.ch.id, source = id, "source attached to the engine");
-                        self.source = Some(SourceQueue { id, pcm, drop, ended: false });
+                        let rec = self.w.recorders.start(self.ch.id, info.name.clone());
+                        self.source = Some(SourceQueue { id, pcm, drop, ended: false, rec });
                         Input::Attach { id, info }
                     }
-                    Some(Ctl::Title { id, title }) => Input::Title { id, title },
+                    Some(Ctl::Title { id, title }) => {
+                        if let Some(s) = self.source.as_ref().filter(|s| s.id == id) {
+                            let _ = s.rec.try_send(Rec::Title(title.clone()));
+                        }
+                        Input::Title { id, title }
+                    }
                     None => break,
                 },
                 // Guarded by the branch condition: the token is there.
@@ -123,7 +173,13 @@ impl Engine {
                 }, if wants_pcm && self.source.as_ref().is_some_and(|s| !s.ended) => {
                     let s = self.source.as_mut().expect("guarded");
                     match pcm {
-                        Some(pcm) => Input::Pcm { id: s.id, pcm },
+                        Some(pcm) => {
+                            // The recording takes the source's own PCM, before any crossfade.
+                            if s.rec.try_send(Rec::Pcm(pcm.clone())).is_err() {
+                                self.w.metrics.live_consumers_dropped.inc();
+                            }
+                            Input::Pcm { id: s.id, pcm }
+                        }
                         None => {
                             s.ended = true;
                             self.ch.detach(s.id);
@@ -207,6 +263,7 @@ impl Engine {
                     }
                 }
                 Output::Status(s) => {
+                    self.history(&s);
                     let title = s.now_playing.as_ref().map_or("", |n| n.title.as_str());
                     self.ch.mounts.set_title(title);
                     *self.ch.status.write() = s;
@@ -289,8 +346,56 @@ impl Engine {
         });
     }
 
+    /// Writes the item on air to the history when it changed.
+    fn history(&mut self, s: &Status) {
+        if s.now_playing == self.on_air {
+            return;
+        }
+        self.on_air = s.now_playing.clone();
+        let now = util::now_ms();
+        let item = s.now_playing.as_ref().map(|np| {
+            let started_at = chrono::DateTime::parse_from_rfc3339(&np.since)
+                .map_or(now, |t| t.timestamp_millis());
+            // A live source's titles are `Artist - Title` by the ICY convention.
+            let (artist, title) = match (np.kind, np.title.split_once(" - ")) {
+                (Kind::Live, Some((a, t))) if !a.trim().is_empty() && !t.trim().is_empty() => {
+                    (Some(a.trim().to_string()), t.trim().to_string())
+                }
+                _ => (None, np.title.clone()),
+            };
+            HistoryItem {
+                id: uuid::Uuid::now_v7(),
+                channel_id: self.ch.id,
+                kind: np.kind.as_str().into(),
+                title,
+                artist,
+                track_id: np.track_id,
+                started_at,
+                ended_at: None,
+                listeners: self.listeners.total() as i64,
+            }
+        });
+        let at = item.as_ref().map_or(now, |i| i.started_at);
+        if self.writes.try_send(Write::OnAir(at, item)).is_err() {
+            tracing::warn!(channel = %self.ch.id, "the history writer is behind; an item is not recorded");
+        }
+    }
+
     fn count_listeners(&mut self) {
         let l = self.ch.listeners(self.w.listener_idle);
+        let sample = Sample {
+            protocols: [l.hls, l.webrtc, l.mp3 + l.aac + l.opus],
+            families: self.ch.families(),
+            started: self.ch.audience.started_so_far(),
+        };
+        let mut rows = self.minutes.add(util::now_ms(), &sample);
+        if self.stats_written.elapsed() >= STATS_EVERY {
+            self.stats_written = Instant::now();
+            rows.extend(self.minutes.current());
+        }
+        if !rows.is_empty() {
+            let _ = self.writes.try_send(Write::Minutes(rows));
+        }
         let id = self.ch.id.to_string();
         let m = &self.w.metrics.channel_listeners;
         m.with_label_values(&[id.as_str(), "hls"]).set(l.hls as i64);
@@ -323,6 +428,11 @@ impl Engine {
         let now = Instant::now();
         self.core.finish(now);
         self.apply(now);
+        let _ = self.writes.try_send(Write::OnAir(util::now_ms(), None));
+        let rows = self.minutes.flush();
+        if !rows.is_empty() {
+            let _ = self.writes.try_send(Write::Minutes(rows));
+        }
         for o in &self.ch.outputs {
             o.end();
         }

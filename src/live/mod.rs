@@ -14,6 +14,7 @@
 //!                                                                 listeners read the same ◄┘
 //! ```
 
+pub mod audience;
 mod autodj;
 mod channel;
 mod convert;
@@ -23,10 +24,13 @@ mod keys;
 pub mod mount;
 mod output;
 mod playlist;
+mod record;
+pub mod station;
 mod status;
 pub mod ts;
 
 pub use self::core::{Pcm48, NOW_PLAYING_CLASS};
+pub use autodj::{programme as autodj_programme, ready_tracks};
 pub use channel::{Channel, Frame, Protocol, Refused};
 pub use convert::ToStereo48;
 pub use keys::{check_stream_key, key_hash, key_matches, new_key, Admission, KeyRefused};
@@ -105,6 +109,8 @@ pub struct Live {
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
     starting: tokio::sync::Mutex<()>,
+    /// Records live shows.
+    pub recorders: Arc<record::Recorders>,
 }
 
 impl Live {
@@ -119,13 +125,23 @@ impl Live {
         outbox: Arc<Outbox>,
         metrics: Arc<Metrics>,
         shutdown: CancellationToken,
+        queue: Arc<crate::queue::Queue>,
+        spool: std::path::PathBuf,
     ) -> Live {
         let node = if config.node_id.is_empty() {
             format!("node-{}", uuid::Uuid::new_v4().simple())
         } else {
             config.node_id.clone()
         };
+        let recorders = Arc::new(record::Recorders::new(
+            store.clone(),
+            storage.clone(),
+            queue,
+            spool,
+            config.record_max_seconds,
+        ));
         Live {
+            recorders,
             node,
             config,
             public_url,
@@ -288,18 +304,14 @@ impl Live {
             ),
             ctl_tx,
         ));
-        let autodj = match row.playlist_id {
-            Some(p) => Some(
-                autodj::Feed::spawn(
-                    self.store.clone(),
-                    self.storage.clone(),
-                    p,
-                    row.shuffle,
-                    core::BLOCK,
-                )
-                .map_err(|e| StartError::Failed(format!("starting the auto-DJ thread: {e}")))?,
-            ),
-            None => None,
+        let scheduled = self.store.schedule(row.id).await.ok().flatten().is_some();
+        let autodj = if row.playlist_id.is_some() || scheduled {
+            Some(
+                autodj::Feed::spawn(self.store.clone(), self.storage.clone(), row, core::BLOCK)
+                    .map_err(|e| StartError::Failed(format!("starting the auto-DJ thread: {e}")))?,
+            )
+        } else {
+            None
         };
         let core = core::Core::new(
             core::Config {
@@ -327,6 +339,7 @@ impl Live {
                 metrics: self.metrics.clone(),
                 shutdown: self.shutdown.clone(),
                 listener_idle: self.listener_idle,
+                recorders: self.recorders.clone(),
             },
         );
         let store = self.store.clone();
@@ -459,8 +472,7 @@ async fn supervise_once(live: &Live) {
         if live.running(row.id).is_some() || live.elsewhere(row.id).await.is_some() {
             continue;
         }
-        let Some(p) = row.playlist_id else { continue };
-        if !autodj::playable(live.store.as_ref(), p).await {
+        if !autodj::playable(live.store.as_ref(), &row).await {
             continue;
         }
         match live.start(&row).await {

@@ -1,6 +1,7 @@
 //! What a channel plays, as the API, its events and the lease status say it: plain values
 //! the channel core produces and the rest of the server reads.
 
+use super::station::Kind;
 use crate::store::TrackId;
 use serde::{Deserialize, Serialize};
 
@@ -56,6 +57,9 @@ pub struct NowPlaying {
     /// The auto-DJ track, when it is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub track_id: Option<TrackId>,
+    /// What it is: `track`, `event`, `interstitial` or `live`.
+    #[serde(default)]
+    pub kind: Kind,
     /// RFC 3339.
     pub since: String,
 }
@@ -89,6 +93,13 @@ pub struct Listeners {
     /// Listeners of the Ogg Opus mount.
     #[serde(default)]
     pub opus: u64,
+}
+
+impl Listeners {
+    /// Every listener, whatever the protocol.
+    pub fn total(&self) -> u64 {
+        self.hls + self.webrtc + self.mp3 + self.aac + self.opus
+    }
 }
 
 /// What the channel's SSE stream carries.

@@ -13,6 +13,7 @@ pub trait MetadataStore:
     + OutboxStore
     + IdempotencyStore
     + UploadStore
+    + StationStore
     + Send
     + Sync
     + 'static
@@ -26,6 +27,7 @@ impl<T> MetadataStore for T where
         + OutboxStore
         + IdempotencyStore
         + UploadStore
+        + StationStore
         + Send
         + Sync
         + 'static
@@ -139,7 +141,8 @@ pub trait ChannelStore: Send + Sync {
         before: Option<ChannelId>,
         limit: i64,
     ) -> Result<Vec<Channel>>;
-    /// Every channel with an auto-DJ playlist: the ones some node should keep on air.
+    /// Every channel with an auto-DJ playlist or a programme: the ones some node should keep on
+    /// air.
     async fn autodj_channels(&self) -> Result<Vec<Channel>>;
     /// Channels that relay another server's stream.
     async fn relay_channels(&self) -> Result<Vec<Channel>>;
@@ -235,4 +238,60 @@ pub trait UploadStore: Send + Sync {
     async fn delete_upload(&self, id: &str) -> Result<bool>;
     /// Uploads that expired before `now`.
     async fn expired_uploads(&self, now: i64) -> Result<Vec<Upload>>;
+}
+
+/// What a channel does as a station: its programme, what went on air, its recorded shows and
+/// its listener statistics.
+#[async_trait::async_trait]
+pub trait StationStore: Send + Sync {
+    /// The channel's programme document and its version, if it has one.
+    async fn schedule(&self, channel: ChannelId) -> Result<Option<(String, i64)>>;
+    /// Writes the programme when its version is `expected` (0: it has none), giving the new
+    /// version; `None` when another write came first.
+    async fn put_schedule(
+        &self,
+        channel: ChannelId,
+        doc: &str,
+        expected: Option<i64>,
+        now: i64,
+    ) -> Result<Option<i64>>;
+    /// Removes the channel's programme, history, recordings' rows and statistics.
+    async fn forget_station(&self, channel: ChannelId) -> Result<()>;
+    /// Ends the item on air at `at` and records `next` as on air, in one transaction.
+    async fn on_air(&self, channel: ChannelId, at: i64, next: Option<&HistoryItem>) -> Result<()>;
+    /// Up to `limit` items, newest first, older than `before` when given.
+    async fn history(
+        &self,
+        channel: ChannelId,
+        before: Option<uuid::Uuid>,
+        limit: i64,
+    ) -> Result<Vec<HistoryItem>>;
+    /// Starts a recording.
+    async fn create_recording(&self, r: &Recording) -> Result<()>;
+    /// Writes a recording's state, reason, track, end and length.
+    async fn update_recording(&self, r: &Recording) -> Result<()>;
+    /// One recording.
+    async fn recording(&self, id: uuid::Uuid) -> Result<Option<Recording>>;
+    /// Up to `limit` recordings of a channel, newest first, older than `before` when given.
+    async fn recordings(
+        &self,
+        channel: ChannelId,
+        before: Option<uuid::Uuid>,
+        limit: i64,
+    ) -> Result<Vec<Recording>>;
+    /// Adds (or replaces) listener minutes.
+    async fn add_listener_minutes(&self, rows: &[ListenerMinute]) -> Result<()>;
+    /// A channel's listener minutes in [from, to).
+    async fn listener_minutes(
+        &self,
+        channel: ChannelId,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<ListenerMinute>>;
+    /// Adds `plays` to a track's count of the UTC day starting at `day` (Unix ms).
+    async fn add_plays(&self, track: TrackId, day: i64, plays: i64) -> Result<()>;
+    /// A track's plays by day in [from, to).
+    async fn plays(&self, track: TrackId, from: i64, to: i64) -> Result<Vec<(i64, i64)>>;
+    /// Deletes statistics and history older than `before`; how many rows went.
+    async fn forget_stats(&self, before: i64) -> Result<u64>;
 }

@@ -15,8 +15,8 @@ mod rows;
 mod sql;
 
 pub use contract::{
-    ChannelStore, IdempotencyStore, MetadataStore, OutboxStore, PlaylistStore, TrackStore,
-    UploadStore,
+    ChannelStore, IdempotencyStore, MetadataStore, OutboxStore, PlaylistStore, StationStore,
+    TrackStore, UploadStore,
 };
 pub use error::{Error, Result};
 pub use event::{ChannelRef, Event, PlaylistState};

@@ -245,6 +245,8 @@ pub struct Channel {
     pub max_listeners: u32,
     /// Another server's stream it relays as its live source, when it has one.
     pub relay_url: Option<String>,
+    /// How it runs as a station: crossfade, silence trimming, recording, jingles.
+    pub station: StationSettings,
     /// Whether listeners other than the owner may read and play it.
     pub public: bool,
     /// The auto-DJ playlist, played when no source is live.
@@ -387,4 +389,109 @@ pub struct Upload {
     pub created_at: i64,
     /// Unix ms; an incomplete upload is removed after this.
     pub expires_at: i64,
+}
+
+/// An interstitial playlist (jingles, station IDs) and how often it plays: every `every_tracks`
+/// tracks or every `every_minutes` minutes, whichever comes first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InterstitialDoc {
+    /// The playlist, played in order.
+    pub playlist_id: String,
+    /// After this many tracks (1 to 1000).
+    pub every_tracks: Option<u32>,
+    /// After this many minutes (1 to 1440).
+    pub every_minutes: Option<u32>,
+}
+
+/// How a channel runs as a station, kept with it as one JSON document.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct StationSettings {
+    /// Crossfade between the auto-DJ's items, seconds (0: gapless).
+    pub crossfade_seconds: f64,
+    /// Leading and trailing silence quieter than this is skipped (`None`: kept).
+    pub silence_threshold_dbfs: Option<f64>,
+    /// Every live source session is recorded and published as a track.
+    pub record_live: bool,
+    /// The channel's jingles (a slot's own replace them).
+    pub interstitial: Option<InterstitialDoc>,
+}
+
+impl Default for StationSettings {
+    fn default() -> StationSettings {
+        StationSettings {
+            crossfade_seconds: 0.0,
+            silence_threshold_dbfs: Some(-50.0),
+            record_live: false,
+            interstitial: None,
+        }
+    }
+}
+
+/// One item that went on air.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryItem {
+    /// UUIDv7: sorts by start.
+    pub id: uuid::Uuid,
+    /// Its channel.
+    pub channel_id: ChannelId,
+    /// `track`, `event`, `interstitial` or `live`.
+    pub kind: String,
+    /// Its title.
+    pub title: String,
+    /// Its artist, when known.
+    pub artist: Option<String>,
+    /// The track, for the auto-DJ's items.
+    pub track_id: Option<TrackId>,
+    /// Unix ms.
+    pub started_at: i64,
+    /// Unix ms, once it ended.
+    pub ended_at: Option<i64>,
+    /// Listeners when it started.
+    pub listeners: i64,
+}
+
+/// A recorded live show.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recording {
+    /// Its id.
+    pub id: uuid::Uuid,
+    /// Its channel.
+    pub channel_id: ChannelId,
+    /// Who owns the track it becomes (the channel's owner).
+    pub owner: String,
+    /// The show's name and date.
+    pub title: String,
+    /// `recording`, `published` or `failed`.
+    pub state: String,
+    /// Why it failed.
+    pub reason: Option<String>,
+    /// The track it became.
+    pub track_id: Option<TrackId>,
+    /// Unix ms.
+    pub started_at: i64,
+    /// Unix ms.
+    pub ended_at: Option<i64>,
+    /// Seconds recorded.
+    pub seconds: f64,
+}
+
+/// One minute of a channel's listeners, along one dimension (`protocol` or `family`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListenerMinute {
+    /// Its channel.
+    pub channel_id: ChannelId,
+    /// Unix ms of the minute's start.
+    pub minute: i64,
+    /// `protocol` or `family`.
+    pub dimension: String,
+    /// `hls`, `webrtc`, `progressive`; or a player family.
+    pub name: String,
+    /// Most listeners at once.
+    pub peak: i64,
+    /// Mean listeners.
+    pub mean: f64,
+    /// Sessions that started in it.
+    pub sessions: i64,
 }

@@ -170,7 +170,7 @@ impl Session {
                 && matches!(self.role, Role::Whep { .. })
                 && now.duration_since(seen_at) >= SEEN_EVERY
             {
-                self.channel.seen(self.id, Protocol::Webrtc);
+                self.channel.seen(self.id, Protocol::Webrtc, None);
                 seen_at = now;
             }
             // Wake for the Rtc's timeout, but at least once a second for the checks above.

@@ -7,7 +7,8 @@
 // the start at which each began: hls.js BUFFER_STALLED_ERROR and the
 // element's `waiting` events after playback started), fatal errors, the peak level of the audio
 // (a WebAudio analyser on the element's output), hls.js's live latency sampled every 250 ms
-// (median, max), and the titles of the ID3 now-playing cues hls.js parsed from `emsg` boxes.
+// (median, max), and the titles of the ID3 now-playing cues hls.js parsed from `emsg` boxes, with
+// the wall-clock instant of each (`cues`: its fragment's program date-time plus its offset).
 // Exits non-zero on a fatal error or when nothing was heard; the caller judges the rest.
 import http from 'node:http';
 import fs from 'node:fs';
@@ -71,10 +72,16 @@ const result = await tab.evaluate(async ({ src, seconds }) => {
     if (d.fatal) errors.push(`${d.type}: ${d.details}`);
     else if (d.details === 'bufferStalledError' && playing) stalled();
   });
+  const cues = [];
   hls.on(Hls.Events.FRAG_PARSING_METADATA, (_, d) => {
     for (const s of d.samples) {
       const t = tit2(s.data);
-      if (t && titles[titles.length - 1] !== t) titles.push(t);
+      if (t && titles[titles.length - 1] !== t) {
+        titles.push(t);
+        // The cue's wall-clock instant: its fragment's EXT-X-PROGRAM-DATE-TIME plus its offset.
+        const pdt = d.frag.programDateTime;
+        cues.push({ title: t, pdt_ms: pdt ? Math.round(pdt + (s.pts - d.frag.start) * 1000) : null });
+      }
     }
   });
   audio.addEventListener('playing', () => { playing = true; });
@@ -104,6 +111,7 @@ const result = await tab.evaluate(async ({ src, seconds }) => {
     errors,
     peak,
     titles,
+    cues,
     latency_median: latencies.length ? latencies[Math.floor(latencies.length / 2)] : null,
     latency_max: latencies.length ? latencies[latencies.length - 1] : null,
   };

@@ -321,3 +321,55 @@ pub async fn now_playing_agrees(s: &Server, id: &str, title: &str) -> Value {
     );
     c
 }
+
+/// hls.js in Chromium playing a live master for `seconds` (`tests/browser/live.mjs`).
+pub fn hls_js_live(master: &str, seconds: u32) -> Child {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/live.mjs");
+    Command::new("node")
+        .arg(&script)
+        .arg(master)
+        .arg(seconds.to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("node")
+}
+
+/// Waits for [`hls_js_live`] and returns its report, which it must have printed, after checking
+/// it played with no fatal error.
+pub async fn hls_js_report(browser: Child) -> Value {
+    let out = tokio::task::spawn_blocking(move || browser.wait_with_output())
+        .await
+        .unwrap()
+        .expect("node");
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
+        panic!(
+            "{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    eprintln!("hls.js live report: {report}");
+    assert!(out.status.success(), "{report}");
+    assert_eq!(report["errors"], serde_json::json!([]), "{report}");
+    report
+}
+
+/// Polls a GET of the control API (with `bearer`) until `done` holds of its 200 body. The limit
+/// only keeps a broken build from hanging.
+pub async fn poll(s: &Server, path: &str, bearer: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let start = Instant::now();
+    loop {
+        let (st, _, v) = s.call("GET", path, bearer, None, &[]).await;
+        assert_eq!(st, 200, "{path}: {v}");
+        if done(&v) {
+            return v;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{path} never got there: {v}\n{}",
+            s.log()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}

@@ -5,9 +5,10 @@
 pub(in crate::http) mod channels;
 pub(in crate::http) mod events;
 mod fields;
-mod lookup;
+pub(in crate::http) mod lookup;
 pub(in crate::http) mod playback;
 pub(in crate::http) mod playlists;
 pub(in crate::http) mod public;
+pub(in crate::http) mod station;
 pub(in crate::http) mod tracks;
 pub(in crate::http) mod tus;

@@ -9,10 +9,10 @@
 //! probed for.
 
 use super::channels::{
-    follow, sign as sign_channel, view as channel_view, ChannelPlayback, ListenersView,
-    NowPlayingView,
+    sign as sign_channel, view as channel_view, ChannelPlayback, ListenersView, NowPlayingView,
 };
 use super::playback::{sign_playlist, sign_track, PlaylistPlayback, TrackPlayback};
+use super::station::follow;
 use crate::app::App;
 use crate::http::answer::{immutable, object, published};
 use crate::http::body::ListQuery;

@@ -172,6 +172,12 @@ async fn serve(
             .listeners
             .touch(track, grant.session, Instant::now());
     }
+    // A media segment (not the init segment) counts towards a play.
+    if matches!(kind, Kind::Media) && file.starts_with("seg") && *method != Method::HEAD {
+        app.catalog
+            .listeners
+            .fetched(track, grant.session, app.config.packaging.segment_seconds);
+    }
     let key = match at.rendition {
         Some(r) => format!("{}/{r}/{file}", published.prefix),
         None => format!("{}/{file}", published.prefix),

@@ -33,7 +33,12 @@ pub(in crate::http) fn routes() -> Router<Arc<App>> {
 
 /// The channel a request may read: token checked, then the local channel, or a redirect to the
 /// node that runs it, or 404 when it is off the air.
-async fn channel(app: &App, id: &str, uri: &Uri) -> Result<(Arc<Channel>, String), Response> {
+async fn channel(
+    app: &App,
+    id: &str,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> Result<(Arc<Channel>, String), Response> {
     let id = ChannelId::parse_canonical(id)
         .ok_or_else(|| Problem::not_found("no such channel").into_response())?;
     let token = token_of(uri);
@@ -45,7 +50,10 @@ async fn channel(app: &App, id: &str, uri: &Uri) -> Result<(Arc<Channel>, String
     let Some(ch) = app.live.get(id) else {
         return Err(not_here(app, id, uri, format!("channel {id} is not on the air"), 2).await);
     };
-    ch.seen(grant.session, Protocol::Hls);
+    let agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok());
+    ch.seen(grant.session, Protocol::Hls, agent);
     Ok((ch, token.unwrap_or_default().to_string()))
 }
 
@@ -85,8 +93,9 @@ async fn top(
     Path((id, file)): Path<(String, String)>,
     uri: Uri,
     method: Method,
+    headers: HeaderMap,
 ) -> Response {
-    let (ch, token) = match channel(&app, &id, &uri).await {
+    let (ch, token) = match channel(&app, &id, &uri, &headers).await {
         Ok(c) => c,
         Err(r) => return r,
     };
@@ -120,7 +129,7 @@ async fn nested(
     method: Method,
     headers: HeaderMap,
 ) -> Response {
-    let (ch, token) = match channel(&app, &id, &uri).await {
+    let (ch, token) = match channel(&app, &id, &uri, &headers).await {
         Ok(c) => c,
         Err(r) => return r,
     };

@@ -267,6 +267,11 @@ async fn listen(
         icy: icy.then(|| IcyWriter::new(ICY_METAINT)),
         mount: mount.clone(),
         _count: Counted::new(),
+        _tuned: ch.audience.tune_in(
+            headers
+                .get(header::USER_AGENT)
+                .and_then(|v| v.to_str().ok()),
+        ),
     };
     let until = access.expires.map(|e| {
         let left = e.saturating_sub(util::now_secs());
@@ -577,6 +582,8 @@ struct Listener {
     icy: Option<IcyWriter>,
     mount: Arc<crate::live::mount::Mount>,
     _count: Counted,
+    /// Counted by player family in the channel's statistics while connected.
+    _tuned: crate::live::audience::Tuned,
 }
 
 impl Listener {

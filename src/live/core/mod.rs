@@ -37,6 +37,7 @@ use clock::{Clock, RATE};
 use mixer::{Block, Input as Air, Mixer};
 pub use types::{Config, Encoding, Input, Output, Pcm48, Started, Stream, Tap};
 
+use super::station::Kind;
 use super::status::{ChannelEvent, NowPlaying, SourceInfo, State, Status};
 use crate::store::{ChannelRef, Event, TrackId};
 use crate::util;
@@ -108,7 +109,7 @@ impl Source {
 /// The auto-DJ's side: blocks queued, and the item it plays.
 struct AutoDj {
     blocks: VecDeque<(Pcm48, Vec<Started>)>,
-    item: Option<(String, TrackId)>,
+    item: Option<(String, TrackId, Kind)>,
     ended: bool,
 }
 
@@ -214,7 +215,7 @@ impl Core {
                         let on_air = s.on_air;
                         s.title = Some(title.clone());
                         if on_air {
-                            self.announce(title, None, tick);
+                            self.announce(title, None, Kind::Live, tick);
                         }
                     }
                     _ => {}
@@ -451,7 +452,7 @@ impl Core {
         };
         if let Some(title) = shown {
             self.handback = None;
-            self.announce(title, None, tick);
+            self.announce(title, None, Kind::Live, tick);
         }
         self.set_state(now, State::Live);
         Some(self.mixer.mix(block, prev.as_ref()))
@@ -464,11 +465,11 @@ impl Core {
         if let Some(how) = handback.filter(|_| self.source.is_none()) {
             // The source left: the auto-DJ's item is what plays from this block on.
             let item = self.autodj.as_ref().and_then(|a| a.item.clone());
-            if let Some((title, track)) = item {
+            if let Some((title, track, kind)) = item {
                 let shown = self.status.now_playing.as_ref();
                 let same = shown.is_some_and(|n| n.title == title && n.track_id == Some(track));
                 if how == Handback::Always || !same {
-                    self.announce(title, Some(track), tick);
+                    self.announce(title, Some(track), kind, tick);
                 }
             }
         }
@@ -489,12 +490,12 @@ impl Core {
         let (block, started) = self.autodj.as_mut()?.blocks.pop_front()?;
         for st in started {
             if let Some(a) = self.autodj.as_mut() {
-                a.item = Some((st.title.clone(), st.track));
+                a.item = Some((st.title.clone(), st.track, st.kind));
             }
             if self.source.is_none() {
                 self.handback = None;
                 let tick = self.tick + st.offset.min(BLOCK) as u64;
-                self.announce(st.title, Some(st.track), tick);
+                self.announce(st.title, Some(st.track), st.kind, tick);
             }
         }
         Some(block)
@@ -600,7 +601,7 @@ impl Core {
     }
 
     /// A new now-playing item from `tick` on.
-    fn announce(&mut self, title: String, track_id: Option<TrackId>, tick: u64) {
+    fn announce(&mut self, title: String, track_id: Option<TrackId>, kind: Kind, tick: u64) {
         self.titles += 1;
         let e = emsg_id3(LOSSY_TIMESCALE, tick, self.titles, &title);
         for enc in &mut self.encodings {
@@ -617,6 +618,7 @@ impl Core {
         let np = NowPlaying {
             title: title.clone(),
             track_id,
+            kind,
             since: util::rfc3339(start_ms),
         };
         self.status.now_playing = Some(np.clone());

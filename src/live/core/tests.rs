@@ -274,6 +274,7 @@ impl Sim {
                 started.push(Started {
                     track: track(n),
                     title: format!("track-{n}"),
+                    kind: crate::live::station::Kind::Track,
                     offset: 0,
                 });
             }

@@ -17,6 +17,8 @@ pub struct Started {
     pub track: TrackId,
     /// Its title.
     pub title: String,
+    /// Why it plays: a slot's track, an event's, or an interstitial.
+    pub kind: super::super::station::Kind,
     /// How many frames into the block it starts.
     pub offset: usize,
 }

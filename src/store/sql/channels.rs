@@ -11,8 +11,9 @@ macro_rules! channels_impl {
                 sqlx::query(
                     "INSERT INTO channels (id, owner, title, description, visibility, playlist_id, \
                      shuffle, renditions, key_hash, version, created_at, updated_at, slug, \
-                     mp3_kbps, max_listeners, relay_url) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+                     mp3_kbps, max_listeners, relay_url, station) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
+                     $17)",
                 )
                 .bind(c.id.to_string())
                 .bind(&c.owner)
@@ -30,6 +31,7 @@ macro_rules! channels_impl {
                 .bind(i64::from(c.mp3_kbps))
                 .bind(i64::from(c.max_listeners))
                 .bind(&c.relay_url)
+                .bind(station_json(&c.station))
                 .execute(&mut *tx)
                 .await
                 .map_err(slug_taken)?;
@@ -89,7 +91,7 @@ macro_rules! channels_impl {
             async fn autodj_channels(&self) -> Result<Vec<Channel>> {
                 let sql = sqlx::AssertSqlSafe(format!(
                     "SELECT {CHANNEL_COLUMNS} FROM channels WHERE playlist_id IS NOT NULL \
-                     ORDER BY id"
+                     OR id IN (SELECT channel_id FROM schedules) ORDER BY id"
                 ));
                 let rows: Vec<ChannelRow> = sqlx::query_as(sql).fetch_all(&self.pool).await?;
                 rows.into_iter().map(Channel::try_from).collect()
@@ -110,7 +112,7 @@ macro_rules! channels_impl {
                     "UPDATE channels SET title = $1, description = $2, visibility = $3, \
                      playlist_id = $4, shuffle = $5, renditions = $6, key_hash = $7, version = $8, \
                      updated_at = $9, slug = $12, mp3_kbps = $13, max_listeners = $14, \
-                     relay_url = $15 \
+                     relay_url = $15, station = $16 \
                      WHERE id = $10 AND version = $11",
                 )
                 .bind(&c.title)
@@ -128,6 +130,7 @@ macro_rules! channels_impl {
                 .bind(i64::from(c.mp3_kbps))
                 .bind(i64::from(c.max_listeners))
                 .bind(&c.relay_url)
+                .bind(station_json(&c.station))
                 .execute(&mut *tx)
                 .await
                 .map_err(slug_taken)?;
@@ -154,7 +157,7 @@ macro_rules! channels_impl {
                     return Ok(None);
                 };
                 let c = Channel::try_from(row)?;
-                for table in ["channel_leases", "listen_tokens"] {
+                for table in ["channel_leases", "listen_tokens", "schedules"] {
                     let sql = sqlx::AssertSqlSafe(format!(
                         "DELETE FROM {table} WHERE channel_id = $1"
                     ));

@@ -10,6 +10,8 @@ mod outbox;
 #[macro_use]
 mod playlists;
 #[macro_use]
+mod station;
+#[macro_use]
 mod tracks;
 #[macro_use]
 mod uploads;
@@ -18,14 +20,16 @@ mod open;
 mod rows;
 
 use super::contract::{
-    ChannelStore, IdempotencyStore, OutboxStore, PlaylistStore, TrackStore, UploadStore,
+    ChannelStore, IdempotencyStore, OutboxStore, PlaylistStore, StationStore, TrackStore,
+    UploadStore,
 };
 use super::error::{slug_taken, Error, Result};
 use super::event::{ChannelRef, Event, PlaylistState};
 use super::ids::{ChannelId, PlaylistId, TrackId};
 use super::rows::{
-    Channel, Entry, Failure, Idempotent, Job, JobCounts, Lease, ListenToken, OutboxEvent, Playlist,
-    PlaylistFilter, Rendition, Settle, Track, Upload,
+    Channel, Entry, Failure, HistoryItem, Idempotent, Job, JobCounts, Lease, ListenToken,
+    ListenerMinute, OutboxEvent, Playlist, PlaylistFilter, Recording, Rendition, Settle, Track,
+    Upload,
 };
 use rows::*;
 
@@ -42,6 +46,7 @@ macro_rules! sql_store {
         idempotency_impl!($name, $db, $migrations, $begin, $claim, $skip_locked);
         uploads_impl!($name, $db, $migrations, $begin, $claim, $skip_locked);
         channels_impl!($name, $db, $migrations, $begin, $claim, $skip_locked);
+        station_impl!($name, $db, $migrations, $begin, $claim, $skip_locked);
 
         impl $name {
             async fn insert_track(
@@ -118,6 +123,11 @@ macro_rules! sql_store {
             }
         }
     };
+}
+
+fn station_json(s: &super::rows::StationSettings) -> String {
+    // Plain numbers, booleans and strings: serialising cannot fail.
+    serde_json::to_string(s).unwrap_or_else(|_| "{}".into())
 }
 
 fn channel_ref(c: &Channel) -> ChannelRef {

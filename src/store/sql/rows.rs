@@ -2,7 +2,8 @@
 
 use super::super::error::{Error, Result};
 use super::super::rows::{
-    Channel, Lease, ListenToken, OutboxEvent, Playlist, Track, TrackStatus, Upload,
+    Channel, HistoryItem, Lease, ListenToken, ListenerMinute, OutboxEvent, Playlist, Recording,
+    Track, TrackStatus, Upload,
 };
 
 #[derive(sqlx::FromRow)]
@@ -103,6 +104,7 @@ pub(super) struct ChannelRow {
     pub(super) mp3_kbps: i64,
     pub(super) max_listeners: i64,
     pub(super) relay_url: Option<String>,
+    pub(super) station: String,
     pub(super) visibility: String,
     pub(super) playlist_id: Option<String>,
     pub(super) shuffle: i64,
@@ -115,7 +117,7 @@ pub(super) struct ChannelRow {
 
 pub(super) const CHANNEL_COLUMNS: &str = "id, owner, title, description, slug, mp3_kbps, \
      max_listeners, visibility, playlist_id, shuffle, renditions, key_hash, version, created_at, \
-     updated_at, relay_url";
+     updated_at, relay_url, station";
 
 impl TryFrom<ChannelRow> for Channel {
     type Error = Error;
@@ -146,6 +148,7 @@ impl TryFrom<ChannelRow> for Channel {
             mp3_kbps: u32::try_from(r.mp3_kbps).map_err(|_| corrupt("mp3_kbps"))?,
             max_listeners: u32::try_from(r.max_listeners).map_err(|_| corrupt("max_listeners"))?,
             relay_url: r.relay_url.clone(),
+            station: serde_json::from_str(&r.station).map_err(|_| corrupt("station"))?,
             key_hash: r.key_hash,
             version: r.version,
             created_at: r.created_at,
@@ -320,3 +323,108 @@ pub(super) const CLAIM_POSTGRES: &str =
                  OR (state = 'running' AND lease_until < $3) ORDER BY run_at, id LIMIT 1 \
                  FOR UPDATE SKIP LOCKED) \
      RETURNING id, track_id, attempts, staging_prefix";
+
+#[derive(sqlx::FromRow)]
+pub(super) struct HistoryRow {
+    pub(super) id: String,
+    pub(super) channel_id: String,
+    pub(super) kind: String,
+    pub(super) title: String,
+    pub(super) artist: Option<String>,
+    pub(super) track_id: Option<String>,
+    pub(super) started_at: i64,
+    pub(super) ended_at: Option<i64>,
+    pub(super) listeners: i64,
+}
+
+pub(super) const HISTORY_COLUMNS: &str =
+    "id, channel_id, kind, title, artist, track_id, started_at, ended_at, listeners";
+
+impl TryFrom<HistoryRow> for HistoryItem {
+    type Error = Error;
+    fn try_from(r: HistoryRow) -> Result<HistoryItem> {
+        let corrupt = |what: &str| Error::Corrupt(format!("history {} {what}", r.id));
+        Ok(HistoryItem {
+            id: r.id.parse().map_err(|_| corrupt("id"))?,
+            channel_id: r.channel_id.parse().map_err(|_| corrupt("channel"))?,
+            track_id: match &r.track_id {
+                Some(t) => Some(t.parse().map_err(|_| corrupt("track"))?),
+                None => None,
+            },
+            kind: r.kind,
+            title: r.title,
+            artist: r.artist,
+            started_at: r.started_at,
+            ended_at: r.ended_at,
+            listeners: r.listeners,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct RecordingRow {
+    pub(super) id: String,
+    pub(super) channel_id: String,
+    pub(super) owner: String,
+    pub(super) title: String,
+    pub(super) state: String,
+    pub(super) reason: Option<String>,
+    pub(super) track_id: Option<String>,
+    pub(super) started_at: i64,
+    pub(super) ended_at: Option<i64>,
+    pub(super) seconds: f64,
+}
+
+pub(super) const RECORDING_COLUMNS: &str =
+    "id, channel_id, owner, title, state, reason, track_id, started_at, ended_at, seconds";
+
+impl TryFrom<RecordingRow> for Recording {
+    type Error = Error;
+    fn try_from(r: RecordingRow) -> Result<Recording> {
+        let corrupt = |what: &str| Error::Corrupt(format!("recording {} {what}", r.id));
+        Ok(Recording {
+            id: r.id.parse().map_err(|_| corrupt("id"))?,
+            channel_id: r.channel_id.parse().map_err(|_| corrupt("channel"))?,
+            track_id: match &r.track_id {
+                Some(t) => Some(t.parse().map_err(|_| corrupt("track"))?),
+                None => None,
+            },
+            owner: r.owner,
+            title: r.title,
+            state: r.state,
+            reason: r.reason,
+            started_at: r.started_at,
+            ended_at: r.ended_at,
+            seconds: r.seconds,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct MinuteRow {
+    pub(super) channel_id: String,
+    pub(super) minute: i64,
+    pub(super) dimension: String,
+    pub(super) name: String,
+    pub(super) peak: i64,
+    pub(super) mean: f64,
+    pub(super) sessions: i64,
+}
+
+impl TryFrom<MinuteRow> for ListenerMinute {
+    type Error = Error;
+    fn try_from(r: MinuteRow) -> Result<ListenerMinute> {
+        Ok(ListenerMinute {
+            channel_id: r
+                .channel_id
+                .parse()
+                .map_err(|_| Error::Corrupt(format!("listener minute of {}", r.channel_id)))?,
+            minute: r.minute,
+            dimension: r.dimension,
+            name: r.name,
+            peak: r.peak,
+            mean: r.mean,
+            sessions: r.sessions,
+        })
+    }
+}

@@ -13,7 +13,7 @@ use crate::http::openapi::{
 };
 use crate::http::problem::Problem;
 use crate::live::new_key;
-use crate::store::{Channel, ChannelId};
+use crate::store::{Channel, ChannelId, StationSettings};
 use crate::util;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -56,6 +56,17 @@ pub(super) async fn create(
         let slug = new.slug.as_deref().map(check_slug).transpose()?;
         let mp3_kbps = check_mp3_kbps(new.mp3_kbps.unwrap_or(0))?;
         let relay_url = new.relay_url.as_deref().map(check_relay_url).transpose()?;
+        let mut station = StationSettings::default();
+        check_station(
+            &app,
+            &who,
+            &mut station,
+            new.crossfade_seconds,
+            new.silence_threshold_dbfs,
+            new.record_live,
+            new.interstitial.clone().map(Some),
+        )
+        .await?;
         let (key, key_hash) = new_key();
         let now = util::now_ms();
         let c = Channel {
@@ -67,6 +78,7 @@ pub(super) async fn create(
             mp3_kbps,
             max_listeners: new.max_listeners.unwrap_or(0),
             relay_url,
+            station,
             public: new.visibility == Some(Visibility::Public),
             playlist_id,
             shuffle: new.shuffle,
@@ -208,6 +220,16 @@ pub(super) async fn update(
     if let Some(r) = &patch.relay_url {
         c.relay_url = r.as_deref().map(check_relay_url).transpose()?;
     }
+    check_station(
+        &app,
+        &who,
+        &mut c.station,
+        patch.crossfade_seconds,
+        patch.silence_threshold_dbfs,
+        patch.record_live,
+        patch.interstitial.clone(),
+    )
+    .await?;
     let c = save(&app, &old, c).await?;
     Ok(answer(StatusCode::OK, view(&app, &c, None).await, false))
 }
@@ -233,6 +255,11 @@ pub(super) async fn remove(
     match app.store.delete_channel(c.id, util::now_ms()).await? {
         Some(_) => {
             app.outbox.notify();
+            // Its programme, history and statistics go with it; its recorded shows stay, as
+            // the tracks they became.
+            if let Err(e) = app.store.forget_station(c.id).await {
+                tracing::warn!(channel = %c.id, error = %e, "forgetting a deleted channel's station data failed");
+            }
             Ok(StatusCode::NO_CONTENT)
         }
         None => Err(Problem::not_found(format!("no channel {}", c.id))),

@@ -9,8 +9,11 @@ mod crud;
 mod listen_tokens;
 mod views;
 
-pub(crate) use actions::{follow, sign};
-pub(crate) use views::{view, ChannelPlayback, ListenersView, NowPlayingView};
+pub(crate) use actions::sign;
+pub(crate) use views::{
+    check_playlist, parse_id, view, visible, ChannelPlayback, ChannelView, ListenersView,
+    NowPlayingView,
+};
 
 use crate::app::App;
 use std::sync::Arc;
@@ -23,7 +26,24 @@ pub(in crate::http) fn routes() -> OpenApiRouter<Arc<App>> {
         .routes(routes!(crud::show, crud::update, crud::remove))
         .routes(routes!(actions::rotate))
         .routes(routes!(actions::playback))
-        .routes(routes!(actions::events))
         .routes(routes!(listen_tokens::create, listen_tokens::list))
         .routes(routes!(listen_tokens::revoke))
+}
+
+/// A channel whose station (programme, recordings) the caller may change: its owner or an
+/// admin. `If-Match` is the station resource's own, checked by its handler.
+pub(crate) async fn writable_station(
+    app: &App,
+    headers: &axum::http::HeaderMap,
+    id: &str,
+) -> Result<(crate::auth::Identity, crate::store::Channel), crate::http::problem::Problem> {
+    let who = crate::http::access::authenticate(app, headers)?;
+    let c = visible(app, &who, id).await?;
+    if !who.manages(&c.owner) {
+        return Err(crate::http::problem::Problem::forbidden(format!(
+            "channel {} belongs to {}",
+            c.id, c.owner
+        )));
+    }
+    Ok((who, c))
 }

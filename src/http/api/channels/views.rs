@@ -7,7 +7,7 @@ use crate::http::access::authenticate;
 use crate::http::problem::Problem;
 use crate::live::{Listeners, NowPlaying, SourceInfo, State};
 use crate::rendition::Rendition;
-use crate::store::{Channel, ChannelId, PlaylistId};
+use crate::store::{Channel, ChannelId, InterstitialDoc, PlaylistId, StationSettings};
 use crate::util::rfc3339;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -43,6 +43,17 @@ pub struct NewChannel {
     pub max_listeners: Option<u32>,
     /// Another server's stream (an Icecast mount, `http(s)://…`) to relay as the live source.
     pub relay_url: Option<String>,
+    /// Crossfade between the auto-DJ's items, 0 to 12 seconds (default 0: gapless).
+    pub crossfade_seconds: Option<f64>,
+    /// Leading and trailing silence of tracks quieter than this (-90 to -20 dBFS, default -50)
+    /// is skipped; `null` keeps it.
+    #[serde(default, deserialize_with = "some")]
+    #[schema(value_type = Option<f64>)]
+    pub silence_threshold_dbfs: Option<Option<f64>>,
+    /// Record every live source session and publish it as a track (default false).
+    pub record_live: Option<bool>,
+    /// The channel's jingles and station IDs.
+    pub interstitial: Option<InterstitialDoc>,
 }
 
 /// `PATCH /v1/channels/{id}`: the fields to change. `playlist_id: null` removes the auto-DJ.
@@ -75,10 +86,66 @@ pub struct ChannelPatch {
     #[serde(default, deserialize_with = "some")]
     #[schema(value_type = Option<String>)]
     pub relay_url: Option<Option<String>>,
+    /// Crossfade between the auto-DJ's items, 0 to 12 seconds.
+    pub crossfade_seconds: Option<f64>,
+    /// Silence threshold, -90 to -20 dBFS; `null` keeps silence.
+    #[serde(default, deserialize_with = "some")]
+    #[schema(value_type = Option<f64>)]
+    pub silence_threshold_dbfs: Option<Option<f64>>,
+    /// Record live shows.
+    pub record_live: Option<bool>,
+    /// The channel's jingles; `null` for none.
+    #[serde(default, deserialize_with = "some")]
+    #[schema(value_type = Option<InterstitialDoc>)]
+    pub interstitial: Option<Option<InterstitialDoc>>,
 }
 
-fn some<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
-    Option::<String>::deserialize(d).map(Some)
+fn some<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// Applies the station fields of a create or a patch to `s`, checking each.
+pub(crate) async fn check_station(
+    app: &App,
+    who: &Identity,
+    s: &mut StationSettings,
+    crossfade: Option<f64>,
+    threshold: Option<Option<f64>>,
+    record: Option<bool>,
+    interstitial: Option<Option<InterstitialDoc>>,
+) -> Result<(), Problem> {
+    if let Some(x) = crossfade {
+        if !(0.0..=12.0).contains(&x) {
+            return Err(Problem::unprocessable(
+                "invalid-field",
+                "crossfade_seconds takes 0 to 12",
+            ));
+        }
+        s.crossfade_seconds = x;
+    }
+    if let Some(t) = threshold {
+        if t.is_some_and(|t| !(-90.0..=-20.0).contains(&t)) {
+            return Err(Problem::unprocessable(
+                "invalid-field",
+                "silence_threshold_dbfs takes -90 to -20, or null",
+            ));
+        }
+        s.silence_threshold_dbfs = t;
+    }
+    if let Some(r) = record {
+        s.record_live = r;
+    }
+    if let Some(i) = interstitial {
+        if let Some(doc) = &i {
+            doc.parse("interstitial")
+                .map_err(|e| Problem::unprocessable("invalid-field", e.to_string()))?;
+            check_playlist(app, who, Some(&doc.playlist_id)).await?;
+        }
+        s.interstitial = i;
+    }
+    Ok(())
 }
 
 /// A connected source.
@@ -124,6 +191,9 @@ pub struct NowPlayingView {
     pub title: String,
     /// The auto-DJ track.
     pub track_id: Option<String>,
+    /// `track`, `event`, `interstitial` or `live`.
+    #[schema(value_type = String)]
+    pub kind: crate::live::station::Kind,
     /// RFC 3339.
     pub since: String,
 }
@@ -133,6 +203,7 @@ impl From<NowPlaying> for NowPlayingView {
         NowPlayingView {
             title: n.title,
             track_id: n.track_id.map(|t| t.to_string()),
+            kind: n.kind,
             since: n.since,
         }
     }
@@ -194,6 +265,14 @@ pub struct ChannelView {
     pub max_listeners: u32,
     /// The stream it relays as its live source (a password in it is not shown).
     pub relay_url: Option<String>,
+    /// Crossfade between the auto-DJ's items, seconds.
+    pub crossfade_seconds: f64,
+    /// Silence quieter than this is skipped at tracks' edges (`null`: kept).
+    pub silence_threshold_dbfs: Option<f64>,
+    /// Whether live shows are recorded.
+    pub record_live: bool,
+    /// The channel's jingles.
+    pub interstitial: Option<InterstitialDoc>,
     /// Its Icecast-style mounts by format (`mp3`, `aac`, `opus`, and the `m3u` and `pls`
     /// playlist files): permanent URLs for a public channel; a private one's need `?token=`.
     #[schema(value_type = Object)]
@@ -297,6 +376,10 @@ pub(crate) async fn view(app: &App, c: &Channel, stream_key: Option<String>) -> 
         mp3_kbps: c.mp3_kbps,
         max_listeners: c.max_listeners,
         relay_url: c.relay_url.as_deref().map(without_password),
+        crossfade_seconds: c.station.crossfade_seconds,
+        silence_threshold_dbfs: c.station.silence_threshold_dbfs,
+        record_live: c.station.record_live,
+        interstitial: c.station.interstitial.clone(),
         mounts: mount_urls(app, c),
         stream_key,
         state: status.state,

@@ -65,8 +65,26 @@ pub(in crate::http) async fn upload(
     Query(q): Query<UploadQuery>,
     req: Request,
 ) -> Result<Response, Problem> {
-    let who = authenticate(&app, req.headers())?;
-    require(&who, Role::Artist, "uploading")?;
+    let who = match authenticate(&app, req.headers())
+        .and_then(|w| require(&w, Role::Artist, "uploading").map(|_| w))
+    {
+        Ok(w) => w,
+        Err(p) => {
+            // A refused client is usually sending its body already: read it (bounded) before
+            // answering, so the refusal is not lost to a reset and the connection stays usable
+            // for its next request (a client's pool reuses it).
+            let small = req
+                .headers()
+                .get(header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok())
+                .is_some_and(|n| n <= DRAIN_BYTES);
+            if small && !req.headers().contains_key(header::EXPECT) {
+                drain(req.into_body().into_data_stream()).await;
+            }
+            return Err(p);
+        }
+    };
     let idem = idempotency::key(req.headers())?;
     let mut digest = Sha256::new();
     let limit = app.config.server.max_upload_bytes;
