@@ -329,6 +329,7 @@ async fn an_event_starts_on_its_instant_as_hls_js_hears_it_and_the_history_shows
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
+    eprintln!("the event started {} ms after its instant", started - at);
     // Within one part (320 ms) of its instant.
     assert!(
         (started - at).abs() <= 320,
@@ -342,6 +343,19 @@ async fn an_event_starts_on_its_instant_as_hls_js_hears_it_and_the_history_shows
         .iter()
         .filter_map(Value::as_str)
         .collect();
+    // Where hls.js placed the cue on the wall clock (its fragment's program date-time plus the
+    // cue's offset): reported, not asserted, as it rests on hls.js's own timeline arithmetic.
+    if let Some(c) = report["cues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["title"] == premiere_title.as_str())
+    {
+        eprintln!(
+            "hls.js placed the event's cue {} ms after its instant",
+            c["pdt_ms"].as_i64().unwrap_or(at) - at
+        );
+    }
     assert!(
         titles.contains(&premiere_title.as_str()),
         "hls.js never heard the event: {report}"
@@ -577,4 +591,119 @@ async fn a_show_killed_mid_way_is_published_once_after_restart() {
         recordings(&s, &id).await["items"].as_array().unwrap().len(),
         1
     );
+}
+
+/// A WAV of `seconds` of a sine at `hz`, with `lead` and `tail` seconds of digital silence.
+fn tone(dir: &Path, name: &str, hz: u32, lead: f64, seconds: f64, tail: f64) -> std::path::PathBuf {
+    let out = dir.join(name);
+    let ok = Command::new("ffmpeg")
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+        ])
+        .arg(format!(
+            "sine=frequency={hz}:sample_rate=48000:duration={seconds}"
+        ))
+        .arg("-af")
+        .arg(format!(
+            "adelay={ms}|{ms},apad=pad_dur={tail},aformat=channel_layouts=stereo",
+            ms = (lead * 1000.0) as u64
+        ))
+        .arg(&out)
+        .status()
+        .expect("ffmpeg");
+    assert!(ok.success());
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_auto_dj_trims_silence_crossfades_and_plays_a_jingle_after_every_track() {
+    let s = Server::start(Db::Sqlite, &[]).await;
+    // 1.5 s of silence, 3 s of tone, 2 s of silence: 6.5 s as stored, 3 s on air.
+    let song = tone(&s.dir, "song.wav", 440, 1.5, 3.0, 2.0);
+    let jingle = tone(&s.dir, "jingle.wav", 880, 0.0, 1.5, 0.0);
+    let (song, jingle) = (ready_track(&s, &song).await, ready_track(&s, &jingle).await);
+    let (rotation, ids) = (
+        playlist(&s, "Rotation", &[&song]).await,
+        playlist(&s, "IDs", &[&jingle]).await,
+    );
+    let c = create(
+        &s,
+        json!({"title": "Trim", "playlist_id": rotation, "crossfade_seconds": 0.5,
+               "interstitial": {"playlist_id": ids, "every_tracks": 1}, "renditions": ["opus-96"]}),
+    )
+    .await;
+    let id = c["id"].as_str().unwrap().to_string();
+    let h = poll(
+        &s,
+        &format!("/v1/channels/{id}/history?limit=100"),
+        &s.key,
+        |h| h["items"].as_array().unwrap().len() >= 7,
+    )
+    .await;
+    let mut items: Vec<&Value> = h["items"].as_array().unwrap().iter().collect();
+    items.reverse();
+    let kinds: Vec<&str> = items.iter().map(|i| i["kind"].as_str().unwrap()).collect();
+    assert_eq!(
+        &kinds[..6],
+        [
+            "track",
+            "interstitial",
+            "track",
+            "interstitial",
+            "track",
+            "interstitial"
+        ],
+        "{h}"
+    );
+    // Each item lasts what it holds above the threshold, less the 0.5 s crossfade into the
+    // next: 2.5 s for the song (6.5 s untrimmed), 1 s for the jingle.
+    for w in items.windows(2).take(5) {
+        let len =
+            ms(w[1]["started_at"].as_str().unwrap()) - ms(w[0]["started_at"].as_str().unwrap());
+        let want = if w[0]["kind"] == "track" {
+            2_500
+        } else {
+            1_000
+        };
+        assert!(
+            (len - want).abs() <= 120,
+            "{} lasted {len} ms, not {want}: {h}",
+            w[0]["kind"]
+        );
+        assert_eq!(w[0]["ended_at"], w[1]["started_at"], "{h}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_object_store_failure_fails_the_recording_with_its_reason_not_the_channel() {
+    let mut s = Server::start_s3(Db::Sqlite).await;
+    let c = create(
+        &s,
+        json!({"title": "Fragile", "record_live": true, "visibility": "public"}),
+    )
+    .await;
+    let id = c["id"].as_str().unwrap().to_string();
+    let key = c["stream_key"].as_str().unwrap().to_string();
+    let mut ff = ffmpeg_source(&s, &id, &key, &track_mp3(), "mp3");
+    wait_for(&s, &id, "/state", "live").await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    s.stop_storage();
+    // The channel plays on while the store is gone.
+    let rms = ffmpeg_listen(&format!("{}/listen/{id}.mp3", s.url), 3);
+    assert!(rms > 0.01, "the mount went quiet: {rms}");
+    ff.stop();
+    let r = recorded(&s, &id).await;
+    assert_eq!(r["state"], "failed", "{r}");
+    assert!(r["reason"].as_str().unwrap().contains("storing"), "{r}");
+    assert!(r["track_id"].is_null(), "{r}");
+    // A new show goes live and records again as the channel's source, whatever the last one did.
+    let mut ff = ffmpeg_source(&s, &id, &key, &track_mp3(), "mp3");
+    wait_for(&s, &id, "/state", "live").await;
+    ff.stop();
 }
