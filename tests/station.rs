@@ -707,3 +707,38 @@ async fn an_object_store_failure_fails_the_recording_with_its_reason_not_the_cha
     wait_for(&s, &id, "/state", "live").await;
     ff.stop();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_show_longer_than_the_maximum_goes_on_in_a_new_recording() {
+    let s = Server::start(Db::Sqlite, &[("VEZA_LIVE__RECORD_MAX_SECONDS", "5")]).await;
+    let c = create(&s, json!({"title": "Marathon", "record_live": true})).await;
+    let id = c["id"].as_str().unwrap().to_string();
+    let key = c["stream_key"].as_str().unwrap().to_string();
+    let mut ff = ffmpeg_show(&s, &id, &key, &track_mp3(), 12, "Marathon");
+    wait_for(&s, &id, "/state", "live").await;
+    let _ = tokio::task::spawn_blocking(move || ff.0.wait()).await;
+    // 12 s in recordings of at most 5 s: 5, 5 and the rest, each its own track.
+    let v = poll(&s, &format!("/v1/channels/{id}/recordings"), &s.key, |v| {
+        let items = v["items"].as_array().unwrap();
+        items.len() == 3 && items.iter().all(|r| r["state"] == "published")
+    })
+    .await;
+    let secs: Vec<f64> = v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["seconds"].as_f64().unwrap())
+        .collect();
+    assert!(
+        (secs[1] - 5.0).abs() < 0.05 && (secs[2] - 5.0).abs() < 0.05,
+        "{v}"
+    );
+    assert!((1.0..=3.5).contains(&secs[0]), "{v}");
+    let tracks: std::collections::HashSet<&str> = v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["track_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(tracks.len(), 3, "{v}");
+}

@@ -167,8 +167,8 @@ impl Config {
         if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
             return bad("server.public_url", "must start with http:// or https://");
         }
-        if live.record_max_seconds < 60 {
-            return bad("live.record_max_seconds", "must be at least 60");
+        if live.record_max_seconds < 5 {
+            return bad("live.record_max_seconds", "must be at least 5");
         }
         if live.stats_retention_days == 0 {
             return bad("live.stats_retention_days", "must be at least 1");
