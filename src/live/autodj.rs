@@ -36,6 +36,9 @@ const PREEMPT_FADE: usize = 48_000 * 3 / 10;
 /// How often the programme and the station settings are read again.
 const REFRESH: Duration = Duration::from_secs(2);
 
+/// How often the programme's playlists are read again when it names the same ones.
+const LISTS_EVERY: Duration = Duration::from_secs(30);
+
 /// Quiet frames held back at most while looking for a track's end (longer quiet passages play).
 const SILENCE_HOLD: usize = 48_000 * 30;
 
@@ -91,8 +94,9 @@ struct AutoDj {
     settings: StationSettings,
     jingles: Option<Interstitial>,
     refreshed: Option<Instant>,
-    /// Ready tracks of each playlist the programme names, as last read.
+    /// Ready tracks of each playlist the programme names, as last read, and when.
     lists: HashMap<PlaylistId, Vec<Track>>,
+    lists_read: Option<Instant>,
     current: Option<Playing>,
     buf: [VecDeque<f32>; 2],
     /// Tracks that failed to load or decode, in a row.
@@ -136,6 +140,7 @@ impl Feed {
                     jingles: None,
                     refreshed: None,
                     lists: HashMap::new(),
+                    lists_read: None,
                     current: None,
                     buf: [VecDeque::new(), VecDeque::new()],
                     failures: 0,
@@ -198,6 +203,14 @@ impl AutoDj {
         self.settings = c.station;
         let mut names = self.programme.playlists();
         names.extend(self.jingles.as_ref().map(|j| j.playlist));
+        // Playlists are read again when the programme names others, else every LISTS_EVERY: a
+        // long playlist costs a query per track.
+        let same =
+            names.len() == self.lists.len() && names.iter().all(|p| self.lists.contains_key(p));
+        if same && self.lists_read.is_some_and(|at| at.elapsed() < LISTS_EVERY) {
+            return;
+        }
+        self.lists_read = Some(Instant::now());
         let mut lists = HashMap::new();
         for p in names {
             lists.insert(p, ready_tracks(self.store.as_ref(), p).await);

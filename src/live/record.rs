@@ -206,7 +206,13 @@ impl Recorders {
     }
 
     async fn store_track(&self, s: &Spool) -> Result<TrackId, String> {
-        let track = TrackId::new();
+        // The track takes the recording's id, so a node killed while publishing publishes again
+        // at its restart without a second track: the row is written last, once the original is
+        // whole.
+        let track: TrackId = s.meta.id.parse().unwrap_or_default();
+        if let Ok(Some(_)) = self.store.track(track).await {
+            return Ok(track);
+        }
         let parts_prefix = crate::layout::upload(&format!("rec-{}", s.meta.id));
         let result = self.encode_parts(s, &parts_prefix).await;
         let outcome = async {
