@@ -7,7 +7,6 @@ mod common;
 use common::live::*;
 use common::server::{Db, Server};
 use serde_json::{json, Value};
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -387,13 +386,6 @@ async fn bad_sources_are_dropped_and_other_channels_play_on() {
     );
     ff.stop();
     ff2.stop();
-}
-
-async fn ready_track(s: &Server, file: &Path) -> String {
-    let t = s.upload(file).await;
-    let id = t["id"].as_str().unwrap().to_string();
-    assert_eq!(s.wait_final(&id).await["status"], "ready");
-    id
 }
 
 #[tokio::test(flavor = "multi_thread")]

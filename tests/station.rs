@@ -13,13 +13,6 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-async fn ready_track(s: &Server, file: &Path) -> String {
-    let t = s.upload(file).await;
-    let id = t["id"].as_str().unwrap().to_string();
-    assert_eq!(s.wait_final(&id).await["status"], "ready", "{}", s.log());
-    id
-}
-
 async fn playlist(s: &Server, title: &str, tracks: &[&str]) -> String {
     let (st, _, p) = s
         .call(

@@ -373,3 +373,11 @@ pub async fn poll(s: &Server, path: &str, bearer: &str, done: impl Fn(&Value) ->
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
+
+/// Uploads `file` and waits until its track is ready; its id.
+pub async fn ready_track(s: &Server, file: &Path) -> String {
+    let t = s.upload(file).await;
+    let id = t["id"].as_str().unwrap().to_string();
+    assert_eq!(s.wait_final(&id).await["status"], "ready", "{}", s.log());
+    id
+}
