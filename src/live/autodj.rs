@@ -122,7 +122,7 @@ impl Feed {
         let (tx, rx) = tokio::sync::mpsc::channel(AHEAD);
         let runtime = tokio::runtime::Handle::current();
         let (programme, settings) = (
-            Programme::plain(channel.playlist_id, order_of(channel)),
+            Programme::plain(channel.playlist_id, Order::of_shuffle(channel.shuffle)),
             channel.station.clone(),
         );
         let id = channel.id;
@@ -155,23 +155,18 @@ impl Feed {
     }
 }
 
-fn order_of(c: &Channel) -> Order {
-    if c.shuffle {
-        Order::Shuffle
-    } else {
-        Order::Sequential
-    }
-}
-
 /// The programme a channel follows: its schedule, else its playlist alone.
 pub async fn programme(store: &dyn MetadataStore, c: &Channel) -> Programme {
     let doc = match store.schedule(c.id).await {
         Ok(Some((doc, _))) => doc,
-        _ => return Programme::plain(c.playlist_id, order_of(c)),
+        _ => return Programme::plain(c.playlist_id, Order::of_shuffle(c.shuffle)),
     };
     let parsed = serde_json::from_str::<super::station::Doc>(&doc)
         .map_err(|e| e.to_string())
-        .and_then(|d| d.parse(order_of(c)).map_err(|e| e.to_string()));
+        .and_then(|d| {
+            d.parse(Order::of_shuffle(c.shuffle))
+                .map_err(|e| e.to_string())
+        });
     match parsed {
         Ok(mut p) => {
             p.default = p.default.or(c.playlist_id);
@@ -179,7 +174,7 @@ pub async fn programme(store: &dyn MetadataStore, c: &Channel) -> Programme {
         }
         Err(e) => {
             tracing::warn!(channel = %c.id, error = %e, "a stored programme no longer parses; playing the channel's playlist");
-            Programme::plain(c.playlist_id, order_of(c))
+            Programme::plain(c.playlist_id, Order::of_shuffle(c.shuffle))
         }
     }
 }

@@ -14,7 +14,6 @@ use super::channel::{Channel, Ctl, Frame};
 use super::core::{Core, Input, Output, Pcm48, Stream, Tap};
 use super::mount::Format;
 use super::record::Rec;
-use super::station::Kind;
 use super::status::{Listeners, NowPlaying, Status};
 use crate::metrics::Metrics;
 use crate::outbox::Outbox;
@@ -356,13 +355,7 @@ impl Engine {
         let item = s.now_playing.as_ref().map(|np| {
             let started_at = chrono::DateTime::parse_from_rfc3339(&np.since)
                 .map_or(now, |t| t.timestamp_millis());
-            // A live source's titles are `Artist - Title` by the ICY convention.
-            let (artist, title) = match (np.kind, np.title.split_once(" - ")) {
-                (Kind::Live, Some((a, t))) if !a.trim().is_empty() && !t.trim().is_empty() => {
-                    (Some(a.trim().to_string()), t.trim().to_string())
-                }
-                _ => (None, np.title.clone()),
-            };
+            let (artist, title) = super::status::artist_and_title(np.kind, &np.title);
             HistoryItem {
                 id: uuid::Uuid::now_v7(),
                 channel_id: self.ch.id,

@@ -36,7 +36,9 @@ pub use convert::ToStereo48;
 pub use keys::{check_stream_key, key_hash, key_matches, new_key, Admission, KeyRefused};
 pub use output::{Output, PartOut, SegmentOut, Window};
 pub use playlist::{render_media, PART_HOLD_BACK, TARGET_DURATION};
-pub use status::{ChannelEvent, Listeners, NowPlaying, SourceInfo, State, Status};
+pub use status::{
+    artist_and_title, ChannelEvent, Listeners, NowPlaying, SourceInfo, State, Status,
+};
 
 use crate::config;
 use crate::metrics::Metrics;

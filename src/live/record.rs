@@ -122,7 +122,7 @@ impl Recorders {
                     return;
                 }
             };
-            let r = rec.row("recording", None, None);
+            let r = rec.row();
             if let Err(e) = self.store.create_recording(&r).await {
                 tracing::warn!(channel = %channel, error = %e, "recording a live show without its row");
             }
@@ -180,7 +180,7 @@ impl Recorders {
     /// Encodes a spool to FLAC, stores it as a new track's original and queues its packaging;
     /// or records why it failed. The spool goes either way.
     async fn publish(&self, s: Spool, failed: Option<String>) {
-        let mut row = s.row("recording", None, None);
+        let mut row = s.row();
         row.ended_at = Some(util::now_ms());
         let outcome = match failed {
             Some(why) => Err(why),
@@ -427,15 +427,16 @@ impl Spool {
         self.dir.join(format!("{}.json", self.meta.id))
     }
 
-    fn row(&self, state: &str, reason: Option<String>, track: Option<TrackId>) -> Recording {
+    /// Its row while it records.
+    fn row(&self) -> Recording {
         Recording {
             id: self.meta.id.parse().unwrap_or_default(),
             channel_id: self.meta.channel_id.parse().unwrap_or_default(),
             owner: self.meta.owner.clone(),
             title: self.meta.title.clone(),
-            state: state.into(),
-            reason,
-            track_id: track,
+            state: "recording".into(),
+            reason: None,
+            track_id: None,
             started_at: self.meta.started_at,
             ended_at: None,
             seconds: self.frames as f64 / 48_000.0,

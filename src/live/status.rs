@@ -64,6 +64,17 @@ pub struct NowPlaying {
     pub since: String,
 }
 
+/// The artist and title of an item of `kind` shown as `title`: a live source's `Artist - Title`
+/// split by the ICY convention; anything else is a title alone.
+pub fn artist_and_title(kind: Kind, title: &str) -> (Option<String>, String) {
+    match (kind, title.split_once(" - ")) {
+        (Kind::Live, Some((a, t))) if !a.trim().is_empty() && !t.trim().is_empty() => {
+            (Some(a.trim().to_string()), t.trim().to_string())
+        }
+        _ => (None, title.to_string()),
+    }
+}
+
 /// A channel's live status.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Status {

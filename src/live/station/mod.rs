@@ -213,6 +213,17 @@ pub struct Programme {
     pub events: Vec<Event>,
 }
 
+impl Order {
+    /// How a channel's own playlist plays: its `shuffle` flag.
+    pub fn of_shuffle(shuffle: bool) -> Order {
+        if shuffle {
+            Order::Shuffle
+        } else {
+            Order::Sequential
+        }
+    }
+}
+
 impl Programme {
     /// A programme of the default playlist only.
     pub fn plain(default: Option<PlaylistId>, order: Order) -> Programme {

@@ -232,10 +232,7 @@ async fn made(app: &App, c: &Channel, v: crate::http::api::channels::ChannelView
             };
             let duration = track.as_ref().and_then(|t| t.duration_seconds());
             let elapsed = ((now - started).max(0) as f64) / 1000.0;
-            let (artist, title) = match (np.kind, np.title.split_once(" - ")) {
-                (Kind::Live, Some((a, t))) => (Some(a.trim().to_string()), t.trim().to_string()),
-                _ => (None, np.title.clone()),
-            };
+            let (artist, title) = crate::live::artist_and_title(np.kind, &np.title);
             Some(OnAir {
                 kind: np.kind,
                 title,
@@ -259,7 +256,8 @@ async fn made(app: &App, c: &Channel, v: crate::http::api::channels::ChannelView
         .take(10)
         .map(HistoryView::from)
         .collect();
-    let next = super::schedule::timeline(app, c, now, now + 7 * 24 * 3_600_000)
+    let programme = crate::live::autodj_programme(app.store.as_ref(), c).await;
+    let next = super::schedule::timeline(app, &programme, now, now + 7 * 24 * 3_600_000)
         .await
         .into_iter()
         .nth(1);

@@ -8,7 +8,7 @@ use crate::http::openapi::{
     Malformed, NoChannel, NotOwner, ProblemDoc, Refusals, CHANNELS, JSON_PROBLEM,
 };
 use crate::http::problem::Problem;
-use crate::live::station::{Doc, Order, Play};
+use crate::live::station::{Doc, Order, Play, Programme};
 use crate::store::Channel;
 use crate::util;
 use axum::body::Bytes;
@@ -32,14 +32,6 @@ pub struct ScheduleView {
 
 fn schedule_etag(version: i64) -> String {
     format!("\"s{version}\"")
-}
-
-fn order_of(c: &Channel) -> Order {
-    if c.shuffle {
-        Order::Shuffle
-    } else {
-        Order::Sequential
-    }
 }
 
 fn answer(status: StatusCode, v: ScheduleView) -> Response {
@@ -119,7 +111,7 @@ pub(super) async fn put(
     let (who, c) = writable_station(&app, &headers, &id).await?;
     let doc: Doc = json_body(&raw)?;
     let programme = doc
-        .parse(order_of(&c))
+        .parse(Order::of_shuffle(c.shuffle))
         .map_err(|e| Problem::unprocessable("invalid-schedule", e.to_string()))?;
     for p in programme.playlists() {
         check_playlist(&app, &who, Some(&p.to_string())).await?;
@@ -210,19 +202,16 @@ pub(super) async fn upcoming(
     }
     let c = readable(&app, &headers, &id).await?;
     let now = util::now_ms();
-    let items = timeline(&app, &c, now, now + i64::from(hours) * 3_600_000).await;
-    let tz = crate::live::autodj_programme(app.store.as_ref(), &c)
-        .await
-        .tz;
+    let p = crate::live::autodj_programme(app.store.as_ref(), &c).await;
+    let items = timeline(&app, &p, now, now + i64::from(hours) * 3_600_000).await;
     Ok(Json(Upcoming {
-        timezone: tz.name().into(),
+        timezone: p.tz.name().into(),
         items,
     }))
 }
 
-/// The channel's timeline over [from, to).
-pub(super) async fn timeline(app: &App, c: &Channel, from: i64, to: i64) -> Vec<TimelineEntry> {
-    let p = crate::live::autodj_programme(app.store.as_ref(), c).await;
+/// A channel's programme as a timeline over [from, to).
+pub(super) async fn timeline(app: &App, p: &Programme, from: i64, to: i64) -> Vec<TimelineEntry> {
     // Events last as long as what they play, read once each.
     let mut lengths = std::collections::HashMap::new();
     for (_, e) in p.events_between(from, to) {
