@@ -15,7 +15,7 @@ use crate::config;
 use crate::metrics::Metrics;
 use crate::queue::Queue;
 use crate::storage::Storage;
-use crate::store::{Failure, Job, MetadataStore, Rendition};
+use crate::store::{Failure, Found, Job, MetadataStore, Rendition, TrackMeta};
 use crate::util;
 use futures::{StreamExt, TryStreamExt};
 use std::path::{Path, PathBuf};
@@ -287,6 +287,7 @@ async fn attempt(
     if app.shutdown.is_cancelled() {
         return Err(Stop::Shutdown);
     }
+    let found = found(app, job.track_id, &summary.analysis, &out).await?;
     drop(tmp);
     tracing::debug!(track = %job.track_id, seconds = started.elapsed().as_secs_f64(), "package uploaded");
 
@@ -307,13 +308,64 @@ async fn attempt(
     let analysis = serde_json::to_string(&summary.analysis).map_err(|e| retry("analysis", &e))?;
     match app
         .store
-        .publish(job, staging, &analysis, &renditions, util::now_ms())
+        .publish(job, staging, &analysis, &renditions, &found, util::now_ms())
         .await
     {
         Ok(true) => Ok(summary.analysis.duration_seconds),
         Ok(false) => Err(Stop::Abandon),
         Err(e) => Err(retry("publishing", &e)),
     }
+}
+
+/// What the package says about its track: the tags, made storable, and the embedded art stored
+/// as its cover. Art that does not decode is skipped: it never stops a track from playing.
+async fn found(
+    app: &Worker,
+    track: crate::store::TrackId,
+    analysis: &crate::package::Analysis,
+    out: &Path,
+) -> Result<Found, Stop> {
+    let tags = &analysis.source.tags;
+    let text = |v: &Option<String>| {
+        v.as_deref()
+            .map(|s| crate::store::printable(s.trim(), 200))
+            .filter(|s| !s.is_empty())
+    };
+    let mut found = Found {
+        title: text(&tags.title),
+        meta: TrackMeta {
+            artist: text(&tags.artist),
+            album: text(&tags.album),
+            year: tags.year.map(i64::from),
+            genre: text(&tags.genre),
+            track_number: tags
+                .track_number
+                .and_then(|n| i64::try_from(n).ok())
+                .filter(|n| (1..=9999).contains(n)),
+        },
+        cover: None,
+    };
+    let Some(name) = &analysis.cover else {
+        return Ok(found);
+    };
+    let retry = |what: &str, e: &dyn std::fmt::Display| Stop::Retry(format!("{what}: {e}"));
+    let bytes = tokio::fs::read(out.join(name))
+        .await
+        .map_err(|e| retry("reading the cover", &e))?;
+    let cover = tokio::task::spawn_blocking(move || crate::cover::normalise(&bytes))
+        .await
+        .map_err(|e| retry("cover thread", &e))?;
+    match cover {
+        Ok(c) => {
+            app.storage
+                .put(&crate::layout::cover(track, &c.digest), c.jpeg.into())
+                .await
+                .map_err(|e| retry("storing the cover", &e))?;
+            found.cover = Some(c.digest);
+        }
+        Err(e) => tracing::info!(track = %track, error = %e, "embedded cover art skipped"),
+    }
+    Ok(found)
 }
 
 /// Writes progress to the store at most four times a second.

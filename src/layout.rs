@@ -113,6 +113,16 @@ pub fn package(track: TrackId) -> String {
     format!("tracks/{track}")
 }
 
+/// A track's cover, by its digest: under [`package`], so it goes with the track.
+pub fn cover(track: TrackId, digest: &str) -> String {
+    format!("{}/covers/{digest}.jpg", package(track))
+}
+
+/// Where the app and players fetch a track's cover: immutable, since a new cover is a new digest.
+pub fn cover_url(track: TrackId, digest: &str) -> String {
+    format!("/v1/covers/{track}/{digest}.jpg")
+}
+
 /// A fresh prefix for one packaging attempt, under [`package`].
 pub fn staging(track: TrackId) -> String {
     format!("{}/{}", package(track), uuid::Uuid::now_v7().simple())

@@ -23,6 +23,7 @@ pub mod app;
 pub mod auth;
 pub mod catalog;
 pub mod config;
+pub mod cover;
 pub mod dispatch;
 pub mod http;
 #[cfg(feature = "http3")]

@@ -52,9 +52,11 @@ impl Server {
             && config.auth.jwt_jwks_file.is_empty()
             && config.auth.jwt_jwks_url.is_empty());
         let mut jwt_secret = Some(config.auth.jwt_hs256_secret.clone()).filter(|s| !s.is_empty());
+        let mut session_secret = config.auth.session_secret.clone();
         if config.auth.api_keys.is_empty()
             || config.auth.playback_keys.is_empty()
             || !jwt_configured
+            || session_secret.is_empty()
         {
             let dev = DevSecrets::load_or_create(&config.server.data_dir).with_context(|| {
                 format!(
@@ -75,12 +77,17 @@ impl Server {
             if !jwt_configured {
                 jwt_secret = Some(dev.jwt_secret);
             }
+            if session_secret.is_empty() {
+                session_secret = dev.session_secret;
+            }
         }
         for r in &config.live.renditions {
             crate::rendition::Rendition::parse_live(r)
                 .map_err(|e| anyhow::anyhow!("configuration: live.renditions: {e}"))?;
         }
-        let jwt = Jwt::new(&config.auth, jwt_secret.as_deref()).map_err(anyhow::Error::msg)?;
+        let jwt = Jwt::new(&config.auth, jwt_secret.as_deref())
+            .map_err(anyhow::Error::msg)?
+            .with_local(&session_secret);
         let store = crate::store::open(&config.database.url, config.database.max_connections)
             .await
             .with_context(|| {
@@ -187,6 +194,10 @@ impl Server {
                 api_keys: ApiKeys::new(config.auth.api_keys.clone()),
                 jwt: Arc::new(jwt),
                 limits: Limiters::new(&config.limits),
+                guard: crate::auth::accounts::Guard::new(
+                    config.auth.sign_in_failures_per_account,
+                    config.auth.sign_in_failures_per_address,
+                ),
             }),
             catalog: Arc::new(Catalog::new(
                 store.clone(),

@@ -52,6 +52,9 @@ pub async fn sweeper(s: Sweeper) {
             if let Err(e) = s.store.forget_stats(util::now_ms() - keep).await {
                 tracing::warn!(error = %e, "forgetting old statistics and history");
             }
+            if let Err(e) = s.store.forget_sessions(util::now_ms()).await {
+                tracing::warn!(error = %e, "forgetting expired sessions and invitations");
+            }
         }
         let n = s.catalog.listeners.sweep(Instant::now());
         let day = util::now_ms() - util::now_ms().rem_euclid(86_400_000);
@@ -62,6 +65,7 @@ pub async fn sweeper(s: Sweeper) {
         }
         s.metrics.listeners.set(n as i64);
         s.auth.limits.sweep();
+        s.auth.guard.sweep();
         let now = util::now_ms();
         let ttl = s.limits.idempotency_ttl_seconds as i64 * 1000;
         if let Err(e) = s.store.forget_idempotency(now - ttl).await {

@@ -39,6 +39,9 @@ fn track(title: &str) -> Track {
         analysis: None,
         media_prefix: None,
         public: false,
+        meta: Default::default(),
+        cover: None,
+        title_source: "file".into(),
         created_at: 0,
         updated_at: 0,
     }
@@ -68,18 +71,26 @@ async fn lifecycle(s: Arc<dyn MetadataStore>) {
     );
     assert_eq!(s.job_counts().await.unwrap().queued, 1);
     assert!(!got.public, "tracks start private");
-    assert!(s
-        .update_track(t.id, "One (live)", true, 1500)
-        .await
-        .unwrap());
+    let mut edit = got.clone();
+    edit.title = "One (live)".into();
+    edit.public = true;
+    edit.meta.genre = Some("Ambient".into());
+    assert!(s.update_track(&edit, 1500).await.unwrap());
     let got = s.track(t.id).await.unwrap().unwrap();
     assert_eq!(
         (got.title.as_str(), got.public, got.updated_at),
         ("One (live)", true, 1500)
     );
-    assert!(s.update_track(t.id, "one", false, 1600).await.unwrap());
+    assert_eq!(got.meta.genre.as_deref(), Some("Ambient"));
+    edit.title = "one".into();
+    edit.public = false;
+    assert!(s.update_track(&edit, 1600).await.unwrap());
     assert!(!s.track(t.id).await.unwrap().unwrap().public);
-    assert!(!s.update_track(TrackId::new(), "x", true, 1).await.unwrap());
+    let nobody = Track {
+        id: TrackId::new(),
+        ..edit.clone()
+    };
+    assert!(!s.update_track(&nobody, 1).await.unwrap());
 
     // Not due yet, then claimed once.
     assert!(s.claim("early", 5000, 999).await.unwrap().is_none());
@@ -113,6 +124,7 @@ async fn lifecycle(s: Arc<dyn MetadataStore>) {
             "tracks/x/attempt-1",
             "{}",
             &[rendition("flac")],
+            &Default::default(),
             41_000
         )
         .await
@@ -128,10 +140,28 @@ async fn lifecycle(s: Arc<dyn MetadataStore>) {
     let third = s.claim("lease-d", 100_000, 60_000).await.unwrap().unwrap();
     assert_eq!(third.attempts, 3);
 
-    // Publishing flips the track and writes its renditions in one go.
+    // Publishing flips the track and writes its renditions in one go. The tags' title replaces
+    // the file name's; their other fields fill what the track lacks.
     let rs = [rendition("aac-128"), rendition("flac")];
+    let found = store::Found {
+        title: Some("One (from its tags)".into()),
+        meta: store::TrackMeta {
+            artist: Some("Ann".into()),
+            genre: Some("Techno".into()),
+            year: Some(2024),
+            ..Default::default()
+        },
+        cover: Some("ab".repeat(32)),
+    };
     assert!(s
-        .publish(&third, "tracks/x/attempt-3", "{\"a\":1}", &rs, 61_000)
+        .publish(
+            &third,
+            "tracks/x/attempt-3",
+            "{\"a\":1}",
+            &rs,
+            &found,
+            61_000
+        )
         .await
         .unwrap());
     let ready = s.track(t.id).await.unwrap().unwrap();
@@ -139,10 +169,18 @@ async fn lifecycle(s: Arc<dyn MetadataStore>) {
     assert_eq!(ready.progress, 1.0);
     assert_eq!(ready.media_prefix.as_deref(), Some("tracks/x/attempt-3"));
     assert_eq!(ready.analysis.as_deref(), Some("{\"a\":1}"));
+    assert_eq!(
+        (ready.title.as_str(), ready.title_source.as_str()),
+        ("One (from its tags)", "tags")
+    );
+    assert_eq!(ready.meta.artist.as_deref(), Some("Ann"));
+    assert_eq!(ready.meta.genre.as_deref(), Some("Ambient"), "edited, kept");
+    assert_eq!(ready.meta.year, Some(2024));
+    assert_eq!(ready.cover, found.cover);
     assert_eq!(s.renditions(t.id).await.unwrap(), rs.to_vec());
     assert_eq!(s.job_counts().await.unwrap(), Default::default());
     assert!(
-        !s.publish(&third, "tracks/x/attempt-3", "{}", &rs, 62_000)
+        !s.publish(&third, "tracks/x/attempt-3", "{}", &rs, &found, 62_000)
             .await
             .unwrap(),
         "exactly once"
@@ -176,7 +214,10 @@ async fn lifecycle(s: Arc<dyn MetadataStore>) {
     let gone = s.delete_track(rel.id, 81_000).await.unwrap().unwrap();
     assert_eq!(gone.id, rel.id);
     assert!(s.delete_track(rel.id, 81_000).await.unwrap().is_none());
-    assert!(!s.publish(&again, "p", "{}", &[], 81_000).await.unwrap());
+    assert!(!s
+        .publish(&again, "p", "{}", &[], &Default::default(), 81_000)
+        .await
+        .unwrap());
     assert!(s.track(rel.id).await.unwrap().is_none());
 
     // Newest first, with a cursor.
@@ -567,4 +608,143 @@ async fn sqlite_store_station() {
 #[tokio::test]
 async fn postgres_store_station() {
     station(postgres().await).await;
+}
+
+async fn accounts(s: Arc<dyn MetadataStore>) {
+    use veza_stream::store::{Account, Created, NewAccount, Session};
+    let account = |email: &str, name: &str| Account {
+        id: uuid::Uuid::now_v7(),
+        email: email.into(),
+        password_hash: Some("$argon2id$x".into()),
+        display_name: name.into(),
+        handle: "ann".into(),
+        role: "artist".into(),
+        oidc: None,
+        created_at: 1,
+    };
+    let first = account("Ann@Example.org", "Ann");
+    let new = |a| NewAccount {
+        account: a,
+        first_is_admin: true,
+        invite: None,
+    };
+    assert_eq!(
+        s.create_account(&new(&first), 1).await.unwrap(),
+        Created::Made {
+            role: "admin".into(),
+            handle: "ann".into()
+        },
+        "the first account becomes admin"
+    );
+    // The email is unique whatever its case; the handle gets a suffix.
+    let again = account("ann@EXAMPLE.org", "Ann");
+    assert_eq!(
+        s.create_account(&new(&again), 2).await.unwrap(),
+        Created::EmailTaken
+    );
+    let second = account("ann2@example.org", "Ann");
+    assert_eq!(
+        s.create_account(&new(&second), 2).await.unwrap(),
+        Created::Made {
+            role: "artist".into(),
+            handle: "ann-2".into()
+        }
+    );
+    let found = s
+        .account_by_email(&Account::email_key("ANN@example.ORG"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((found.id, found.role.as_str()), (first.id, "admin"));
+    assert_eq!(
+        s.account_by_handle("ann-2").await.unwrap().unwrap().id,
+        second.id
+    );
+    assert!(s.handle_taken("ann").await.unwrap());
+    assert!(!s.handle_taken("bob").await.unwrap());
+
+    // Invitations are used once and expire.
+    s.create_invite("h1", "key:x", 100, 1).await.unwrap();
+    s.create_invite("h2", "key:x", 5, 1).await.unwrap();
+    let store = &s;
+    let invited = |email: &'static str, code: &'static str| {
+        let a = account(email, "Cy");
+        async move {
+            let n = NewAccount {
+                account: &a,
+                first_is_admin: false,
+                invite: Some(code),
+            };
+            store.create_account(&n, 10).await.unwrap()
+        }
+    };
+    assert!(matches!(
+        invited("c1@x.org", "h1").await,
+        Created::Made { .. }
+    ));
+    assert_eq!(invited("c2@x.org", "h1").await, Created::BadInvite, "used");
+    assert_eq!(
+        invited("c3@x.org", "h2").await,
+        Created::BadInvite,
+        "expired"
+    );
+    assert_eq!(invited("c4@x.org", "nope").await, Created::BadInvite);
+    assert!(s.account_by_email("c2@x.org").await.unwrap().is_none());
+
+    // Sessions: found until they expire, ended by deletion, swept when expired.
+    let session = Session {
+        token_hash: "t1".into(),
+        account_id: first.id,
+        created_at: 10,
+        expires_at: 1000,
+    };
+    s.create_session(&session).await.unwrap();
+    let (got, who) = s.session("t1", 999).await.unwrap().unwrap();
+    assert_eq!((got, who.id), (session.clone(), first.id));
+    assert!(s.session("t1", 1000).await.unwrap().is_none(), "expired");
+    assert!(s.session("t2", 10).await.unwrap().is_none());
+    assert!(s.delete_session("t1").await.unwrap());
+    assert!(!s.delete_session("t1").await.unwrap());
+    s.create_session(&Session {
+        token_hash: "t3".into(),
+        expires_at: 50,
+        ..session
+    })
+    .await
+    .unwrap();
+    // One session and the unused expired invitation.
+    assert_eq!(s.forget_sessions(60).await.unwrap(), 2);
+
+    // OIDC accounts are found by issuer and subject.
+    let o = Account {
+        oidc: Some(("https://id.example".into(), "sub-1".into())),
+        password_hash: None,
+        ..account("o@x.org", "O")
+    };
+    assert!(matches!(
+        s.create_account(&new(&o), 20).await.unwrap(),
+        Created::Made { .. }
+    ));
+    let got = s
+        .account_by_oidc("https://id.example", "sub-1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((got.id, got.password_hash), (o.id, None));
+    assert!(s
+        .account_by_oidc("https://id.example", "sub-2")
+        .await
+        .unwrap()
+        .is_none());
+}
+
+#[tokio::test]
+async fn sqlite_store_accounts() {
+    let (s, _dir) = sqlite().await;
+    accounts(s).await;
+}
+
+#[tokio::test]
+async fn postgres_store_accounts() {
+    accounts(postgres().await).await;
 }

@@ -42,6 +42,19 @@ pub struct Tags {
     /// International Standard Recording Code.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub isrc: Option<String>,
+    /// Year of release (or recording, when only that is given).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub year: Option<u16>,
+    /// Genre, as written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub genre: Option<String>,
+}
+
+/// The year a date tag starts with (`2019`, `2019-03-01`, `2019/03`), if it is a plausible one.
+pub(crate) fn year_of(date: &str) -> Option<u16> {
+    let digits: String = date.trim().chars().take(4).collect();
+    let year: u16 = digits.parse().ok()?;
+    (digits.len() == 4 && (1000..=2999).contains(&year)).then_some(year)
 }
 
 /// Largest tag block read whole for checking; bigger ones (huge cover art) are not checked.
@@ -422,6 +435,13 @@ fn set(tags: &mut Tags, key: &str, value: &str) {
         "ARTIST" => &mut tags.artist,
         "ALBUM" => &mut tags.album,
         "ISRC" => &mut tags.isrc,
+        "GENRE" => &mut tags.genre,
+        "DATE" | "YEAR" | "ORIGINALDATE" | "ORIGINALYEAR" => {
+            if let Some(y) = year_of(value) {
+                tags.year.get_or_insert(y);
+            }
+            return;
+        }
         "TRACKNUMBER" | "TRACK" => {
             if let Some(n) = value.split('/').next().and_then(|n| n.trim().parse().ok()) {
                 tags.track_number.get_or_insert(n);
@@ -440,6 +460,8 @@ pub(crate) fn merge(into: &mut Tags, from: Tags) {
     into.album = into.album.take().or(from.album);
     into.track_number = into.track_number.or(from.track_number);
     into.isrc = into.isrc.take().or(from.isrc);
+    into.year = into.year.or(from.year);
+    into.genre = into.genre.take().or(from.genre);
 }
 
 /// A read-only view of a source with byte patches laid over it.

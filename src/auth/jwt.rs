@@ -47,6 +47,13 @@ impl Role {
 /// The owner namespace of service principals: `key:<key id>`.
 pub const SERVICE_PREFIX: &str = "key:";
 
+/// The owner namespace of local accounts: `acct:<account id>`, which only tokens this server
+/// signs (at sign-in) may carry.
+pub const ACCOUNT_PREFIX: &str = "acct:";
+
+/// The `kid`, issuer and audience of the JWTs this server hands out at sign-in.
+pub const LOCAL: &str = "veza-stream";
+
 /// An authenticated caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
@@ -98,6 +105,8 @@ pub struct Jwt {
     audience: String,
     leeway: u64,
     role_claim: Vec<String>,
+    /// The key of the tokens this server signs at sign-in.
+    local: Option<(DecodingKey, EncodingKey)>,
     /// Woken when a token names a key id the JWKS does not hold, so that the JWKS URL is fetched
     /// again before its next scheduled refresh.
     pub unknown_kid: tokio::sync::Notify,
@@ -116,6 +125,7 @@ impl Jwt {
             audience: auth.jwt_audience.clone(),
             leeway: auth.jwt_leeway_seconds,
             role_claim: auth.jwt_role_claim.split('.').map(str::to_owned).collect(),
+            local: None,
             unknown_kid: tokio::sync::Notify::new(),
         };
         if !auth.jwt_public_key_file.is_empty() {
@@ -152,6 +162,57 @@ impl Jwt {
         Ok(jwt)
     }
 
+    /// Also accepts, and signs, the tokens handed out at sign-in, with HS256 key `secret`.
+    pub fn with_local(mut self, secret: &str) -> Jwt {
+        self.local = Some((
+            DecodingKey::from_secret(secret.as_bytes()),
+            EncodingKey::from_secret(secret.as_bytes()),
+        ));
+        self
+    }
+
+    /// Signs a token for a local account's `subject` and `role`, valid `ttl` seconds from `now`.
+    pub fn mint_local(&self, subject: &str, role: Role, ttl: u64, now: u64) -> Option<String> {
+        let (_, key) = self.local.as_ref()?;
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some(LOCAL.into());
+        let claims = serde_json::json!({
+            "sub": subject, "role": role.as_str(), "iss": LOCAL, "aud": LOCAL,
+            "iat": now, "exp": now + ttl,
+        });
+        jsonwebtoken::encode(&header, &claims, key).ok()
+    }
+
+    /// Verifies a token this server signed at sign-in.
+    fn verify_local(&self, token: &str) -> Result<Identity, JwtError> {
+        let (key, _) = self
+            .local
+            .as_ref()
+            .ok_or_else(|| JwtError::Invalid("local accounts are not enabled".into()))?;
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = self.leeway;
+        validation.set_required_spec_claims(&["exp", "sub", "iss", "aud"]);
+        validation.set_issuer(&[LOCAL]);
+        validation.set_audience(&[LOCAL]);
+        let claims: Value = jsonwebtoken::decode(token, key, &validation)
+            .map_err(|e| JwtError::Invalid(e.to_string()))?
+            .claims;
+        let subject = claims
+            .get("sub")
+            .and_then(Value::as_str)
+            .filter(|s| s.starts_with(ACCOUNT_PREFIX))
+            .ok_or_else(|| JwtError::Invalid("not an account's token".into()))?;
+        let role = claims
+            .get("role")
+            .and_then(Value::as_str)
+            .and_then(Role::parse)
+            .ok_or_else(|| JwtError::NoRole("role".into()))?;
+        Ok(Identity {
+            subject: subject.to_owned(),
+            role,
+        })
+    }
+
     /// Replaces the public keys with those of a JWKS document. Keys of other algorithms are
     /// skipped. Returns how many were kept.
     pub fn set_jwks(&self, text: &str) -> Result<usize, String> {
@@ -186,6 +247,9 @@ impl Jwt {
     pub fn verify(&self, token: &str) -> Result<Identity, JwtError> {
         let invalid = |e: jsonwebtoken::errors::Error| JwtError::Invalid(e.to_string());
         let header = jsonwebtoken::decode_header(token).map_err(invalid)?;
+        if header.kid.as_deref() == Some(LOCAL) {
+            return self.verify_local(token);
+        }
         let mut validation = Validation::new(header.alg);
         validation.leeway = self.leeway;
         // A token used before its `nbf` is refused, with the same leeway as `exp`.
@@ -245,9 +309,10 @@ impl Jwt {
                 )
             })?
             .to_owned();
-        if subject.starts_with(SERVICE_PREFIX) {
+        if subject.starts_with(SERVICE_PREFIX) || subject.starts_with(ACCOUNT_PREFIX) {
             return Err(JwtError::Invalid(format!(
-                "sub may not start with {SERVICE_PREFIX:?}: that namespace belongs to API keys"
+                "sub may not start with {SERVICE_PREFIX:?} or {ACCOUNT_PREFIX:?}: those namespaces \
+                 belong to API keys and local accounts"
             )));
         }
         let mut at = &claims;

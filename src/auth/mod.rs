@@ -23,6 +23,7 @@
 //! the HMAC in constant time, check `exp` against the clock and `scope` against the path. Several
 //! keys verify; one signs, so keys rotate without breaking tokens already handed out.
 
+pub mod accounts;
 pub mod jwt;
 mod limits;
 mod refresh;
@@ -52,6 +53,8 @@ pub struct Auth {
     pub jwt: std::sync::Arc<Jwt>,
     /// Request-rate limits of the control API.
     pub limits: Limiters,
+    /// Refuses password guessing.
+    pub guard: accounts::Guard,
 }
 
 /// A signed playback: one listener session's token, its expiry and where its files are.
@@ -364,6 +367,10 @@ pub struct DevSecrets {
     /// The development HS256 JWT secret (absent from files written by older versions).
     #[serde(default)]
     pub jwt_secret: String,
+    /// The key of JWTs handed out at sign-in, when `auth.session_secret` is empty (absent from
+    /// files written by older versions).
+    #[serde(default)]
+    pub session_secret: String,
 }
 
 impl DevSecrets {
@@ -398,16 +405,22 @@ impl DevSecrets {
             .ok()
             .and_then(|text| toml::from_str::<DevSecrets>(&text).ok())
         {
-            Some(s) if !s.jwt_secret.is_empty() => return Ok(s),
-            // Keep the secrets a file already holds; add the missing one.
+            Some(s) if !s.jwt_secret.is_empty() && !s.session_secret.is_empty() => return Ok(s),
+            // Keep the secrets a file already holds; add the missing ones.
             Some(s) => DevSecrets {
-                jwt_secret: random_b64(32),
+                jwt_secret: Some(s.jwt_secret)
+                    .filter(|j| !j.is_empty())
+                    .unwrap_or_else(|| random_b64(32)),
+                session_secret: Some(s.session_secret)
+                    .filter(|j| !j.is_empty())
+                    .unwrap_or_else(|| random_b64(32)),
                 ..s
             },
             None => DevSecrets {
                 api_key: format!("dev_{}", random_b64(24)),
                 playback_secret: random_b64(32),
                 jwt_secret: random_b64(32),
+                session_secret: random_b64(32),
             },
         };
         std::fs::create_dir_all(data_dir)?;

@@ -309,6 +309,21 @@ impl Config {
         {
             return bad("auth.jwt_jwks_url", "must start with http:// or https://");
         }
+        if !["", "open", "invite", "closed"].contains(&self.auth.registration.as_str()) {
+            return bad("auth.registration", "must be open, invite or closed");
+        }
+        if !["listener", "artist"].contains(&self.auth.registration_role.as_str()) {
+            return bad("auth.registration_role", "must be listener or artist");
+        }
+        if !self.auth.session_secret.is_empty() && self.auth.session_secret.len() < 32 {
+            return bad("auth.session_secret", "must be at least 32 bytes");
+        }
+        if !(1..=3650).contains(&self.auth.session_days) {
+            return bad("auth.session_days", "must be 1 to 3650");
+        }
+        if !(60..=86_400).contains(&self.auth.account_token_seconds) {
+            return bad("auth.account_token_seconds", "must be 60 to 86400");
+        }
         if self.auth.jwt_role_claim.is_empty() {
             return bad("auth.jwt_role_claim", "must name a claim");
         }

@@ -180,6 +180,35 @@ pub struct Auth {
     /// Claim holding the role: a dotted path (`realm_access.roles` for Keycloak) to a string or an
     /// array of strings. The strongest of `admin`, `artist`, `listener` found wins.
     pub jwt_role_claim: String,
+    /// Who may make a local account at `POST /v1/accounts`: `open` (anyone), `invite` (with an
+    /// admin's invitation code) or `closed`. Empty: `open` on embedded defaults (no
+    /// `auth.api_keys`), where the first account becomes admin, and `closed` otherwise.
+    pub registration: String,
+    /// The role of a new local account: `listener` or `artist`.
+    pub registration_role: String,
+    /// HS256 key (at least 32 bytes) of the JWTs handed out at sign-in. Empty: one is generated
+    /// and kept in `server.data_dir`; set it when several nodes share the accounts.
+    pub session_secret: String,
+    /// How long a sign-in session lasts.
+    pub session_days: u64,
+    /// Lifetime of the JWT handed out at sign-in.
+    pub account_token_seconds: u64,
+    /// Failed sign-ins allowed in a burst for one email; then one a minute.
+    pub sign_in_failures_per_account: u32,
+    /// Failed sign-ins allowed in a burst from one client address; then one every 15 s.
+    pub sign_in_failures_per_address: u32,
+}
+
+impl Auth {
+    /// The registration policy in force: `open`, `invite` or `closed` (see
+    /// [`Auth::registration`]); `embedded` says whether the server runs on embedded defaults.
+    pub fn registration(&self, embedded: bool) -> &str {
+        match self.registration.as_str() {
+            "" if embedded => "open",
+            "" => "closed",
+            other => other,
+        }
+    }
 }
 
 impl Default for Auth {
@@ -199,6 +228,13 @@ impl Default for Auth {
             jwt_audience: String::new(),
             jwt_leeway_seconds: 60,
             jwt_role_claim: "role".into(),
+            registration: String::new(),
+            registration_role: "artist".into(),
+            session_secret: String::new(),
+            session_days: 30,
+            account_token_seconds: 3600,
+            sign_in_failures_per_account: 5,
+            sign_in_failures_per_address: 20,
         }
     }
 }

@@ -1,13 +1,16 @@
 //! Who is calling the control API, and how often.
 //!
 //! `Authorization: Bearer <credential>` carries either a service API key (an admin) or a JWT
-//! ([`crate::auth::jwt`]). Rates are limited per client IP before anything else, and per subject
-//! once the caller is known ([`crate::auth::Limiters`]), answering 429 with `Retry-After`.
+//! ([`crate::auth::jwt`]). Without it, the web app's session cookie names a local account
+//! ([`crate::auth::accounts`]); a state-changing request made with the cookie must carry the
+//! session's `X-CSRF-Token` ([`csrf`]). Rates are limited per client IP before anything else, and
+//! per subject once the caller is known ([`crate::auth::Limiters`]), answering 429 with
+//! `Retry-After`.
 
 use super::problem::Problem;
 use crate::app::App;
-use crate::auth::{Identity, JwtError, Role};
-use crate::store::PlaylistFilter;
+use crate::auth::{accounts, Identity, JwtError, Role};
+use crate::store::{Account, PlaylistFilter};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::Next;
@@ -36,12 +39,44 @@ pub async fn limit_ip(State(app): State<Arc<App>>, req: Request, next: Next) -> 
     next.run(req).await
 }
 
-/// The caller of a control request: an API key or a valid JWT, within its rate limit.
-pub fn authenticate(app: &App, headers: &HeaderMap) -> Result<Identity, Problem> {
+/// Middleware on `/v1`: a state-changing request authenticated by the session cookie (no
+/// `Authorization`) must carry its session's CSRF token, which another site cannot know.
+pub async fn csrf(req: Request, next: Next) -> Response {
+    let safe = matches!(
+        *req.method(),
+        axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS
+    );
+    let h = req.headers();
+    if !safe && !h.contains_key(header::AUTHORIZATION) {
+        if let Some(secret) = accounts::cookie(h) {
+            let given = h
+                .get(accounts::CSRF_HEADER)
+                .map(|v| v.as_bytes())
+                .unwrap_or_default();
+            if !crate::auth::constant_time_eq(given, accounts::csrf(secret).as_bytes()) {
+                return Problem::new(
+                    StatusCode::FORBIDDEN,
+                    "csrf",
+                    "Forbidden",
+                    "this request was made with the session cookie but without its X-CSRF-Token \
+                     header (from the sign-in answer or GET /v1/me)",
+                )
+                .into_response();
+            }
+        }
+    }
+    next.run(req).await
+}
+
+/// The caller of a control request: an API key, a valid JWT or a signed-in session, within its
+/// rate limit.
+pub async fn authenticate(app: &App, headers: &HeaderMap) -> Result<Identity, Problem> {
     let h = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    let identity = if let Some(key_id) = app.auth.api_keys.check(h) {
+    let identity = if h.is_none() && accounts::cookie(headers).is_some() {
+        signed_in(app, headers).await?.0
+    } else if let Some(key_id) = app.auth.api_keys.check(h) {
         Identity::service(key_id)
     } else {
         let token = h
@@ -68,6 +103,33 @@ pub fn authenticate(app: &App, headers: &HeaderMap) -> Result<Identity, Problem>
         return Err(too_many(wait, "subject"));
     }
     Ok(identity)
+}
+
+/// The account of the session cookie, its identity and the session's secret.
+pub async fn signed_in(
+    app: &App,
+    headers: &HeaderMap,
+) -> Result<(Identity, Account, String), Problem> {
+    let secret = accounts::cookie(headers).ok_or_else(Problem::unauthorized)?;
+    let ended = || {
+        Problem::new(
+            StatusCode::UNAUTHORIZED,
+            "session-ended",
+            "Unauthorized",
+            "this session has ended: sign in again",
+        )
+    };
+    let (_, account) = app
+        .store
+        .session(&accounts::digest(secret), crate::util::now_ms())
+        .await?
+        .ok_or_else(ended)?;
+    let role = Role::parse(&account.role).unwrap_or(Role::Listener);
+    let who = Identity {
+        subject: account.subject(),
+        role,
+    };
+    Ok((who, account, secret.to_owned()))
 }
 
 /// Refuses callers weaker than `role`.
@@ -104,30 +166,4 @@ pub fn list_scope<'a>(
         }
         _ => Err(Problem::bad_request("scope is mine, public or all")),
     }
-}
-
-/// Who a credential is.
-#[derive(serde::Serialize, utoipa::ToSchema)]
-pub struct Me {
-    /// The JWT's `sub`, or `key:<key id>` for an API key.
-    pub subject: String,
-    /// `listener`, `artist` or `admin`: what the caller may do.
-    pub role: String,
-}
-
-/// The caller's subject and role, which decide what the web app shows.
-#[utoipa::path(
-    get, path = "/v1/me", tag = super::openapi::ME,
-    responses((status = 200, description = "The caller", body = Me), super::openapi::Refusals),
-    security(("bearer" = []))
-)]
-pub(super) async fn me(
-    State(app): State<Arc<App>>,
-    headers: HeaderMap,
-) -> Result<axum::Json<Me>, Problem> {
-    let who = authenticate(&app, &headers)?;
-    Ok(axum::Json(Me {
-        role: who.role.as_str().to_owned(),
-        subject: who.subject,
-    }))
 }

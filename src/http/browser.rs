@@ -3,7 +3,8 @@
 //! Every response says `X-Content-Type-Options: nosniff` (a segment or an error is never run as
 //! script or styles) and `Referrer-Policy: strict-origin-when-cross-origin` (signed URLs carry
 //! their token in the query, which must not leak to other sites). HTML pages, the app's, also
-//! get a `Content-Security-Policy` that allows only what the app loads and forbids framing.
+//! get a `Content-Security-Policy` that allows only what the app loads, nothing inline, and
+//! forbids framing; the embed players (`/embed/…`) may be framed by any site.
 //!
 //! `POST /app/dev-sign-in` hands out an admin key, so it is the one route that no other web
 //! origin may read: it gets no CORS headers (its preflight finds none either), and it answers
@@ -26,17 +27,18 @@ pub const DEV_SIGN_IN: &str = "/app/dev-sign-in";
 /// from a `blob:`; covers and the favicon are images
 /// from here or `data:`; the API, playlists and WHEP are fetched from here or from
 /// `server.public_url` when that names another origin (a CDN).
-fn policy(public_origin: Option<&str>) -> String {
+fn policy(public_origin: Option<&str>, framed_by_anyone: bool) -> String {
     let connect = match public_origin {
         Some(o) => format!("'self' {o}"),
         None => "'self'".into(),
     };
     format!(
-        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
-         img-src 'self' data: blob:; media-src 'self' blob: data: {connect_media}; \
+        "default-src 'self'; script-src 'self'; style-src 'self'; \
+         img-src 'self' data: blob: {connect_media}; media-src 'self' blob: data: {connect_media}; \
          connect-src {connect}; worker-src 'self' blob:; object-src 'none'; base-uri 'self'; \
-         form-action 'self'; frame-ancestors 'none'",
-        connect_media = public_origin.unwrap_or("")
+         form-action 'self'; frame-ancestors {ancestors}",
+        connect_media = public_origin.unwrap_or(""),
+        ancestors = if framed_by_anyone { "*" } else { "'none'" },
     )
     .replace("  ", " ")
     .replace(" ;", ";")
@@ -54,6 +56,7 @@ fn origin_of(url: &str) -> Option<&str> {
 /// Adds the browser headers to every response; strips CORS from the development sign-in.
 pub async fn headers(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
     let sign_in = req.uri().path() == DEV_SIGN_IN;
+    let embed = req.uri().path().starts_with("/embed/");
     let mut response = next.run(req).await;
     let h = response.headers_mut();
     h.insert(
@@ -69,11 +72,16 @@ pub async fn headers(State(app): State<Arc<App>>, req: Request, next: Next) -> R
         .and_then(|v| v.to_str().ok())
         .is_some_and(|t| t.starts_with("text/html"));
     if html {
-        let csp = policy(origin_of(&app.public_url).filter(|o| !is_loopback_origin(o)));
+        let csp = policy(
+            origin_of(&app.public_url).filter(|o| !is_loopback_origin(o)),
+            embed,
+        );
         if let Ok(v) = HeaderValue::from_str(&csp) {
             h.insert(header::CONTENT_SECURITY_POLICY, v);
         }
-        h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+        if !embed {
+            h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+        }
     }
     if sign_in {
         let cors: Vec<_> = h
@@ -172,15 +180,19 @@ mod tests {
 
     #[test]
     fn the_policy_allows_a_cdn_origin_for_media_and_nothing_else_new() {
-        let own = policy(None);
+        let own = policy(None, false);
         assert!(own.contains("connect-src 'self';"), "{own}");
         assert!(own.contains("media-src 'self' blob: data:;"), "{own}");
+        assert!(own.contains("style-src 'self';"), "nothing inline: {own}");
         assert!(own.ends_with("frame-ancestors 'none'"), "{own}");
-        let cdn = policy(origin_of("https://cdn.example/veza"));
+        let cdn = policy(origin_of("https://cdn.example/veza"), false);
         assert!(
             cdn.contains("connect-src 'self' https://cdn.example;"),
             "{cdn}"
         );
+        assert!(cdn.contains("img-src 'self' data: blob: https://cdn.example;"));
+        let embed = policy(None, true);
+        assert!(embed.ends_with("frame-ancestors *"), "{embed}");
         assert_eq!(
             origin_of("http://127.0.0.1:8080"),
             Some("http://127.0.0.1:8080")

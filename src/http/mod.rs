@@ -16,7 +16,7 @@ mod problem;
 pub mod semantics;
 
 use api::tracks::{self, upload};
-use api::{channels, events, playback, playlists, public, station, tus};
+use api::{accounts, channels, events, oembed, playback, playlists, public, search, station, tus};
 use media::{delivery, icecast_admin, live, mounts, stitch, ts, webapp, webrtc};
 
 pub use openapi::ApiDoc;
@@ -42,10 +42,9 @@ pub fn router(app: Arc<App>) -> Router {
     let (api, doc) = control_api();
     let doc = Arc::new(doc);
     Router::new()
-        .merge(api.layer(axum::middleware::from_fn_with_state(
-            app.clone(),
-            access::limit_ip,
-        )))
+        .merge(api.layer(axum::middleware::from_fn(access::csrf)).layer(
+            axum::middleware::from_fn_with_state(app.clone(), access::limit_ip),
+        ))
         .route(
             "/openapi.json",
             get(move || {
@@ -107,7 +106,9 @@ fn control_api() -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
         .merge(channels::routes())
         .merge(public::routes())
         .merge(station::routes())
-        .routes(routes!(access::me))
+        .merge(accounts::routes())
+        .merge(search::routes())
+        .merge(oembed::routes())
         .split_for_parts();
     // Handlers in different modules share names (`list`, `show`): prefix each operation id with
     // its tag so that ids are unique, as OpenAPI requires.

@@ -149,7 +149,7 @@ impl Modify for Bearer {
         (name = "events", description = "The event outbox: dead letters and replay (admins)"),
         (name = "channels", description = "Live channels: stream keys, auto-DJ, live state and playback"),
         (name = "public", description = "Public tracks, playlists and channels, for anyone: short-lived playback, live state and cover art"),
-        (name = "me", description = "Who the credential is"),
+        (name = "me", description = "Accounts, sign-in and who the credential is"),
     )
 )]
 pub struct ApiDoc;

@@ -1,5 +1,6 @@
 //! [`MetadataStore`]: the seam between the server and its database.
 
+use super::account::{Account, Created, Hit, NewAccount, Search, Session};
 use super::error::Result;
 use super::event::Event;
 use super::ids::{ChannelId, PlaylistId, TrackId};
@@ -14,6 +15,8 @@ pub trait MetadataStore:
     + IdempotencyStore
     + UploadStore
     + StationStore
+    + AccountStore
+    + SearchStore
     + Send
     + Sync
     + 'static
@@ -28,6 +31,8 @@ impl<T> MetadataStore for T where
         + IdempotencyStore
         + UploadStore
         + StationStore
+        + AccountStore
+        + SearchStore
         + Send
         + Sync
         + 'static
@@ -70,13 +75,15 @@ pub trait TrackStore: Send + Sync {
     async fn set_progress(&self, job: &Job, progress: f64, now: i64) -> Result<bool>;
     /// Publishes: the track becomes `ready` with its renditions and package prefix, the job is
     /// removed and `track.ready` is recorded, in one transaction, if the lease still holds and the
-    /// track still exists.
+    /// track still exists. What packaging `found` fills the fields the track lacks; its title
+    /// replaces a title taken from the file name.
     async fn publish(
         &self,
         job: &Job,
         prefix: &str,
         analysis: &str,
         renditions: &[Rendition],
+        found: &Found,
         now: i64,
     ) -> Result<bool>;
     /// Ends an attempt that failed; a final failure records `track.failed`.
@@ -86,8 +93,9 @@ pub trait TrackStore: Send + Sync {
     /// Queues a `failed` track again with a fresh count of attempts, in one transaction. False
     /// when the track is not failed (or has no job left).
     async fn retry_track(&self, id: TrackId, now: i64) -> Result<bool>;
-    /// Sets a track's title and visibility. False when there is no such track.
-    async fn update_track(&self, id: TrackId, title: &str, public: bool, now: i64) -> Result<bool>;
+    /// Writes a track's title (and its source), visibility, metadata and cover. False when there
+    /// is no such track.
+    async fn update_track(&self, t: &Track, now: i64) -> Result<bool>;
     /// Job counts by state.
     async fn job_counts(&self) -> Result<JobCounts>;
 }
@@ -294,4 +302,47 @@ pub trait StationStore: Send + Sync {
     async fn plays(&self, track: TrackId, from: i64, to: i64) -> Result<Vec<(i64, i64)>>;
     /// Deletes statistics and history older than `before`; how many rows went.
     async fn forget_stats(&self, before: i64) -> Result<u64>;
+}
+
+/// Local accounts, their sign-in sessions and invitations.
+#[async_trait::async_trait]
+pub trait AccountStore: Send + Sync {
+    /// Makes an account, in one transaction: its email must be free and, when the request names
+    /// an invitation, that invitation unused and unexpired (it is then used up). The first
+    /// account of the store becomes admin when `first_is_admin`.
+    async fn create_account(&self, new: &NewAccount<'_>, now: i64) -> Result<Created>;
+    /// The account with this email key (see [`Account::email_key`]).
+    async fn account_by_email(&self, email_key: &str) -> Result<Option<Account>>;
+    /// One account.
+    async fn account(&self, id: uuid::Uuid) -> Result<Option<Account>>;
+    /// The account with this handle.
+    async fn account_by_handle(&self, handle: &str) -> Result<Option<Account>>;
+    /// The account an OpenID provider's `(issuer, subject)` signed in as before.
+    async fn account_by_oidc(&self, issuer: &str, subject: &str) -> Result<Option<Account>>;
+    /// Whether a handle is taken.
+    async fn handle_taken(&self, handle: &str) -> Result<bool>;
+    /// Starts a session.
+    async fn create_session(&self, s: &Session) -> Result<()>;
+    /// A session unexpired at `now`, with its account.
+    async fn session(&self, token_hash: &str, now: i64) -> Result<Option<(Session, Account)>>;
+    /// Ends a session; whether it existed.
+    async fn delete_session(&self, token_hash: &str) -> Result<bool>;
+    /// Deletes sessions and invitations expired before `now`; how many rows went.
+    async fn forget_sessions(&self, now: i64) -> Result<u64>;
+    /// Stores an invitation (its code's SHA-256, hex) made by `by`.
+    async fn create_invite(
+        &self,
+        code_hash: &str,
+        by: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<()>;
+}
+
+/// Full-text search and browsing of tracks, playlists, channels and artists: SQLite FTS5 or
+/// PostgreSQL `tsvector`.
+#[async_trait::async_trait]
+pub trait SearchStore: Send + Sync {
+    /// Public items (and the viewer's own) matching every term, in the asked order.
+    async fn search(&self, q: &Search<'_>) -> Result<Vec<Hit>>;
 }

@@ -1,5 +1,5 @@
 //! `store`: the metadata store. Tracks, their renditions, the durable job queue, playlists, the
-//! event outbox, idempotency records and resumable uploads.
+//! event outbox, idempotency records, resumable uploads, and local accounts with their sessions.
 //!
 //! [`MetadataStore`] is the seam; [`open`] picks the backend from `database.url`: SQLite
 //! (embedded, the default) or PostgreSQL. Both run the same SQL apart from job claiming and their
@@ -7,6 +7,7 @@
 //!
 //! Times are Unix milliseconds passed in by the caller, so the store reads no clock.
 
+mod account;
 mod contract;
 mod error;
 mod event;
@@ -14,9 +15,10 @@ mod ids;
 mod rows;
 mod sql;
 
+pub use account::{Account, Created, Hit, NewAccount, Search, SearchKind, SearchSort, Session};
 pub use contract::{
-    ChannelStore, IdempotencyStore, MetadataStore, OutboxStore, PlaylistStore, StationStore,
-    TrackStore, UploadStore,
+    AccountStore, ChannelStore, IdempotencyStore, MetadataStore, OutboxStore, PlaylistStore,
+    SearchStore, StationStore, TrackStore, UploadStore,
 };
 pub use error::{Error, Result};
 pub use event::{ChannelRef, Event, PlaylistState};

@@ -79,10 +79,42 @@ pub struct Track {
     pub media_prefix: Option<String>,
     /// Anyone may play it from its public page, signed in or not.
     pub public: bool,
+    /// Artist, album, year, genre and track number.
+    pub meta: TrackMeta,
+    /// Its cover: the SHA-256 (hex) of the JPEG stored under `covers/{id}/`.
+    pub cover: Option<String>,
+    /// Where the title came from: `given`, `file`, `tags` or `edited`.
+    pub title_source: String,
     /// Unix ms.
     pub created_at: i64,
     /// Unix ms.
     pub updated_at: i64,
+}
+
+/// What a track says about itself besides its title, from its tags or its owner.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrackMeta {
+    /// The artist as credited.
+    pub artist: Option<String>,
+    /// Album.
+    pub album: Option<String>,
+    /// Year of release.
+    pub year: Option<i64>,
+    /// Genre.
+    pub genre: Option<String>,
+    /// Position on its album.
+    pub track_number: Option<i64>,
+}
+
+/// What packaging found in a track's file: its tags' title and the rest, and its cover.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Found {
+    /// The tags' title, which replaces a title taken from the file name.
+    pub title: Option<String>,
+    /// Fills what the track does not have yet.
+    pub meta: TrackMeta,
+    /// The digest of the cover stored from its embedded art, used when it has none.
+    pub cover: Option<String>,
 }
 
 impl Track {
@@ -100,15 +132,14 @@ impl Track {
         size_bytes: i64,
         now: i64,
     ) -> Track {
-        let title = title
-            .filter(|t| !t.trim().is_empty())
-            .map(str::to_owned)
-            .unwrap_or_else(|| {
-                std::path::Path::new(filename)
-                    .file_stem()
-                    .map(|s| s.to_string_lossy().into_owned())
-                    .unwrap_or_else(|| filename.to_owned())
-            });
+        let given = title.filter(|t| !t.trim().is_empty());
+        let title_source = if given.is_some() { "given" } else { "file" };
+        let title = given.map(str::to_owned).unwrap_or_else(|| {
+            std::path::Path::new(filename)
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| filename.to_owned())
+        });
         Track {
             id,
             owner: owner.to_owned(),
@@ -123,6 +154,9 @@ impl Track {
             analysis: None,
             media_prefix: None,
             public: false,
+            meta: TrackMeta::default(),
+            cover: None,
+            title_source: title_source.into(),
             created_at: now,
             updated_at: now,
         }

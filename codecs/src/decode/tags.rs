@@ -34,6 +34,27 @@ pub(super) fn absorb(
                 Some(StandardTag::Artist(v)) => tags.artist.get_or_insert_with(|| v.to_string()),
                 Some(StandardTag::Album(v)) => tags.album.get_or_insert_with(|| v.to_string()),
                 Some(StandardTag::IdentIsrc(v)) => tags.isrc.get_or_insert_with(|| v.to_string()),
+                Some(StandardTag::Genre(v)) => tags.genre.get_or_insert_with(|| v.to_string()),
+                Some(
+                    StandardTag::ReleaseYear(y)
+                    | StandardTag::RecordingYear(y)
+                    | StandardTag::OriginalReleaseYear(y),
+                ) => {
+                    if (1000..=2999).contains(y) {
+                        tags.year.get_or_insert(*y);
+                    }
+                    continue;
+                }
+                Some(
+                    StandardTag::ReleaseDate(d)
+                    | StandardTag::RecordingDate(d)
+                    | StandardTag::OriginalReleaseDate(d),
+                ) => {
+                    if let Some(y) = crate::tags::year_of(d) {
+                        tags.year.get_or_insert(y);
+                    }
+                    continue;
+                }
                 Some(StandardTag::TrackNumber(n)) => {
                     tags.track_number.get_or_insert(*n);
                     continue;

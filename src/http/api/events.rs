@@ -95,7 +95,7 @@ async fn list(
     Query(f): Query<Filter>,
     headers: HeaderMap,
 ) -> Result<Json<EventList>, Problem> {
-    let who = authenticate(&app, &headers)?;
+    let who = authenticate(&app, &headers).await?;
     require(&who, Role::Admin, "reading events")?;
     let state = f.state.as_deref();
     if !matches!(state, None | Some("pending" | "delivered" | "dead")) {
@@ -128,7 +128,7 @@ async fn replay(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<StatusCode, Problem> {
-    let who = authenticate(&app, &headers)?;
+    let who = authenticate(&app, &headers).await?;
     require(&who, Role::Admin, "replaying events")?;
     if uuid::Uuid::try_parse(&id).is_err() || !app.store.replay_event(&id, util::now_ms()).await? {
         return Err(Problem::not_found(format!("no event {id}")));

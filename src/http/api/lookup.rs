@@ -28,7 +28,7 @@ pub(in crate::http) async fn find_track(
     id: &str,
     manage: bool,
 ) -> Result<(Track, Identity), Problem> {
-    let who = authenticate(app, headers)?;
+    let who = authenticate(app, headers).await?;
     let id = track_id(id)?;
     let t = app
         .store

@@ -169,7 +169,7 @@ async fn playlist(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Json<PlaylistPlayback>, Problem> {
-    let who = authenticate(&app, &headers)?;
+    let who = authenticate(&app, &headers).await?;
     let (p, entries) = visible(&app, &who, &id).await?;
     Ok(Json(
         sign_playlist(&app, &p, &entries, app.config.auth.playback_ttl_seconds).await?,

@@ -105,7 +105,7 @@ fn ttl(app: &App, duration: Option<f64>) -> u64 {
 async fn first_cover(app: &App, tracks: Vec<TrackId>) -> Option<TrackId> {
     for id in tracks.into_iter().take(20) {
         if let Ok(Some(t)) = app.store.track(id).await {
-            if cover_name(&t).is_some() {
+            if t.cover.is_some() || cover_name(&t).is_some() {
                 return Some(id);
             }
         }
@@ -241,7 +241,8 @@ async fn track(
         title: t.title.clone(),
         description: String::new(),
         duration_seconds: duration,
-        cover_url: cover_name(&t).map(|_| cover_url(&app, "tracks", t.id)),
+        cover_url: (t.cover.is_some() || cover_name(&t).is_some())
+            .then(|| cover_url(&app, "tracks", t.id)),
         page_url: page_url(&app, "track", t.id),
         playback,
     }))
@@ -348,13 +349,21 @@ async fn cover_of(
     let Some(id) = track else {
         return none();
     };
-    let (Ok(Some(t)), Ok(Some(p))) = (app.store.track(id).await, published(app, id).await) else {
+    let Ok(Some(t)) = app.store.track(id).await else {
         return none();
     };
-    let Some(name) = cover_name(&t) else {
-        return none();
+    // An uploaded or normalised cover, else the art a track packaged before covers were
+    // normalised carries in its package.
+    let key = match (&t.cover, cover_name(&t)) {
+        (Some(digest), _) => crate::layout::cover(t.id, digest),
+        (None, Some(name)) => match published(app, id).await {
+            Ok(Some(p)) => format!("{}/{name}", p.prefix),
+            _ => return none(),
+        },
+        (None, None) => return none(),
     };
-    let obj = match object(app, format!("{}/{name}", p.prefix)).await {
+    let name = key.clone();
+    let obj = match object(app, key).await {
         Ok(o) => o,
         Err(r) => return r,
     };
@@ -455,12 +464,26 @@ pub struct Card {
     pub url: String,
     /// `og:image`.
     pub image: Option<String>,
+    /// The subject that owns the item.
+    pub owner: String,
 }
 
 impl Card {
     /// The tags, HTML-escaped, for the page's `<head>`.
     pub fn head(&self) -> String {
         let mut h = format!("<title>{} · Veza Stream</title>\n", escape(&self.title));
+        // oEmbed discovery (oEmbed 1.0, section 4): the page names its own oEmbed document.
+        if let Some((base, _)) = self.url.split_once("/play/") {
+            h.push_str(&format!(
+                "  <link rel=\"alternate\" type=\"application/json+oembed\" \
+                 href=\"{}\" title=\"{}\">\n",
+                escape(&format!(
+                    "{base}/oembed?format=json&url={}",
+                    crate::util::percent_encode(&self.url)
+                )),
+                escape(&self.title)
+            ));
+        }
         let mut meta = |p: &str, v: &str| {
             h.push_str(&format!(
                 "  <meta property=\"{p}\" content=\"{}\">\n",
@@ -520,7 +543,9 @@ pub async fn card(app: &App, kind: &str, id: &str) -> Option<Card> {
                     format!("Track · {d}")
                 },
                 url: page_url(app, kind, t.id),
-                image: cover_name(&t).map(|_| cover_url(app, "tracks", t.id)),
+                image: (t.cover.is_some() || cover_name(&t).is_some())
+                    .then(|| cover_url(app, "tracks", t.id)),
+                owner: t.owner,
                 title: t.title,
             })
         }
@@ -538,6 +563,7 @@ pub async fn card(app: &App, kind: &str, id: &str) -> Option<Card> {
                 },
                 url: page_url(app, kind, p.id),
                 image,
+                owner: p.owner,
                 title: p.title,
             })
         }
@@ -555,6 +581,7 @@ pub async fn card(app: &App, kind: &str, id: &str) -> Option<Card> {
                 },
                 url: page_url(app, kind, c.id),
                 image,
+                owner: c.owner,
                 title: c.title,
             })
         }
@@ -574,6 +601,7 @@ mod tests {
             description: String::new(),
             url: "http://127.0.0.1:8080/play/track/x".into(),
             image: None,
+            owner: "alice".into(),
         };
         let h = c.head();
         assert!(h.contains(
@@ -582,5 +610,8 @@ mod tests {
         assert!(h.contains("<title>Rock &amp; &quot;Roll&quot; &lt;live&gt; · Veza Stream</title>"));
         assert!(!h.contains("og:description"), "no empty description");
         assert!(h.contains("twitter:card\" content=\"summary\""));
+        assert!(h.contains(
+            "href=\"http://127.0.0.1:8080/oembed?format=json&amp;url=http%3A%2F%2F127.0.0.1%3A8080%2Fplay%2Ftrack%2Fx\""
+        ));
     }
 }

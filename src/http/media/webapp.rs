@@ -29,6 +29,8 @@ pub fn routes() -> Router<Arc<App>> {
     Router::new()
         .route("/", get(home))
         .route("/play/{kind}/{id}", get(play))
+        .route("/embed/{kind}/{id}", get(play))
+        .route("/a/{handle}", get(home))
         .route("/app/{*file}", get(asset))
         .route(crate::http::browser::DEV_SIGN_IN, post(dev_sign_in))
 }
@@ -46,7 +48,8 @@ async fn home() -> Response {
     page(StatusCode::OK, None)
 }
 
-/// A public item's page, with the item's Open Graph tags for link previews. An item that is
+/// A public item's page (or its embed player, framed by other sites), with the item's Open
+/// Graph tags and oEmbed link for link previews. An item that is
 /// not public (or does not exist) gets the page with 404: it may still be its owner's, who is
 /// signed in, and the app asks the API with the owner's credential.
 async fn play(State(app): State<Arc<App>>, Path((kind, id)): Path<(String, String)>) -> Response {

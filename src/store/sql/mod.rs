@@ -2,6 +2,8 @@
 //! pool set-up, the migrations directory, how a write transaction starts and how a job is claimed.
 
 #[macro_use]
+mod accounts;
+#[macro_use]
 mod channels;
 #[macro_use]
 mod idempotency;
@@ -18,23 +20,26 @@ mod uploads;
 
 mod open;
 mod rows;
+#[macro_use]
+mod search;
 
+use super::account::{Account, Created, Hit, NewAccount, Search, SearchKind, SearchSort, Session};
 use super::contract::{
-    ChannelStore, IdempotencyStore, OutboxStore, PlaylistStore, StationStore, TrackStore,
-    UploadStore,
+    AccountStore, ChannelStore, IdempotencyStore, OutboxStore, PlaylistStore, SearchStore,
+    StationStore, TrackStore, UploadStore,
 };
 use super::error::{slug_taken, Error, Result};
 use super::event::{ChannelRef, Event, PlaylistState};
 use super::ids::{ChannelId, PlaylistId, TrackId};
 use super::rows::{
-    Channel, Entry, Failure, HistoryItem, Idempotent, Job, JobCounts, Lease, ListenToken,
+    Channel, Entry, Failure, Found, HistoryItem, Idempotent, Job, JobCounts, Lease, ListenToken,
     ListenerMinute, OutboxEvent, Playlist, PlaylistFilter, Recording, Rendition, Settle, Track,
     Upload,
 };
 use rows::*;
 
 macro_rules! sql_store {
-    ($name:ident, $db:ty, $migrations:literal, $begin:literal, $claim:expr, $skip_locked:literal) => {
+    ($name:ident, $db:ty, $migrations:literal, $begin:literal, $claim:expr, $skip_locked:literal, $dialect:literal) => {
         /// A metadata store backend.
         pub struct $name {
             pool: sqlx::Pool<$db>,
@@ -47,6 +52,8 @@ macro_rules! sql_store {
         uploads_impl!($name, $db, $migrations, $begin, $claim, $skip_locked);
         channels_impl!($name, $db, $migrations, $begin, $claim, $skip_locked);
         station_impl!($name, $db, $migrations, $begin, $claim, $skip_locked);
+        accounts_impl!($name, $db, $migrations, $begin, $claim, $skip_locked);
+        search_impl!($name, $db, $dialect);
 
         impl $name {
             async fn insert_track(
@@ -57,8 +64,8 @@ macro_rules! sql_store {
             ) -> Result<()> {
                 sqlx::query(
                     "INSERT INTO tracks (id, owner, title, filename, content_type, size_bytes, \
-                     original_key, status, progress, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $9)",
+                     original_key, status, progress, title_source, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $10, $9, $9)",
                 )
                 .bind(t.id.to_string())
                 .bind(&t.owner)
@@ -69,6 +76,7 @@ macro_rules! sql_store {
                 .bind(&t.original_key)
                 .bind(t.status.as_str())
                 .bind(now)
+                .bind(&t.title_source)
                 .execute(&mut **tx)
                 .await?;
                 sqlx::query(
@@ -143,7 +151,8 @@ sql_store!(
     "./migrations/sqlite",
     "BEGIN IMMEDIATE",
     CLAIM_SQLITE,
-    ""
+    "",
+    "sqlite"
 );
 sql_store!(
     PgStore,
@@ -151,5 +160,6 @@ sql_store!(
     "./migrations/postgres",
     "BEGIN",
     CLAIM_POSTGRES,
-    "FOR UPDATE SKIP LOCKED"
+    "FOR UPDATE SKIP LOCKED",
+    "postgres"
 );

@@ -1,9 +1,10 @@
 //! Rows as the database holds them, their columns, and the job claim of each backend.
 
+use super::super::account::Account;
 use super::super::error::{Error, Result};
 use super::super::rows::{
     Channel, HistoryItem, Lease, ListenToken, ListenerMinute, OutboxEvent, Playlist, Recording,
-    Track, TrackStatus, Upload,
+    Track, TrackMeta, TrackStatus, Upload,
 };
 
 #[derive(sqlx::FromRow)]
@@ -21,13 +22,21 @@ pub(super) struct TrackRow {
     pub(super) analysis: Option<String>,
     pub(super) media_prefix: Option<String>,
     pub(super) visibility: String,
+    pub(super) artist: Option<String>,
+    pub(super) album: Option<String>,
+    pub(super) year: Option<i64>,
+    pub(super) genre: Option<String>,
+    pub(super) track_number: Option<i64>,
+    pub(super) cover: Option<String>,
+    pub(super) title_source: String,
     pub(super) created_at: i64,
     pub(super) updated_at: i64,
 }
 
 pub(super) const TRACK_COLUMNS: &str =
     "id, owner, title, filename, content_type, size_bytes, original_key, status, \
-     progress, error, analysis, media_prefix, visibility, created_at, updated_at";
+     progress, error, analysis, media_prefix, visibility, artist, album, year, genre, \
+     track_number, cover, title_source, created_at, updated_at";
 
 impl TryFrom<TrackRow> for Track {
     type Error = Error;
@@ -50,6 +59,15 @@ impl TryFrom<TrackRow> for Track {
             analysis: r.analysis,
             media_prefix: r.media_prefix,
             public: r.visibility == "public",
+            meta: TrackMeta {
+                artist: r.artist,
+                album: r.album,
+                year: r.year,
+                genre: r.genre,
+                track_number: r.track_number,
+            },
+            cover: r.cover,
+            title_source: r.title_source,
             created_at: r.created_at,
             updated_at: r.updated_at,
         })
@@ -425,6 +443,41 @@ impl TryFrom<MinuteRow> for ListenerMinute {
             peak: r.peak,
             mean: r.mean,
             sessions: r.sessions,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct AccountRow {
+    pub(super) id: String,
+    pub(super) email: String,
+    pub(super) password_hash: Option<String>,
+    pub(super) display_name: String,
+    pub(super) handle: String,
+    pub(super) role: String,
+    pub(super) oidc_issuer: Option<String>,
+    pub(super) oidc_subject: Option<String>,
+    pub(super) created_at: i64,
+}
+
+pub(super) const ACCOUNT_COLUMNS: &str = "id, email, password_hash, display_name, handle, role, \
+     oidc_issuer, oidc_subject, created_at";
+
+impl TryFrom<AccountRow> for Account {
+    type Error = Error;
+    fn try_from(r: AccountRow) -> Result<Account> {
+        Ok(Account {
+            id: r
+                .id
+                .parse()
+                .map_err(|_| Error::Corrupt(format!("account id {}", r.id)))?,
+            email: r.email,
+            password_hash: r.password_hash,
+            display_name: r.display_name,
+            handle: r.handle,
+            role: r.role,
+            oidc: r.oidc_issuer.zip(r.oidc_subject),
+            created_at: r.created_at,
         })
     }
 }

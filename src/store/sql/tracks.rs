@@ -178,6 +178,7 @@ macro_rules! tracks_impl {
                 prefix: &str,
                 analysis: &str,
                 renditions: &[Rendition],
+                found: &Found,
                 now: i64,
             ) -> Result<bool> {
                 let mut tx = self.pool.begin_with($begin).await?;
@@ -192,14 +193,29 @@ macro_rules! tracks_impl {
                     tx.rollback().await?;
                     return Ok(false);
                 }
+                // Tags fill what the track lacks; their title replaces only a file name's.
                 let updated = sqlx::query(
                     "UPDATE tracks SET status = 'ready', progress = 1, error = NULL, analysis = $1, \
-                     media_prefix = $2, updated_at = $3 WHERE id = $4",
+                     media_prefix = $2, updated_at = $3, \
+                     title = CASE WHEN title_source = 'file' AND $5 <> '' THEN $5 ELSE title END, \
+                     title_source = CASE WHEN title_source = 'file' AND $5 <> '' THEN 'tags' \
+                     ELSE title_source END, \
+                     artist = COALESCE(artist, $6), album = COALESCE(album, $7), \
+                     year = COALESCE(year, $8), genre = COALESCE(genre, $9), \
+                     track_number = COALESCE(track_number, $10), cover = COALESCE(cover, $11) \
+                     WHERE id = $4",
                 )
                 .bind(analysis)
                 .bind(prefix)
                 .bind(now)
                 .bind(job.track_id.to_string())
+                .bind(found.title.as_deref().unwrap_or(""))
+                .bind(&found.meta.artist)
+                .bind(&found.meta.album)
+                .bind(found.meta.year)
+                .bind(&found.meta.genre)
+                .bind(found.meta.track_number)
+                .bind(&found.cover)
                 .execute(&mut *tx)
                 .await?;
                 if updated.rows_affected() != 1 {
@@ -323,14 +339,23 @@ macro_rules! tracks_impl {
                 Ok(r.rows_affected() == 1)
             }
 
-            async fn update_track(&self, id: TrackId, title: &str, public: bool, now: i64) -> Result<bool> {
+            async fn update_track(&self, t: &Track, now: i64) -> Result<bool> {
                 let r = sqlx::query(
-                    "UPDATE tracks SET title = $1, visibility = $2, updated_at = $3 WHERE id = $4",
+                    "UPDATE tracks SET title = $1, visibility = $2, updated_at = $3, \
+                     title_source = $5, artist = $6, album = $7, year = $8, genre = $9, \
+                     track_number = $10, cover = $11 WHERE id = $4",
                 )
-                .bind(title)
-                .bind(if public { "public" } else { "private" })
+                .bind(&t.title)
+                .bind(if t.public { "public" } else { "private" })
                 .bind(now)
-                .bind(id.to_string())
+                .bind(t.id.to_string())
+                .bind(&t.title_source)
+                .bind(&t.meta.artist)
+                .bind(&t.meta.album)
+                .bind(t.meta.year)
+                .bind(&t.meta.genre)
+                .bind(t.meta.track_number)
+                .bind(&t.cover)
                 .execute(&self.pool)
                 .await?;
                 Ok(r.rows_affected() == 1)

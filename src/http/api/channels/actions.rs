@@ -59,7 +59,7 @@ pub(super) async fn playback(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Json<ChannelPlayback>, Problem> {
-    let who = authenticate(&app, &headers)?;
+    let who = authenticate(&app, &headers).await?;
     let c = visible(&app, &who, &id).await?;
     Ok(Json(sign(&app, &c, app.config.auth.playback_ttl_seconds)))
 }

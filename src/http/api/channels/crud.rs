@@ -43,7 +43,7 @@ pub(super) async fn create(
     headers: HeaderMap,
     raw: Bytes,
 ) -> Result<Response, Problem> {
-    let who = authenticate(&app, &headers)?;
+    let who = authenticate(&app, &headers).await?;
     require(&who, Role::Artist, "creating a channel")?;
     let new: NewChannel = json_body(&raw)?;
     idempotent_create(&app, &who, &headers, "/v1/channels", &raw, async {
@@ -127,7 +127,7 @@ pub(super) async fn list(
     Query(q): Query<ChannelScope>,
     headers: HeaderMap,
 ) -> Result<Json<ChannelPage>, Problem> {
-    let who = authenticate(&app, &headers)?;
+    let who = authenticate(&app, &headers).await?;
     let filter = list_scope(&who, q.scope.as_deref(), "listing every channel")?;
     let page = ListQuery {
         limit: q.limit,
@@ -159,7 +159,7 @@ pub(super) async fn show(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
-    let who = authenticate(&app, &headers)?;
+    let who = authenticate(&app, &headers).await?;
     let c = visible(&app, &who, &id).await?;
     Ok(answer(StatusCode::OK, view(&app, &c, None).await, false))
 }

@@ -37,7 +37,7 @@ pub(crate) async fn writable_station(
     headers: &axum::http::HeaderMap,
     id: &str,
 ) -> Result<(crate::auth::Identity, crate::store::Channel), crate::http::problem::Problem> {
-    let who = crate::http::access::authenticate(app, headers)?;
+    let who = crate::http::access::authenticate(app, headers).await?;
     let c = visible(app, &who, id).await?;
     if !who.manages(&c.owner) {
         return Err(crate::http::problem::Problem::forbidden(format!(

@@ -434,7 +434,7 @@ pub(crate) async fn writable(
     headers: &HeaderMap,
     id: &str,
 ) -> Result<(Identity, Channel), Problem> {
-    let who = authenticate(app, headers)?;
+    let who = authenticate(app, headers).await?;
     let c = visible(app, &who, id).await?;
     if !who.manages(&c.owner) {
         return Err(Problem::forbidden(format!(

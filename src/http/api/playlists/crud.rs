@@ -39,7 +39,7 @@ pub(super) async fn create(
     headers: HeaderMap,
     raw: Bytes,
 ) -> Result<Response, Problem> {
-    let who = authenticate(&app, &headers)?;
+    let who = authenticate(&app, &headers).await?;
     require(&who, Role::Artist, "creating a playlist")?;
     let new: NewPlaylist = json_body(&raw)?;
     idempotent_create(&app, &who, &headers, "/v1/playlists", &raw, async {
@@ -90,7 +90,7 @@ pub(super) async fn list(
     Query(q): Query<ListScope>,
     headers: HeaderMap,
 ) -> Result<Json<PlaylistPage>, Problem> {
-    let who = authenticate(&app, &headers)?;
+    let who = authenticate(&app, &headers).await?;
     let filter = list_scope(&who, q.scope.as_deref(), "listing every playlist")?;
     let page = ListQuery {
         limit: q.limit,
@@ -130,7 +130,7 @@ pub(super) async fn show(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
-    let who = authenticate(&app, &headers)?;
+    let who = authenticate(&app, &headers).await?;
     let (p, e) = visible(&app, &who, &id).await?;
     respond(&app, StatusCode::OK, &p, &e).await
 }
@@ -156,7 +156,7 @@ pub(super) async fn update(
     headers: HeaderMap,
     raw: Bytes,
 ) -> Result<Response, Problem> {
-    let who = authenticate(&app, &headers)?;
+    let who = authenticate(&app, &headers).await?;
     let (mut p, e) = writable(&app, &who, &headers, &id).await?;
     let patch: PlaylistPatch = json_body(&raw)?;
     if let Some(t) = &patch.title {
@@ -191,7 +191,7 @@ pub(super) async fn remove(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<StatusCode, Problem> {
-    let who = authenticate(&app, &headers)?;
+    let who = authenticate(&app, &headers).await?;
     let (p, _) = writable(&app, &who, &headers, &id).await?;
     let expected = headers.contains_key(header::IF_MATCH).then_some(p.version);
     if !app
@@ -229,7 +229,7 @@ pub(super) async fn duplicate(
     headers: HeaderMap,
     raw: Bytes,
 ) -> Result<Response, Problem> {
-    let who = authenticate(&app, &headers)?;
+    let who = authenticate(&app, &headers).await?;
     require(&who, Role::Artist, "duplicating a playlist")?;
     let path = format!("/v1/playlists/{id}/duplicate");
     idempotent_create(&app, &who, &headers, &path, &raw, async {

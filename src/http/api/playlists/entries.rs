@@ -37,7 +37,7 @@ pub(super) async fn replace_tracks(
     headers: HeaderMap,
     raw: Bytes,
 ) -> Result<Response, Problem> {
-    let who = authenticate(&app, &headers)?;
+    let who = authenticate(&app, &headers).await?;
     let (p, old) = writable(&app, &who, &headers, &id).await?;
     let order: TrackOrder = json_body(&raw)?;
     if order.track_ids.len() > MAX_ENTRIES {
@@ -86,7 +86,7 @@ pub(super) async fn append_track(
     headers: HeaderMap,
     raw: Bytes,
 ) -> Result<Response, Problem> {
-    let who = authenticate(&app, &headers)?;
+    let who = authenticate(&app, &headers).await?;
     let path = format!("/v1/playlists/{id}/tracks");
     idempotent_create(&app, &who, &headers, &path, &raw, async {
         let (p, mut entries) = writable(&app, &who, &headers, &id).await?;
@@ -140,7 +140,7 @@ pub(super) async fn move_entry(
     headers: HeaderMap,
     raw: Bytes,
 ) -> Result<Response, Problem> {
-    let who = authenticate(&app, &headers)?;
+    let who = authenticate(&app, &headers).await?;
     let (p, mut entries) = writable(&app, &who, &headers, &id).await?;
     let to: Move = json_body(&raw)?;
     let from = find_entry(&entries, &entry)?;
@@ -171,7 +171,7 @@ pub(super) async fn remove_entry(
     Path((id, entry)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
-    let who = authenticate(&app, &headers)?;
+    let who = authenticate(&app, &headers).await?;
     let (p, mut entries) = writable(&app, &who, &headers, &id).await?;
     let at = find_entry(&entries, &entry)?;
     entries.remove(at);

@@ -36,7 +36,7 @@ pub(super) async fn events(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
-    let who = authenticate(&app, &headers)?;
+    let who = authenticate(&app, &headers).await?;
     let c = visible(&app, &who, &id).await?;
     Ok(follow(app, &c).await)
 }

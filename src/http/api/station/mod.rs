@@ -48,14 +48,14 @@ pub(super) async fn readable(app: &App, headers: &HeaderMap, id: &str) -> Result
             None => Err(Problem::not_found(format!("no channel {id}"))),
         };
     }
-    let who = authenticate(app, headers)?;
+    let who = authenticate(app, headers).await?;
     visible(app, &who, id).await
 }
 
 /// A channel whose private figures (statistics, recordings) the caller may read: its owner or
 /// an admin.
 pub(super) async fn owned(app: &App, headers: &HeaderMap, id: &str) -> Result<Channel, Problem> {
-    let who = authenticate(app, headers)?;
+    let who = authenticate(app, headers).await?;
     let c = visible(app, &who, id).await?;
     if who.role != Role::Admin && who.subject != c.owner {
         return Err(Problem::forbidden(format!(

@@ -4,6 +4,7 @@
 //! Who may do what: artists upload and manage their own tracks, admins (and API keys) manage all,
 //! and every role may ask for playback of a ready track.
 
+mod cover;
 pub(in crate::http) mod upload;
 
 use super::fields::{check_title, Visibility};
@@ -38,6 +39,14 @@ pub(in crate::http) fn routes() -> OpenApiRouter<Arc<App>> {
         .routes(routes!(show, update, remove))
         .routes(routes!(events))
         .routes(routes!(retry))
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(cover::put_cover, cover::delete_cover))
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    cover::MAX_COVER_BYTES + 1,
+                )),
+        )
+        .routes(routes!(cover::image))
 }
 
 /// A track as the API shows it.
@@ -49,6 +58,23 @@ pub struct TrackView {
     pub owner: String,
     /// Title.
     pub title: String,
+    /// Where the title came from: `given` at upload, `file` (the file name), `tags` or `edited`.
+    pub title_source: String,
+    /// The artist as credited (from the tags, or edited).
+    pub artist: Option<String>,
+    /// Album.
+    pub album: Option<String>,
+    /// Year of release.
+    pub year: Option<i64>,
+    /// Genre.
+    pub genre: Option<String>,
+    /// Position on its album.
+    pub track_number: Option<i64>,
+    /// Its cover (a JPEG of at most 600 pixels a side), from the file's art or uploaded; null
+    /// when it has none. Immutable: a new cover has a new URL.
+    pub cover_url: Option<String>,
+    /// Length of the published audio.
+    pub duration_seconds: Option<f64>,
     /// The uploaded file's name.
     pub filename: String,
     /// The upload's content type.
@@ -142,6 +168,17 @@ pub(in crate::http) async fn view(app: &App, t: &Track) -> Result<TrackView, Pro
         id,
         owner: t.owner.clone(),
         title: t.title.clone(),
+        title_source: t.title_source.clone(),
+        artist: t.meta.artist.clone(),
+        album: t.meta.album.clone(),
+        year: t.meta.year,
+        genre: t.meta.genre.clone(),
+        track_number: t.meta.track_number,
+        cover_url: t
+            .cover
+            .as_deref()
+            .map(|d| format!("{}{}", app.public_url, crate::layout::cover_url(t.id, d))),
+        duration_seconds: t.duration_seconds(),
         filename: t.filename.clone(),
         content_type: t.content_type.clone(),
         size_bytes: t.size_bytes,
@@ -248,7 +285,8 @@ async fn retry(
     Ok((StatusCode::ACCEPTED, Json(view(&app, &t).await?)).into_response())
 }
 
-/// What a track's owner may change.
+/// What a track's owner may change. A field left out stays; `null` (or `""`) clears the
+/// optional ones.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TrackPatch {
@@ -256,9 +294,70 @@ pub struct TrackPatch {
     pub title: Option<String>,
     /// `public` shares the track: its page plays it for anyone, signed in or not.
     pub visibility: Option<Visibility>,
+    /// At most 200 characters.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub artist: Option<Option<String>>,
+    /// At most 200 characters.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub album: Option<Option<String>>,
+    /// 1000 to 2999.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i64>)]
+    pub year: Option<Option<i64>>,
+    /// At most 100 characters.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub genre: Option<Option<String>>,
+    /// 1 to 9999.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i64>)]
+    pub track_number: Option<Option<i64>>,
 }
 
-/// Rename a track, or share it (`visibility: public`) or stop sharing it.
+/// A field that is present, as `Some(value)`, `null` included: with `#[serde(default)]`, an
+/// absent field stays `None`.
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// An optional text field: trimmed, empty as none, at most `max` characters, no control
+/// characters.
+fn optional_text(field: &str, v: Option<String>, max: usize) -> Result<Option<String>, Problem> {
+    let Some(v) = v.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    if v.chars().count() > max || v.chars().any(char::is_control) {
+        return Err(Problem::unprocessable(
+            "invalid-field",
+            format!("{field} must be at most {max} characters, none of them control characters"),
+        ));
+    }
+    Ok(Some(v))
+}
+
+/// An optional number within `range`.
+fn optional_number(
+    field: &str,
+    v: Option<i64>,
+    range: std::ops::RangeInclusive<i64>,
+) -> Result<Option<i64>, Problem> {
+    match v {
+        Some(n) if !range.contains(&n) => Err(Problem::unprocessable(
+            "invalid-field",
+            format!("{field} must be {} to {}", range.start(), range.end()),
+        )),
+        v => Ok(v),
+    }
+}
+
+/// Edit a track's title, artist, album, year, genre and track number, or share it
+/// (`visibility: public`) or stop sharing it.
 #[utoipa::path(
     patch, path = "/v1/tracks/{id}", tag = TRACKS, request_body = TrackPatch,
     params(("id" = String, Path, description = "Track id")),
@@ -278,22 +377,31 @@ async fn update(
     headers: HeaderMap,
     raw: Bytes,
 ) -> Result<Json<TrackView>, Problem> {
-    let (t, _) = find_track(&app, &headers, &id, true).await?;
+    let (mut t, _) = find_track(&app, &headers, &id, true).await?;
     let patch: TrackPatch = json_body(&raw)?;
-    let title = match &patch.title {
-        Some(title) => check_title(title)?,
-        None => t.title.clone(),
-    };
-    let public = patch
+    if let Some(title) = &patch.title {
+        t.title = check_title(title)?;
+        t.title_source = "edited".into();
+    }
+    t.public = patch
         .visibility
         .map_or(t.public, |v| v == Visibility::Public);
-    if !app
-        .store
-        .update_track(t.id, &title, public, util::now_ms())
-        .await?
-    {
-        return Err(Problem::not_found(format!("no track {}", t.id)));
+    if let Some(v) = patch.artist {
+        t.meta.artist = optional_text("artist", v, 200)?;
     }
+    if let Some(v) = patch.album {
+        t.meta.album = optional_text("album", v, 200)?;
+    }
+    if let Some(v) = patch.genre {
+        t.meta.genre = optional_text("genre", v, 100)?;
+    }
+    if let Some(v) = patch.year {
+        t.meta.year = optional_number("year", v, 1000..=2999)?;
+    }
+    if let Some(v) = patch.track_number {
+        t.meta.track_number = optional_number("track_number", v, 1..=9999)?;
+    }
+    cover::save(&app, &t).await?;
     let t = app
         .store
         .track(t.id)
@@ -327,7 +435,7 @@ pub(in crate::http) async fn list(
     Query(q): Query<ListQuery>,
     headers: HeaderMap,
 ) -> Result<Json<TrackPage>, Problem> {
-    let who = authenticate(&app, &headers)?;
+    let who = authenticate(&app, &headers).await?;
     require(&who, Role::Artist, "listing tracks")?;
     let limit = q.limit()?;
     let before = q.cursor::<TrackId>()?;

@@ -66,6 +66,7 @@ pub(in crate::http) async fn upload(
     req: Request,
 ) -> Result<Response, Problem> {
     let who = match authenticate(&app, req.headers())
+        .await
         .and_then(|w| require(&w, Role::Artist, "uploading").map(|_| w))
     {
         Ok(w) => w,

@@ -63,7 +63,7 @@ pub(crate) async fn create(
     req: Request,
 ) -> Result<Response, Response> {
     let headers = req.headers().clone();
-    let who = caller(&app, &headers)?;
+    let who = caller(&app, &headers).await?;
     let run = async {
         require(&who, Role::Artist, "uploading")?;
         if headers.contains_key("upload-defer-length") {
@@ -154,7 +154,7 @@ pub(crate) async fn head(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, Response> {
-    let who = caller(&app, &headers)?;
+    let who = caller(&app, &headers).await?;
     let u = owned(&app, &who, &id)
         .await
         .map_err(IntoResponse::into_response)?;
@@ -212,7 +212,7 @@ pub(crate) async fn patch(
     req: Request,
 ) -> Result<Response, Response> {
     let headers = req.headers().clone();
-    let who = caller(&app, &headers)?;
+    let who = caller(&app, &headers).await?;
     let run = async {
         if headers
             .get(header::CONTENT_TYPE)
@@ -270,7 +270,7 @@ pub(crate) async fn terminate(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, Response> {
-    let who = caller(&app, &headers)?;
+    let who = caller(&app, &headers).await?;
     let run = async {
         let u = owned(&app, &who, &id).await?;
         app.store.delete_upload(&u.id).await?;

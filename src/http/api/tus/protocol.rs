@@ -56,8 +56,10 @@ pub(crate) fn refuse_version(headers: &HeaderMap) -> Option<Response> {
 /// Who sends a tus request that speaks our version: the answer to give otherwise (401, 403 or
 /// 412).
 #[allow(clippy::result_large_err)] // The handlers answer with the refusal as it is.
-pub(crate) fn caller(app: &App, headers: &HeaderMap) -> Result<Identity, Response> {
-    let who = authenticate(app, headers).map_err(IntoResponse::into_response)?;
+pub(crate) async fn caller(app: &App, headers: &HeaderMap) -> Result<Identity, Response> {
+    let who = authenticate(app, headers)
+        .await
+        .map_err(IntoResponse::into_response)?;
     match refuse_version(headers) {
         Some(r) => Err(r),
         None => Ok(who),
