@@ -1,4 +1,4 @@
-"""Schemathesis hooks: send raw bytes for the binary media types of the upload routes."""
+"""Schemathesis hooks: raw bytes for the binary media types of the upload and cover routes."""
 import schemathesis
 
 
@@ -16,5 +16,7 @@ for media_type in (
     "audio/flac",
     "audio/mpeg",
     "audio/wav",
+    "image/jpeg",
 ):
     schemathesis.serializer(media_type)(_raw)
+

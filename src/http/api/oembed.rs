@@ -28,7 +28,8 @@ pub fn routes() -> OpenApiRouter<Arc<App>> {
 pub struct OembedQuery {
     /// A share link: `{public_url}/play/{track|playlist|channel}/{id}` (or its `/embed/` page).
     pub url: Option<String>,
-    /// `json` (the default); `xml` is not offered (501, as section 2.2 says).
+    /// `json` (the default); `xml` is not offered (501, as section 2.2 says); anything else is
+    /// refused (400).
     pub format: Option<String>,
     /// The widest the consumer can show, in pixels.
     pub maxwidth: Option<u32>,
@@ -97,7 +98,7 @@ fn escape(s: &str) -> String {
     get, path = "/oembed", tag = PUBLIC, params(OembedQuery),
     responses(
         (status = 200, description = "The item as a rich oEmbed", body = Oembed),
-        (status = 400, description = "No url", body = ProblemDoc, content_type = JSON_PROBLEM),
+        (status = 400, description = "No url, or an unknown format", body = ProblemDoc, content_type = JSON_PROBLEM),
         (status = 404, description = "Not a share link of this server's, or not public", body = ProblemDoc, content_type = JSON_PROBLEM),
         (status = 501, description = "A format other than json", body = ProblemDoc, content_type = JSON_PROBLEM),
     ),
@@ -108,8 +109,9 @@ async fn oembed(
     Query(q): Query<OembedQuery>,
 ) -> Result<Response, Problem> {
     match q.format.as_deref() {
-        None | Some("json") => {}
-        Some(_) => {
+        None | Some("" | "json") => {}
+        // The one other format the specification names: not offered (section 2.2 says 501).
+        Some("xml") => {
             return Err(Problem::new(
                 StatusCode::NOT_IMPLEMENTED,
                 "format-not-offered",
@@ -117,6 +119,7 @@ async fn oembed(
                 "only format=json is offered",
             ))
         }
+        Some(_) => return Err(Problem::bad_request("format is json")),
     }
     let url = q
         .url

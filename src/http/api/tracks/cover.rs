@@ -82,8 +82,7 @@ pub(super) async fn put_cover(
     };
     save(&app, &t).await?;
     if let Some(old) = old.filter(|o| *o != cover.digest) {
-        // Best effort: a left-over image is only space.
-        let _ = app.storage.delete(&crate::layout::cover(t.id, &old)).await;
+        forget(&app, t.id, &old).await;
     }
     Ok(Json(view(&app, &t).await?))
 }
@@ -110,9 +109,17 @@ pub(super) async fn delete_cover(
     let t = crate::store::Track { cover: None, ..t };
     save(&app, &t).await?;
     if let Some(old) = old {
-        let _ = app.storage.delete(&crate::layout::cover(t.id, &old)).await;
+        forget(&app, t.id, &old).await;
     }
     Ok(Json(view(&app, &t).await?))
+}
+
+/// Removes a replaced cover from storage and this node's hot cache. Best effort: a left-over
+/// image is only space.
+async fn forget(app: &App, track: TrackId, digest: &str) {
+    let key = crate::layout::cover(track, digest);
+    let _ = app.storage.delete(&key).await;
+    app.objects.invalidate(&key);
 }
 
 /// Writes a track's editable fields.
