@@ -344,6 +344,7 @@ async fn found(
                 .filter(|n| (1..=9999).contains(n)),
         },
         cover: None,
+        duration_ms: Some((analysis.duration_seconds * 1000.0).round() as i64),
     };
     let Some(name) = &analysis.cover else {
         return Ok(found);

@@ -152,6 +152,7 @@ async fn lifecycle(s: Arc<dyn MetadataStore>) {
             ..Default::default()
         },
         cover: Some("ab".repeat(32)),
+        duration_ms: Some(4000),
     };
     assert!(s
         .publish(
@@ -177,6 +178,26 @@ async fn lifecycle(s: Arc<dyn MetadataStore>) {
     assert_eq!(ready.meta.genre.as_deref(), Some("Ambient"), "edited, kept");
     assert_eq!(ready.meta.year, Some(2024));
     assert_eq!(ready.cover, found.cover);
+    let by = |sort, descending| {
+        let s = s.clone();
+        async move {
+            s.sorted_tracks(None, sort, descending, 0, 10)
+                .await
+                .unwrap()
+                .iter()
+                .map(|t| t.title.clone())
+                .collect::<Vec<_>>()
+        }
+    };
+    // The packaged track first by duration, then the one still queued.
+    assert_eq!(
+        by(store::TrackSort::Duration, true)
+            .await
+            .first()
+            .map(String::as_str),
+        Some("One (from its tags)")
+    );
+    assert_eq!(by(store::TrackSort::Title, false).await.len(), 1);
     assert_eq!(s.renditions(t.id).await.unwrap(), rs.to_vec());
     assert_eq!(s.job_counts().await.unwrap(), Default::default());
     assert!(

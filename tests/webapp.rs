@@ -212,8 +212,10 @@ async fn a_person_uploads_two_files_one_resumed_after_a_reload_plays_one_and_sha
     let share = r["share"].as_str().unwrap();
     assert!(share.starts_with(&format!("{}/play/track/", s.url)), "{r}");
     let og: Vec<(String, String)> = serde_json::from_value(r["openGraph"].clone()).unwrap();
+    // Titled from its tags, not its file name.
+    assert_eq!(r["title"], "Fixture Track One", "{r}");
     assert!(
-        og.contains(&("og:title".into(), "full_track_3min_stereo_44k".into())),
+        og.contains(&("og:title".into(), "Fixture Track One".into())),
         "{r}"
     );
     assert!(og.contains(&("og:type".into(), "music.song".into())), "{r}");
@@ -256,7 +258,8 @@ async fn a_person_builds_a_playlist_reorders_it_through_a_conflict_and_plays_it_
             .contains("Someone else changed"),
         "{r}"
     );
-    assert_eq!(r["problem"], "Precondition failed", "{r}");
+    // In plain words, not the status's name.
+    assert_eq!(r["problem"], "Someone changed this meanwhile", "{r}");
     assert_eq!(r["movedAgain"], serde_json::json!([first, second]), "{r}");
     assert_eq!(r["afterRemove"], serde_json::json!([first, second]), "{r}");
     // One stream across the join: the title changes, and it plays on, audible, past it.
@@ -271,12 +274,12 @@ async fn a_person_builds_a_playlist_reorders_it_through_a_conflict_and_plays_it_
     );
     assert!(r["publicPlayed"]["peak"].as_f64().unwrap() > 0.01, "{r}");
     assert_eq!(r["publicPlayed"]["chapters"], 2, "{r}");
-    // A listener: public playlists to play, nothing to upload or edit.
+    // A listener: music to discover, public playlists to play, nothing to upload or edit.
     let l = &r["listener"];
     assert_eq!(l["role"], "listener", "{r}");
     assert_eq!(
         l["sections"],
-        serde_json::json!(["Playlists", "Channels"]),
+        serde_json::json!(["Discover", "Playlists", "Channels"]),
         "{r}"
     );
     assert_eq!(l["playlists"], serde_json::json!(["Road trip"]), "{r}");
@@ -621,4 +624,132 @@ async fn a_listener_waits_for_a_channel_switches_protocols_and_reads_a_failure_o
         );
     }
     assert_eq!(r["consoleErrors"], serde_json::json!([]), "{r}");
+}
+
+/// The web app as a music product (`tests/browser/app_music.mjs`), on the embedded defaults:
+/// accounts, titles and covers from tags, the queue across sections, search-as-you-type by a
+/// listener, the embeds framed by another origin through oEmbed, and password guessing refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn accounts_tags_a_queue_search_and_embeds_in_the_browser() {
+    let s = Server::start(Db::Sqlite, &[]).await;
+    let f = common::fixtures();
+    let r = journey(
+        &s,
+        "app_music.mjs",
+        &[
+            f.join("formats/mp3_id3v2_apic_stereo_44k.mp3"),
+            f.join("formats/flac_tags_picture_16bit_44k.flac"),
+            f.join("track/full_track_3min_stereo_44k.mp3"),
+        ],
+    );
+    assert_eq!(r["consoleErrors"], serde_json::json!([]), "{r}");
+    accessible(&r);
+    // Sign-up made the first account, on the embedded defaults, an admin named by the account.
+    assert_eq!(r["signedUp"], "Zoë Keating", "{r}");
+    assert_eq!(r["signedInAgain"], "Zoë Keating", "{r}");
+    assert!(
+        r["storedCredential"].is_null(),
+        "the cookie is the session: {r}"
+    );
+    assert!(
+        r["wrongPassword"]
+            .as_str()
+            .unwrap()
+            .contains("Wrong email or password"),
+        "{r}"
+    );
+    // Tags: every row has its artist and its cover; the 3-minute track's album and year.
+    for row in r["rows"].as_array().unwrap() {
+        assert!(
+            row["artist"]
+                .as_str()
+                .unwrap()
+                .starts_with("Fixture Generator"),
+            "{r}"
+        );
+        assert_eq!(row["cover"], true, "{r}");
+    }
+    assert_eq!(r["detailsBefore"]["album"], "Audio Fixtures", "{r}");
+    assert_eq!(r["detailsBefore"]["year"], "2024", "{r}");
+    assert_eq!(r["genreSaved"], "Ambient", "{r}");
+    // The queue plays on through every section, in the order asked for.
+    for q in r["queue"].as_array().unwrap() {
+        assert!(
+            q["after"].as_f64().unwrap() > q["before"].as_f64().unwrap(),
+            "{r}"
+        );
+        assert_eq!(q["title"], "Fixture Track One", "{r}");
+    }
+    let order = r["queueOrder"].as_array().unwrap();
+    assert_eq!(order.len(), 3, "{r}");
+    assert_eq!(order[0], "Fixture Track One", "{r}");
+    assert_ne!(r["afterNext"], r["afterPrevious"], "{r}");
+    assert_eq!(r["afterPrevious"], "Fixture Track One", "{r}");
+    assert!(
+        r["documentTitle"]
+            .as_str()
+            .unwrap()
+            .contains("Fixture Track One"),
+        "{r}"
+    );
+    assert_eq!(r["mediaSession"]["title"], "Fixture Track One", "{r}");
+    assert_eq!(r["mediaSession"]["artwork"], 1, "{r}");
+    assert_ne!(
+        r["space"]["before"], r["space"]["after"],
+        "space toggles once: {r}"
+    );
+    // The listener found it by a word of its title and by its artist, and heard it.
+    assert!(
+        r["search"]["title"]
+            .as_str()
+            .unwrap()
+            .contains("Fixture Track One"),
+        "{r}"
+    );
+    assert!(
+        r["search"]["artist"]
+            .as_str()
+            .unwrap()
+            .contains("Zoë Keating"),
+        "{r}"
+    );
+    assert!(
+        !r["search"]["title"]
+            .as_str()
+            .unwrap()
+            .contains("Fixture Clip"),
+        "private: {r}"
+    );
+    assert!(r["listenerPlayed"]["peak"].as_f64().unwrap() > 0.01, "{r}");
+    // oEmbed for each kind, framed by another origin; the track plays in its frame.
+    for o in r["oembed"].as_array().unwrap() {
+        assert_eq!(
+            (o["status"].as_u64(), o["type"].as_str()),
+            (Some(200), Some("rich")),
+            "{r}"
+        );
+    }
+    assert_eq!(r["frames"].as_array().unwrap().len(), 3, "{r}");
+    assert!(r["embedPlayed"]["advanced"].as_f64().unwrap() > 1.0, "{r}");
+    // Five wrong passwords for one account (the journey's own mistake earlier is one of them,
+    // unless a minute refilled it), then refused, the right one included, in plain words.
+    let guesses = r["guesses"].as_array().unwrap();
+    for g in &guesses[..4] {
+        assert_eq!(g["status"], 401, "{r}");
+    }
+    assert_eq!(guesses[5]["status"], 429, "{r}");
+    assert!(
+        guesses[5]["shown"]
+            .as_str()
+            .unwrap()
+            .contains("Too many attempts"),
+        "{r}"
+    );
+    assert_eq!(r["rightAfterGuessing"]["status"], 429, "{r}");
+    for (screen, px) in r["overflow"].as_object().unwrap() {
+        assert!(
+            px.as_i64().unwrap() <= 0,
+            "{screen} is wider than a phone: {r}"
+        );
+    }
 }

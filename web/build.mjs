@@ -19,4 +19,6 @@ await build({
   logLevel: 'warning',
 });
 for (const f of ['index.html', 'app.css']) copyFileSync(`${here}src/${f}`, `${here}dist/${f}`);
+// uPlot's own styles (its legend and cursor), as the package ships them.
+copyFileSync(`${here}node_modules/uplot/dist/uPlot.min.css`, `${here}dist/uplot.css`);
 console.log('web app built into web/dist');

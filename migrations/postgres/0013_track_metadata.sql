@@ -7,6 +7,8 @@ ALTER TABLE tracks ADD COLUMN year BIGINT;
 ALTER TABLE tracks ADD COLUMN genre TEXT;
 ALTER TABLE tracks ADD COLUMN track_number BIGINT;
 ALTER TABLE tracks ADD COLUMN cover TEXT;
+-- The published audio's length, for sorting by duration.
+ALTER TABLE tracks ADD COLUMN duration_ms BIGINT;
 -- Where the title came from: 'given' at upload, 'file' (the file name), 'tags' or 'edited'. The
 -- tags' title replaces only a file name's.
 ALTER TABLE tracks ADD COLUMN title_source TEXT NOT NULL DEFAULT 'given';

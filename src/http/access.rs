@@ -68,6 +68,12 @@ pub async fn csrf(req: Request, next: Next) -> Response {
     next.run(req).await
 }
 
+/// Whether a request carries a credential (`Authorization`, or the session cookie): a route
+/// open to anyone then answers as that caller.
+pub fn has_credential(headers: &HeaderMap) -> bool {
+    headers.contains_key(header::AUTHORIZATION) || accounts::cookie(headers).is_some()
+}
+
 /// The caller of a control request: an API key, a valid JWT or a signed-in session, within its
 /// rate limit.
 pub async fn authenticate(app: &App, headers: &HeaderMap) -> Result<Identity, Problem> {

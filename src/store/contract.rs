@@ -62,6 +62,15 @@ pub trait TrackStore: Send + Sync {
     ) -> Result<Vec<Track>>;
     /// The published renditions of a track.
     async fn renditions(&self, id: TrackId) -> Result<Vec<Rendition>>;
+    /// A page of tracks (`owner`'s, or all) in the asked order, after `offset` of them.
+    async fn sorted_tracks(
+        &self,
+        owner: Option<&str>,
+        sort: TrackSort,
+        descending: bool,
+        offset: i64,
+        limit: i64,
+    ) -> Result<Vec<Track>>;
     /// Deletes a track with its renditions and job, recording `track.deleted`. Returns the row as
     /// it was.
     async fn delete_track(&self, id: TrackId, now: i64) -> Result<Option<Track>>;

@@ -115,6 +115,21 @@ pub struct Found {
     pub meta: TrackMeta,
     /// The digest of the cover stored from its embedded art, used when it has none.
     pub cover: Option<String>,
+    /// The published audio's length, milliseconds.
+    pub duration_ms: Option<i64>,
+}
+
+/// How a list of tracks is ordered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrackSort {
+    /// By upload (id).
+    Date,
+    /// By title, case ignored.
+    Title,
+    /// By length; tracks not packaged yet last.
+    Duration,
+    /// By plays, all time.
+    Plays,
 }
 
 impl Track {

@@ -70,12 +70,14 @@ try {
   await page.locator('input[type=file]').setInputFiles([file2]);
   for (let i = 0; patches < 2 && i < 300; i += 1) await sleep(100);
   seen.patchesBeforeReload = patches;
+  // The network stays down until the page has reloaded: tus-js-client's retries meanwhile are
+  // cut too, so the upload is left unfinished.
+  await page.reload();
   await page.unroute('**/v1/uploads**');
   await page.route('**/v1/uploads**', (route) => {
     if (route.request().method() === 'POST') posts += 1;
     return route.continue();
   });
-  await page.reload();
   dropping = false;
   await page.getByRole('heading', { name: 'Unfinished uploads' }).waitFor();
   seen.pending = await page.getByTestId('pending').innerText();
@@ -122,8 +124,11 @@ try {
   await shot(page, 'library');
   seen.axe.library = await axe(page);
 
-  // FILE2 is the one played: its row, by the title made of its name.
-  const title = file2.split('/').pop().replace(/\.[^.]+$/, '');
+  // FILE2 is the one played: its row is the one that is not FILE1's (FILE1 has no tags, so its
+  // title is its file name; FILE2's comes from its tags).
+  const stem1 = file1.split('/').pop().replace(/\.[^.]+$/, '');
+  const title = (await page.locator('tbody tr td:first-child a').allInnerTexts()).find((t) => t !== stem1);
+  seen.title = title;
   await page.getByRole('button', { name: `Play ${title}` }).click();
   await page.locator('audio').waitFor();
   const select = page.locator('.player select');

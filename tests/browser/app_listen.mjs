@@ -62,8 +62,10 @@ try {
   await page.screenshot({ path: `${shots}/listen-switch.png`, fullPage: true });
   seen.screenshots.push(`${shots}/listen-switch.png`);
 
-  // A track's player: space on the focused native control toggles it once.
+  // A track's player (the bar's, started from its page): space on the focused native control
+  // toggles it once.
   await page.goto(`${server}#/tracks/${ready}`);
+  await page.locator('main').getByRole('button', { name: /^Play / }).first().click();
   const audio = page.locator('section.player audio');
   await audio.waitFor({ timeout: 10000 });
   await page.waitForFunction(() => {

@@ -175,12 +175,13 @@ try {
   watch(lp);
   await lp.goto(server);
   await lp.getByLabel('API key or JWT').fill(listener);
-  await lp.getByRole('button', { name: 'Sign in', exact: true }).click();
+  await lp.getByRole('button', { name: 'Sign in with the key' }).click();
+  await lp.getByRole('link', { name: 'Playlists', exact: true }).click();
   await lp.getByRole('heading', { name: 'Public playlists' }).waitFor();
   seen.listener = {
     role: await lp.getByTestId('who').innerText(),
     sections: await lp.getByRole('navigation').getByRole('link').allInnerTexts(),
-    playlists: await lp.locator('main ul li a').allInnerTexts(),
+    playlists: await lp.locator('main ul li a strong').allInnerTexts(),
     canCreate: await lp.getByRole('button', { name: 'Create playlist' }).count(),
   };
   await lp.getByRole('link', { name: 'Road trip', exact: true }).click();

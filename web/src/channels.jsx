@@ -3,8 +3,10 @@
 // meter, and listen over WebRTC (WHEP) or LL-HLS with the latency measured.
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import Hls from 'hls.js';
-import { api, follow, Problem } from './api.js';
+import { api, follow, request, Problem } from './api.js';
 import { ProblemBox } from './problem.jsx';
+import { ConfirmButton } from './confirm.jsx';
+import { ChannelStats } from './station.jsx';
 
 /** Ends a WHIP or WHEP session: its DELETE carries the credential that created it. */
 function hangUp(session, bearer) {
@@ -267,10 +269,85 @@ export function LiveState({ live }) {
   );
 }
 
-function Channel({ channel, streamKey, who }) {
+/** A channel's settings, as its owner changes them (with If-Match on the version shown). */
+function EditChannel({ channel, playlists, onSaved }) {
+  const [v, setV] = useState({
+    title: channel.title, description: channel.description, playlist_id: channel.playlist_id || '',
+    shuffle: channel.shuffle, slug: channel.slug || '', record_live: channel.record_live, visibility: channel.visibility,
+  });
+  const [error, setError] = useState(null);
+  const [saved, setSaved] = useState(false);
+  const set = (k) => (e) => { setSaved(false); setV({ ...v, [k]: e.currentTarget.type === 'checkbox' ? e.currentTarget.checked : e.currentTarget.value }); };
+  const save = async (e) => {
+    e.preventDefault();
+    setError(null);
+    try {
+      const body = { ...v, playlist_id: v.playlist_id || null, slug: v.slug.trim() || null };
+      const { doc } = await request('PATCH', `/v1/channels/${channel.id}`, body, { 'if-match': `"v${channel.version}"` });
+      setSaved(true);
+      onSaved(doc);
+    } catch (err) {
+      setError(err);
+    }
+  };
+  const id = channel.id;
+  return (
+    <details class="card">
+      <summary>Edit the channel</summary>
+      <form onSubmit={save} class="details">
+        <label class="field">Title<input value={v.title} required maxLength={200} onInput={set('title')} /></label>
+        <label class="field">Address name (slug)<input value={v.slug} pattern="[a-z0-9][a-z0-9-]*" maxLength={64} onInput={set('slug')} aria-describedby={`slug-${id}`} /></label>
+        <label class="field">Auto-DJ playlist
+          <select value={v.playlist_id} onChange={set('playlist_id')}>
+            <option value="">none</option>
+            {playlists.map((p) => <option value={p.id}>{p.title}</option>)}
+          </select>
+        </label>
+        <label class="field">Visibility
+          <select value={v.visibility} onChange={set('visibility')}>
+            <option value="public">Public</option>
+            <option value="private">Private</option>
+          </select>
+        </label>
+        <label class="field wide-field">Description<textarea rows="3" value={v.description} maxLength={5000} onInput={set('description')} /></label>
+        <label class="check"><input type="checkbox" checked={v.shuffle} onChange={set('shuffle')} /> Shuffle the auto-DJ</label>
+        <label class="check"><input type="checkbox" checked={v.record_live} onChange={set('record_live')} /> Record live shows</label>
+        <p id={`slug-${id}`} class="muted">The slug names its stream for players: /listen/slug.mp3.</p>
+        <p>
+          <button type="submit" class="primary">Save the channel</button>{' '}
+          {saved ? <span role="status" class="muted">Saved.</span> : null}
+        </p>
+      </form>
+      <ProblemBox error={error} />
+    </details>
+  );
+}
+
+function Channel({ channel: listed, streamKey, who, playlists, onKey, onGone }) {
+  const [channel, setChannel] = useState(listed);
+  useEffect(() => setChannel(listed), [listed.version]);
   const live = useLive(channel, `/v1/channels/${channel.id}/events`);
   const mine = who.role === 'admin' || who.subject === channel.owner;
+  const [error, setError] = useState(null);
   const load = useCallback(() => api('POST', `/v1/channels/${channel.id}/playback`), [channel.id]);
+  const rotate = async () => {
+    setError(null);
+    try {
+      const k = await api('POST', `/v1/channels/${channel.id}/stream-key`, {});
+      onKey(channel.id, k.stream_key);
+    } catch (e) {
+      setError(e);
+    }
+  };
+  const remove = async () => {
+    setError(null);
+    try {
+      await api('DELETE', `/v1/channels/${channel.id}`);
+      onGone();
+    } catch (e) {
+      setError(e);
+    }
+  };
   return (
     <article class="channel" aria-labelledby={`ch-${channel.id}`}>
       <h2 id={`ch-${channel.id}`}>{channel.title}</h2>
@@ -279,6 +356,19 @@ function Channel({ channel, streamKey, who }) {
       {streamKey ? <Settings channel={channel} streamKey={streamKey} /> : null}
       {mine ? <GoLive channel={channel} streamKey={streamKey} /> : null}
       <Listen channel={channel} load={load} state={live.state} />
+      {mine ? (
+        <>
+          <EditChannel channel={channel} playlists={playlists} onSaved={setChannel} />
+          <ChannelStats id={channel.id} />
+          <p class="actions">
+            <ConfirmButton label="New stream key" question="A new key ends the live source, and the old key stops working. Make one?"
+              action="Make a new key" onConfirm={rotate} />
+            <ConfirmButton label="Delete channel" question={`Delete “${channel.title}” for good?`}
+              action="Delete" onConfirm={remove} />
+          </p>
+          <ProblemBox error={error} />
+        </>
+      ) : null}
     </article>
   );
 }
@@ -311,7 +401,10 @@ export function Channels({ who }) {
       setError(err);
     }
   };
-  const list = channels.map((c) => <Channel key={c.id} channel={c} streamKey={keys[c.id]} who={who} />);
+  const list = channels.map((c) => (
+    <Channel key={c.id} channel={c} streamKey={keys[c.id]} who={who} playlists={playlists}
+      onKey={(id, key) => setKeys((k) => ({ ...k, [id]: key }))} onGone={load} />
+  ));
   if (!owner) {
     return (
       <>

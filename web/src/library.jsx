@@ -1,12 +1,14 @@
 // Tracks, for artists: uploads (tus, resumable after a reload or a dropped network), the library
 // with packaging progress followed live (the track's server-sent events), and a page per track
 // with its analysis, its renditions and its share link.
-import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import * as tus from 'tus-js-client';
 import WaveformData from 'waveform-data';
-import { api, clock, credential, follow, Problem } from './api.js';
+import { api, authHeaders, clock, follow, Problem } from './api.js';
 import { ProblemBox } from './problem.jsx';
-import { Player } from './player.jsx';
+import { ConfirmButton } from './confirm.jsx';
+import { QueueButtons, trackItem } from './queue.jsx';
+import { TrackPlays } from './station.jsx';
 
 // Small enough that a dropped connection loses little, large enough to stay few requests.
 const CHUNK = 2 * 1024 * 1024;
@@ -22,7 +24,7 @@ async function unfinished() {
     try {
       const r = await fetch(u.uploadUrl, {
         method: 'HEAD',
-        headers: { 'tus-resumable': '1.0.0', authorization: `Bearer ${credential()}` },
+        headers: { 'tus-resumable': '1.0.0', ...authHeaders() },
       });
       if (!r.ok) { await storage.removeUpload(u.urlStorageKey); continue; }
       sent = Number(r.headers.get('upload-offset') || 0);
@@ -46,7 +48,7 @@ function Upload({ onUploaded }) {
       const update = (change) => setFiles((f) => f.map((x) => (x.id === id ? { ...x, ...change } : x)));
       const upload = new tus.Upload(file, {
         endpoint: '/v1/uploads',
-        headers: { authorization: `Bearer ${credential()}` },
+        headers: authHeaders(),
         metadata: { filename: file.name, filetype: file.type || 'application/octet-stream' },
         chunkSize: CHUNK,
         retryDelays: [0, 1000, 3000, 5000, 10000],
@@ -154,17 +156,38 @@ function status(t) {
   return t.status;
 }
 
-export function Library({ go }) {
+const SORTS = { date: 'Newest', title: 'Title', duration: 'Duration', plays: 'Most played' };
+const PAGE = 50;
+
+export function Library() {
   const [tracks, setTracks] = useState([]);
   const [error, setError] = useState(null);
-  const [playing, setPlaying] = useState(null);
-  const load = () => api('GET', '/v1/tracks?limit=100').then((p) => setTracks(p.items), setError);
+  const [sort, setSort] = useState(localStorage.getItem('veza.library.sort') || 'date');
+  const [next, setNext] = useState(null);
+  const [shown, setShown] = useState(PAGE);
+  // The pages shown so far, again: reloads keep what the listener scrolled to.
+  const load = async () => {
+    try {
+      let all = [];
+      let cursor = '';
+      do {
+        const p = await api('GET', `/v1/tracks?limit=${PAGE}&sort=${sort}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
+        all = all.concat(p.items);
+        cursor = p.next_cursor;
+      } while (cursor && all.length < shown);
+      setTracks(all);
+      setNext(cursor || null);
+    } catch (e) {
+      setError(e);
+    }
+  };
   useEffect(() => {
     load();
+    localStorage.setItem('veza.library.sort', sort);
     // Uploads from elsewhere (another tab, the API) show up within half a minute.
     const t = setInterval(load, 30000);
     return () => clearInterval(t);
-  }, []);
+  }, [sort, shown]);
   // Packaging progress, live: one event stream per track still in the queue or being packaged.
   const followed = useRef(new Map());
   useEffect(() => {
@@ -193,21 +216,35 @@ export function Library({ go }) {
       setError(e);
     }
   };
-  const playback = useCallback(() => api('POST', `/v1/tracks/${playing.id}/playback`), [playing && playing.id]);
   return (
     <>
       <Upload onUploaded={load} />
       <section aria-labelledby="library-h">
-        <h2 id="library-h">Library</h2>
+        <div class="section-head">
+          <h2 id="library-h">Library</h2>
+          <label>Sort by{' '}
+            <select value={sort} onChange={(e) => { setShown(PAGE); setSort(e.currentTarget.value); }}>
+              {Object.entries(SORTS).map(([v, l]) => <option value={v}>{l}</option>)}
+            </select>
+          </label>
+        </div>
         <ProblemBox error={error} />
-        <table>
+        <table class="rows">
           <thead>
             <tr><th>Title</th><th class="wide">Waveform</th><th>Duration</th><th>Status</th><th class="wide">Loudness</th><th>Actions</th></tr>
           </thead>
           <tbody>
             {tracks.map((t) => (
               <tr key={t.id}>
-                <td><a href={`#/tracks/${t.id}`}>{t.title}</a></td>
+                <td>
+                  <span class="row-title">
+                    {t.cover_url ? <img class="cover" src={t.cover_url} alt="" width="40" height="40" loading="lazy" /> : <span class="cover none small" aria-hidden="true" />}
+                    <span>
+                      <a href={`#/tracks/${t.id}`}>{t.title}</a>
+                      {t.artist ? <span class="muted artist">{t.artist}</span> : null}
+                    </span>
+                  </span>
+                </td>
                 <td class="wide">{t.waveform_url ? <MiniWave id={t.id} url={t.waveform_url} title={t.title} /> : null}</td>
                 <td>{clock(t.analysis && t.analysis.duration_seconds)}</td>
                 <td>
@@ -219,19 +256,20 @@ export function Library({ go }) {
                 </td>
                 <td class="wide">{loudness(t)}</td>
                 <td class="actions">
-                  <button disabled={t.status !== 'ready'} onClick={() => setPlaying(t)} aria-label={`Play ${t.title}`}>Play</button>
+                  <QueueButtons item={trackItem(t)} disabled={t.status !== 'ready'} />
                   {t.status === 'failed' && t.retryable ? (
                     <button onClick={() => act(() => api('POST', `/v1/tracks/${t.id}/retry`))} aria-label={`Retry ${t.title}`}>Retry</button>
                   ) : null}
-                  <button onClick={() => act(() => api('DELETE', `/v1/tracks/${t.id}`))} aria-label={`Delete ${t.title}`}>Delete</button>
+                  <ConfirmButton label="Delete" aria={`Delete ${t.title}`} question={`Delete “${t.title}”?`}
+                    action="Delete" onConfirm={() => act(() => api('DELETE', `/v1/tracks/${t.id}`))} />
                 </td>
               </tr>
             ))}
           </tbody>
         </table>
         {tracks.length === 0 ? <p class="muted">No tracks yet: upload some above.</p> : null}
+        {next ? <button type="button" onClick={() => setShown((n) => n + PAGE)}>Show more</button> : null}
       </section>
-      {playing ? <Player key={playing.id} title={playing.title} load={playback} /> : null}
     </>
   );
 }
@@ -242,7 +280,6 @@ export function TrackPage({ id }) {
   const [error, setError] = useState(null);
   const load = () => api('GET', `/v1/tracks/${id}`).then(setT, setError);
   useEffect(() => { load(); }, [id]);
-  const playback = useCallback(() => api('POST', `/v1/tracks/${id}/playback`), [id]);
   if (!t) return <ProblemBox error={error} />;
   const a = t.analysis || {};
   const l = a.loudness || {};
@@ -266,8 +303,18 @@ export function TrackPage({ id }) {
   return (
     <>
       <p><a href="#/library">← Library</a></p>
-      <h2>{t.title}</h2>
+      <div class="hero">
+        {t.cover_url ? <img class="cover" src={t.cover_url} alt={`Cover of ${t.title}`} width="200" height="200" /> : <div class="cover none large" aria-hidden="true" />}
+        <div>
+          <p class="muted">Track{t.album ? ` · ${t.album}` : ''}{t.year ? ` · ${t.year}` : ''}</p>
+          <h2>{t.title}</h2>
+          {t.artist ? <p class="artist-line">{t.artist}</p> : null}
+          {t.status === 'ready' ? <p><QueueButtons item={trackItem(t)} /></p> : null}
+        </div>
+      </div>
       <ProblemBox error={error} />
+      <Details t={t} onSaved={setT} />
+      {t.status === 'ready' ? <TrackPlays id={t.id} /> : null}
       <section aria-labelledby="share-h">
         <h3 id="share-h">Share</h3>
         <label>
@@ -284,7 +331,7 @@ export function TrackPage({ id }) {
         </p>
         {t.visibility === 'private' ? <p class="muted">The link plays only for you until the track is public.</p> : null}
       </section>
-      {t.status === 'ready' ? <Player title={t.title} load={playback} label="Player" /> : (
+      {t.status === 'ready' ? null : (
         <section aria-labelledby="status-h">
           <h3 id="status-h">Status: {status(t)}</h3>
           {t.error ? <p data-testid="failure-reason" role="alert">{t.status === 'failed' ? 'It failed: ' : 'Last attempt: '}{t.error}</p> : null}
@@ -324,5 +371,84 @@ export function TrackPage({ id }) {
         </table>
       </section>
     </>
+  );
+}
+
+/** The track's details, as its owner edits them, and its cover. */
+function Details({ t, onSaved }) {
+  const fields = ['title', 'artist', 'album', 'year', 'genre', 'track_number'];
+  const initial = () => Object.fromEntries(fields.map((f) => [f, t[f] == null ? '' : String(t[f])]));
+  const [v, setV] = useState(initial);
+  const [error, setError] = useState(null);
+  const [saved, setSaved] = useState(false);
+  const [busy, setBusy] = useState(false);
+  useEffect(() => setV(initial()), [t.id, t.updated_at]);
+  const save = async (e) => {
+    e.preventDefault();
+    setError(null);
+    setSaved(false);
+    const body = {};
+    for (const f of fields) {
+      const value = v[f].trim();
+      if (f === 'title') { if (value !== t.title) body.title = value; continue; }
+      const now = t[f] == null ? '' : String(t[f]);
+      if (value === now) continue;
+      body[f] = value === '' ? null : (f === 'year' || f === 'track_number' ? Number(value) : value);
+    }
+    try {
+      onSaved(await api('PATCH', `/v1/tracks/${t.id}`, body));
+      setSaved(true);
+    } catch (err) {
+      setError(err);
+    }
+  };
+  const cover = async (file) => {
+    if (!file) return;
+    setError(null);
+    setBusy(true);
+    try {
+      const r = await fetch(`/v1/tracks/${t.id}/cover`, { method: 'PUT', headers: { ...authHeaders(), 'content-type': file.type || 'application/octet-stream' }, body: file });
+      const doc = await r.json().catch(() => ({}));
+      if (!r.ok) throw new Problem(r.status, doc.title || `HTTP ${r.status}`, doc.detail || '', doc.type || '');
+      onSaved(doc);
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(false);
+    }
+  };
+  const label = { title: 'Title', artist: 'Artist', album: 'Album', year: 'Year', genre: 'Genre', track_number: 'Track number' };
+  return (
+    <section aria-labelledby="details-h" class="card">
+      <h3 id="details-h">Details</h3>
+      <form onSubmit={save} class="details">
+        {fields.map((f) => (
+          <label class="field" key={f}>{label[f]}
+            <input value={v[f]} required={f === 'title'} maxLength={f === 'genre' ? 100 : 200}
+              inputMode={f === 'year' || f === 'track_number' ? 'numeric' : undefined}
+              onInput={(e) => { setSaved(false); setV({ ...v, [f]: e.currentTarget.value }); }} />
+          </label>
+        ))}
+        <p>
+          <button type="submit" class="primary">Save details</button>{' '}
+          {saved ? <span role="status" class="muted">Saved.</span> : null}
+        </p>
+      </form>
+      <div class="cover-edit">
+        <label class="file-button">
+          {t.cover_url ? 'Replace the cover' : 'Add a cover'}
+          <input type="file" accept="image/jpeg,image/png,image/webp" disabled={busy}
+            onChange={(e) => cover(e.currentTarget.files[0])} />
+        </label>
+        {t.cover_url ? (
+          <button type="button" onClick={async () => {
+            setError(null);
+            try { onSaved(await api('DELETE', `/v1/tracks/${t.id}/cover`)); } catch (err) { setError(err); }
+          }}>Remove the cover</button>
+        ) : null}
+        <span class="muted">JPEG, PNG or WebP; shown at up to 600 pixels a side.</span>
+      </div>
+      <ProblemBox error={error} />
+    </section>
   );
 }

@@ -15,14 +15,18 @@ const NAMES = { aac: 'AAC', opus: 'Opus', flac: 'FLAC (lossless)' };
  * `waveform_url` or `chapters` when there are some). It is asked again before the token in it
  * runs out, and playback carries on from where it was.
  */
-export function Player({ title, load, label = 'Now playing' }) {
-  const audio = useRef(null);
+export function Player({
+  title, load, label = 'Now playing', compact = false, audioRef = null, startAt = 0,
+  onEnded = undefined, onPosition = undefined,
+}) {
+  const own = useRef(null);
+  const audio = audioRef || own;
   const [family, setFamily] = useState('aac');
   const [answer, setAnswer] = useState(null);
   const [error, setError] = useState(null);
   const [bitrate, setBitrate] = useState(null);
   const [at, setAt] = useState(0);
-  const resume = useRef(0);
+  const resume = useRef(startAt);
   useEffect(() => {
     setError(null);
     load().then(setAnswer, setError);
@@ -89,8 +93,8 @@ export function Player({ title, load, label = 'Now playing' }) {
   const chapters = (answer && answer.chapters) || [];
   const current = chapters.filter((c) => c.start_seconds <= at + 0.05).pop();
   return (
-    <section aria-labelledby="player-h" onKeyDown={keys} class="player">
-      <h2 id="player-h">{label}: {title}</h2>
+    <section aria-labelledby="player-h" onKeyDown={keys} class={compact ? 'player compact' : 'player'}>
+      <h2 id="player-h" class={compact ? 'visually-hidden' : undefined}>{label}: {title}</h2>
       {current ? <p>Track {chapters.indexOf(current) + 1} of {chapters.length}: <strong data-testid="now-playing">{current.title}</strong></p> : null}
       {answer && answer.waveform_url ? (
         <div ref={wave} class="waveform" role="group" tabIndex={0}
@@ -109,7 +113,11 @@ export function Player({ title, load, label = 'Now playing' }) {
       </label>{' '}
       <span data-testid="bitrate" class="muted">{bitrate ? `${Math.round(bitrate / 1000)} kb/s` : ''}</span>
       <audio ref={audio} controls autoplay aria-label={`Player: ${title}`}
-        onTimeUpdate={(e) => setAt(e.currentTarget.currentTime)} />
+        onEnded={onEnded}
+        onTimeUpdate={(e) => {
+          setAt(e.currentTarget.currentTime);
+          if (onPosition) onPosition(e.currentTarget.currentTime, e.currentTarget.duration);
+        }} />
       {chapters.length > 1 ? (
         <ol class="chapters">
           {chapters.map((c) => (

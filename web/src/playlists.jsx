@@ -2,10 +2,11 @@
 // with the move buttons, from the keyboard) and remove them, every change sent with `If-Match`
 // so that a playlist someone else changed meanwhile is not overwritten; duplicate; and play the
 // whole playlist as one gapless stream.
-import { useCallback, useEffect, useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import { api, clock, request, Problem } from './api.js';
 import { ProblemBox } from './problem.jsx';
-import { Player } from './player.jsx';
+import { ConfirmButton, Mosaic } from './confirm.jsx';
+import { playlistItem, trackItem, useQueue } from './queue.jsx';
 
 export function Playlists({ who }) {
   const [items, setItems] = useState([]);
@@ -45,11 +46,14 @@ export function Playlists({ who }) {
       <section aria-labelledby="playlists-h">
         <h2 id="playlists-h">{owner ? 'Playlists' : 'Public playlists'}</h2>
         <ProblemBox error={error} />
-        <ul class="cards">
+        <ul class="grid">
           {items.map((p) => (
-            <li key={p.id}>
-              <a href={`#/playlists/${p.id}`}>{p.title}</a>{' '}
-              <span class="muted">{p.visibility}</span>
+            <li key={p.id} class="tile">
+              <a href={`#/playlists/${p.id}`} class="tile-link">
+                <Mosaic covers={p.covers} size={160} />
+                <strong>{p.title}</strong>
+              </a>
+              <span class="muted">{p.entries ? `${p.entries.length} tracks · ` : ''}{p.visibility}</span>
             </li>
           ))}
         </ul>
@@ -69,7 +73,7 @@ export function PlaylistPage({ id, who }) {
   const [adding, setAdding] = useState('');
   const [title, setTitle] = useState('');
   const [dragged, setDragged] = useState(null);
-  const [playing, setPlaying] = useState(0);
+  const queue = useQueue();
   const take = ({ doc, etag: tag }) => {
     setP(doc);
     setEtag(tag);
@@ -82,7 +86,6 @@ export function PlaylistPage({ id, who }) {
       api('GET', '/v1/tracks?limit=100').then((t) => setLibrary(t.items.filter((x) => x.status === 'ready')), () => {});
     }
   }, [id]);
-  const playback = useCallback(() => api('POST', `/v1/playlists/${id}/playback`), [id, playing]);
   // Every change names the version it was made on; a 412 means someone else changed it first.
   const change = async (method, path, body) => {
     setError(null);
@@ -110,12 +113,27 @@ export function PlaylistPage({ id, who }) {
       setError(e);
     }
   };
+  const remove = async () => {
+    setError(null);
+    try {
+      await api('DELETE', base);
+      location.hash = '#/playlists';
+    } catch (e) {
+      setError(e);
+    }
+  };
   const page = `${location.origin}/play/playlist/${id}`;
   return (
     <>
       <p><a href="#/playlists">← Playlists</a></p>
-      <h2>{p.title}</h2>
-      <p class="muted">{p.entries.length} tracks · {clock(p.duration_seconds)} · {p.visibility}</p>
+      <div class="hero">
+        <Mosaic covers={p.covers} size={160} label={`Covers of ${p.title}`} />
+        <div>
+          <p class="muted">Playlist</p>
+          <h2>{p.title}</h2>
+          <p class="muted">{p.entries.length} tracks · {clock(p.duration_seconds)} · {p.visibility}</p>
+        </div>
+      </div>
       {conflict ? (
         <p class="error" role="alert" data-testid="conflict">
           Someone else changed this playlist while you were editing it. It now shows their version:
@@ -167,7 +185,8 @@ export function PlaylistPage({ id, who }) {
                 setDragged(null);
                 if (from && from !== e.entry_id) move(from, i);
               }}>
-              <span class="title">{e.title || '(deleted track)'}</span>{' '}
+              {e.cover_url ? <img class="cover" src={e.cover_url} alt="" width="40" height="40" /> : <div class="cover none small" aria-hidden="true" />}
+              <span class="title">{e.title || '(deleted track)'}{e.artist ? <span class="muted"> · {e.artist}</span> : null}</span>{' '}
               <span class="muted">{e.playable ? clock(e.duration_seconds) : e.status}</span>
               {mine ? (
                 <span class="actions">
@@ -184,12 +203,20 @@ export function PlaylistPage({ id, who }) {
         </ol>
         <p>
           <button type="button" class="primary" disabled={!p.playable_count}
-            onClick={() => setPlaying((n) => n + 1)}>Play as one stream</button>{' '}
-          {who.role !== 'listener' ? <button type="button" onClick={duplicate}>Duplicate</button> : null}
+            onClick={() => queue.playNow(playlistItem(p))}>Play as one stream</button>{' '}
+          <button type="button" disabled={!p.playable_count}
+            onClick={() => queue.add(playlistItem(p))}>Add to queue</button>{' '}
+          <button type="button" disabled={!p.playable_count}
+            onClick={() => queue.playNow(p.entries.filter((e) => e.playable).map((e) => trackItem({ id: e.track_id, title: e.title, artist: e.artist, cover_url: e.cover_url })))}>
+            Queue its tracks</button>{' '}
+          {who.role !== 'listener' ? <button type="button" onClick={duplicate}>Duplicate</button> : null}{' '}
+          {mine ? (
+            <ConfirmButton label="Delete playlist" question={`Delete “${p.title}” for good?`}
+              action="Delete" onConfirm={remove} />
+          ) : null}
         </p>
         <p>Share: <a href={page} data-testid="share-link">{page}</a> <span class="muted">({p.visibility === 'public' ? 'plays for anyone' : 'only you until it is public'})</span></p>
       </section>
-      {playing ? <Player key={playing} title={p.title} load={playback} /> : null}
     </>
   );
 }

@@ -3,7 +3,7 @@ import { Problem } from './api.js';
 
 export function ProblemBox({ error }) {
   if (!error) return null;
-  const p = error instanceof Problem ? error : new Problem(0, 'Something went wrong', String(error));
+  const p = error instanceof Problem ? error : new Problem(-1, 'Something went wrong', String((error && error.message) || error));
   return (
     <div class="error" role="alert">
       <strong>{p.title}</strong>

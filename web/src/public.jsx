@@ -2,10 +2,11 @@
 // play a public item for anyone, signed in or not, with a short-lived token the page asks for.
 // The owner, signed in, also plays a private item of theirs from its link.
 import { useCallback, useEffect, useState } from 'preact/hooks';
-import { api, credential, Problem } from './api.js';
+import { api, Problem } from './api.js';
 import { ProblemBox } from './problem.jsx';
 import { Player } from './player.jsx';
 import { Listen, LiveState, useLive } from './channels.jsx';
+import { StationInfo } from './station.jsx';
 
 const PLURAL = { track: 'tracks', playlist: 'playlists', channel: 'channels' };
 
@@ -14,11 +15,20 @@ async function open(kind, id) {
   try {
     return await api('POST', `/v1/public/${PLURAL[kind]}/${id}/playback`);
   } catch (e) {
-    if (!(e instanceof Problem) || e.status !== 404 || !credential()) throw e;
+    if (!(e instanceof Problem) || e.status !== 404) throw e;
+    // Not public: its owner, signed in, plays it all the same; anyone else learns it is not
+    // public.
+    try {
+      const item = await api('GET', `/v1/${PLURAL[kind]}/${id}`);
+      const playback = await api('POST', `/v1/${PLURAL[kind]}/${id}/playback`);
+      return {
+        kind, id, title: item.title, description: item.description || '', playback, private: true,
+        cover_url: item.cover_url || null,
+      };
+    } catch {
+      throw e;
+    }
   }
-  const item = await api('GET', `/v1/${PLURAL[kind]}/${id}`);
-  const playback = await api('POST', `/v1/${PLURAL[kind]}/${id}/playback`);
-  return { kind, id, title: item.title, description: item.description || '', playback, private: true };
 }
 
 function LiveChannel({ item, load }) {
@@ -32,7 +42,7 @@ function LiveChannel({ item, load }) {
   );
 }
 
-export function PublicPage({ kind, id }) {
+export function PublicPage({ kind, id, embed = false }) {
   const [item, setItem] = useState(null);
   const [error, setError] = useState(null);
   useEffect(() => {
@@ -57,6 +67,23 @@ export function PublicPage({ kind, id }) {
       </main>
     );
   }
+  if (embed) {
+    return (
+      <main class="embed">
+        <article aria-labelledby="item-h" class="embed-card">
+          {item.cover_url ? <img class="cover" src={item.cover_url} alt="" width="96" height="96" /> : <div class="cover none" aria-hidden="true" />}
+          <div class="embed-body">
+            <h1 id="item-h" class="embed-title">
+              <a href={`/play/${kind}/${id}`} target="_blank" rel="noopener">{item.title}</a>
+            </h1>
+            {kind === 'channel'
+              ? <LiveChannel item={item} load={load} />
+              : <Player title={item.title} load={load} label="Playing" compact />}
+          </div>
+        </article>
+      </main>
+    );
+  }
   return (
     <main class="public">
       <article aria-labelledby="item-h">
@@ -71,6 +98,7 @@ export function PublicPage({ kind, id }) {
         {kind === 'channel'
           ? <LiveChannel item={item} load={load} />
           : <Player title={item.title} load={load} label="Playing" />}
+        {kind === 'channel' && !item.private ? <StationInfo id={id} cover={item.cover_url} /> : null}
       </article>
     </main>
   );

@@ -10,7 +10,7 @@ use crate::http::problem::Problem;
 use crate::store::{Account, Hit, Search, SearchKind, SearchSort, Track};
 use crate::util;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap};
+use axum::http::HeaderMap;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -248,9 +248,7 @@ async fn search(
     Query(q): Query<SearchQuery>,
     headers: HeaderMap,
 ) -> Result<Json<SearchPage>, Problem> {
-    let credential =
-        headers.contains_key(header::AUTHORIZATION) || accounts::cookie(&headers).is_some();
-    let who = if credential {
+    let who = if crate::http::access::has_credential(&headers) {
         Some(authenticate(&app, &headers).await?)
     } else {
         None

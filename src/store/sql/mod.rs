@@ -34,7 +34,7 @@ use super::ids::{ChannelId, PlaylistId, TrackId};
 use super::rows::{
     Channel, Entry, Failure, Found, HistoryItem, Idempotent, Job, JobCounts, Lease, ListenToken,
     ListenerMinute, OutboxEvent, Playlist, PlaylistFilter, Recording, Rendition, Settle, Track,
-    Upload,
+    TrackSort, Upload,
 };
 use rows::*;
 

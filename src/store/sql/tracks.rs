@@ -63,6 +63,37 @@ macro_rules! tracks_impl {
                 rows.into_iter().map(Track::try_from).collect()
             }
 
+            async fn sorted_tracks(
+                &self,
+                owner: Option<&str>,
+                sort: TrackSort,
+                descending: bool,
+                offset: i64,
+                limit: i64,
+            ) -> Result<Vec<Track>> {
+                let key = match sort {
+                    TrackSort::Date => "id",
+                    TrackSort::Title => "lower(title)",
+                    // Not packaged yet: after every length, whichever the direction.
+                    TrackSort::Duration => "COALESCE(duration_ms, -1)",
+                    TrackSort::Plays => {
+                        "(SELECT COALESCE(SUM(p.plays), 0) FROM track_plays p WHERE p.track_id = tracks.id)"
+                    }
+                };
+                let dir = if descending { "DESC" } else { "ASC" };
+                let sql = sqlx::AssertSqlSafe(format!(
+                    "SELECT {TRACK_COLUMNS} FROM tracks WHERE ($1 = '' OR owner = $1) \
+                     ORDER BY {key} {dir}, id {dir} LIMIT $2 OFFSET $3"
+                ));
+                let rows: Vec<TrackRow> = sqlx::query_as(sql)
+                    .bind(owner.unwrap_or(""))
+                    .bind(limit)
+                    .bind(offset)
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.into_iter().map(Track::try_from).collect()
+            }
+
             async fn renditions(&self, id: TrackId) -> Result<Vec<Rendition>> {
                 let rows: Vec<RenditionRow> = sqlx::query_as(
                     "SELECT name, codecs, sample_rate, channels, bandwidth, average_bandwidth, \
@@ -202,8 +233,8 @@ macro_rules! tracks_impl {
                      ELSE title_source END, \
                      artist = COALESCE(artist, $6), album = COALESCE(album, $7), \
                      year = COALESCE(year, $8), genre = COALESCE(genre, $9), \
-                     track_number = COALESCE(track_number, $10), cover = COALESCE(cover, $11) \
-                     WHERE id = $4",
+                     track_number = COALESCE(track_number, $10), cover = COALESCE(cover, $11), \
+                     duration_ms = $12 WHERE id = $4",
                 )
                 .bind(analysis)
                 .bind(prefix)
@@ -216,6 +247,7 @@ macro_rules! tracks_impl {
                 .bind(&found.meta.genre)
                 .bind(found.meta.track_number)
                 .bind(&found.cover)
+                .bind(found.duration_ms)
                 .execute(&mut *tx)
                 .await?;
                 if updated.rows_affected() != 1 {

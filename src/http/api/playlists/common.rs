@@ -34,6 +34,10 @@ pub struct EntryView {
     pub playable: bool,
     /// Length of a ready track.
     pub duration_seconds: Option<f64>,
+    /// The track's artist, when it has one.
+    pub artist: Option<String>,
+    /// The track's cover, when it has one.
+    pub cover_url: Option<String>,
 }
 
 /// A playlist as the API shows it.
@@ -53,6 +57,8 @@ pub struct PlaylistView {
     pub version: i64,
     /// The entries in order.
     pub entries: Vec<EntryView>,
+    /// Up to four different covers of its tracks, in order: a mosaic.
+    pub covers: Vec<String>,
     /// Entries that playback plays.
     pub playable_count: u64,
     /// Total length of the playable entries.
@@ -286,7 +292,16 @@ pub(crate) async fn view(
             status: t.map_or("deleted", |t| t.status.as_str()).to_owned(),
             playable,
             duration_seconds: secs,
+            artist: t.and_then(|t| t.meta.artist.clone()),
+            cover_url: t.and_then(|t| crate::http::api::search::track_cover(app, t)),
         });
+    }
+    // The playlist's mosaic: its first four different covers.
+    let mut covers: Vec<String> = Vec::new();
+    for c in views.iter().filter_map(|v| v.cover_url.clone()) {
+        if covers.len() < 4 && !covers.contains(&c) {
+            covers.push(c);
+        }
     }
     Ok(PlaylistView {
         id: p.id.to_string(),
@@ -296,6 +311,7 @@ pub(crate) async fn view(
         visibility: Visibility::of(p.public),
         version: p.version,
         entries: views,
+        covers,
         playable_count,
         duration_seconds: (duration * 1e6).round() / 1e6,
         created_at: rfc3339(p.created_at),

@@ -18,7 +18,7 @@ use crate::http::problem::Problem;
 use crate::live::station::{Entry, EntryKind};
 use crate::store::Channel;
 use crate::util::rfc3339;
-use axum::http::{header, HeaderMap};
+use axum::http::HeaderMap;
 use serde::Serialize;
 use std::sync::Arc;
 use utoipa::ToSchema;
@@ -40,7 +40,7 @@ pub(in crate::http) fn routes() -> OpenApiRouter<Arc<App>> {
 /// A channel the caller may read: any public one, even without credentials; a private one for
 /// its owner and admins.
 pub(super) async fn readable(app: &App, headers: &HeaderMap, id: &str) -> Result<Channel, Problem> {
-    if headers.get(header::AUTHORIZATION).is_none() {
+    if !crate::http::access::has_credential(headers) {
         let id = parse_id(id)?;
         return match app.store.channel(id).await? {
             Some(c) if c.public => Ok(c),
@@ -81,6 +81,8 @@ pub struct TimelineEntry {
     pub playlist_id: Option<String>,
     /// The track (an event of one track).
     pub track_id: Option<String>,
+    /// What it plays, by name: the playlist's title, or the track's.
+    pub title: Option<String>,
 }
 
 pub(super) fn timeline_entry(e: Entry) -> TimelineEntry {
@@ -91,5 +93,6 @@ pub(super) fn timeline_entry(e: Entry) -> TimelineEntry {
         slot: e.slot,
         playlist_id: e.playlist.map(|p| p.to_string()),
         track_id: e.track.map(|t| t.to_string()),
+        title: None,
     }
 }

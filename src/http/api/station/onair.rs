@@ -112,6 +112,8 @@ pub struct OnAir {
     pub duration: Option<f64>,
     /// Seconds left (tracks only).
     pub remaining: Option<f64>,
+    /// The track's cover, when it has one.
+    pub cover_url: Option<String>,
 }
 
 /// The live source, as listeners see it.
@@ -146,6 +148,10 @@ pub struct StationView {
     pub slug: Option<String>,
     /// Its plain MP3 stream, for players and directories.
     pub listen_url: Option<String>,
+    /// Every way to listen in a player: the progressive mounts and the `.m3u` and `.pls`
+    /// playlists naming them (a private channel's need a listener token).
+    #[schema(value_type = Object)]
+    pub mounts: serde_json::Map<String, serde_json::Value>,
 }
 
 /// The one document a web player or a directory widget reads: what plays, what comes next,
@@ -233,7 +239,13 @@ async fn made(app: &App, c: &Channel, v: crate::http::api::channels::ChannelView
             let duration = track.as_ref().and_then(|t| t.duration_seconds());
             let elapsed = ((now - started).max(0) as f64) / 1000.0;
             let (artist, title) = crate::live::artist_and_title(np.kind, &np.title);
+            // A track's own artist, when its tags or its owner gave one.
+            let artist = artist.or_else(|| track.as_ref().and_then(|t| t.meta.artist.clone()));
+            let cover_url = track
+                .as_ref()
+                .and_then(|t| crate::http::api::search::track_cover(app, t));
             Some(OnAir {
+                cover_url,
                 kind: np.kind,
                 title,
                 artist,
@@ -273,6 +285,7 @@ async fn made(app: &App, c: &Channel, v: crate::http::api::channels::ChannelView
                 .get("mp3")
                 .and_then(|u| u.as_str())
                 .map(str::to_string),
+            mounts: v.mounts.clone(),
         },
         state: v.state.as_str().into(),
         live: LiveView {

@@ -228,8 +228,37 @@ pub(super) async fn timeline(app: &App, p: &Programme, from: i64, to: i64) -> Ve
         };
         lengths.insert(e.at, ms);
     }
-    p.upcoming(from, to, &|e| lengths.get(&e.at).copied().flatten())
+    let mut entries: Vec<TimelineEntry> = p
+        .upcoming(from, to, &|e| lengths.get(&e.at).copied().flatten())
         .into_iter()
         .map(timeline_entry)
-        .collect()
+        .collect();
+    // Each entry named by what it plays, each name read once.
+    let mut names: std::collections::HashMap<String, Option<String>> = Default::default();
+    for e in &mut entries {
+        let key = e.track_id.clone().or_else(|| e.playlist_id.clone());
+        let Some(key) = key else { continue };
+        if !names.contains_key(&key) {
+            let name = if e.track_id.is_some() {
+                match key.parse() {
+                    Ok(t) => app.store.track(t).await.ok().flatten().map(|t| t.title),
+                    Err(_) => None,
+                }
+            } else {
+                match key.parse() {
+                    Ok(p) => app
+                        .store
+                        .playlist(p)
+                        .await
+                        .ok()
+                        .flatten()
+                        .map(|(p, _)| p.title),
+                    Err(_) => None,
+                }
+            };
+            names.insert(key.clone(), name);
+        }
+        e.title = names.get(&key).cloned().flatten();
+    }
+    entries
 }

@@ -17,7 +17,7 @@ use crate::http::openapi::{
     Malformed, NoTrack, OthersTrack, ProblemDoc, Refusals, RenditionView, StatusDoc, TRACKS,
 };
 use crate::http::problem::Problem;
-use crate::store::{Track, TrackId, TrackStatus};
+use crate::store::{Track, TrackId, TrackSort, TrackStatus};
 use crate::util::{self, rfc3339};
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -419,9 +419,20 @@ pub struct TrackPage {
     pub next_cursor: Option<String>,
 }
 
-/// Tracks, newest first: all of them for admins, their own for artists.
+/// How a track list is ordered.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TrackOrder {
+    /// `date` (the default), `title`, `duration` or `plays`.
+    pub sort: Option<String>,
+    /// `desc` (the default, but for `title`) or `asc`.
+    pub order: Option<String>,
+}
+
+/// Tracks, newest first unless `sort` says otherwise: all of them for admins, their own for
+/// artists.
 #[utoipa::path(
-    get, path = "/v1/tracks", tag = TRACKS, params(ListQuery),
+    get, path = "/v1/tracks", tag = TRACKS, params(ListQuery, TrackOrder),
     responses(
         (status = 200, description = "A page of tracks", body = TrackPage),
         (status = 400, description = "Bad limit or cursor", body = ProblemDoc, content_type = "application/problem+json"),
@@ -433,16 +444,54 @@ pub struct TrackPage {
 pub(in crate::http) async fn list(
     State(app): State<Arc<App>>,
     Query(q): Query<ListQuery>,
+    Query(o): Query<TrackOrder>,
     headers: HeaderMap,
 ) -> Result<Json<TrackPage>, Problem> {
     let who = authenticate(&app, &headers).await?;
     require(&who, Role::Artist, "listing tracks")?;
     let limit = q.limit()?;
-    let before = q.cursor::<TrackId>()?;
     let owner = (who.role != Role::Admin).then_some(who.subject.as_str());
-    // One more than asked tells whether another page exists.
-    let rows = app.store.tracks(before, limit + 1, owner).await?;
-    let (rows, next_cursor) = ListQuery::page(rows, limit, |t| t.id.to_string());
+    let sort = match o.sort.as_deref().unwrap_or("date") {
+        "date" => TrackSort::Date,
+        "title" => TrackSort::Title,
+        "duration" => TrackSort::Duration,
+        "plays" => TrackSort::Plays,
+        _ => {
+            return Err(Problem::bad_request(
+                "sort is date, title, duration or plays",
+            ))
+        }
+    };
+    let descending = match o.order.as_deref() {
+        None => sort != TrackSort::Title,
+        Some("desc") => true,
+        Some("asc") => false,
+        Some(_) => return Err(Problem::bad_request("order is asc or desc")),
+    };
+    let (rows, next_cursor) = if sort == TrackSort::Date && descending {
+        // Newest first pages by id, so uploads meanwhile never shift a page.
+        let before = q.cursor::<TrackId>()?;
+        // One more than asked tells whether another page exists.
+        let rows = app.store.tracks(before, limit + 1, owner).await?;
+        ListQuery::page(rows, limit, |t| t.id.to_string())
+    } else {
+        // Other orders page by position: `o<offset>`.
+        let offset = match q.cursor.as_deref() {
+            None | Some("") => 0,
+            Some(c) => c
+                .strip_prefix('o')
+                .and_then(|n| n.parse::<i64>().ok())
+                .filter(|n| *n >= 0)
+                .ok_or_else(|| Problem::bad_request("cursor is not one this server gave"))?,
+        };
+        let rows = app
+            .store
+            .sorted_tracks(owner, sort, descending, offset, limit + 1)
+            .await?;
+        let more = rows.len() as i64 > limit;
+        let rows: Vec<Track> = rows.into_iter().take(limit as usize).collect();
+        (rows, more.then(|| format!("o{}", offset + limit)))
+    };
     let mut items = Vec::with_capacity(rows.len());
     for t in &rows {
         items.push(view(&app, t).await?);
