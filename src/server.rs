@@ -198,6 +198,7 @@ impl Server {
                     config.auth.sign_in_failures_per_account,
                     config.auth.sign_in_failures_per_address,
                 ),
+                oidc: crate::auth::oidc::Oidc::new(&config.auth, &session_secret),
             }),
             catalog: Arc::new(Catalog::new(
                 store.clone(),

@@ -381,6 +381,32 @@ mod tests {
     }
 
     #[test]
+    fn sign_in_tokens_verify_and_no_other_token_is_an_account() {
+        let local = "a-session-key-of-at-least-32-bytes!!";
+        let jwt = Jwt::new(&auth(), Some(SECRET)).unwrap().with_local(local);
+        let t = jwt
+            .mint_local("acct:0190-x", Role::Artist, 60, now())
+            .unwrap();
+        assert_eq!(
+            jwt.verify(&t).unwrap(),
+            Identity {
+                subject: "acct:0190-x".into(),
+                role: Role::Artist
+            }
+        );
+        // Signed with the platform's secret but claiming to be ours: refused.
+        let forged = Jwt::new(&auth(), Some(SECRET))
+            .unwrap()
+            .with_local(SECRET)
+            .mint_local("acct:0190-x", Role::Admin, 60, now())
+            .unwrap();
+        assert!(jwt.verify(&forged).is_err());
+        // A platform token may not take an account's subject.
+        let platform = mint(SECRET, "acct:0190-x", Role::Admin, 60, &auth(), now()).unwrap();
+        assert!(matches!(jwt.verify(&platform), Err(JwtError::Invalid(_))));
+    }
+
+    #[test]
     fn a_minted_token_verifies_with_its_role() {
         let jwt = Jwt::new(&auth(), Some(SECRET)).unwrap();
         let t = mint(SECRET, "alice", Role::Artist, 60, &auth(), now()).unwrap();

@@ -26,6 +26,7 @@
 pub mod accounts;
 pub mod jwt;
 mod limits;
+pub mod oidc;
 mod refresh;
 
 pub use jwt::{Identity, Jwt, JwtError, Role};
@@ -55,6 +56,8 @@ pub struct Auth {
     pub limits: Limiters,
     /// Refuses password guessing.
     pub guard: accounts::Guard,
+    /// Sign-in with OpenID Connect, when a provider is configured.
+    pub oidc: Option<oidc::Oidc>,
 }
 
 /// A signed playback: one listener session's token, its expiry and where its files are.

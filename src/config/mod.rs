@@ -324,6 +324,27 @@ impl Config {
         if !(60..=86_400).contains(&self.auth.account_token_seconds) {
             return bad("auth.account_token_seconds", "must be 60 to 86400");
         }
+        if !self.auth.oidc_issuer.is_empty() {
+            if !(self.auth.oidc_issuer.starts_with("https://")
+                || self.auth.oidc_issuer.starts_with("http://"))
+            {
+                return bad("auth.oidc_issuer", "must start with https:// (or http://)");
+            }
+            if self.auth.oidc_client_id.is_empty() {
+                return bad("auth.oidc_client_id", "must be set with auth.oidc_issuer");
+            }
+            if !self
+                .auth
+                .oidc_scopes
+                .split_whitespace()
+                .any(|s| s == "openid")
+            {
+                return bad("auth.oidc_scopes", "must include openid");
+            }
+            if !["listener", "artist"].contains(&self.auth.oidc_default_role.as_str()) {
+                return bad("auth.oidc_default_role", "must be listener or artist");
+            }
+        }
         if self.auth.jwt_role_claim.is_empty() {
             return bad("auth.jwt_role_claim", "must name a claim");
         }

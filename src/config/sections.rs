@@ -197,6 +197,24 @@ pub struct Auth {
     pub sign_in_failures_per_account: u32,
     /// Failed sign-ins allowed in a burst from one client address; then one every 15 s.
     pub sign_in_failures_per_address: u32,
+    /// OpenID Connect sign-in: the provider's issuer URL (Keycloak
+    /// `https://id.example/realms/<realm>`, `https://accounts.google.com`, Authentik's
+    /// `https://auth.example/application/o/<slug>/`). Empty: off.
+    pub oidc_issuer: String,
+    /// The client id registered at the provider.
+    pub oidc_client_id: String,
+    /// The client's secret (a confidential client; PKCE is used as well).
+    pub oidc_client_secret: String,
+    /// What the sign-in button names: "Sign in with …".
+    pub oidc_name: String,
+    /// Scopes asked for.
+    pub oidc_scopes: String,
+    /// Claim of the ID token holding the role: a dotted path to a string or an array of
+    /// strings (`realm_access.roles` for Keycloak). The strongest of admin, artist, listener
+    /// wins; none: `oidc_default_role`.
+    pub oidc_role_claim: String,
+    /// The role of a person whose token names none: `listener` or `artist`.
+    pub oidc_default_role: String,
 }
 
 impl Auth {
@@ -235,6 +253,13 @@ impl Default for Auth {
             account_token_seconds: 3600,
             sign_in_failures_per_account: 5,
             sign_in_failures_per_address: 20,
+            oidc_issuer: String::new(),
+            oidc_client_id: String::new(),
+            oidc_client_secret: String::new(),
+            oidc_name: "single sign-on".into(),
+            oidc_scopes: "openid email profile".into(),
+            oidc_role_claim: "role".into(),
+            oidc_default_role: "listener".into(),
         }
     }
 }

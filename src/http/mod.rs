@@ -16,7 +16,9 @@ mod problem;
 pub mod semantics;
 
 use api::tracks::{self, upload};
-use api::{accounts, channels, events, oembed, playback, playlists, public, search, station, tus};
+use api::{
+    accounts, channels, events, oembed, playback, playlists, public, search, signin, station, tus,
+};
 use media::{delivery, icecast_admin, live, mounts, stitch, ts, webapp, webrtc};
 
 pub use openapi::ApiDoc;
@@ -108,6 +110,7 @@ fn control_api() -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
         .merge(station::routes())
         .merge(accounts::routes())
         .merge(search::routes())
+        .merge(signin::routes())
         .merge(oembed::routes())
         .split_for_parts();
     // Handlers in different modules share names (`list`, `show`): prefix each operation id with

@@ -330,6 +330,17 @@ pub trait AccountStore: Send + Sync {
     async fn account_by_oidc(&self, issuer: &str, subject: &str) -> Result<Option<Account>>;
     /// Whether a handle is taken.
     async fn handle_taken(&self, handle: &str) -> Result<bool>;
+    /// Links an account to an OpenID provider's `(issuer, subject)`; false if there is no such
+    /// account.
+    async fn link_oidc(
+        &self,
+        id: uuid::Uuid,
+        issuer: &str,
+        subject: &str,
+        now: i64,
+    ) -> Result<bool>;
+    /// Sets an account's role (an OpenID provider's role claim is the authority on it).
+    async fn set_role(&self, id: uuid::Uuid, role: &str, now: i64) -> Result<bool>;
     /// Starts a session.
     async fn create_session(&self, s: &Session) -> Result<()>;
     /// A session unexpired at `now`, with its account.

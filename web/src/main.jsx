@@ -5,7 +5,7 @@
 // at `/a/{handle}`.
 import { render } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { api, hasSession, me, signIn, signInAccount, signOut } from './api.js';
+import { api, hasSession, me, Problem, signIn, signInAccount, signOut, storage } from './api.js';
 import { ProblemBox } from './problem.jsx';
 import { Channels } from './channels.jsx';
 import { Discover, ArtistPage } from './discover.jsx';
@@ -14,7 +14,7 @@ import { PlaylistPage, Playlists } from './playlists.jsx';
 import { PublicPage } from './public.jsx';
 import { PlayerBar, QueueProvider } from './queue.jsx';
 
-function AccountForm({ onDone }) {
+function AccountForm({ onDone, options }) {
   const [mode, setMode] = useState('in');
   const [email, setEmail] = useState('');
   const [password, setPassword] = useState('');
@@ -56,19 +56,24 @@ function AccountForm({ onDone }) {
         <input type="password" value={password} required minLength={up ? 8 : undefined}
           autocomplete={up ? 'new-password' : 'current-password'} onInput={(e) => setPassword(e.currentTarget.value)} />
       </label>
-      {up ? (
-        <label class="field">Invitation code <span class="muted">(if you were given one)</span>
+      {up && options.registration === 'invite' ? (
+        <label class="field">Invitation code
           <input value={invite} autocomplete="off" onInput={(e) => setInvite(e.currentTarget.value)} />
         </label>
       ) : null}
       <ProblemBox error={error} />
       <button class="primary wide-button" type="submit" disabled={busy}>{up ? 'Create account' : 'Sign in'}</button>
-      <p class="muted">
-        {up ? 'Already have an account? ' : 'New here? '}
-        <button type="button" class="link" onClick={() => { setError(null); setMode(up ? 'in' : 'up'); }}>
-          {up ? 'Sign in' : 'Create an account'}
-        </button>
-      </p>
+      {options.oidc ? (
+        <p><a class="button wide-button" href={options.oidc.url}>Sign in with {options.oidc.name}</a></p>
+      ) : null}
+      {options.registration !== 'closed' ? (
+        <p class="muted">
+          {up ? 'Already have an account? ' : 'New here? '}
+          <button type="button" class="link" onClick={() => { setError(null); setMode(up ? 'in' : 'up'); }}>
+            {up ? 'Sign in' : 'Create an account'}
+          </button>
+        </p>
+      ) : null}
     </form>
   );
 }
@@ -121,10 +126,12 @@ function OtherSignIn({ onDone }) {
 }
 
 function SignIn({ onDone }) {
+  const [options, setOptions] = useState({ registration: 'closed', oidc: null });
+  useEffect(() => { api('GET', '/v1/auth').then(setOptions, () => {}); }, []);
   return (
     <div class="signin">
       <p class="lede">Stream your music, run your station, share it anywhere.</p>
-      <AccountForm onDone={onDone} />
+      <AccountForm onDone={onDone} options={options} />
       <OtherSignIn onDone={onDone} />
     </div>
   );
@@ -216,9 +223,21 @@ function Signed({ who, onSignOut }) {
   );
 }
 
+/** What a provider's sign-in came back with: `?signed_in=1`, or `?sign_in_error=…`. */
+function returned() {
+  const q = new URLSearchParams(location.search);
+  if (!q.has('signed_in') && !q.has('sign_in_error')) return null;
+  history.replaceState(null, '', `/${location.hash}`);
+  if (q.has('signed_in')) {
+    storage.set(() => localStorage, 'veza.session', '1');
+    return null;
+  }
+  return new Problem(-1, 'You are not signed in', q.get('sign_in_error'));
+}
+
 function App() {
   const [who, setWho] = useState(null);
-  const [error, setError] = useState(null);
+  const [error, setError] = useState(returned);
   const check = () => {
     // Nothing to ask without a session or a credential (a 401 would be the first thing a
     // visitor's console shows).

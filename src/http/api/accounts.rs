@@ -161,8 +161,12 @@ fn wrong() -> Problem {
     )
 }
 
-/// Starts a session for `account`: the cookie, the JWT and the CSRF token.
-async fn start(app: &App, account: &Account, status: StatusCode) -> Result<Response, Problem> {
+/// Starts a session for `account`: the answer to give (the JWT and the CSRF token) and the
+/// `Set-Cookie` value of its cookie.
+pub(super) async fn open_session(
+    app: &App,
+    account: &Account,
+) -> Result<(SignedIn, String), Problem> {
     let now = util::now_ms();
     let secret = accounts::new_secret();
     let days = app.config.auth.session_days;
@@ -188,8 +192,13 @@ async fn start(app: &App, account: &Account, status: StatusCode) -> Result<Respo
         expires_at: util::rfc3339(now + (ttl * 1000) as i64),
         csrf: accounts::csrf(&secret),
     };
+    Ok((body, accounts::set_cookie(&secret, days * 86_400)))
+}
+
+/// Starts a session for `account` and answers with it.
+async fn start(app: &App, account: &Account, status: StatusCode) -> Result<Response, Problem> {
+    let (body, cookie) = open_session(app, account).await?;
     let mut r = (status, Json(body)).into_response();
-    let cookie = accounts::set_cookie(&secret, days * 86_400);
     // Base64url and fixed attributes: always a valid header value.
     if let Ok(v) = HeaderValue::from_str(&cookie) {
         r.headers_mut().insert(header::SET_COOKIE, v);

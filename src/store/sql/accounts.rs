@@ -106,6 +106,37 @@ macro_rules! accounts_impl {
                 Ok(self.account_by_handle(handle).await?.is_some())
             }
 
+            async fn link_oidc(
+                &self,
+                id: uuid::Uuid,
+                issuer: &str,
+                subject: &str,
+                now: i64,
+            ) -> Result<bool> {
+                let done = sqlx::query(
+                    "UPDATE accounts SET oidc_issuer = $2, oidc_subject = $3, updated_at = $4 \
+                     WHERE id = $1",
+                )
+                .bind(id.to_string())
+                .bind(issuer)
+                .bind(subject)
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn set_role(&self, id: uuid::Uuid, role: &str, now: i64) -> Result<bool> {
+                let done =
+                    sqlx::query("UPDATE accounts SET role = $2, updated_at = $3 WHERE id = $1")
+                        .bind(id.to_string())
+                        .bind(role)
+                        .bind(now)
+                        .execute(&self.pool)
+                        .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
             async fn create_session(&self, s: &Session) -> Result<()> {
                 sqlx::query(
                     "INSERT INTO sessions (token_hash, account_id, created_at, expires_at) \
