@@ -731,6 +731,31 @@ async fn accounts_tags_a_queue_search_and_embeds_in_the_browser() {
     }
     assert_eq!(r["frames"].as_array().unwrap().len(), 3, "{r}");
     assert!(r["embedPlayed"]["advanced"].as_f64().unwrap() > 1.0, "{r}");
+    // The channel plays in the bar from one Play (WebRTC here, where it connects), live.
+    assert!(r["channel"]["peak"].as_f64().unwrap() > 0.01, "{r}");
+    assert_eq!(r["channel"]["over"], "webrtc", "{r}");
+    assert_eq!(r["barTitle"], "Night Radio", "{r}");
+    // Its station page: now playing, what played, the week's programme, links for players.
+    assert_eq!(r["programme"], 200, "{r}");
+    assert!(
+        !r["station"]["history"].as_array().unwrap().is_empty(),
+        "{r}"
+    );
+    assert!(
+        !r["station"]["schedule"].as_array().unwrap().is_empty(),
+        "{r}"
+    );
+    let links = r["station"]["links"].as_array().unwrap();
+    assert!(
+        links.iter().any(|l| l.as_str().unwrap().ends_with(".m3u")),
+        "{r}"
+    );
+    assert!(
+        links.iter().any(|l| l.as_str().unwrap().ends_with(".pls")),
+        "{r}"
+    );
+    // The owner's statistics count that listening.
+    assert!(r["stats"].as_str().unwrap().starts_with("Peak "), "{r}");
     // Five wrong passwords for one account (the journey's own mistake earlier is one of them,
     // unless a minute refilled it), then refused, the right one included, in plain words.
     let guesses = r["guesses"].as_array().unwrap();

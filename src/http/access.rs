@@ -40,14 +40,21 @@ pub async fn limit_ip(State(app): State<Arc<App>>, req: Request, next: Next) -> 
 }
 
 /// Middleware on `/v1`: a state-changing request authenticated by the session cookie (no
-/// `Authorization`) must carry its session's CSRF token, which another site cannot know.
+/// `Authorization`) must carry its session's CSRF token, which another site cannot know. The
+/// routes that take no credential are exempt, as the cookie authenticates nothing there: the
+/// public pages' (`/v1/public/…`), signing in and making an account (a browser may still hold
+/// an ended session's cookie).
 pub async fn csrf(req: Request, next: Next) -> Response {
     let safe = matches!(
         *req.method(),
         axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS
     );
+    let path = req.uri().path();
+    let open = path.starts_with("/v1/public/")
+        || (*req.method() == axum::http::Method::POST
+            && (path == "/v1/sessions" || path == "/v1/accounts"));
     let h = req.headers();
-    if !safe && !h.contains_key(header::AUTHORIZATION) {
+    if !safe && !open && !h.contains_key(header::AUTHORIZATION) {
         if let Some(secret) = accounts::cookie(h) {
             let given = h
                 .get(accounts::CSRF_HEADER)

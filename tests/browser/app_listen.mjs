@@ -41,7 +41,9 @@ try {
   const article = page.locator('article.channel');
   await article.getByTestId('state').filter({ hasText: 'Offline' }).waitFor({ timeout: 10000 });
 
-  // Offline: LL-HLS waits, says so, and starts once the channel is on the air.
+  // Offline: LL-HLS (chosen by hand under Connection) waits, says so, and starts once the
+  // channel is on the air.
+  await article.getByText('Connection', { exact: true }).click();
   await article.getByRole('button', { name: 'LL-HLS' }).click();
   seen.waiting = await article.getByTestId('waiting').innerText({ timeout: 10000 });
   writeFileSync(`${shots}/waiting-${channel}`, 'waiting');

@@ -46,6 +46,8 @@ try {
   const listen = async (how) => {
     const page = await open();
     await page.getByRole('link', { name: 'Channels' }).click();
+    // The way to listen, chosen by hand (Play picks it by itself).
+    await page.getByText('Connection', { exact: true }).click();
     await page.getByRole('button', { name: how }).click();
     await page.getByTestId('latency').waitFor({ timeout: 30000 });
     const heard = await page.evaluate(async () => {
@@ -93,6 +95,7 @@ try {
     const s = document.querySelector('[data-testid=state]');
     return s && s.textContent === 'Live';
   }, null, { timeout: 30000 });
+  await pub.getByText('Connection', { exact: true }).click();
   await pub.getByRole('button', { name: 'LL-HLS' }).click();
   await pub.getByTestId('latency').waitFor({ timeout: 30000 });
   seen.public = await pub.evaluate(async () => {

@@ -160,13 +160,17 @@ try {
 
   // A playlist and a channel to share, for the embeds.
   await page.getByRole('link', { name: 'Playlists', exact: true }).click();
-  await page.getByLabel('Title').fill('Café sessions');
+  await page.getByRole('heading', { name: 'New playlist' }).waitFor();
+  await page.getByLabel('Title', { exact: true }).fill('Café sessions');
   await page.getByLabel('Visibility').selectOption('public');
   await page.getByRole('button', { name: 'Create playlist' }).click();
   await page.getByRole('heading', { name: 'Café sessions' }).waitFor();
-  await page.getByLabel('Add a track').selectOption({ label: titles[0] });
-  await page.getByRole('button', { name: 'Add', exact: true }).click();
-  await page.locator('[data-testid=entries] li').first().waitFor();
+  // The two short clips first: the channel's auto-DJ gets to a history quickly.
+  for (const [n, t] of [titles[1], titles[2], titles[0]].entries()) {
+    await page.getByLabel('Add a track').selectOption({ label: t });
+    await page.getByRole('button', { name: 'Add', exact: true }).click();
+    await page.waitForFunction((k) => document.querySelectorAll('[data-testid=entries] li').length === k, n + 1);
+  }
   const playlistId = page.url().split('/').pop();
   const token = await page.evaluate(async () => (await (await fetch('/v1/me')).json()).csrf);
   const channel = await page.evaluate(async ({ token, playlistId }) => {
@@ -255,6 +259,74 @@ try {
   await shot(blog, 'embeds');
   site.close();
 
+  // The channel in the bar: one Play, the way to listen picked by itself.
+  const programme = await page.evaluate(async ({ token, id, playlistId }) => {
+    const r = await fetch(`/v1/channels/${id}/schedule`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json', 'x-csrf-token': token, 'if-match': '"s0"' },
+      body: JSON.stringify({
+        timezone: 'UTC', default_playlist_id: playlistId,
+        slots: [{ playlist_id: playlistId, days: ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'], start: '22:00', end: '23:00' }],
+      }),
+    });
+    return r.status;
+  }, { token, id: channel.id, playlistId });
+  seen.programme = programme;
+  await page.getByRole('link', { name: 'Channels', exact: true }).click();
+  await page.getByRole('button', { name: 'Play Night Radio', exact: true }).click();
+  await page.locator('.bar audio').waitFor();
+  seen.channel = await page.evaluate(async () => {
+    const a = document.querySelector('.bar audio');
+    const until = performance.now() + 30000;
+    while (performance.now() < until && !(a.srcObject || a.currentTime > 0.3)) await new Promise((r) => setTimeout(r, 100));
+    const ctx = new AudioContext();
+    const analyser = ctx.createAnalyser();
+    if (a.srcObject) ctx.createMediaStreamSource(a.srcObject).connect(analyser);
+    else ctx.createMediaElementSource(a).connect(analyser);
+    await ctx.resume();
+    const buf = new Float32Array(2048);
+    let peak = 0;
+    const stop = performance.now() + 3000;
+    while (performance.now() < stop) {
+      await new Promise((r) => setTimeout(r, 100));
+      analyser.getFloatTimeDomainData(buf);
+      for (const v of buf) peak = Math.max(peak, Math.abs(v));
+    }
+    return { peak, over: a.srcObject ? 'webrtc' : 'hls', badge: !!document.querySelector('.bar .badge.live') };
+  });
+  seen.barTitle = await page.getByTestId('bar-title').innerText();
+
+  // The station page: now playing with its cover, what played, the week, links for players.
+  const station = await context.newPage();
+  watch(station, 'station');
+  await station.goto(`${base}/play/channel/${channel.id}`);
+  await station.getByTestId('np-title').waitFor({ timeout: 30000 });
+  await station.locator('[data-testid=history] li').first().waitFor({ timeout: 60000 });
+  await station.locator('[data-testid=schedule] li').first().waitFor({ timeout: 10000 });
+  seen.station = {
+    nowPlaying: await station.getByTestId('np-title').innerText(),
+    history: await station.locator('[data-testid=history] li').allInnerTexts(),
+    schedule: await station.locator('[data-testid=schedule] li').allInnerTexts(),
+    links: await station.locator('[data-testid=player-links] a').evaluateAll((as) => as.map((a) => a.getAttribute('href'))),
+  };
+  await both(station, 'station');
+  await shot(station, 'station');
+  await station.close();
+
+  // The owner's statistics after that listening: the peak counts the listener.
+  seen.stats = null;
+  for (let i = 0; i < 30 && !seen.stats; i += 1) {
+    await page.getByRole('link', { name: 'Library', exact: true }).click();
+    await page.getByRole('link', { name: 'Channels', exact: true }).click();
+    const summary = await page.getByTestId('stats-summary').innerText({ timeout: 10000 });
+    if (/Peak [1-9]/.test(summary)) seen.stats = summary;
+    else await page.waitForTimeout(2000);
+  }
+  await page.evaluate(() => document.querySelector('.bar audio').pause());
+  await page.getByTestId('stats-summary').scrollIntoViewIfNeeded();
+  await shot(page, 'stats');
+  await both(page, 'channels');
+
   // Guessing the artist's password: refused after five failures, in plain words.
   const guess = await browser.newContext();
   const gp = await guess.newPage();
@@ -280,7 +352,8 @@ try {
     && seen.afterNext !== seen.afterPrevious
     && seen.listenerPlayed.advanced > 1 && seen.listenerPlayed.peak > 0.01
     && seen.embedPlayed.advanced > 1 && seen.embedPlayed.peak > 0.01
-    && seen.frames.length === 3;
+    && seen.frames.length === 3
+    && seen.channel.peak > 0.01 && seen.station.history.length > 0 && seen.stats;
 } catch (e) {
   seen.error = String(e);
   seen.pageText = await page.locator('body').innerText().catch(() => null);

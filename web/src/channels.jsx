@@ -7,6 +7,7 @@ import { api, follow, request, Problem } from './api.js';
 import { ProblemBox } from './problem.jsx';
 import { ConfirmButton } from './confirm.jsx';
 import { ChannelStats } from './station.jsx';
+import { channelItem, useQueue } from './queue.jsx';
 
 /** Ends a WHIP or WHEP session: its DELETE carries the credential that created it. */
 function hangUp(session, bearer) {
@@ -156,9 +157,10 @@ function reset(el) {
  * offline waits for it: listening starts by itself when it goes on the air. Pressing the chosen
  * button again starts over.
  */
-export function Listen({ channel, load, state }) {
-  const audio = useRef(null);
-  const [how, setHow] = useState(null);
+export function Listen({ channel, load, state, start = null, audioRef = null, onPlay = null }) {
+  const own = useRef(null);
+  const audio = audioRef || own;
+  const [how, setHow] = useState(start);
   const [attempt, setAttempt] = useState(0);
   const [latency, setLatency] = useState(null);
   const [error, setError] = useState(null);
@@ -173,36 +175,54 @@ export function Listen({ channel, load, state }) {
     setLatency(null);
     reset(el);
     if (!onAir) return () => reset(el);
+    const hls = (pb) => {
+      if (Hls.isSupported()) {
+        const h = new Hls({ lowLatencyMode: true });
+        h.on(Hls.Events.ERROR, (_, d) => {
+          if (!d.fatal) return;
+          const status = d.response && d.response.code;
+          setError(new Problem(status || 0, 'The channel cannot be played',
+            status === 404 ? 'it is not on the air here' : `${d.details}`));
+          h.destroy();
+        });
+        h.loadSource(pb.master_url);
+        h.attachMedia(el);
+        // hls.js reports a latency once it plays; 0 before.
+        const t = setInterval(() => setLatency(h.latency > 0 ? h.latency : null), 500);
+        stop = () => { clearInterval(t); h.destroy(); };
+      } else {
+        el.src = pb.master_url;
+        stop = () => reset(el);
+      }
+    };
     (async () => {
       const pb = await load();
       if (gone) return;
-      if (how === 'hls') {
-        if (Hls.isSupported()) {
-          const hls = new Hls({ lowLatencyMode: true });
-          hls.on(Hls.Events.ERROR, (_, d) => {
-            if (!d.fatal) return;
-            const status = d.response && d.response.code;
-            setError(new Problem(status || 0, 'LL-HLS playback failed',
-              status === 404 ? 'the channel is not on the air here' : `${d.details}`));
-            hls.destroy();
-          });
-          hls.loadSource(pb.master_url);
-          hls.attachMedia(el);
-          // hls.js reports a latency once it plays; 0 before.
-          const t = setInterval(() => setLatency(hls.latency > 0 ? hls.latency : null), 500);
-          stop = () => { clearInterval(t); hls.destroy(); };
-        } else {
-          el.src = pb.master_url;
-          stop = () => reset(el);
-        }
-        return;
-      }
+      // The automatic choice: WebRTC where the channel offers it and it connects within a few
+      // seconds (a network may block UDP), else LL-HLS.
+      if (how === 'hls' || (how === 'auto' && !pb.whep_url)) { hls(pb); return; }
       const pc = new RTCPeerConnection();
       pc.addTransceiver('audio', { direction: 'recvonly' });
-      pc.ontrack = (e) => { el.srcObject = new MediaStream([e.track]); };
+      let heard = false;
+      pc.ontrack = (e) => { heard = true; el.srcObject = new MediaStream([e.track]); };
       stop = () => pc.close();
-      const session = await negotiate(pc, pb.whep_url, pb.token);
+      let session = null;
+      const fallBack = () => {
+        if (gone || how !== 'auto') return false;
+        if (session) hangUp(session, pb.token);
+        pc.close();
+        reset(el);
+        hls(pb);
+        return true;
+      };
+      try {
+        session = await negotiate(pc, pb.whep_url, pb.token);
+      } catch (e) {
+        if (fallBack()) return;
+        throw e;
+      }
       if (gone) { hangUp(session, pb.token); return; }
+      const watchdog = how === 'auto' ? setTimeout(() => { if (!heard || pc.connectionState === 'failed') fallBack(); }, 5000) : null;
       // What the listener hears behind the network: the jitter buffer's delay plus the round trip.
       const t = setInterval(async () => {
         let jb = 0;
@@ -218,6 +238,7 @@ export function Listen({ channel, load, state }) {
         setLatency(jb > 0 ? jb + rtt / 2 : null);
       }, 500);
       stop = () => {
+        clearTimeout(watchdog);
         clearInterval(t);
         hangUp(session, pb.token);
         pc.close();
@@ -226,16 +247,27 @@ export function Listen({ channel, load, state }) {
     })().catch((e) => { if (!gone) setError(e); });
     return () => { gone = true; stop(); };
   }, [how, attempt, onAir]);
+  const live = state === 'live';
   return (
-    <section aria-labelledby={`listen-${channel.id}`}>
-      <h3 id={`listen-${channel.id}`}>Listen</h3>
-      <button type="button" aria-pressed={how === 'webrtc'} onClick={() => choose('webrtc')}>WebRTC</button>{' '}
-      <button type="button" aria-pressed={how === 'hls'} onClick={() => choose('hls')}>LL-HLS</button>
+    <section aria-labelledby={`listen-${channel.id}`} class="listen">
+      <h3 id={`listen-${channel.id}`}>Listen {live ? <span class="badge live">LIVE</span> : null}</h3>
+      {onPlay ? (
+        <button type="button" class="primary" onClick={onPlay} aria-label={`Play ${channel.title}`}>Play</button>
+      ) : (
+        <button type="button" class="primary" aria-pressed={how === 'auto'} onClick={() => choose('auto')}>Play</button>
+      )}{' '}
+      {how ? <button type="button" onClick={() => { setHow(null); if (audio.current) reset(audio.current); }}>Stop</button> : null}
+      <details class="connection">
+        <summary>Connection</summary>
+        <p class="muted">Play picks the quickest way that works here. To choose:</p>
+        <button type="button" aria-pressed={how === 'webrtc'} onClick={() => choose('webrtc')}>WebRTC</button>{' '}
+        <button type="button" aria-pressed={how === 'hls'} onClick={() => choose('hls')}>LL-HLS</button>
+        {latency != null ? <p data-testid="latency">Latency: {Math.round(latency * 1000)} ms</p> : null}
+      </details>
       <audio ref={audio} autoplay controls aria-label={`Listen to ${channel.title}`} />
       {how && !onAir ? (
         <p data-testid="waiting" aria-live="polite">The channel is offline: listening starts when it goes on the air.</p>
       ) : null}
-      {latency != null ? <p data-testid="latency">Latency: {Math.round(latency * 1000)} ms</p> : null}
       <ProblemBox error={error} />
     </section>
   );
@@ -329,6 +361,7 @@ function Channel({ channel: listed, streamKey, who, playlists, onKey, onGone }) 
   const live = useLive(channel, `/v1/channels/${channel.id}/events`);
   const mine = who.role === 'admin' || who.subject === channel.owner;
   const [error, setError] = useState(null);
+  const queue = useQueue();
   const load = useCallback(() => api('POST', `/v1/channels/${channel.id}/playback`), [channel.id]);
   const rotate = async () => {
     setError(null);
@@ -355,7 +388,7 @@ function Channel({ channel: listed, streamKey, who, playlists, onKey, onGone }) 
       <p>Share: <a href={`${location.origin}/play/channel/${channel.id}`}>{`${location.origin}/play/channel/${channel.id}`}</a></p>
       {streamKey ? <Settings channel={channel} streamKey={streamKey} /> : null}
       {mine ? <GoLive channel={channel} streamKey={streamKey} /> : null}
-      <Listen channel={channel} load={load} state={live.state} />
+      <Listen channel={channel} load={load} state={live.state} onPlay={queue ? () => queue.playNow(channelItem(channel)) : null} />
       {mine ? (
         <>
           <EditChannel channel={channel} playlists={playlists} onSaved={setChannel} />

@@ -4,7 +4,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, clock } from './api.js';
 import { ProblemBox } from './problem.jsx';
 import { Mosaic } from './confirm.jsx';
-import { QueueButtons, playlistItem, trackItem, useQueue } from './queue.jsx';
+import { QueueButtons, channelItem, playlistItem, trackItem, useQueue } from './queue.jsx';
 
 const KINDS = { track: 'Tracks', artist: 'Artists', playlist: 'Playlists', channel: 'Channels' };
 
@@ -27,6 +27,9 @@ function Result({ item }) {
       </span>
       <span class="actions">
         {item.kind === 'track' && queue ? <QueueButtons item={trackItem(item)} /> : null}
+        {item.kind === 'channel' && queue ? (
+          <button type="button" onClick={() => queue.playNow(channelItem(item))} aria-label={`Play ${item.title}`}>Play</button>
+        ) : null}
         {item.kind === 'playlist' && queue ? (
           <button type="button" onClick={() => queue.playNow(playlistItem(item))} aria-label={`Play ${item.title}`}>Play</button>
         ) : null}

@@ -12,7 +12,8 @@ import { Discover, ArtistPage } from './discover.jsx';
 import { Library, TrackPage } from './library.jsx';
 import { PlaylistPage, Playlists } from './playlists.jsx';
 import { PublicPage } from './public.jsx';
-import { PlayerBar, QueueProvider } from './queue.jsx';
+import { QueueProvider } from './queue.jsx';
+import { PlayerBar } from './bar.jsx';
 
 function AccountForm({ onDone, options }) {
   const [mode, setMode] = useState('in');

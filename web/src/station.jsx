@@ -44,7 +44,7 @@ function Week({ id }) {
             {list.map((e) => (
               <li key={`${e.kind}-${e.start}`}>
                 <span class="when">{time(e.start)}{e.end ? `–${time(e.end)}` : ''}</span>
-                <span>{e.title || (e.kind === 'event' ? 'Special' : 'Auto-DJ')}</span>
+                <span>{e.kind === 'default' ? `Rotation: ${e.title || 'auto-DJ'}` : (e.title || (e.kind === 'event' ? 'Special' : 'Auto-DJ'))}</span>
                 {e.kind === 'event' ? <span class="badge">Event</span> : null}
               </li>
             ))}

@@ -85,7 +85,7 @@ async fn status_json(State(app): State<Arc<App>>, headers: HeaderMap) -> Respons
                 "server_description": row.description,
                 "server_name": row.title,
                 "server_type": f.content_type(),
-                "server_url": app.config.public_url(),
+                "server_url": app.public_url.clone(),
                 "stream_start": since.as_deref().map(rfc2822),
                 "stream_start_iso8601": since,
                 "title": title,
@@ -383,7 +383,7 @@ async fn url_auth(
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    let public = app.config.public_url();
+    let public = app.public_url.clone();
     let (server, port) = public
         .split_once("://")
         .map_or(public.as_str(), |(_, h)| h)
@@ -474,7 +474,7 @@ fn icy_headers(h: &mut HeaderMap, app: &App, row: &store::Channel, f: Format, ch
     if let Some(v) = text(&genre) {
         h.insert("icy-genre", v);
     }
-    if let Ok(v) = HeaderValue::from_str(&app.config.public_url()) {
+    if let Ok(v) = HeaderValue::from_str(&app.public_url) {
         h.insert("icy-url", v);
     }
     let kbps = match f {
@@ -556,7 +556,7 @@ fn base_url(app: &App, headers: &HeaderMap) -> String {
         .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_graphic()));
     match host {
         Some(h) => format!("http://{h}"),
-        None => app.config.public_url(),
+        None => app.public_url.clone(),
     }
 }
 

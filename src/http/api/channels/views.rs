@@ -578,7 +578,7 @@ pub(crate) fn mount_urls(app: &App, c: &Channel) -> serde_json::Map<String, serd
     };
     let has = |prefix: &str| names.iter().any(|n| n.starts_with(prefix));
     let name = c.slug.clone().unwrap_or_else(|| c.id.to_string());
-    let base = app.config.public_url();
+    let base = &app.public_url;
     let mut out = serde_json::Map::new();
     for (ext, on) in [
         ("mp3", true),
