@@ -289,14 +289,16 @@ export function useLive(channel, path) {
   return live;
 }
 
-/** What a listener reads of a channel's live state. */
-export function LiveState({ live }) {
+/** What a listener reads of a channel's live state; its owner (`detail`) also reads the listeners by protocol. */
+export function LiveState({ live, detail = false }) {
   const l = live.listeners || {};
   return (
     <p aria-live="polite">
       <span class={`state ${live.state}`} data-testid="state">{STATES[live.state] || live.state}</span>
       {live.now_playing ? <> · now playing <em data-testid="channel-now-playing">{live.now_playing.title}</em></> : null}
-      {' '}· listeners: <span data-testid="listeners">{l.hls || 0} LL-HLS, {l.webrtc || 0} WebRTC</span>
+      {' '}· <span data-testid="listeners">
+        {(l.hls || 0) + (l.webrtc || 0) + (l.mp3 || 0) + (l.aac || 0) + (l.opus || 0)} listening
+        {detail ? `: ${l.hls || 0} LL-HLS, ${l.webrtc || 0} WebRTC, ${(l.mp3 || 0) + (l.aac || 0) + (l.opus || 0)} in players` : ''}</span>
     </p>
   );
 }
@@ -384,7 +386,7 @@ function Channel({ channel: listed, streamKey, who, playlists, onKey, onGone }) 
   return (
     <article class="channel" aria-labelledby={`ch-${channel.id}`}>
       <h2 id={`ch-${channel.id}`}>{channel.title}</h2>
-      <LiveState live={live} />
+      <LiveState live={live} detail={mine} />
       <p>Share: <a href={`${location.origin}/play/channel/${channel.id}`}>{`${location.origin}/play/channel/${channel.id}`}</a></p>
       {streamKey ? <Settings channel={channel} streamKey={streamKey} /> : null}
       {mine ? <GoLive channel={channel} streamKey={streamKey} /> : null}
@@ -415,7 +417,10 @@ export function Channels({ who }) {
   const [visibility, setVisibility] = useState('public');
   const [error, setError] = useState(null);
   const owner = who.role !== 'listener';
-  const load = () => api('GET', '/v1/channels?limit=100').then((p) => setChannels(p.items), setError);
+  const [next, setNext] = useState(null);
+  const load = () => api('GET', '/v1/channels?limit=20').then((p) => { setChannels(p.items); setNext(p.next_cursor); }, setError);
+  const more = () => api('GET', `/v1/channels?limit=20&cursor=${encodeURIComponent(next)}`)
+    .then((p) => { setChannels((c) => c.concat(p.items)); setNext(p.next_cursor); }, setError);
   useEffect(() => {
     load();
     if (owner) api('GET', '/v1/playlists?limit=100').then((p) => setPlaylists(p.items), () => {});
@@ -437,7 +442,7 @@ export function Channels({ who }) {
   const list = channels.map((c) => (
     <Channel key={c.id} channel={c} streamKey={keys[c.id]} who={who} playlists={playlists}
       onKey={(id, key) => setKeys((k) => ({ ...k, [id]: key }))} onGone={load} />
-  ));
+  )).concat(next ? [<button key="more" type="button" onClick={more}>Show more channels</button>] : []);
   if (!owner) {
     return (
       <>

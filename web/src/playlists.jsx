@@ -14,7 +14,11 @@ export function Playlists({ who }) {
   const [visibility, setVisibility] = useState('private');
   const [error, setError] = useState(null);
   const owner = who.role !== 'listener';
-  const load = () => api('GET', `/v1/playlists?limit=100${owner ? '' : '&scope=public'}`).then((p) => setItems(p.items), setError);
+  const [next, setNext] = useState(null);
+  const scope = owner ? '' : '&scope=public';
+  const load = () => api('GET', `/v1/playlists?limit=48${scope}`).then((p) => { setItems(p.items); setNext(p.next_cursor); }, setError);
+  const more = () => api('GET', `/v1/playlists?limit=48${scope}&cursor=${encodeURIComponent(next)}`)
+    .then((p) => { setItems((i) => i.concat(p.items)); setNext(p.next_cursor); }, setError);
   useEffect(() => { load(); }, []);
   const create = async (e) => {
     e.preventDefault();
@@ -58,6 +62,7 @@ export function Playlists({ who }) {
           ))}
         </ul>
         {items.length === 0 ? <p class="muted">No playlists yet.</p> : null}
+        {next ? <button type="button" onClick={more}>Show more</button> : null}
       </section>
     </>
   );
