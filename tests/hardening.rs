@@ -7,18 +7,9 @@ mod common;
 
 use common::fixtures;
 use common::live::*;
-use common::server::{Db, Server};
+use common::server::{free_port, Db, Server};
 use serde_json::{json, Value};
 use std::process::Command;
-
-/// A free loopback port (for a server that must keep its address across a restart).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 async fn ready_track(s: &Server, bearer: &str, rel: &str) -> String {
     let id = s.upload_as(&fixtures().join(rel), bearer).await["id"]

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::server::{Db, Server};
+use common::server::{free_port, Db, Server};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -18,14 +18,6 @@ impl Drop for Provider {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn provider(port: u16, redirect: &str) -> Provider {

@@ -315,21 +315,27 @@ impl Jwt {
                  belong to API keys and local accounts"
             )));
         }
-        let mut at = &claims;
-        for part in &self.role_claim {
-            at = at.get(part).unwrap_or(&Value::Null);
-        }
-        let role = match at {
-            Value::String(s) => Role::parse(s),
-            Value::Array(a) => a
-                .iter()
-                .filter_map(Value::as_str)
-                .filter_map(Role::parse)
-                .max(),
-            _ => None,
-        }
-        .ok_or_else(|| JwtError::NoRole(self.role_claim.join(".")))?;
+        let role = role_at(&claims, &self.role_claim)
+            .ok_or_else(|| JwtError::NoRole(self.role_claim.join(".")))?;
         Ok(Identity { subject, role })
+    }
+}
+
+/// The role a token's claims name at the dotted `path` (split into its parts): a string, or
+/// the strongest known one of an array of strings.
+pub fn role_at(claims: &Value, path: &[String]) -> Option<Role> {
+    let mut at = claims;
+    for part in path {
+        at = at.get(part).unwrap_or(&Value::Null);
+    }
+    match at {
+        Value::String(s) => Role::parse(s),
+        Value::Array(a) => a
+            .iter()
+            .filter_map(Value::as_str)
+            .filter_map(Role::parse)
+            .max(),
+        _ => None,
     }
 }
 

@@ -131,16 +131,7 @@ impl Oidc {
             .is_none_or(|d| fresh || d.at.elapsed() > REFRESH);
         if stale {
             let url = format!("{}/.well-known/openid-configuration", self.issuer);
-            let doc: Value = self
-                .http
-                .get(&url)
-                .send()
-                .await
-                .and_then(|r| r.error_for_status())
-                .map_err(provider)?
-                .json()
-                .await
-                .map_err(provider)?;
+            let doc: Value = self.get_json(&url).await?;
             let field = |k: &str| {
                 doc.get(k)
                     .and_then(Value::as_str)
@@ -155,16 +146,7 @@ impl Oidc {
                 )));
             }
             let jwks_uri = field("jwks_uri")?;
-            let keys: JwkSet = self
-                .http
-                .get(&jwks_uri)
-                .send()
-                .await
-                .and_then(|r| r.error_for_status())
-                .map_err(provider)?
-                .json()
-                .await
-                .map_err(provider)?;
+            let keys: JwkSet = self.get_json(&jwks_uri).await?;
             *found = Some(Discovered {
                 issuer,
                 authorization_endpoint: field("authorization_endpoint")?,
@@ -174,6 +156,19 @@ impl Oidc {
             });
         }
         Ok(read(found.as_ref().expect("filled above")))
+    }
+
+    /// A JSON document of the provider's.
+    async fn get_json<T: serde::de::DeserializeOwned>(&self, url: &str) -> Result<T, Error> {
+        self.http
+            .get(url)
+            .send()
+            .await
+            .and_then(|r| r.error_for_status())
+            .map_err(provider)?
+            .json()
+            .await
+            .map_err(provider)
     }
 
     fn sign(&self, body: &str) -> String {
@@ -322,20 +317,7 @@ impl Oidc {
         let subject = text("sub")
             .filter(|s| !s.is_empty() && s.len() <= 255)
             .ok_or_else(|| Error::Refused("the ID token has no subject".into()))?;
-        let mut at = claims;
-        for part in &self.role_claim {
-            at = at.get(part).unwrap_or(&Value::Null);
-        }
-        let role = match at {
-            Value::String(s) => Role::parse(s),
-            Value::Array(a) => a
-                .iter()
-                .filter_map(Value::as_str)
-                .filter_map(Role::parse)
-                .max(),
-            _ => None,
-        }
-        .unwrap_or(self.default_role);
+        let role = super::jwt::role_at(claims, &self.role_claim).unwrap_or(self.default_role);
         Ok(Person {
             issuer: self.issuer.clone(),
             subject,

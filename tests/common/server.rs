@@ -30,6 +30,16 @@ pub enum Db {
     Postgres,
 }
 
+/// A free loopback port (for a server that must keep its address across a restart, or a peer
+/// whose address the server must know before it starts).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// A running server.
 pub struct Server {
     child: Option<Child>,
