@@ -275,6 +275,39 @@ async fn journey(db: Db) {
         )
         .await;
     assert_eq!(st, 201, "{ch}");
+    // The playlists list: covers and counts, in the asked order.
+    let (st, _, two) = s
+        .call(
+            "POST",
+            "/v1/playlists",
+            &zoe,
+            Some(json!({"title": "Another", "track_ids": [id, plain["id"]]})),
+            &[],
+        )
+        .await;
+    assert_eq!(st, 201, "{two}");
+    for (query, first) in [
+        ("sort=title", "Another"),
+        ("sort=title&order=desc", "Café sessions"),
+        ("sort=duration", "Another"),
+        ("", "Another"),
+    ] {
+        let (st, _, page) = s
+            .call("GET", &format!("/v1/playlists?{query}"), &zoe, None, &[])
+            .await;
+        assert_eq!(st, 200, "{page}");
+        assert_eq!(page["items"][0]["title"], first, "{query}: {page}");
+    }
+    let (_, _, page) = s
+        .call("GET", "/v1/playlists?sort=title&limit=1", &zoe, None, &[])
+        .await;
+    assert_eq!(page["next_cursor"], "o1");
+    assert_eq!(page["items"][0]["track_count"], 2);
+    assert_eq!(page["items"][0]["covers"][0], new_cover.as_str());
+    let (st, _, _) = s
+        .call("GET", "/v1/playlists?sort=length", &zoe, None, &[])
+        .await;
+    assert_eq!(st, 400);
     let found = search(&s, "q=cafe", "").await;
     assert_eq!(titles(&found), ["Café sessions"]);
     assert_eq!(

@@ -75,6 +75,18 @@ impl ListQuery {
         (rows, next)
     }
 
+    /// The position a cursor of an order other than newest first names: `o<offset>`.
+    pub fn offset(&self) -> Result<i64, Problem> {
+        match self.cursor.as_deref() {
+            None | Some("") => Ok(0),
+            Some(c) => c
+                .strip_prefix('o')
+                .and_then(|n| n.parse::<i64>().ok())
+                .filter(|n| *n >= 0)
+                .ok_or_else(|| Problem::bad_request("cursor is not one this server gave")),
+        }
+    }
+
     /// The cursor, parsed as the id type it was made from.
     pub fn cursor<T: std::str::FromStr>(&self) -> Result<Option<T>, Problem> {
         self.cursor

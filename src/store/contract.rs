@@ -123,6 +123,16 @@ pub trait PlaylistStore: Send + Sync {
         before: Option<PlaylistId>,
         limit: i64,
     ) -> Result<Vec<Playlist>>;
+    /// A page of playlists in the asked order, after `offset` of them: by title, by length
+    /// (their ready tracks'), or by plays (their tracks', all time).
+    async fn sorted_playlists(
+        &self,
+        filter: PlaylistFilter<'_>,
+        sort: TrackSort,
+        descending: bool,
+        offset: i64,
+        limit: i64,
+    ) -> Result<Vec<Playlist>>;
     /// Replaces a playlist's fields (and its entries when given) if its version is still
     /// `expected`, and records `playlist.updated`. False when another update won.
     async fn update_playlist(

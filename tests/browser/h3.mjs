@@ -41,6 +41,7 @@ try {
   seen.screenshots.push(`${shots}/h3-track.png`);
 
   await page.goto(channelPage);
+  await page.getByText('Connection', { exact: true }).click();
   await page.getByRole('button', { name: 'LL-HLS' }).click();
   await page.getByTestId('latency').waitFor({ timeout: 30000 });
   seen.channel = await listen(page, 4000);

@@ -108,8 +108,8 @@ export function Discover() {
                 <button type="button" key={k} aria-pressed={kind === k} onClick={() => setKind(k)}>{label}</button>
               ))}
             </div>
-            <label>Order{' '}
-              <select value={sort} onChange={(e) => setSort(e.currentTarget.value)}>
+            <label>Sort by{' '}
+              <select value={sort} aria-label="Sort by" onChange={(e) => setSort(e.currentTarget.value)}>
                 <option value="newest">Newest</option>
                 <option value="plays">Most played</option>
               </select>

@@ -223,7 +223,7 @@ export function Library() {
         <div class="section-head">
           <h2 id="library-h">Library</h2>
           <label>Sort by{' '}
-            <select value={sort} onChange={(e) => { setShown(PAGE); setSort(e.currentTarget.value); }}>
+            <select value={sort} aria-label="Sort by" onChange={(e) => { setShown(PAGE); setSort(e.currentTarget.value); }}>
               {Object.entries(SORTS).map(([v, l]) => <option value={v}>{l}</option>)}
             </select>
           </label>

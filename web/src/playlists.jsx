@@ -15,11 +15,13 @@ export function Playlists({ who }) {
   const [error, setError] = useState(null);
   const owner = who.role !== 'listener';
   const [next, setNext] = useState(null);
+  const [sort, setSort] = useState('date');
   const scope = owner ? '' : '&scope=public';
-  const load = () => api('GET', `/v1/playlists?limit=48${scope}`).then((p) => { setItems(p.items); setNext(p.next_cursor); }, setError);
-  const more = () => api('GET', `/v1/playlists?limit=48${scope}&cursor=${encodeURIComponent(next)}`)
+  const base = () => `/v1/playlists?limit=48&sort=${sort}${scope}`;
+  const load = () => api('GET', base()).then((p) => { setItems(p.items); setNext(p.next_cursor); }, setError);
+  const more = () => api('GET', `${base()}&cursor=${encodeURIComponent(next)}`)
     .then((p) => { setItems((i) => i.concat(p.items)); setNext(p.next_cursor); }, setError);
-  useEffect(() => { load(); }, []);
+  useEffect(() => { load(); }, [sort]);
   const create = async (e) => {
     e.preventDefault();
     setError(null);
@@ -48,7 +50,17 @@ export function Playlists({ who }) {
         </form>
       ) : null}
       <section aria-labelledby="playlists-h">
-        <h2 id="playlists-h">{owner ? 'Playlists' : 'Public playlists'}</h2>
+        <div class="section-head">
+          <h2 id="playlists-h">{owner ? 'Playlists' : 'Public playlists'}</h2>
+          <label>Sort by{' '}
+            <select value={sort} aria-label="Sort by" onChange={(e) => setSort(e.currentTarget.value)}>
+              <option value="date">Newest</option>
+              <option value="title">Title</option>
+              <option value="duration">Duration</option>
+              <option value="plays">Most played</option>
+            </select>
+          </label>
+        </div>
         <ProblemBox error={error} />
         <ul class="grid">
           {items.map((p) => (
@@ -57,7 +69,7 @@ export function Playlists({ who }) {
                 <Mosaic covers={p.covers} size={160} />
                 <strong>{p.title}</strong>
               </a>
-              <span class="muted">{p.entries ? `${p.entries.length} tracks · ` : ''}{p.visibility}</span>
+              <span class="muted">{p.track_count} tracks · {p.visibility}</span>
             </li>
           ))}
         </ul>

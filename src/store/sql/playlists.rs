@@ -85,6 +85,48 @@ macro_rules! playlists_impl {
                 rows.into_iter().map(Playlist::try_from).collect()
             }
 
+            async fn sorted_playlists(
+                &self,
+                filter: PlaylistFilter<'_>,
+                sort: TrackSort,
+                descending: bool,
+                offset: i64,
+                limit: i64,
+            ) -> Result<Vec<Playlist>> {
+                let (owner, vis) = match filter {
+                    PlaylistFilter::All => ("", ""),
+                    PlaylistFilter::Owner(o) => (o, ""),
+                    PlaylistFilter::Public => ("", "public"),
+                };
+                let key = match sort {
+                    TrackSort::Date => "id",
+                    TrackSort::Title => "lower(title)",
+                    TrackSort::Duration => {
+                        "(SELECT COALESCE(SUM(t.duration_ms), 0) FROM playlist_entries e \
+                         JOIN tracks t ON t.id = e.track_id WHERE e.playlist_id = playlists.id)"
+                    }
+                    TrackSort::Plays => {
+                        "(SELECT COALESCE(SUM(p.plays), 0) FROM playlist_entries e \
+                         JOIN track_plays p ON p.track_id = e.track_id \
+                         WHERE e.playlist_id = playlists.id)"
+                    }
+                };
+                let dir = if descending { "DESC" } else { "ASC" };
+                let sql = sqlx::AssertSqlSafe(format!(
+                    "SELECT {PLAYLIST_COLUMNS} FROM playlists WHERE ($1 = '' OR owner = $1) \
+                     AND ($2 = '' OR visibility = $2) ORDER BY {key} {dir}, id {dir} \
+                     LIMIT $3 OFFSET $4"
+                ));
+                let rows: Vec<PlaylistRow> = sqlx::query_as(sql)
+                    .bind(owner)
+                    .bind(vis)
+                    .bind(limit)
+                    .bind(offset)
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.into_iter().map(Playlist::try_from).collect()
+            }
+
             async fn update_playlist(
                 &self,
                 p: &Playlist,

@@ -86,6 +86,10 @@ pub struct PlaylistSummary {
     pub version: i64,
     /// RFC 3339.
     pub updated_at: String,
+    /// How many entries it holds.
+    pub track_count: usize,
+    /// Up to four different covers of its tracks: a mosaic.
+    pub covers: Vec<String>,
 }
 
 /// A page of playlists.
@@ -173,6 +177,10 @@ pub(crate) struct ListScope {
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
+    /// `date` (the default), `title`, `duration` or `plays`.
+    pub sort: Option<String>,
+    /// `desc` (the default, but for `title`) or `asc`.
+    pub order: Option<String>,
 }
 
 /// A playlist the caller may change, checked against `If-Match`. Returns the version to

@@ -11,7 +11,7 @@ use crate::http::openapi::{
     Malformed, NoPlaylist, NotOwner, ProblemDoc, Refusals, Stale, JSON_PROBLEM, PLAYLISTS,
 };
 use crate::http::problem::Problem;
-use crate::store::{Entry, Playlist, PlaylistId};
+use crate::store::{Entry, Playlist, PlaylistId, TrackSort};
 use crate::util;
 use crate::util::rfc3339;
 use axum::body::Bytes;
@@ -97,12 +97,48 @@ pub(super) async fn list(
         cursor: q.cursor,
     };
     let limit = page.limit()?;
-    let before = page.cursor::<PlaylistId>()?;
-    let rows = app.store.playlists(filter, before, limit + 1).await?;
-    let (rows, next_cursor) = ListQuery::page(rows, limit, |p| p.id.to_string());
-    let items = rows
-        .into_iter()
-        .map(|p| PlaylistSummary {
+    let sort = match q.sort.as_deref().unwrap_or("date") {
+        "date" => TrackSort::Date,
+        "title" => TrackSort::Title,
+        "duration" => TrackSort::Duration,
+        "plays" => TrackSort::Plays,
+        _ => {
+            return Err(Problem::bad_request(
+                "sort is date, title, duration or plays",
+            ))
+        }
+    };
+    let descending = match q.order.as_deref() {
+        None => sort != TrackSort::Title,
+        Some("desc") => true,
+        Some("asc") => false,
+        Some(_) => return Err(Problem::bad_request("order is asc or desc")),
+    };
+    let (rows, next_cursor) = if sort == TrackSort::Date && descending {
+        let before = page.cursor::<PlaylistId>()?;
+        let rows = app.store.playlists(filter, before, limit + 1).await?;
+        ListQuery::page(rows, limit, |p| p.id.to_string())
+    } else {
+        // Other orders page by position: `o<offset>`.
+        let offset = page.offset()?;
+        let rows = app
+            .store
+            .sorted_playlists(filter, sort, descending, offset, limit + 1)
+            .await?;
+        let more = rows.len() as i64 > limit;
+        let rows: Vec<Playlist> = rows.into_iter().take(limit as usize).collect();
+        (rows, more.then(|| format!("o{}", offset + limit)))
+    };
+    let mut items = Vec::with_capacity(rows.len());
+    for p in rows {
+        let entries = app
+            .store
+            .playlist(p.id)
+            .await?
+            .map(|(_, e)| e)
+            .unwrap_or_default();
+        let covers = view(&app, &p, &entries).await?.covers;
+        items.push(PlaylistSummary {
             id: p.id.to_string(),
             visibility: Visibility::of(p.public),
             owner: p.owner,
@@ -110,8 +146,10 @@ pub(super) async fn list(
             description: p.description,
             version: p.version,
             updated_at: rfc3339(p.updated_at),
-        })
-        .collect();
+            track_count: entries.len(),
+            covers,
+        });
+    }
     Ok(Json(PlaylistPage { items, next_cursor }))
 }
 

@@ -476,14 +476,7 @@ pub(in crate::http) async fn list(
         ListQuery::page(rows, limit, |t| t.id.to_string())
     } else {
         // Other orders page by position: `o<offset>`.
-        let offset = match q.cursor.as_deref() {
-            None | Some("") => 0,
-            Some(c) => c
-                .strip_prefix('o')
-                .and_then(|n| n.parse::<i64>().ok())
-                .filter(|n| *n >= 0)
-                .ok_or_else(|| Problem::bad_request("cursor is not one this server gave"))?,
-        };
+        let offset = q.offset()?;
         let rows = app
             .store
             .sorted_tracks(owner, sort, descending, offset, limit + 1)
