@@ -154,6 +154,15 @@ try {
   await page.keyboard.press(' ');
   await page.waitForTimeout(300);
   seen.space = { before: wasPaused, after: await page.evaluate(() => document.querySelector('.bar audio').paused) };
+  // A reload carries on: the queue is kept, and the track resumes where it was.
+  seen.positionBeforeReload = await position(page);
+  await page.evaluate(() => document.querySelector('.bar audio').pause());
+  await page.waitForTimeout(500);
+  await page.reload();
+  await page.locator('.bar audio').waitFor();
+  await page.waitForFunction(() => document.querySelector('.bar audio').readyState >= 2, null, { timeout: 20000 });
+  await page.waitForTimeout(500);
+  seen.resumed = { at: await position(page), title: await page.getByTestId('bar-title').innerText() };
   await page.evaluate(() => document.querySelector('.bar audio').pause());
   await shot(page, 'queue');
   await both(page, 'queue');

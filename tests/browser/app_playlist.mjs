@@ -178,6 +178,8 @@ try {
   await lp.getByRole('button', { name: 'Sign in with the key' }).click();
   await lp.getByRole('link', { name: 'Playlists', exact: true }).click();
   await lp.getByRole('heading', { name: 'Public playlists' }).waitFor();
+  // The list arrives after its heading.
+  await lp.locator('main ul li a strong').first().waitFor();
   seen.listener = {
     role: await lp.getByTestId('who').innerText(),
     sections: await lp.getByRole('navigation').getByRole('link').allInnerTexts(),

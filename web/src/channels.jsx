@@ -5,7 +5,7 @@ import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import Hls from 'hls.js';
 import { api, follow, request, Problem } from './api.js';
 import { ProblemBox } from './problem.jsx';
-import { ConfirmButton } from './confirm.jsx';
+import { ConfirmButton, Mosaic } from './confirm.jsx';
 import { ChannelStats } from './station.jsx';
 import { channelItem, useQueue } from './queue.jsx';
 
@@ -364,6 +364,12 @@ function Channel({ channel: listed, streamKey, who, playlists, onKey, onGone }) 
   const mine = who.role === 'admin' || who.subject === channel.owner;
   const [error, setError] = useState(null);
   const queue = useQueue();
+  // Its cover: the mosaic of its auto-DJ playlist (when the caller may read that playlist).
+  const [covers, setCovers] = useState([]);
+  useEffect(() => {
+    if (!channel.playlist_id) { setCovers([]); return; }
+    api('GET', `/v1/playlists/${channel.playlist_id}`).then((p) => setCovers(p.covers || []), () => setCovers([]));
+  }, [channel.playlist_id]);
   const load = useCallback(() => api('POST', `/v1/channels/${channel.id}/playback`), [channel.id]);
   const rotate = async () => {
     setError(null);
@@ -385,12 +391,18 @@ function Channel({ channel: listed, streamKey, who, playlists, onKey, onGone }) 
   };
   return (
     <article class="channel" aria-labelledby={`ch-${channel.id}`}>
-      <h2 id={`ch-${channel.id}`}>{channel.title}</h2>
-      <LiveState live={live} detail={mine} />
+      <div class="hero">
+        <Mosaic covers={covers} size={120} label={covers.length ? `Covers of ${channel.title}` : ''} />
+        <div>
+          <div class="muted">Channel</div>
+          <h2 id={`ch-${channel.id}`}>{channel.title}</h2>
+          <LiveState live={live} detail={mine} />
+        </div>
+      </div>
       <p>Share: <a href={`${location.origin}/play/channel/${channel.id}`}>{`${location.origin}/play/channel/${channel.id}`}</a></p>
       {streamKey ? <Settings channel={channel} streamKey={streamKey} /> : null}
       {mine ? <GoLive channel={channel} streamKey={streamKey} /> : null}
-      <Listen channel={channel} load={load} state={live.state} onPlay={queue ? () => queue.playNow(channelItem(channel)) : null} />
+      <Listen channel={channel} load={load} state={live.state} onPlay={queue ? () => queue.playNow(channelItem({ ...channel, covers })) : null} />
       {mine ? (
         <>
           <EditChannel channel={channel} playlists={playlists} onSaved={setChannel} />
