@@ -322,6 +322,8 @@ async fn an_artist_goes_live_from_the_browser_while_two_pages_listen() {
     assert!(r["public"]["peak"].as_f64().unwrap() > 0.01, "{r}");
     assert_eq!(r["public"]["signedIn"], false, "{r}");
     assert_eq!(r["public"]["og"], "music.radio_station", "{r}");
+    // Live, its page says so plainly.
+    assert_eq!(r["liveBadge"], "LIVE", "{r}");
     accessible(&r);
     // The artist's page counts both listeners.
     assert!(

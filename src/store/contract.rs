@@ -168,6 +168,16 @@ pub trait ChannelStore: Send + Sync {
         before: Option<ChannelId>,
         limit: i64,
     ) -> Result<Vec<Channel>>;
+    /// A page of channels by title or by listening (every minute recorded), after `offset` of
+    /// them; `Date` and `Duration` order by creation.
+    async fn sorted_channels(
+        &self,
+        filter: PlaylistFilter<'_>,
+        sort: TrackSort,
+        descending: bool,
+        offset: i64,
+        limit: i64,
+    ) -> Result<Vec<Channel>>;
     /// Every channel with an auto-DJ playlist or a programme: the ones some node should keep on
     /// air.
     async fn autodj_channels(&self) -> Result<Vec<Channel>>;

@@ -95,6 +95,7 @@ try {
     const s = document.querySelector('[data-testid=state]');
     return s && s.textContent === 'Live';
   }, null, { timeout: 30000 });
+  seen.liveBadge = await pub.locator('.listen .badge.live').innerText();
   await pub.getByText('Connection', { exact: true }).click();
   await pub.getByRole('button', { name: 'LL-HLS' }).click();
   await pub.getByTestId('latency').waitFor({ timeout: 30000 });

@@ -430,13 +430,23 @@ export function Channels({ who }) {
   const [error, setError] = useState(null);
   const owner = who.role !== 'listener';
   const [next, setNext] = useState(null);
-  const load = () => api('GET', '/v1/channels?limit=20').then((p) => { setChannels(p.items); setNext(p.next_cursor); }, setError);
-  const more = () => api('GET', `/v1/channels?limit=20&cursor=${encodeURIComponent(next)}`)
+  const [sort, setSort] = useState('date');
+  const load = () => api('GET', `/v1/channels?limit=20&sort=${sort}`).then((p) => { setChannels(p.items); setNext(p.next_cursor); }, setError);
+  const more = () => api('GET', `/v1/channels?limit=20&sort=${sort}&cursor=${encodeURIComponent(next)}`)
     .then((p) => { setChannels((c) => c.concat(p.items)); setNext(p.next_cursor); }, setError);
   useEffect(() => {
-    load();
     if (owner) api('GET', '/v1/playlists?limit=100').then((p) => setPlaylists(p.items), () => {});
   }, []);
+  useEffect(() => { load(); }, [sort]);
+  const sorter = (
+    <label class="sorter">Sort by{' '}
+      <select value={sort} aria-label="Sort by" onChange={(e) => setSort(e.currentTarget.value)}>
+        <option value="date">Newest</option>
+        <option value="title">Title</option>
+        <option value="plays">Most listened</option>
+      </select>
+    </label>
+  );
   const create = async (e) => {
     e.preventDefault();
     setError(null);
@@ -458,7 +468,7 @@ export function Channels({ who }) {
   if (!owner) {
     return (
       <>
-        <h2>Channels</h2>
+        <div class="section-head"><h2>Channels</h2>{sorter}</div>
         <ProblemBox error={error} />
         {list.length ? list : <p class="muted">No public channel yet.</p>}
       </>
@@ -486,6 +496,7 @@ export function Channels({ who }) {
         <button class="primary" type="submit">Create channel</button>
         <ProblemBox error={error} />
       </form>
+      <div class="section-head"><h2>Your channels</h2>{sorter}</div>
       {list}
     </>
   );

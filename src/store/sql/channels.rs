@@ -88,6 +88,44 @@ macro_rules! channels_impl {
                 rows.into_iter().map(Channel::try_from).collect()
             }
 
+            async fn sorted_channels(
+                &self,
+                filter: PlaylistFilter<'_>,
+                sort: TrackSort,
+                descending: bool,
+                offset: i64,
+                limit: i64,
+            ) -> Result<Vec<Channel>> {
+                let (owner, vis) = match filter {
+                    PlaylistFilter::All => ("", ""),
+                    PlaylistFilter::Owner(o) => (o, ""),
+                    PlaylistFilter::Public => ("", "public"),
+                };
+                let key = match sort {
+                    TrackSort::Title => "lower(title)",
+                    // Listening: mean listeners summed over every minute recorded.
+                    TrackSort::Plays => {
+                        "(SELECT COALESCE(SUM(m.mean), 0) FROM listener_minutes m \
+                         WHERE m.channel_id = channels.id AND m.dimension = 'protocol')"
+                    }
+                    TrackSort::Date | TrackSort::Duration => "id",
+                };
+                let dir = if descending { "DESC" } else { "ASC" };
+                let sql = sqlx::AssertSqlSafe(format!(
+                    "SELECT {CHANNEL_COLUMNS} FROM channels WHERE ($1 = '' OR owner = $1) \
+                     AND ($2 = '' OR visibility = $2) ORDER BY {key} {dir}, id {dir} \
+                     LIMIT $3 OFFSET $4"
+                ));
+                let rows: Vec<ChannelRow> = sqlx::query_as(sql)
+                    .bind(owner)
+                    .bind(vis)
+                    .bind(limit)
+                    .bind(offset)
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.into_iter().map(Channel::try_from).collect()
+            }
+
             async fn autodj_channels(&self) -> Result<Vec<Channel>> {
                 let sql = sqlx::AssertSqlSafe(format!(
                     "SELECT {CHANNEL_COLUMNS} FROM channels WHERE playlist_id IS NOT NULL \

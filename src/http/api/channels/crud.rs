@@ -13,7 +13,7 @@ use crate::http::openapi::{
 };
 use crate::http::problem::Problem;
 use crate::live::new_key;
-use crate::store::{Channel, ChannelId, StationSettings};
+use crate::store::{Channel, ChannelId, StationSettings, TrackSort};
 use crate::util;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -109,9 +109,13 @@ pub struct ChannelScope {
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
+    /// `date` (the default), `title` or `plays` (listening).
+    pub sort: Option<String>,
+    /// `desc` (the default, but for `title`) or `asc`.
+    pub order: Option<String>,
 }
 
-/// Channels, newest first, with their live state.
+/// Channels, newest first unless `sort` says otherwise, with their live state.
 #[utoipa::path(
     get, path = "/v1/channels", tag = CHANNELS, params(ChannelScope),
     responses(
@@ -134,9 +138,33 @@ pub(super) async fn list(
         cursor: q.cursor,
     };
     let limit = page.limit()?;
-    let before = page.cursor::<ChannelId>()?;
-    let rows = app.store.channels(filter, before, limit + 1).await?;
-    let (rows, next_cursor) = ListQuery::page(rows, limit, |c| c.id.to_string());
+    let sort = match q.sort.as_deref().unwrap_or("date") {
+        "date" => TrackSort::Date,
+        "title" => TrackSort::Title,
+        "plays" => TrackSort::Plays,
+        _ => return Err(Problem::bad_request("sort is date, title or plays")),
+    };
+    let descending = match q.order.as_deref() {
+        None => sort != TrackSort::Title,
+        Some("desc") => true,
+        Some("asc") => false,
+        Some(_) => return Err(Problem::bad_request("order is asc or desc")),
+    };
+    let (rows, next_cursor) = if sort == TrackSort::Date && descending {
+        let before = page.cursor::<ChannelId>()?;
+        let rows = app.store.channels(filter, before, limit + 1).await?;
+        ListQuery::page(rows, limit, |c| c.id.to_string())
+    } else {
+        // Other orders page by position: `o<offset>`.
+        let offset = page.offset()?;
+        let rows = app
+            .store
+            .sorted_channels(filter, sort, descending, offset, limit + 1)
+            .await?;
+        let more = rows.len() as i64 > limit;
+        let rows: Vec<Channel> = rows.into_iter().take(limit as usize).collect();
+        (rows, more.then(|| format!("o{}", offset + limit)))
+    };
     let mut items = Vec::with_capacity(rows.len());
     for c in &rows {
         items.push(view(&app, c, None).await);
