@@ -75,6 +75,46 @@ impl ListQuery {
         (rows, next)
     }
 
+    /// The order a list asks for: `sort` among `allowed` (`date` when absent), and `order`
+    /// (descending by default, but ascending by title).
+    pub fn order(
+        sort: Option<&str>,
+        order: Option<&str>,
+        allowed: &[crate::store::TrackSort],
+    ) -> Result<(crate::store::TrackSort, bool), Problem> {
+        use crate::store::TrackSort;
+        let name = |s: &TrackSort| match s {
+            TrackSort::Date => "date",
+            TrackSort::Title => "title",
+            TrackSort::Duration => "duration",
+            TrackSort::Plays => "plays",
+        };
+        let asked = sort.unwrap_or("date");
+        let Some(&sort) = allowed.iter().find(|s| name(s) == asked) else {
+            let names: Vec<&str> = allowed.iter().map(name).collect();
+            let (last, first) = names.split_last().unwrap_or((&"date", &[]));
+            return Err(Problem::bad_request(format!(
+                "sort is {} or {last}",
+                first.join(", ")
+            )));
+        };
+        let descending = match order {
+            None => sort != TrackSort::Title,
+            Some("desc") => true,
+            Some("asc") => false,
+            Some(_) => return Err(Problem::bad_request("order is asc or desc")),
+        };
+        Ok((sort, descending))
+    }
+
+    /// A page of rows read by position from `offset`, one more than `limit` asked for to learn
+    /// whether another page exists; its next cursor is `o<offset>`.
+    pub fn page_at<T>(mut rows: Vec<T>, limit: i64, offset: i64) -> (Vec<T>, Option<String>) {
+        let more = rows.len() as i64 > limit;
+        rows.truncate(limit as usize);
+        (rows, more.then(|| format!("o{}", offset + limit)))
+    }
+
     /// The position a cursor of an order other than newest first names: `o<offset>`.
     pub fn offset(&self) -> Result<i64, Problem> {
         match self.cursor.as_deref() {

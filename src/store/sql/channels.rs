@@ -68,11 +68,7 @@ macro_rules! channels_impl {
                 before: Option<ChannelId>,
                 limit: i64,
             ) -> Result<Vec<Channel>> {
-                let (owner, vis) = match filter {
-                    PlaylistFilter::All => ("", ""),
-                    PlaylistFilter::Owner(o) => (o, ""),
-                    PlaylistFilter::Public => ("", "public"),
-                };
+                let (owner, vis) = filter_binds(filter);
                 let sql = sqlx::AssertSqlSafe(format!(
                     "SELECT {CHANNEL_COLUMNS} FROM channels WHERE ($1 = '' OR id < $1) \
                      AND ($2 = '' OR owner = $2) AND ($3 = '' OR visibility = $3) \
@@ -96,11 +92,7 @@ macro_rules! channels_impl {
                 offset: i64,
                 limit: i64,
             ) -> Result<Vec<Channel>> {
-                let (owner, vis) = match filter {
-                    PlaylistFilter::All => ("", ""),
-                    PlaylistFilter::Owner(o) => (o, ""),
-                    PlaylistFilter::Public => ("", "public"),
-                };
+                let (owner, vis) = filter_binds(filter);
                 let key = match sort {
                     TrackSort::Title => "lower(title)",
                     // Listening: mean listeners summed over every minute recorded.

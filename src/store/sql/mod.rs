@@ -138,6 +138,16 @@ fn station_json(s: &super::rows::StationSettings) -> String {
     serde_json::to_string(s).unwrap_or_else(|_| "{}".into())
 }
 
+/// A listing filter as the two values its SQL binds: the only owner and the only visibility,
+/// `''` for any.
+fn filter_binds(filter: PlaylistFilter<'_>) -> (&str, &'static str) {
+    match filter {
+        PlaylistFilter::All => ("", ""),
+        PlaylistFilter::Owner(o) => (o, ""),
+        PlaylistFilter::Public => ("", "public"),
+    }
+}
+
 fn channel_ref(c: &Channel) -> ChannelRef {
     ChannelRef {
         channel_id: c.id,

@@ -65,11 +65,7 @@ macro_rules! playlists_impl {
                 before: Option<PlaylistId>,
                 limit: i64,
             ) -> Result<Vec<Playlist>> {
-                let (owner, vis) = match filter {
-                    PlaylistFilter::All => ("", ""),
-                    PlaylistFilter::Owner(o) => (o, ""),
-                    PlaylistFilter::Public => ("", "public"),
-                };
+                let (owner, vis) = filter_binds(filter);
                 let sql = sqlx::AssertSqlSafe(format!(
                     "SELECT {PLAYLIST_COLUMNS} FROM playlists WHERE ($1 = '' OR id < $1) \
                      AND ($2 = '' OR owner = $2) AND ($3 = '' OR visibility = $3) \
@@ -93,11 +89,7 @@ macro_rules! playlists_impl {
                 offset: i64,
                 limit: i64,
             ) -> Result<Vec<Playlist>> {
-                let (owner, vis) = match filter {
-                    PlaylistFilter::All => ("", ""),
-                    PlaylistFilter::Owner(o) => (o, ""),
-                    PlaylistFilter::Public => ("", "public"),
-                };
+                let (owner, vis) = filter_binds(filter);
                 let key = match sort {
                     TrackSort::Date => "id",
                     TrackSort::Title => "lower(title)",

@@ -138,18 +138,11 @@ pub(super) async fn list(
         cursor: q.cursor,
     };
     let limit = page.limit()?;
-    let sort = match q.sort.as_deref().unwrap_or("date") {
-        "date" => TrackSort::Date,
-        "title" => TrackSort::Title,
-        "plays" => TrackSort::Plays,
-        _ => return Err(Problem::bad_request("sort is date, title or plays")),
-    };
-    let descending = match q.order.as_deref() {
-        None => sort != TrackSort::Title,
-        Some("desc") => true,
-        Some("asc") => false,
-        Some(_) => return Err(Problem::bad_request("order is asc or desc")),
-    };
+    let (sort, descending) = ListQuery::order(
+        q.sort.as_deref(),
+        q.order.as_deref(),
+        &[TrackSort::Date, TrackSort::Title, TrackSort::Plays],
+    )?;
     let (rows, next_cursor) = if sort == TrackSort::Date && descending {
         let before = page.cursor::<ChannelId>()?;
         let rows = app.store.channels(filter, before, limit + 1).await?;
@@ -161,9 +154,7 @@ pub(super) async fn list(
             .store
             .sorted_channels(filter, sort, descending, offset, limit + 1)
             .await?;
-        let more = rows.len() as i64 > limit;
-        let rows: Vec<Channel> = rows.into_iter().take(limit as usize).collect();
-        (rows, more.then(|| format!("o{}", offset + limit)))
+        ListQuery::page_at(rows, limit, offset)
     };
     let mut items = Vec::with_capacity(rows.len());
     for c in &rows {

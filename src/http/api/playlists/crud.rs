@@ -97,23 +97,16 @@ pub(super) async fn list(
         cursor: q.cursor,
     };
     let limit = page.limit()?;
-    let sort = match q.sort.as_deref().unwrap_or("date") {
-        "date" => TrackSort::Date,
-        "title" => TrackSort::Title,
-        "duration" => TrackSort::Duration,
-        "plays" => TrackSort::Plays,
-        _ => {
-            return Err(Problem::bad_request(
-                "sort is date, title, duration or plays",
-            ))
-        }
-    };
-    let descending = match q.order.as_deref() {
-        None => sort != TrackSort::Title,
-        Some("desc") => true,
-        Some("asc") => false,
-        Some(_) => return Err(Problem::bad_request("order is asc or desc")),
-    };
+    let (sort, descending) = ListQuery::order(
+        q.sort.as_deref(),
+        q.order.as_deref(),
+        &[
+            TrackSort::Date,
+            TrackSort::Title,
+            TrackSort::Duration,
+            TrackSort::Plays,
+        ],
+    )?;
     let (rows, next_cursor) = if sort == TrackSort::Date && descending {
         let before = page.cursor::<PlaylistId>()?;
         let rows = app.store.playlists(filter, before, limit + 1).await?;
@@ -125,9 +118,7 @@ pub(super) async fn list(
             .store
             .sorted_playlists(filter, sort, descending, offset, limit + 1)
             .await?;
-        let more = rows.len() as i64 > limit;
-        let rows: Vec<Playlist> = rows.into_iter().take(limit as usize).collect();
-        (rows, more.then(|| format!("o{}", offset + limit)))
+        ListQuery::page_at(rows, limit, offset)
     };
     let mut items = Vec::with_capacity(rows.len());
     for p in rows {

@@ -451,23 +451,16 @@ pub(in crate::http) async fn list(
     require(&who, Role::Artist, "listing tracks")?;
     let limit = q.limit()?;
     let owner = (who.role != Role::Admin).then_some(who.subject.as_str());
-    let sort = match o.sort.as_deref().unwrap_or("date") {
-        "date" => TrackSort::Date,
-        "title" => TrackSort::Title,
-        "duration" => TrackSort::Duration,
-        "plays" => TrackSort::Plays,
-        _ => {
-            return Err(Problem::bad_request(
-                "sort is date, title, duration or plays",
-            ))
-        }
-    };
-    let descending = match o.order.as_deref() {
-        None => sort != TrackSort::Title,
-        Some("desc") => true,
-        Some("asc") => false,
-        Some(_) => return Err(Problem::bad_request("order is asc or desc")),
-    };
+    let (sort, descending) = ListQuery::order(
+        o.sort.as_deref(),
+        o.order.as_deref(),
+        &[
+            TrackSort::Date,
+            TrackSort::Title,
+            TrackSort::Duration,
+            TrackSort::Plays,
+        ],
+    )?;
     let (rows, next_cursor) = if sort == TrackSort::Date && descending {
         // Newest first pages by id, so uploads meanwhile never shift a page.
         let before = q.cursor::<TrackId>()?;
@@ -481,9 +474,7 @@ pub(in crate::http) async fn list(
             .store
             .sorted_tracks(owner, sort, descending, offset, limit + 1)
             .await?;
-        let more = rows.len() as i64 > limit;
-        let rows: Vec<Track> = rows.into_iter().take(limit as usize).collect();
-        (rows, more.then(|| format!("o{}", offset + limit)))
+        ListQuery::page_at(rows, limit, offset)
     };
     let mut items = Vec::with_capacity(rows.len());
     for t in &rows {
