@@ -17,10 +17,10 @@ RUN cargo build --release --locked --bin veza-stream
 
 FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates && rm -rf /var/lib/apt/lists/* \
- && useradd --system --home /data veza && mkdir -p /data && chown veza /data
+ && useradd --system --uid 10001 --home /data veza && mkdir -p /data && chown veza /data
 COPY --from=build /src/target/release/veza-stream /usr/local/bin/veza-stream
 COPY config/default.toml /etc/veza/default.toml
-USER veza
+USER 10001
 WORKDIR /data
 # Two glibc malloc arenas instead of eight per core: the packaging threads each job starts
 # otherwise leave memory spread over many arenas (see README, "Soak").

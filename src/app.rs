@@ -43,6 +43,8 @@ pub struct App {
     pub webrtc: Arc<crate::webrtc::WebRtc>,
     /// The delivery hot cache.
     pub objects: Objects,
+    /// What the nodes share (rate limits, revocations, channel events), through Redis if set.
+    pub cluster: Arc<crate::cluster::Cluster>,
     /// Cancelled at shutdown.
     pub shutdown: CancellationToken,
     /// The development API key, on embedded defaults (no `auth.api_keys`): what the web app's

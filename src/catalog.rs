@@ -118,6 +118,10 @@ pub struct Catalog {
     storage: Storage,
     published: moka::sync::Cache<TrackId, Option<Arc<Published>>>,
     stitched: moka::sync::Cache<PlaylistId, Arc<Stitch>>,
+    /// What was last read of each, kept for an hour: while the store is unreachable, published
+    /// media keeps playing from it (stale-if-error) instead of failing every request.
+    last_published: moka::sync::Cache<TrackId, Option<Arc<Published>>>,
+    last_stitched: moka::sync::Cache<PlaylistId, Arc<Stitch>>,
     /// Listener sessions seen by delivery on this node.
     pub listeners: Listeners,
 }
@@ -141,6 +145,14 @@ impl Catalog {
                 .max_capacity(10_000)
                 .time_to_live(Duration::from_secs(5))
                 .build(),
+            last_published: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(Duration::from_secs(3600))
+                .build(),
+            last_stitched: moka::sync::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(Duration::from_secs(3600))
+                .build(),
             listeners: Listeners::new(listener_idle),
         }
     }
@@ -150,6 +162,23 @@ impl Catalog {
         if let Some(p) = self.published.get(&track) {
             return Ok(p);
         }
+        match self.read_published(track).await {
+            Ok(p) => {
+                self.published.insert(track, p.clone());
+                self.last_published.insert(track, p.clone());
+                Ok(p)
+            }
+            Err(e) => match self.last_published.get(&track) {
+                Some(p) => {
+                    tracing::debug!(%track, error = %e, "the store is unreachable: serving what was last read");
+                    Ok(p)
+                }
+                None => Err(e),
+            },
+        }
+    }
+
+    async fn read_published(&self, track: TrackId) -> crate::store::Result<Option<Arc<Published>>> {
         let p = match self.store.track(track).await? {
             Some(t) if t.status == TrackStatus::Ready => match t.media_prefix {
                 Some(prefix) => {
@@ -163,18 +192,19 @@ impl Catalog {
             },
             _ => None,
         };
-        self.published.insert(track, p.clone());
         Ok(p)
     }
 
     /// A track's published state changed (published, queued again, deleted).
     pub fn invalidate(&self, track: TrackId) {
         self.published.invalidate(&track);
+        self.last_published.invalidate(&track);
     }
 
     /// A playlist's entries or visibility changed.
     pub fn invalidate_playlist(&self, playlist: PlaylistId) {
         self.stitched.invalidate(&playlist);
+        self.last_stitched.invalidate(&playlist);
     }
 
     /// What a playlist stitches, from the cache or the store; `None` when there is no such
@@ -183,6 +213,21 @@ impl Catalog {
         if let Some(s) = self.stitched.get(&playlist) {
             return Ok(Some(s));
         }
+        match self.read_stitch(playlist).await {
+            Ok(Some(s)) => {
+                self.stitched.insert(playlist, s.clone());
+                self.last_stitched.insert(playlist, s.clone());
+                Ok(Some(s))
+            }
+            Ok(None) => Ok(None),
+            Err(e) => match self.last_stitched.get(&playlist) {
+                Some(s) => Ok(Some(s)),
+                None => Err(e),
+            },
+        }
+    }
+
+    async fn read_stitch(&self, playlist: PlaylistId) -> crate::store::Result<Option<Arc<Stitch>>> {
         let Some((p, entries)) = self.store.playlist(playlist).await? else {
             return Ok(None);
         };
@@ -198,7 +243,6 @@ impl Catalog {
             renditions,
             media: Default::default(),
         });
-        self.stitched.insert(playlist, s.clone());
         Ok(Some(s))
     }
 

@@ -202,9 +202,12 @@ impl Destinations {
             // A destination since removed from the configuration: nothing to do.
             return Ok(());
         };
-        let r = self
-            .http
-            .post(&w.url)
+        let mut request = self.http.post(&w.url);
+        // The receiver can continue the delivery's trace.
+        if let Some(tp) = crate::telemetry::traceparent(&tracing::Span::current()) {
+            request = request.header("traceparent", tp);
+        }
+        let r = request
             .header("content-type", "application/json")
             .header("veza-event-id", &e.id)
             .header("veza-event-type", &e.kind)
@@ -257,6 +260,17 @@ pub async fn dispatcher(d: Dispatcher) {
         };
         let idle = batch.is_empty();
         for e in batch {
+            use tracing::Instrument;
+            // One trace per delivery attempt of an event, a span per destination.
+            let span = tracing::info_span!(
+                "outbox",
+                otel.name = %format_args!("deliver {}", e.kind),
+                otel.kind = "producer",
+                otel.status_code = tracing::field::Empty,
+                event.id = %e.id,
+                event.kind = %e.kind,
+                event.attempt = e.attempts + 1,
+            );
             let body = envelope(&e).to_string();
             let mut delivered = e.delivered.clone();
             let mut errors = Vec::new();
@@ -264,17 +278,28 @@ pub async fn dispatcher(d: Dispatcher) {
                 if delivered.contains(name) {
                     continue;
                 }
-                match dest.send(name, &e, body.as_bytes()).await {
+                let to = tracing::info_span!(
+                    parent: &span,
+                    "deliver",
+                    otel.name = %format_args!("send to {}", name.split(':').next().unwrap_or("")),
+                    otel.kind = "client",
+                    destination = %name,
+                );
+                match dest.send(name, &e, body.as_bytes()).instrument(to).await {
                     Ok(()) => delivered.push(name.clone()),
                     Err(err) => errors.push(err),
                 }
             }
+            if !errors.is_empty() {
+                span.record("otel.status_code", "error");
+            }
+
             let outcome = if errors.is_empty() {
                 d.metrics.events_delivered.inc();
                 Settle::Delivered { delivered }
             } else if e.attempts + 1 >= i64::from(cfg.max_attempts) {
                 d.metrics.events_dead.inc();
-                tracing::error!(event = %e.id, kind = %e.kind, errors = ?errors, "event dead-lettered");
+                tracing::error!(parent: &span, event = %e.id, kind = %e.kind, errors = ?errors, "event dead-lettered");
                 Settle::Dead {
                     delivered,
                     error: errors.join("; "),

@@ -72,8 +72,25 @@ pub async fn worker(app: Arc<Worker>, n: usize) {
             .await;
         match claimed {
             Ok(Some(job)) => {
-                tracing::info!(worker = n, job = %job.id, track = %job.track_id, attempt = job.attempts, "job claimed");
-                run(&app, job).await;
+                // One trace per attempt, linked to the request that queued the job.
+                let span = tracing::info_span!(
+                    "job",
+                    otel.name = "package track",
+                    otel.kind = "consumer",
+                    otel.status_code = tracing::field::Empty,
+                    job.id = %job.id,
+                    track.id = %job.track_id,
+                    job.attempt = job.attempts,
+                );
+                crate::telemetry::link(&span, job.traceparent.as_deref());
+                tracing::Instrument::instrument(
+                    async {
+                        tracing::info!(worker = n, job = %job.id, track = %job.track_id, attempt = job.attempts, "job claimed");
+                        run(&app, job).await;
+                    },
+                    span,
+                )
+                .await;
                 continue;
             }
             Ok(None) => {}
@@ -110,6 +127,9 @@ async fn run(app: &Arc<Worker>, job: Job) {
         }
         Err(stop) => stop,
     };
+    if matches!(stop, Stop::Reject(_) | Stop::Retry(_)) {
+        tracing::Span::current().record("otel.status_code", "error");
+    }
     // The attempt did not publish: its staging prefix must go, whatever happens next.
     if let Err(e) = app.storage.delete_prefix(&staging).await {
         tracing::warn!(track = %job.track_id, error = %e, "removing a staging prefix failed; the next attempt removes it");
@@ -207,8 +227,10 @@ async fn attempt(
         .unwrap_or("bin")
         .to_ascii_lowercase();
     let input = tmp.path().join(format!("original.{ext}"));
+    use tracing::Instrument;
+    let fetch = tracing::info_span!("fetch", otel.name = "fetch original");
     tokio::select! {
-        r = app.storage.download(&track.original_key, &input) => {
+        r = app.storage.download(&track.original_key, &input).instrument(fetch) => {
             r.map_err(|e| retry("downloading the original", &e))?;
             tracing::debug!(track = %job.track_id, seconds = started.elapsed().as_secs_f64(), "original downloaded");
         }
@@ -225,7 +247,9 @@ async fn attempt(
     let p = progress.clone();
     let stop_flag = Arc::new(AtomicBool::new(false));
     let flag = stop_flag.clone();
+    let span = tracing::Span::current();
     let mut task = tokio::task::spawn_blocking(move || {
+        let _job = span.enter();
         let report = |stage: crate::package::Stage, f: f32| {
             p.store(stage.overall(f).to_bits(), Ordering::Relaxed)
         };
@@ -277,7 +301,8 @@ async fn attempt(
         }
     }))
     .buffer_unordered(8)
-    .try_collect::<Vec<()>>();
+    .try_collect::<Vec<()>>()
+    .instrument(tracing::info_span!("store", otel.name = "store package"));
     // Uploads are not cut short: a dropped put may still land after the staging prefix has been
     // removed. They take a fraction of a second; cancellation is honoured once they are done.
     uploads.await?;
@@ -287,7 +312,10 @@ async fn attempt(
     if app.shutdown.is_cancelled() {
         return Err(Stop::Shutdown);
     }
-    let found = found(app, job.track_id, &summary.analysis, &out).await?;
+    let publishing = tracing::info_span!("publish", otel.name = "publish track");
+    let found = found(app, job.track_id, &summary.analysis, &out)
+        .instrument(publishing.clone())
+        .await?;
     drop(tmp);
     tracing::debug!(track = %job.track_id, seconds = started.elapsed().as_secs_f64(), "package uploaded");
 
@@ -309,6 +337,7 @@ async fn attempt(
     match app
         .store
         .publish(job, staging, &analysis, &renditions, &found, util::now_ms())
+        .instrument(publishing)
         .await
     {
         Ok(true) => Ok(summary.analysis.duration_seconds),

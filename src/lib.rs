@@ -22,6 +22,7 @@
 pub mod app;
 pub mod auth;
 pub mod catalog;
+pub mod cluster;
 pub mod config;
 pub mod cover;
 pub mod dispatch;
@@ -44,6 +45,7 @@ pub mod server;
 pub mod storage;
 pub mod store;
 pub mod sweep;
+pub mod telemetry;
 pub mod tls;
 pub mod util;
 pub mod webrtc;

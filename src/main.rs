@@ -6,6 +6,14 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use veza_stream::{package, Options, Rendition, Stage};
 
+#[cfg(feature = "jemalloc")]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+#[cfg(all(feature = "mimalloc", not(feature = "jemalloc")))]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "veza-stream",
@@ -103,6 +111,7 @@ fn load_config(path: Option<&std::path::Path>) -> anyhow::Result<veza_stream::Co
     )?)
 }
 
+/// Plain logs for the commands that are not the server (no traces to export).
 fn init_logging(log: &veza_stream::config::Log) {
     let filter = tracing_subscriber::EnvFilter::new(&log.level);
     let builder = tracing_subscriber::fmt()
@@ -127,8 +136,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { config } => {
             let config = load_config(config.as_deref())?;
-            init_logging(&config.log);
             let rt = runtime()?;
+            let telemetry = {
+                let _inside = rt.enter();
+                veza_stream::telemetry::init(&config.log, &config.telemetry)?
+            };
             let served = rt.block_on(async {
                 let server = veza_stream::Server::load(config).await?;
                 print!("{}", server.banner());
@@ -136,6 +148,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 std::io::stdout().flush()?;
                 server.run().await
             });
+            // Spans still batched are sent before the runtime goes.
+            rt.block_on(async { tokio::task::spawn_blocking(|| telemetry.shutdown()).await })?;
             // A blocking thread still running (a read of a stalled disk) does not hold the exit.
             rt.shutdown_timeout(std::time::Duration::from_secs(2));
             served

@@ -8,9 +8,10 @@ use prometheus::{
 /// Every metric the server exports.
 pub struct Metrics {
     registry: Registry,
-    /// `veza_http_requests_total{route,status}`.
+    /// `veza_http_requests_total{route,status,protocol}`; `protocol` is the HTTP version, as
+    /// OpenTelemetry names it (`1.1`, `2`, `3`).
     pub requests: IntCounterVec,
-    /// `veza_http_request_duration_seconds{route}`.
+    /// `veza_http_request_duration_seconds{route,protocol}`.
     pub latency: HistogramVec,
     /// `veza_http_response_bytes_total`: body bytes sent by delivery routes.
     pub bytes_out: IntCounter,
@@ -69,6 +70,20 @@ pub struct Metrics {
     /// `veza_webrtc_frame_send_seconds`: from an Opus frame leaving the channel's encoder to its
     /// RTP packet being handed to the socket, per session.
     pub webrtc_send_delay: Histogram,
+    /// `veza_ready`: 1 while the store and storage answer (as `/readyz`), set at each scrape.
+    pub ready: IntGauge,
+    /// `veza_job_queue_lag_seconds`: how long the oldest job due has waited for a worker.
+    pub job_queue_lag: prometheus::Gauge,
+    /// `veza_open_connections`: TCP connections open on the HTTP and HTTPS listeners.
+    pub open_connections: IntGauge,
+    /// `veza_tls_certificate_expiry_timestamp_seconds`: when the served certificate expires
+    /// (Unix seconds); absent without TLS.
+    pub tls_expiry: IntGauge,
+    /// `veza_redis_up`: 1 while Redis answers; 0 while it does not, and without `redis.url`.
+    pub redis_up: IntGauge,
+    /// `veza_redis_fallbacks_total`: rate-limit decisions this node made alone because Redis
+    /// did not answer.
+    pub redis_fallbacks: IntCounter,
     /// `veza_webrtc_entries{map}`: entries of the WebRTC front's maps (`sessions`, `ufrags`,
     /// `addresses`), which return to zero when every session has ended.
     pub webrtc_entries: IntGaugeVec,
@@ -83,7 +98,7 @@ impl Metrics {
                 "veza_http_requests_total",
                 "HTTP requests by route and status",
             ),
-            &["route", "status"],
+            &["route", "status", "protocol"],
         )
         .expect("valid metric");
         let latency = HistogramVec::new(
@@ -92,9 +107,9 @@ impl Metrics {
                 "Time to response headers",
             )
             .buckets(vec![
-                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5,
             ]),
-            &["route"],
+            &["route", "protocol"],
         )
         .expect("valid metric");
         let counter = |name: &str, help: &str| IntCounter::new(name, help).expect("valid metric");
@@ -232,6 +247,25 @@ impl Metrics {
                 ]),
             )
             .expect("valid metric"),
+            ready: gauge("veza_ready", "1 while the store and storage answer"),
+            redis_up: gauge("veza_redis_up", "1 while Redis answers"),
+            redis_fallbacks: counter(
+                "veza_redis_fallbacks_total",
+                "Rate-limit decisions made by this node alone because Redis did not answer",
+            ),
+            job_queue_lag: prometheus::Gauge::new(
+                "veza_job_queue_lag_seconds",
+                "How long the oldest job due has waited for a worker",
+            )
+            .expect("valid metric"),
+            open_connections: gauge(
+                "veza_open_connections",
+                "TCP connections open on the HTTP and HTTPS listeners",
+            ),
+            tls_expiry: gauge(
+                "veza_tls_certificate_expiry_timestamp_seconds",
+                "When the served certificate expires, in Unix seconds",
+            ),
             registry,
         };
         let r = &m.registry;
@@ -265,10 +299,29 @@ impl Metrics {
             Box::new(m.webrtc_stray.clone()),
             Box::new(m.webrtc_send_delay.clone()),
             Box::new(m.webrtc_entries.clone()),
+            Box::new(m.ready.clone()),
+            Box::new(m.job_queue_lag.clone()),
+            Box::new(m.open_connections.clone()),
+            Box::new(m.redis_up.clone()),
+            Box::new(m.redis_fallbacks.clone()),
         ] {
             r.register(c).expect("metric names are unique");
         }
+        // Resident memory, descriptors and CPU of this process (`process_*`), read from /proc.
+        #[cfg(target_os = "linux")]
+        r.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ))
+        .expect("metric names are unique");
         m
+    }
+
+    /// Exports the served certificate's expiry from now on (registered on first call).
+    pub fn set_tls_expiry(&self, unix_seconds: i64) {
+        if self.tls_expiry.get() == 0 {
+            let _ = self.registry.register(Box::new(self.tls_expiry.clone()));
+        }
+        self.tls_expiry.set(unix_seconds);
     }
 
     /// The text exposition format.

@@ -182,9 +182,14 @@ impl Server {
             crate::webrtc::WebRtc::bind(config.live.clone(), metrics.clone(), shutdown.clone())
                 .await
                 .context("starting WebRTC")?;
+        let cluster = Arc::new(crate::cluster::Cluster::new(
+            &config.redis,
+            metrics.clone(),
+        )?);
         let app = App {
             live,
             webrtc,
+            cluster,
             dev_api_key: dev_api_key.clone(),
             auth: Arc::new(Auth {
                 tokens: Tokens::new(
@@ -341,6 +346,18 @@ impl Server {
             "accepting"
         );
         tasks.spawn(crate::live::supervisor(app.live.clone()));
+        tasks.spawn(
+            app.cluster
+                .clone()
+                .run(app.store.clone(), app.shutdown.clone()),
+        );
+        if app.cluster.shared() {
+            // Every channel this node runs tells the followers on the other nodes.
+            let relay = app.clone();
+            app.live.on_start(Box::new(move |ch| {
+                tokio::spawn(crate::http::relay_channel(relay.clone(), ch.clone()));
+            }));
+        }
         // Shows a crash interrupted are published once, from what was received.
         let recorders = app.live.recorders.clone();
         tasks.spawn(async move { recorders.recover().await });
@@ -371,7 +388,14 @@ impl Server {
             grace,
         ))];
         if let Some(https) = self.https {
-            tokio::spawn(reload_on_hangup(https.certs.clone(), shutdown.clone()));
+            if let Some(at) = https.certs.not_after() {
+                app.metrics.set_tls_expiry(at);
+            }
+            tokio::spawn(reload_on_hangup(
+                https.certs.clone(),
+                app.metrics.clone(),
+                shutdown.clone(),
+            ));
             #[allow(unused_mut)]
             let mut alt_svc = None;
             #[cfg(feature = "http3")]
@@ -444,7 +468,11 @@ fn limits(server: &crate::config::Server, nofile: u64) -> crate::listen::Limits 
 
 /// SIGHUP reads the certificate files again; new handshakes get the new certificate, open
 /// connections keep theirs.
-async fn reload_on_hangup(certs: Arc<crate::tls::Certs>, shutdown: CancellationToken) {
+async fn reload_on_hangup(
+    certs: Arc<crate::tls::Certs>,
+    metrics: Arc<Metrics>,
+    shutdown: CancellationToken,
+) {
     use tokio::signal::unix::{signal, SignalKind};
     let Ok(mut hup) = signal(SignalKind::hangup()) else {
         tracing::error!("cannot install the SIGHUP handler");
@@ -453,7 +481,12 @@ async fn reload_on_hangup(certs: Arc<crate::tls::Certs>, shutdown: CancellationT
     loop {
         tokio::select! {
             _ = hup.recv() => match certs.reload() {
-                Ok(()) => tracing::info!(sha256 = %certs.fingerprint(), "TLS certificate reloaded"),
+                Ok(()) => {
+                    if let Some(at) = certs.not_after() {
+                        metrics.set_tls_expiry(at);
+                    }
+                    tracing::info!(sha256 = %certs.fingerprint(), "TLS certificate reloaded")
+                }
                 Err(e) => tracing::error!(error = format!("{e:#}"), "TLS certificate not reloaded; the old one stays"),
             },
             _ = shutdown.cancelled() => return,

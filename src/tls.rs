@@ -104,6 +104,13 @@ impl Certs {
             .join(":")
     }
 
+    /// When the leaf certificate expires, in Unix seconds (`None` if it does not parse as X.509).
+    pub fn not_after(&self) -> Option<i64> {
+        let cert = self.current.read().cert[0].clone();
+        let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref()).ok()?;
+        Some(parsed.validity().not_after.timestamp())
+    }
+
     /// The rustls configuration of a listener speaking `alpn`.
     pub fn server_config(self: &Arc<Self>, alpn: &[&[u8]]) -> rustls::ServerConfig {
         let mut c = rustls::ServerConfig::builder_with_provider(self.provider.clone())

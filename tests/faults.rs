@@ -7,12 +7,9 @@ mod common;
 
 use common::fixtures;
 use common::server::{Db, Moto, Server};
+use common::switch::Switch;
 use serde_json::Value;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::net::{TcpListener, TcpStream};
-use tokio_util::sync::CancellationToken;
 
 const SHORT: &str = "formats/flac_16bit_44k_stereo.flac";
 const LONG: &str = "track/full_track_3min_stereo_44k.flac";
@@ -122,55 +119,6 @@ async fn rejected_input_is_the_only_failure_that_removes_the_original() {
     let (status, body) = retry(&s, &id, &s.key.clone()).await;
     assert_eq!(status, 409, "{body}");
     assert_eq!(body["type"], "https://veza.stream/problems/original-gone");
-}
-
-/// A TCP proxy to `target` that can be switched off: while off it refuses new connections and
-/// has cut the ones it carried.
-struct Switch {
-    url: String,
-    up: Arc<AtomicBool>,
-    cut: Arc<Mutex<CancellationToken>>,
-}
-
-impl Switch {
-    async fn start(target: &str) -> Switch {
-        let target = target.trim_start_matches("http://").to_string();
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let up = Arc::new(AtomicBool::new(true));
-        let cut = Arc::new(Mutex::new(CancellationToken::new()));
-        let (up2, cut2) = (up.clone(), cut.clone());
-        tokio::spawn(async move {
-            while let Ok((mut client, _)) = listener.accept().await {
-                if !up2.load(Ordering::SeqCst) {
-                    continue; // dropped: the connection is refused
-                }
-                let token = cut2.lock().unwrap().clone();
-                let target = target.clone();
-                tokio::spawn(async move {
-                    let Ok(mut server) = TcpStream::connect(&target).await else {
-                        return;
-                    };
-                    tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
-                        _ = token.cancelled() => {}
-                    }
-                });
-            }
-        });
-        Switch { url, up, cut }
-    }
-
-    fn down(&self) {
-        self.up.store(false, Ordering::SeqCst);
-        let mut cut = self.cut.lock().unwrap();
-        cut.cancel();
-        *cut = CancellationToken::new();
-    }
-
-    fn up(&self) {
-        self.up.store(true, Ordering::SeqCst);
-    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

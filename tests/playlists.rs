@@ -574,7 +574,7 @@ async fn plays_as_one_stream(db: Db, browser: bool) {
     assert!(first_map.contains(&ids[2]), "{first_map}");
     // Rendered once for this state of the playlist: more requests only put their token in, and
     // every URI carries the playlist's own token.
-    let renders = || async { metric(&s, "veza_stitch_renders_total").await };
+    let renders = || async { s.metric("veza_stitch_renders_total", "").await };
     let before = renders().await;
     for _ in 0..5 {
         let again = get_text(&format!("{base}/aac-128/index.m3u8?token={token}")).await;
@@ -593,18 +593,6 @@ async fn plays_as_one_stream(db: Db, browser: bool) {
         s.url, ids[1]
     );
     assert_eq!(reqwest::get(&outside).await.unwrap().status(), 403);
-}
-
-async fn metric(s: &Server, name: &str) -> f64 {
-    let text = reqwest::get(format!("{}/metrics", s.url))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
-        .unwrap_or(0.0)
 }
 
 #[tokio::test]

@@ -250,7 +250,11 @@ async fn end_to_end(mut s: Server) {
         .await
         .unwrap();
     for needle in [
-        "veza_http_requests_total{route=\"/hls/tracks/{id}/{rendition}/{file}\",status=\"200\"}",
+        "veza_http_requests_total{protocol=\"1.1\",route=\"/hls/tracks/{id}/{rendition}/{file}\",status=\"200\"}",
+        "veza_ready 1",
+        "veza_job_queue_lag_seconds 0",
+        "process_resident_memory_bytes",
+        "process_open_fds",
         "veza_http_request_duration_seconds_bucket",
         "veza_http_response_bytes_total",
         "veza_cache_hits_total",

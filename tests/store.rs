@@ -757,6 +757,24 @@ async fn accounts(s: Arc<dyn MetadataStore>) {
         .await
         .unwrap()
         .is_none());
+
+    // Revoked tokens: listed from when they were revoked, the later expiry kept, forgotten once
+    // expired.
+    s.revoke_token("jti-1", 5_000, 100).await.unwrap();
+    s.revoke_token("jti-2", 9_000, 200).await.unwrap();
+    s.revoke_token("jti-1", 4_000, 300).await.unwrap();
+    let mut got = s.revocations_since(150).await.unwrap();
+    got.sort();
+    assert_eq!(
+        got,
+        vec![("jti-1".into(), 5_000, 300), ("jti-2".into(), 9_000, 200)]
+    );
+    assert!(s.revocations_since(301).await.unwrap().is_empty());
+    s.forget_sessions(6_000).await.unwrap();
+    assert_eq!(
+        s.revocations_since(0).await.unwrap(),
+        vec![("jti-2".into(), 9_000, 200)]
+    );
 }
 
 #[tokio::test]

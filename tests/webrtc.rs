@@ -81,23 +81,6 @@ async fn post_with(
     (status, headers, r.text().await.unwrap())
 }
 
-/// A metric's value summed over the series whose labels contain `labels`.
-async fn metric(s: &Server, name: &str, labels: &str) -> f64 {
-    let text = s
-        .client()
-        .get(format!("{}/metrics", s.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .filter(|l| l.starts_with(name) && l.contains(labels))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
-
 fn whep_client(url: &str, token: &str, args: &[&str]) -> Value {
     let mut all = vec![url, "--token", token];
     all.extend_from_slice(args);
@@ -171,11 +154,15 @@ async fn aiortc_listeners_hear_a_live_channel_over_whep() {
 
     // Every session ended by DELETE, and nothing is left in the maps.
     let start = Instant::now();
-    while metric(&s, "veza_webrtc_entries", "sessions").await > 0.0 {
+    while s.metric("veza_webrtc_entries", "sessions").await > 0.0 {
         assert!(start.elapsed() < Duration::from_secs(30));
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert!(metric(&s, "veza_webrtc_sessions_total", "outcome=\"deleted\"").await >= 51.0);
+    assert!(
+        s.metric("veza_webrtc_sessions_total", "outcome=\"deleted\"")
+            .await
+            >= 51.0
+    );
     ff.stop();
 }
 
@@ -392,7 +379,7 @@ async fn bad_offers_and_requests_get_clear_statuses() {
         .and_then(|p| p.parse().ok())
         .expect("a loopback candidate");
     let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    let before = metric(&s, "veza_webrtc_stray_datagrams_total", "").await;
+    let before = s.metric("veza_webrtc_stray_datagrams_total", "").await;
     for i in 0..500u32 {
         let mut junk = vec![0x80u8; 200];
         junk[1..5].copy_from_slice(&i.to_be_bytes());
@@ -405,7 +392,7 @@ async fn bad_offers_and_requests_get_clear_statuses() {
         }
     }
     let start = Instant::now();
-    while metric(&s, "veza_webrtc_stray_datagrams_total", "").await < before + 900.0 {
+    while s.metric("veza_webrtc_stray_datagrams_total", "").await < before + 900.0 {
         assert!(start.elapsed() < Duration::from_secs(10));
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -488,8 +475,10 @@ async fn a_half_open_flood_from_one_address_leaves_other_listeners_served() {
     // channel consumer, no socket left.
     let start = Instant::now();
     loop {
-        let entries = metric(&s, "veza_webrtc_entries", "").await;
-        let timed_out = metric(&s, "veza_webrtc_sessions_total", "outcome=\"timeout\"").await;
+        let entries = s.metric("veza_webrtc_entries", "").await;
+        let timed_out = s
+            .metric("veza_webrtc_sessions_total", "outcome=\"timeout\"")
+            .await;
         if entries == 0.0 && timed_out >= created as f64 {
             break;
         }
@@ -630,8 +619,12 @@ async fn aiortc_goes_live_over_whip_and_whep_listeners_hear_it() {
     let _ = gone.wait();
     wait_for(&s, &id, "/state", "offline").await;
     assert!(
-        metric(&s, "veza_webrtc_sessions_total", "outcome=\"consent\"").await >= 1.0
-            || metric(&s, "veza_webrtc_sessions_total", "outcome=\"failed\"").await >= 1.0
+        s.metric("veza_webrtc_sessions_total", "outcome=\"consent\"")
+            .await
+            >= 1.0
+            || s.metric("veza_webrtc_sessions_total", "outcome=\"failed\"")
+                .await
+                >= 1.0
     );
 }
 
@@ -714,13 +707,13 @@ async fn chromium_goes_live_over_whip_while_pages_listen_over_whep_and_ll_hls() 
 async fn wait_ended(s: &Server, outcome: &str, n: f64) {
     let start = Instant::now();
     loop {
-        let ended = metric(
-            s,
-            "veza_webrtc_sessions_total",
-            &format!("outcome=\"{outcome}\""),
-        )
-        .await;
-        let entries = metric(s, "veza_webrtc_entries", "").await;
+        let ended = s
+            .metric(
+                "veza_webrtc_sessions_total",
+                &format!("outcome=\"{outcome}\""),
+            )
+            .await;
+        let entries = s.metric("veza_webrtc_entries", "").await;
         if ended >= n && entries == 0.0 {
             return;
         }

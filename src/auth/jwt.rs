@@ -178,7 +178,7 @@ impl Jwt {
         header.kid = Some(LOCAL.into());
         let claims = serde_json::json!({
             "sub": subject, "role": role.as_str(), "iss": LOCAL, "aud": LOCAL,
-            "iat": now, "exp": now + ttl,
+            "iat": now, "exp": now + ttl, "jti": uuid::Uuid::new_v4().to_string(),
         });
         jsonwebtoken::encode(&header, &claims, key).ok()
     }
@@ -321,6 +321,26 @@ impl Jwt {
     }
 }
 
+/// The `jti` and `exp` claims of a token, read without verifying it: call it on a token
+/// [`Jwt::verify`] accepted.
+pub fn claims_of(token: &str) -> Option<Value> {
+    use base64::Engine;
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// The `jti` claim of a token (see [`claims_of`]).
+pub fn jti(token: &str) -> Option<String> {
+    claims_of(token)?
+        .get("jti")
+        .and_then(Value::as_str)
+        .filter(|j| !j.is_empty())
+        .map(str::to_owned)
+}
+
 /// The role a token's claims name at the dotted `path` (split into its parts): a string, or
 /// the strongest known one of an array of strings.
 pub fn role_at(claims: &Value, path: &[String]) -> Option<Role> {
@@ -348,11 +368,13 @@ pub fn mint(
     auth: &config::Auth,
     now: u64,
 ) -> Result<String, String> {
+    // A `jti`, so that the token can be revoked (`POST /v1/tokens/revoke`).
     let mut claims = serde_json::json!({
         "sub": subject,
         "role": role.as_str(),
         "iat": now,
         "exp": now + ttl_seconds,
+        "jti": uuid::Uuid::new_v4().to_string(),
     });
     if !auth.jwt_issuer.is_empty() {
         claims["iss"] = Value::String(auth.jwt_issuer.clone());

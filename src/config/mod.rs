@@ -36,6 +36,10 @@ pub struct Config {
     pub live: Live,
     /// Logging.
     pub log: Log,
+    /// Traces.
+    pub telemetry: Telemetry,
+    /// What several nodes share.
+    pub redis: Redis,
     /// `[limits]`
     pub limits: Limits,
     /// `[events]`
@@ -422,6 +426,33 @@ impl Config {
         if !matches!(self.log.format.as_str(), "text" | "json") {
             return bad("log.format", "must be \"text\" or \"json\"");
         }
+        let r = &self.redis;
+        let scheme = |url: &str, schemes: &[&str]| schemes.iter().any(|s| url.starts_with(s));
+        if !r.url.is_empty() && !scheme(&r.url, &["redis://", "rediss://"]) {
+            return bad("redis.url", "must be a redis:// or rediss:// URL");
+        }
+        if !(1..=10_000).contains(&r.timeout_ms) {
+            return bad("redis.timeout_ms", "must be in [1, 10000]");
+        }
+        let t = &self.telemetry;
+        if !matches!(t.otlp_protocol.as_str(), "http/protobuf" | "grpc") {
+            return bad(
+                "telemetry.otlp_protocol",
+                "must be \"http/protobuf\" or \"grpc\"",
+            );
+        }
+        if !t.otlp_endpoint.is_empty() && !scheme(&t.otlp_endpoint, &["http://", "https://"]) {
+            return bad(
+                "telemetry.otlp_endpoint",
+                "must be an http:// or https:// URL",
+            );
+        }
+        if !(0.0..=1.0).contains(&t.sample_ratio) {
+            return bad("telemetry.sample_ratio", "must be in [0, 1]");
+        }
+        if t.service_name.is_empty() {
+            return bad("telemetry.service_name", "must not be empty");
+        }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             return bad("log.level", "is not a valid tracing filter");
         }
@@ -529,5 +560,44 @@ mod tests {
         assert!(e.0.starts_with("packaging.renditions"), "{e}");
         let e = Config::load(None, env(&[("VEZA_NOPE", "1")])).unwrap_err();
         assert!(e.0.starts_with("VEZA_NOPE"), "{e}");
+        for (key, value, named) in [
+            ("VEZA_REDIS__URL", "http://redis:6379", "redis.url"),
+            ("VEZA_REDIS__TIMEOUT_MS", "0", "redis.timeout_ms"),
+            (
+                "VEZA_TELEMETRY__OTLP_ENDPOINT",
+                "collector:4318",
+                "telemetry.otlp_endpoint",
+            ),
+            (
+                "VEZA_TELEMETRY__OTLP_PROTOCOL",
+                "http/json",
+                "telemetry.otlp_protocol",
+            ),
+            (
+                "VEZA_TELEMETRY__SAMPLE_RATIO",
+                "1.5",
+                "telemetry.sample_ratio",
+            ),
+            (
+                "VEZA_TELEMETRY__SERVICE_NAME",
+                "\"\"",
+                "telemetry.service_name",
+            ),
+        ] {
+            let e = Config::load(None, env(&[(key, value)])).unwrap_err();
+            assert!(e.0.starts_with(named), "{key}={value}: {e}");
+        }
+        let c = Config::load(
+            None,
+            env(&[
+                ("VEZA_REDIS__URL", "rediss://:secret@redis:6380/2"),
+                ("VEZA_TELEMETRY__OTLP_ENDPOINT", "https://collector:4317"),
+                ("VEZA_TELEMETRY__OTLP_PROTOCOL", "grpc"),
+                ("VEZA_TELEMETRY__SAMPLE_RATIO", "0.1"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.redis.prefix, "veza:");
+        assert_eq!(c.telemetry.sample_ratio, 0.1);
     }
 }

@@ -458,6 +458,54 @@ impl Default for Log {
     }
 }
 
+/// `[telemetry]`: OpenTelemetry traces over OTLP.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Telemetry {
+    /// The OTLP receiver, such as `http://collector:4318` (HTTP) or `http://collector:4317`
+    /// (gRPC); empty turns exporting off. Logs carry trace and span ids either way.
+    pub otlp_endpoint: String,
+    /// `http/protobuf` or `grpc`.
+    pub otlp_protocol: String,
+    /// The `service.name` resource attribute.
+    pub service_name: String,
+    /// The share of new traces recorded, in [0, 1]; a caller's sampling decision is followed.
+    pub sample_ratio: f64,
+}
+
+impl Default for Telemetry {
+    fn default() -> Self {
+        Telemetry {
+            otlp_endpoint: String::new(),
+            otlp_protocol: "http/protobuf".into(),
+            service_name: "veza-stream".into(),
+            sample_ratio: 1.0,
+        }
+    }
+}
+
+/// `[redis]`: what several nodes share. Optional: a single node needs nothing.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Redis {
+    /// `redis://[:password@]host:6379/0` (or `rediss://`); empty: every node decides alone.
+    pub url: String,
+    /// Prefix of every key and channel this server uses.
+    pub prefix: String,
+    /// How long a Redis call may take before the node decides alone (milliseconds).
+    pub timeout_ms: u64,
+}
+
+impl Default for Redis {
+    fn default() -> Self {
+        Redis {
+            url: String::new(),
+            prefix: "veza:".into(),
+            timeout_ms: 100,
+        }
+    }
+}
+
 /// `[limits]`: request rates on the control API (`/v1`), as token buckets.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]

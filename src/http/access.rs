@@ -32,7 +32,13 @@ fn too_many(wait: std::time::Duration, whom: &str) -> Problem {
 /// Middleware on `/v1`, WHEP and WHIP: the per-IP limit.
 pub async fn limit_ip(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
     if let Some(ConnectInfo(addr)) = req.extensions().get::<ConnectInfo<SocketAddr>>() {
-        if let Err(wait) = app.auth.limits.check_ip(addr.ip()) {
+        let l = &app.config.limits;
+        let ip = addr.ip();
+        let shared = match l.per_ip_per_minute {
+            0 => Some(Ok(())),
+            n => app.cluster.take(&format!("ip:{ip}"), n, l.burst).await,
+        };
+        if let Err(wait) = shared.unwrap_or_else(|| app.auth.limits.check_ip(ip)) {
             return too_many(wait, "client address").into_response();
         }
     }
@@ -96,7 +102,17 @@ pub async fn authenticate(app: &App, headers: &HeaderMap) -> Result<Identity, Pr
             .and_then(crate::auth::bearer)
             .ok_or_else(Problem::unauthorized)?;
         match app.auth.jwt.verify(token) {
-            Ok(i) => i,
+            Ok(i) => {
+                if crate::auth::jwt::jti(token).is_some_and(|j| app.cluster.is_revoked(&j)) {
+                    return Err(Problem::new(
+                        StatusCode::UNAUTHORIZED,
+                        "token-revoked",
+                        "Unauthorized",
+                        "this token was revoked",
+                    ));
+                }
+                i
+            }
             Err(JwtError::NoRole(claim)) => {
                 return Err(Problem::forbidden(format!(
                     "the token's {claim} claim names no role of admin, artist or listener"
@@ -112,7 +128,15 @@ pub async fn authenticate(app: &App, headers: &HeaderMap) -> Result<Identity, Pr
             }
         }
     };
-    if let Err(wait) = app.auth.limits.check_subject(&identity.subject) {
+    let l = &app.config.limits;
+    let shared = match l.per_subject_per_minute {
+        0 => Some(Ok(())),
+        n => {
+            let key = format!("subject:{}", identity.subject);
+            app.cluster.take(&key, n, l.burst).await
+        }
+    };
+    if let Err(wait) = shared.unwrap_or_else(|| app.auth.limits.check_subject(&identity.subject)) {
         return Err(too_many(wait, "subject"));
     }
     Ok(identity)

@@ -7,6 +7,7 @@
 mod access;
 mod answer;
 mod api;
+pub use api::station::events::relay as relay_channel;
 mod body;
 mod browser;
 mod idempotency;
@@ -265,20 +266,30 @@ fn query_detail(rest: &str) -> String {
     }
 }
 
-/// Counts every request by route template and status, and times it.
+/// Counts every request by route template, protocol and status, and times it; runs it in its
+/// trace span, continuing the caller's `traceparent`, and answers with `traceresponse`.
 async fn observe(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
+    use tracing::Instrument;
     let started = Instant::now();
     let route = req.extensions().get::<MatchedPath>().cloned();
-    let response = next.run(req).await;
     let route = route.as_ref().map_or("unmatched", |p| p.as_str());
+    let protocol = crate::telemetry::protocol(req.version());
+    let span = crate::telemetry::server_span(&req, route);
+    let mut response = next.run(req).instrument(span.clone()).await;
     let status = response.status();
+    crate::telemetry::record_status(&span, status.as_u16());
+    if let Some(v) = crate::telemetry::traceresponse(&span) {
+        response
+            .headers_mut()
+            .insert(HeaderName::from_static("traceresponse"), v);
+    }
     app.metrics
         .requests
-        .with_label_values(&[route, status.as_str()])
+        .with_label_values(&[route, status.as_str(), protocol])
         .inc();
     app.metrics
         .latency
-        .with_label_values(&[route])
+        .with_label_values(&[route, protocol])
         .observe(started.elapsed().as_secs_f64());
     response
 }
@@ -289,30 +300,46 @@ async fn healthz() -> &'static str {
 
 /// Ready when the store and the storage both answer within two seconds each.
 async fn readyz(State(app): State<Arc<App>>) -> Response {
+    match readiness(&app).await {
+        Ok(()) => "ready\n".into_response(),
+        Err(p) => p.into_response(),
+    }
+}
+
+/// What `/readyz` checks: a write to the store (a full disk or a failing device answers reads
+/// still) and a request to the storage, two seconds each.
+async fn readiness(app: &App) -> Result<(), Problem> {
     let limit = std::time::Duration::from_secs(2);
-    // A write, not a read: a full disk or a failing device answers reads still.
     match tokio::time::timeout(limit, app.store.probe_write(util::now_ms())).await {
         Ok(Ok(())) => {}
-        Ok(Err(e)) => return Problem::unavailable("metadata store", &e).into_response(),
-        Err(e) => return Problem::unavailable("metadata store", &e).into_response(),
+        Ok(Err(e)) => return Err(Problem::unavailable("metadata store", &e)),
+        Err(e) => return Err(Problem::unavailable("metadata store", &e)),
     }
     match tokio::time::timeout(limit, app.storage.ping()).await {
         Ok(Ok(())) => {}
-        Ok(Err(e)) => return Problem::unavailable("object storage", &e).into_response(),
-        Err(e) => return Problem::unavailable("object storage", &e).into_response(),
+        Ok(Err(e)) => return Err(Problem::unavailable("object storage", &e)),
+        Err(e) => return Err(Problem::unavailable("object storage", &e)),
     }
-    "ready\n".into_response()
+    Ok(())
 }
 
 async fn metrics(State(app): State<Arc<App>>) -> Response {
-    if let Ok(c) = app.store.job_counts().await {
-        app.metrics.jobs_queued.set(c.queued);
-        app.metrics.jobs_running.set(c.running);
-        app.metrics.jobs_failed.set(c.failed);
+    let m = &app.metrics;
+    match app.store.job_counts().await {
+        Ok(c) => {
+            m.jobs_queued.set(c.queued);
+            m.jobs_running.set(c.running);
+            m.jobs_failed.set(c.failed);
+            let waited = c.oldest_due.map_or(0, |due| (util::now_ms() - due).max(0));
+            m.job_queue_lag.set(waited as f64 / 1000.0);
+        }
+        Err(e) => tracing::debug!(error = %e, "job counts for /metrics"),
     }
-    app.metrics
-        .listeners
+    m.listeners
         .set(app.catalog.listeners.sweep(Instant::now()) as i64);
+    m.open_connections
+        .set(crate::listen::open_connections() as i64);
+    m.ready.set(i64::from(readiness(&app).await.is_ok()));
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         app.metrics.render(),

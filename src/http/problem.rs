@@ -97,7 +97,7 @@ impl Problem {
         )
     }
 
-    /// 503: a dependency failed; logged, not shown in detail.
+    /// 503 with `Retry-After: 5`: a dependency failed; logged, not shown in detail.
     pub fn unavailable(what: &str, error: &dyn std::fmt::Display) -> Problem {
         tracing::error!(%error, "{what} failed");
         Problem::new(
@@ -106,6 +106,7 @@ impl Problem {
             "Service unavailable",
             format!("the {what} is unavailable; retry later"),
         )
+        .retry_after(5)
     }
 }
 

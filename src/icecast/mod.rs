@@ -105,11 +105,18 @@ pub struct Ingest {
 
 /// Serves one source connection to its end.
 /// The connection is plain TCP or TLS over it.
-pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
-    app: Arc<Ingest>,
-    mut tcp: S,
-    addr: SocketAddr,
-) {
+pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(app: Arc<Ingest>, tcp: S, addr: SocketAddr) {
+    // A source's connection is one trace: connecting, taking over, dropping.
+    let span = tracing::info_span!(
+        "live source",
+        otel.name = "live source",
+        otel.kind = "server",
+        client.address = %addr.ip(),
+    );
+    tracing::Instrument::instrument(source(app, tcp, addr), span).await
+}
+
+async fn source<S: AsyncRead + AsyncWrite + Unpin>(app: Arc<Ingest>, mut tcp: S, addr: SocketAddr) {
     let timeout = app.source_timeout;
     let mut buf = Vec::with_capacity(4096);
     let head = match read_head(&mut tcp, &mut buf, timeout).await {

@@ -171,6 +171,14 @@ impl Registry {
     }
 }
 
+/// TCP connections open on every listener of this process, for `veza_open_connections`.
+static OPEN: AtomicUsize = AtomicUsize::new(0);
+
+/// TCP connections open on every HTTP and HTTPS listener of this process.
+pub fn open_connections() -> usize {
+    OPEN.load(Ordering::Relaxed)
+}
+
 /// Removes a connection from the counts when its task ends.
 struct Admitted {
     registry: Arc<Registry>,
@@ -180,6 +188,7 @@ struct Admitted {
 impl Drop for Admitted {
     fn drop(&mut self) {
         self.registry.open.fetch_sub(1, Ordering::AcqRel);
+        OPEN.fetch_sub(1, Ordering::Relaxed);
         let gone = match self.registry.per_ip.get_mut(&self.ip) {
             Some(mut n) => {
                 *n = n.saturating_sub(1);
@@ -300,6 +309,7 @@ async fn accept_loop(
             continue;
         }
         registry.open.fetch_add(1, Ordering::AcqRel);
+        OPEN.fetch_add(1, Ordering::Relaxed);
         *registry.per_ip.entry(ip).or_insert(0) += 1;
         let admitted = Admitted {
             registry: registry.clone(),

@@ -404,11 +404,22 @@ impl Engine {
                     .inc_by(mount.take_dropped());
             }
         }
-        self.w
+        let corrections = self.core.corrections() as i64;
+        let gauge = self
+            .w
             .metrics
             .live_drift_corrections
-            .with_label_values(&[id.as_str()])
-            .set(self.core.corrections() as i64);
+            .with_label_values(&[id.as_str()]);
+        if corrections > gauge.get() {
+            let _behind = tracing::info_span!(
+                "live event",
+                otel.name = "channel behind real time",
+                channel = %id,
+            )
+            .entered();
+            tracing::warn!(channel = %id, corrections, "the channel fell behind real time; its media clock was moved up");
+        }
+        gauge.set(corrections);
         let dropped = self.ch.dropped_consumers.swap(0, Ordering::Relaxed);
         self.w.metrics.live_consumers_dropped.inc_by(dropped);
         if l != self.listeners {

@@ -92,6 +92,9 @@ pub enum GoLiveError {
 /// when it must go (its key was rotated, the channel stopped or was deleted).
 pub type Attached = (u64, mpsc::Sender<Pcm48>, CancellationToken);
 
+/// What is told of every channel a node starts.
+pub type StartHook = Box<dyn Fn(&Arc<Channel>) + Send + Sync>;
+
 /// This node's live channels.
 pub struct Live {
     /// This node's id in leases.
@@ -111,6 +114,8 @@ pub struct Live {
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
     starting: tokio::sync::Mutex<()>,
+    /// Told of every channel started here (the cluster's relay of channel events).
+    on_start: std::sync::OnceLock<StartHook>,
     /// Records live shows.
     pub recorders: Arc<record::Recorders>,
 }
@@ -155,7 +160,13 @@ impl Live {
             metrics,
             shutdown,
             starting: tokio::sync::Mutex::new(()),
+            on_start: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Calls `hook` with every channel this node starts from now on (once).
+    pub fn on_start(&self, hook: StartHook) {
+        let _ = self.on_start.set(hook);
     }
 
     /// The channel, if it runs on this node.
@@ -364,6 +375,9 @@ impl Live {
             }
         });
         self.channels.insert(row.id, ch.clone());
+        if let Some(hook) = self.on_start.get() {
+            hook(&ch);
+        }
         tracing::info!(channel = %row.id, node = %self.node, "channel started");
         Ok(ch)
     }

@@ -78,9 +78,12 @@ pub fn package_cancellable(
         .collect();
     progress(Stage::Encode, 0.0);
     let analysis = write_atomically(outdir, |dir| {
-        let (renditions, normalization) =
-            encode(&open, opts, &survey, &plan, &lossy, dir, progress, cancel)?;
+        let (renditions, normalization) = {
+            let _pass = tracing::info_span!("encode passes").entered();
+            encode(&open, opts, &survey, &plan, &lossy, dir, progress, cancel)?
+        };
         progress(Stage::Write, 0.0);
+        let _write = tracing::info_span!("write", otel.name = "write package").entered();
         let mut info = survey.info.clone();
         let analysis = Analysis {
             duration_seconds: survey.frames as f64 / f64::from(survey.rate.hz()),

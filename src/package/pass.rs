@@ -107,12 +107,17 @@ pub(super) fn survey(
     progress: &(dyn Fn(Stage, f32) + Sync),
     cancel: &AtomicBool,
 ) -> Result<Survey> {
+    let _decode = tracing::info_span!("decode", otel.name = "decode source").entered();
+    let parent = tracing::Span::current();
     let mut dec = open()?;
     let rate = dec.rate();
     let layout = dec.layout().cloned();
     let (tx, rx) = sync_channel::<Msg>(DEPTH);
     std::thread::scope(|s| {
         let meter = s.spawn(move || -> Result<Option<Loudness>> {
+            let _analysis =
+                tracing::info_span!(parent: &parent, "analysis", otel.name = "measure loudness")
+                    .entered();
             let mut meter: Option<Meter> = None;
             while let Some(p) = recv(&rx)? {
                 if meter.is_none() {
@@ -210,16 +215,28 @@ impl EncodePass<'_> {
             .iter()
             .map(|_| sync_channel::<Msg>(DEPTH))
             .collect();
+        // Each encoder is a span of the pass, on its own thread.
+        let parent = tracing::Span::current();
+        let parent = &parent;
+        let encoding = move |name: String| tracing::info_span!(parent: parent, "encode", otel.name = %format_args!("encode {name}"), rendition = %name);
         std::thread::scope(|s| {
-            let flac = self
-                .lossless
-                .then(|| s.spawn(move || self.flac(from_decoder)));
+            let flac = self.lossless.then(|| {
+                s.spawn(move || {
+                    let _span = encoding("flac".into()).entered();
+                    self.flac(from_decoder)
+                })
+            });
             let (outs, ins): (Vec<_>, Vec<_>) = lanes.into_iter().unzip();
             let encoders: Vec<_> = self
                 .lossy
                 .iter()
                 .zip(ins)
-                .map(|(&r, rx)| s.spawn(move || self.lossy_rendition(r, rx)))
+                .map(|(&r, rx)| {
+                    s.spawn(move || {
+                        let _span = encoding(r.name()).entered();
+                        self.lossy_rendition(r, rx)
+                    })
+                })
                 .collect();
             let lossy = (!self.lossy.is_empty())
                 .then(|| s.spawn(move || self.lossy_stage(to_resample, outs)));

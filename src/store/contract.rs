@@ -367,8 +367,14 @@ pub trait AccountStore: Send + Sync {
     async fn session(&self, token_hash: &str, now: i64) -> Result<Option<(Session, Account)>>;
     /// Ends a session; whether it existed.
     async fn delete_session(&self, token_hash: &str) -> Result<bool>;
-    /// Deletes sessions and invitations expired before `now`; how many rows went.
+    /// Deletes sessions and invitations expired before `now`, and revocations of tokens that
+    /// have expired since; how many rows went.
     async fn forget_sessions(&self, now: i64) -> Result<u64>;
+    /// Revokes the JWT `jti` until `expires_at` (Unix ms). Revoking it again keeps the later
+    /// expiry.
+    async fn revoke_token(&self, jti: &str, expires_at: i64, now: i64) -> Result<()>;
+    /// Revocations recorded at or after `since` (Unix ms): `(jti, expires_at, revoked_at)`.
+    async fn revocations_since(&self, since: i64) -> Result<Vec<(String, i64, i64)>>;
     /// Stores an invitation (its code's SHA-256, hex) made by `by`.
     async fn create_invite(
         &self,

@@ -216,6 +216,8 @@ pub struct Job {
     pub lease_id: String,
     /// The staging prefix of an earlier attempt that did not finish, to be removed.
     pub stale_staging: Option<String>,
+    /// The W3C `traceparent` of the request that queued it, which its trace links to.
+    pub traceparent: Option<String>,
 }
 
 /// Job counts for metrics.
@@ -227,6 +229,8 @@ pub struct JobCounts {
     pub running: i64,
     /// Failed for good.
     pub failed: i64,
+    /// When the oldest queued job came due (Unix ms), waiting or not; `None` with none queued.
+    pub oldest_due: Option<i64>,
 }
 
 /// What a failed attempt leads to.

@@ -180,3 +180,21 @@ pub fn rendition_dirs(out: &Path) -> Vec<PathBuf> {
 }
 pub mod live;
 pub mod server;
+pub mod switch;
+
+/// Polls `done` until it holds. The limit only keeps a broken build from hanging CI; nothing
+/// asserts on time.
+pub async fn until<F, Fut>(what: &str, done: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = std::time::Instant::now();
+    while !done().await {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(120),
+            "never: {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

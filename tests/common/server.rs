@@ -429,6 +429,28 @@ impl Server {
         self.http.clone()
     }
 
+    /// A metric's value from `/metrics`, summed over the series whose labels contain `labels`
+    /// (`""`: every series); 0 when the server exports none.
+    pub async fn metric(&self, name: &str, labels: &str) -> f64 {
+        let text = self
+            .client()
+            .get(format!("{}/metrics", self.url))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .filter(|l| {
+                l.strip_prefix(name)
+                    .is_some_and(|rest| rest.starts_with([' ', '{']))
+                    && l.contains(labels)
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
     pub fn auth(&self) -> String {
         format!("Bearer {}", self.key)
     }

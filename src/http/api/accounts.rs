@@ -31,6 +31,86 @@ pub fn routes() -> OpenApiRouter<Arc<App>> {
         .routes(routes!(sign_out))
         .routes(routes!(me))
         .routes(routes!(invite))
+        .routes(routes!(revoke))
+}
+
+/// A JWT to revoke.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Revoke {
+    /// The token's `jti`. Left out: the token this request is made with.
+    jti: Option<String>,
+    /// The token's `exp` (Unix seconds), after which the revocation is forgotten; left out, it
+    /// is kept 30 days.
+    exp: Option<i64>,
+}
+
+/// Revoke a JWT by its `jti`, on every node within a second: an admin revokes any token; any
+/// caller revokes the token it calls with (no `jti`). Later requests with it get 401
+/// `token-revoked`.
+#[utoipa::path(
+    post, path = "/v1/tokens/revoke", tag = ME, request_body = Revoke,
+    responses(
+        (status = 204, description = "Revoked"),
+        Malformed,
+        (status = 403, description = "Only admins revoke others' tokens", body = ProblemDoc, content_type = JSON_PROBLEM),
+        (status = 422, description = "No jti to revoke, or a bad one", body = ProblemDoc, content_type = JSON_PROBLEM),
+        Refusals,
+    ),
+    security(("bearer" = []))
+)]
+pub(super) async fn revoke(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    raw: Bytes,
+) -> Result<Response, Problem> {
+    let who = authenticate(&app, &headers).await?;
+    let asked: Revoke = json_body(&raw)?;
+    let own = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(crate::auth::bearer)
+        .and_then(crate::auth::jwt::claims_of);
+    let now = util::now_ms();
+    let kept = |exp: Option<i64>| {
+        exp.filter(|e| (0..=i64::MAX / 1000).contains(e))
+            .map_or(now + 30 * 86_400_000, |e| e * 1000)
+    };
+    let (jti, until) = match asked.jti {
+        Some(jti) => {
+            let is_own = own
+                .as_ref()
+                .and_then(|c| c.get("jti"))
+                .and_then(|j| j.as_str())
+                == Some(jti.as_str());
+            if !is_own {
+                require(&who, Role::Admin, "revoking another's token")?;
+            }
+            (jti, kept(asked.exp))
+        }
+        None => {
+            let claims = own.ok_or_else(|| {
+                Problem::unprocessable(
+                    "no-jti",
+                    "name the jti to revoke, or call with the JWT to revoke",
+                )
+            })?;
+            let jti = claims
+                .get("jti")
+                .and_then(|j| j.as_str())
+                .ok_or_else(|| Problem::unprocessable("no-jti", "this token has no jti claim"))?
+                .to_owned();
+            (jti, kept(claims.get("exp").and_then(|e| e.as_i64())))
+        }
+    };
+    if jti.is_empty() || jti.len() > 255 || jti.chars().any(char::is_control) {
+        return Err(Problem::unprocessable(
+            "bad-jti",
+            "jti must be 1 to 255 bytes without control characters",
+        ));
+    }
+    app.cluster.revoke(app.store.as_ref(), &jti, until).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// The longest password taken: Argon2 reads all of it, so it is bounded.

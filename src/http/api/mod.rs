@@ -13,6 +13,6 @@ pub(in crate::http) mod playlists;
 pub(in crate::http) mod public;
 pub(in crate::http) mod search;
 pub(in crate::http) mod signin;
-pub(in crate::http) mod station;
+pub(crate) mod station;
 pub(in crate::http) mod tracks;
 pub(in crate::http) mod tus;

@@ -197,7 +197,35 @@ macro_rules! accounts_impl {
                         .bind(now)
                         .execute(&self.pool)
                         .await?;
-                Ok(sessions.rows_affected() + invites.rows_affected())
+                let revoked = sqlx::query("DELETE FROM revoked_tokens WHERE expires_at <= $1")
+                    .bind(now)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(sessions.rows_affected() + invites.rows_affected() + revoked.rows_affected())
+            }
+
+            async fn revoke_token(&self, jti: &str, expires_at: i64, now: i64) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO revoked_tokens (jti, expires_at, revoked_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (jti) DO UPDATE SET revoked_at = $3, \
+                     expires_at = CASE WHEN revoked_tokens.expires_at > $2 \
+                     THEN revoked_tokens.expires_at ELSE $2 END",
+                )
+                .bind(jti)
+                .bind(expires_at)
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn revocations_since(&self, since: i64) -> Result<Vec<(String, i64, i64)>> {
+                Ok(sqlx::query_as(
+                    "SELECT jti, expires_at, revoked_at FROM revoked_tokens WHERE revoked_at >= $1",
+                )
+                .bind(since)
+                .fetch_all(&self.pool)
+                .await?)
             }
 
             async fn create_invite(

@@ -80,12 +80,15 @@ macro_rules! sql_store {
                 .execute(&mut **tx)
                 .await?;
                 sqlx::query(
-                    "INSERT INTO jobs (id, track_id, state, attempts, run_at, created_at) \
-                     VALUES ($1, $2, 'queued', 0, $3, $3)",
+                    "INSERT INTO jobs (id, track_id, state, attempts, run_at, created_at, traceparent) \
+                     VALUES ($1, $2, 'queued', 0, $3, $3, $4)",
                 )
                 .bind(job_id)
                 .bind(t.id.to_string())
                 .bind(now)
+                // The request queuing the job is the current span: its trace is linked from the
+                // job's.
+                .bind(crate::telemetry::context::traceparent(&tracing::Span::current()))
                 .execute(&mut **tx)
                 .await?;
                 Ok(())

@@ -54,7 +54,8 @@ impl PgStore {
         let opts = PgConnectOptions::from_str(url)?;
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
-            .acquire_timeout(Duration::from_secs(10))
+            // A store that is down answers 503 within seconds, not after a long wait per request.
+            .acquire_timeout(Duration::from_secs(3))
             .connect_with(opts)
             .await?;
         Ok(PgStore { pool })

@@ -320,6 +320,7 @@ pub(super) struct JobRow {
     pub(super) track_id: String,
     pub(super) attempts: i64,
     pub(super) staging_prefix: Option<String>,
+    pub(super) traceparent: Option<String>,
 }
 
 /// Claims one job in one statement. SQLite runs one writer at a time, so the sub-select and the
@@ -330,7 +331,7 @@ pub(super) const CLAIM_SQLITE: &str =
      attempts = attempts + 1 \
      WHERE id = (SELECT id FROM jobs WHERE (state = 'queued' AND run_at <= $3) \
                  OR (state = 'running' AND lease_until < $3) ORDER BY run_at, id LIMIT 1) \
-     RETURNING id, track_id, attempts, staging_prefix";
+     RETURNING id, track_id, attempts, staging_prefix, traceparent";
 
 /// PostgreSQL: concurrent workers skip rows another transaction has locked, so each claims a
 /// different job without waiting.
@@ -340,7 +341,7 @@ pub(super) const CLAIM_POSTGRES: &str =
      WHERE id = (SELECT id FROM jobs WHERE (state = 'queued' AND run_at <= $3) \
                  OR (state = 'running' AND lease_until < $3) ORDER BY run_at, id LIMIT 1 \
                  FOR UPDATE SKIP LOCKED) \
-     RETURNING id, track_id, attempts, staging_prefix";
+     RETURNING id, track_id, attempts, staging_prefix, traceparent";
 
 #[derive(sqlx::FromRow)]
 pub(super) struct HistoryRow {

@@ -161,6 +161,7 @@ macro_rules! tracks_impl {
                     attempts: row.attempts,
                     lease_id: lease_id.to_string(),
                     stale_staging: row.staging_prefix,
+                    traceparent: row.traceparent,
                 }))
             }
 
@@ -349,12 +350,13 @@ macro_rules! tracks_impl {
                 let mut tx = self.pool.begin_with($begin).await?;
                 let r = sqlx::query(
                     "UPDATE jobs SET state = 'queued', attempts = 0, run_at = $1, lease_id = NULL, \
-                     lease_until = NULL, staging_prefix = NULL, last_error = NULL \
+                     lease_until = NULL, staging_prefix = NULL, last_error = NULL, traceparent = $3 \
                      WHERE track_id = $2 AND state = 'failed' \
                      AND EXISTS (SELECT 1 FROM tracks WHERE id = $2 AND status = 'failed')",
                 )
                 .bind(now)
                 .bind(id.to_string())
+                .bind(crate::telemetry::context::traceparent(&tracing::Span::current()))
                 .execute(&mut *tx)
                 .await?;
                 if r.rows_affected() == 1 {
@@ -394,14 +396,17 @@ macro_rules! tracks_impl {
             }
 
             async fn job_counts(&self) -> Result<JobCounts> {
-                let rows: Vec<(String, i64)> =
-                    sqlx::query_as("SELECT state, COUNT(*) FROM jobs GROUP BY state")
+                let rows: Vec<(String, i64, Option<i64>)> =
+                    sqlx::query_as("SELECT state, COUNT(*), MIN(run_at) FROM jobs GROUP BY state")
                         .fetch_all(&self.pool)
                         .await?;
                 let mut c = JobCounts::default();
-                for (state, n) in rows {
+                for (state, n, oldest) in rows {
                     match state.as_str() {
-                        "queued" => c.queued = n,
+                        "queued" => {
+                            c.queued = n;
+                            c.oldest_due = oldest;
+                        }
                         "running" => c.running = n,
                         "failed" => c.failed = n,
                         _ => {}

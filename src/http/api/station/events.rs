@@ -41,9 +41,97 @@ pub(super) async fn events(
     Ok(follow(app, &c).await)
 }
 
+/// Publishes a channel's events, each with its now-playing document, to the followers on the
+/// other nodes (through the cluster), until the channel stops.
+pub async fn relay(app: Arc<App>, ch: Arc<crate::live::Channel>) {
+    let mut rx = ch.subscribe();
+    let id = ch.id;
+    loop {
+        let received = tokio::select! {
+            r = rx.recv() => r,
+            // A stopped channel's sender may live on (its last playlist is still answered).
+            _ = ch.stopped.cancelled() => Err(tokio::sync::broadcast::error::RecvError::Closed),
+        };
+        let (e, last) = match received {
+            Ok(e) => (e, false),
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => (
+                ChannelEvent::State {
+                    state: crate::live::State::Offline,
+                    source: None,
+                },
+                true,
+            ),
+        };
+        let doc = match app.store.channel(id).await {
+            Ok(Some(row)) => nowplaying_json(&app, &row).await.to_string(),
+            _ => String::new(),
+        };
+        let payload = serde_json::json!({
+            "event": event_name(&e),
+            "data": serde_json::to_string(&e).unwrap_or_default(),
+            "nowplaying": doc,
+        });
+        app.cluster
+            .publish_channel(&id.to_string(), &payload.to_string())
+            .await;
+        if last {
+            return;
+        }
+    }
+}
+
+/// The events of a channel that runs on another node, as its node relays them.
+fn remote(
+    rx: tokio::sync::broadcast::Receiver<Arc<str>>,
+) -> impl futures::Stream<Item = Vec<Event>> {
+    futures::stream::unfold(rx, |mut rx| async move {
+        loop {
+            match rx.recv().await {
+                Ok(payload) => {
+                    let Ok(v) = serde_json::from_str::<serde_json::Value>(&payload) else {
+                        continue;
+                    };
+                    let (Some(name), Some(data)) = (v["event"].as_str(), v["data"].as_str()) else {
+                        continue;
+                    };
+                    let mut events = vec![Event::default().event(name).data(data)];
+                    if let Some(doc) = v["nowplaying"].as_str().filter(|d| !d.is_empty()) {
+                        events.push(Event::default().event("nowplaying").data(doc));
+                    }
+                    return Some((events, rx));
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    })
+}
+
 /// The live-state event stream of a channel the caller may see.
 pub(crate) async fn follow(app: Arc<App>, c: &Channel) -> Response {
     let id = c.id;
+    // Not running here, with Redis: the node running it relays its events (the stored state
+    // opens the stream, as below).
+    if app.live.running(id).is_none() {
+        if let Some(rx) = app.cluster.follow_channel(&id.to_string()) {
+            let opening = vec![
+                sse(&ChannelEvent::State {
+                    state: view(&app, c, None).await.state,
+                    source: None,
+                }),
+                nowplaying(&app, c).await,
+            ];
+            let stream = futures::stream::iter(vec![opening])
+                .chain(remote(rx))
+                .flat_map(futures::stream::iter)
+                .map(Ok::<_, std::convert::Infallible>)
+                .take_until(app.shutdown.clone().cancelled_owned());
+            return Sse::new(stream)
+                .keep_alive(KeepAlive::default())
+                .into_response();
+        }
+    }
     // Running here, the follower opens with its state; otherwise the stored state says whether
     // it is on air on another node.
     let opening = match app.live.running(id) {
@@ -117,13 +205,16 @@ async fn nowplaying(app: &App, c: &Channel) -> Event {
     Event::default().event("nowplaying").data(doc.as_str())
 }
 
-fn sse(e: &ChannelEvent) -> Event {
-    let name = match e {
+fn event_name(e: &ChannelEvent) -> &'static str {
+    match e {
         ChannelEvent::State { .. } => "state",
         ChannelEvent::NowPlaying(_) => "now_playing",
         ChannelEvent::Listeners(_) => "listeners",
-    };
+    }
+}
+
+fn sse(e: &ChannelEvent) -> Event {
     Event::default()
-        .event(name)
+        .event(event_name(e))
         .data(serde_json::to_string(e).unwrap_or_default())
 }

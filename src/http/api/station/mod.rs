@@ -3,7 +3,7 @@
 //! (`stats.rs`). A public channel's history, now-playing and timeline are readable without
 //! credentials, as directory widgets and web players read them.
 
-mod events;
+pub(crate) mod events;
 mod onair;
 mod schedule;
 mod stats;
