@@ -22,10 +22,8 @@ COPY --from=build /src/target/release/veza-stream /usr/local/bin/veza-stream
 COPY config/default.toml /etc/veza/default.toml
 USER 10001
 WORKDIR /data
-# Two glibc malloc arenas instead of eight per core: the packaging threads each job starts
-# otherwise leave memory spread over many arenas (see README, "Soak").
-ENV MALLOC_ARENA_MAX=2 \
-    VEZA_SERVER__LISTEN=0.0.0.0:8080 \
+# The binary allocates with jemalloc (the default `jemalloc` feature; see README, "Soak").
+ENV VEZA_SERVER__LISTEN=0.0.0.0:8080 \
     VEZA_SERVER__DATA_DIR=/data \
     VEZA_DATABASE__URL=sqlite:///data/veza.db \
     VEZA_STORAGE__PATH=/data/media

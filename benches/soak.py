@@ -7,13 +7,16 @@ then), playlists created, stitched and played, control API reads, and a trickle 
 Every 10 s it samples the server's RSS and open descriptors, its CPU and this process's CPU.
 Prints one JSON line per sample and a summary line; exits by itself.
 """
+import array
 import json
 import os
 import random
+import re
 import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 base, key, pid, minutes, fixtures = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), sys.argv[5:]
@@ -22,17 +25,41 @@ auth = {"Authorization": f"Bearer {key}"}
 counts = {"ok": 0, "client_error": 0, "server_error": 0, "failed": 0}
 lock = threading.Lock()
 ready = []  # track ids ready to play
+latency = {}  # "METHOD /route/{id}" -> array of seconds, as this client saw them
+
+UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
+def route(method, url):
+    """The route template of a request: ids as {id}, media files under /hls as {file}."""
+    path = urllib.parse.urlsplit(url).path
+    parts = []
+    for i, part in enumerate(path.split("/")):
+        if UUID.match(part):
+            part = "{id}"
+        elif path.startswith("/hls/") and i >= 4 and part:
+            part = "{file}" if "." in part else "{rendition}"
+        parts.append(part)
+    return f"{method} {'/'.join(parts)}"
+
+
+def percentile(values, q):
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))] if values else float("nan")
 
 
 def call(method, path, body=None, headers=None, expect_error=False):
     req = urllib.request.Request(base + path if path.startswith("/") else path, data=body, method=method)
     for k, v in (headers or {}).items():
         req.add_header(k, v)
+    started = time.monotonic()
     try:
         with urllib.request.urlopen(req, timeout=30) as r:
             data = r.read()
+            took = time.monotonic() - started
             with lock:
                 counts["ok"] += 1
+                latency.setdefault(route(method, req.full_url), array.array("d")).append(took)
             return r.status, data
     except urllib.error.HTTPError as e:
         e.read()
@@ -195,6 +222,22 @@ if len(after) >= 6:
 else:
     rss_growth = fd_growth = float("nan")
 end = samples[-1] if samples else {}
+# Latency by route as this client saw it (loopback, both processes on the same 2 cores), and the
+# control API's p95 against the platform's SLO (150 ms).
+with lock:
+    routes = {k: list(v) for k, v in latency.items()}
+for name in sorted(routes, key=lambda k: -len(routes[k])):
+    v = routes[name]
+    print(json.dumps({"route": name, "requests": len(v),
+                      "p50_ms": round(1000 * percentile(v, 0.50), 2),
+                      "p95_ms": round(1000 * percentile(v, 0.95), 2),
+                      "p99_ms": round(1000 * percentile(v, 0.99), 2)}), flush=True)
+api = [x for k, v in routes.items() if " /v1/" in k for x in v]
+print(json.dumps({
+    "api_p95_ms": round(1000 * percentile(api, 0.95), 2),
+    "api_p99_ms": round(1000 * percentile(api, 0.99), 2),
+    "api_slo_p95_under_150_ms": percentile(api, 0.95) < 0.150 if api else None,
+}), flush=True)
 print(json.dumps({
     "summary": True, "minutes": minutes, "samples": len(samples),
     "rss_growth_percent": round(rss_growth, 2), "fd_growth_percent": round(fd_growth, 2),

@@ -8,6 +8,9 @@
 # it reaches its bound during warm-up: a bounded cache still filling would read as growth.
 #
 #   benches/soak.sh [MINUTES]      # default 30
+#
+# SOAK_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2 (or libmimalloc.so.2) runs the server,
+# and only the server, on another allocator, for comparing allocators on one build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 minutes=${1:-30}
@@ -18,7 +21,7 @@ pid=
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-(cd "$work" && exec env VEZA_SERVER__LISTEN=127.0.0.1:$port VEZA_LOG__LEVEL=warn \
+(cd "$work" && exec env ${SOAK_PRELOAD:+LD_PRELOAD=$SOAK_PRELOAD} VEZA_SERVER__LISTEN=127.0.0.1:$port VEZA_LOG__LEVEL=warn \
   VEZA_LIMITS__PER_SUBJECT_PER_MINUTE=0 VEZA_LIMITS__PER_IP_PER_MINUTE=0 \
   VEZA_DELIVERY__CACHE_BYTES=${SOAK_CACHE_BYTES:-33554432} \
   "$bin" serve >"$work/banner" 2>"$work/veza.log") &

@@ -152,6 +152,61 @@ impl Cluster {
         }
     }
 
+    /// Counts a failed sign-in against shared buckets `(key, per_minute, burst)`; a bucket
+    /// over its limit refuses its key on every node for the wait, which is returned (the longest).
+    /// `None` when the node must count alone.
+    pub async fn failed(&self, buckets: &[(&str, u32, u32)]) -> Option<Option<Duration>> {
+        let mut longest = None;
+        for &(key, per_minute, burst) in buckets {
+            if let Err(wait) = self
+                .take(&format!("failed:{key}"), per_minute, burst)
+                .await?
+            {
+                let r = self.redis.as_ref()?;
+                let mut conn = r.conn.get()?.clone();
+                let mut set = redis::cmd("SET");
+                set.arg(format!("{}blocked:{key}", r.prefix))
+                    .arg(1)
+                    .arg("PX")
+                    .arg(wait.as_millis().max(1) as u64);
+                let done = tokio::time::timeout(r.timeout, set.query_async::<()>(&mut conn)).await;
+                if !matches!(done, Ok(Ok(()))) {
+                    self.healthy(false);
+                    return None;
+                }
+                longest = longest.max(Some(wait));
+            }
+        }
+        Some(longest)
+    }
+
+    /// How long any of `keys` is still refused on every node after failed sign-ins. `None`
+    /// when the node must decide alone.
+    pub async fn refused(&self, keys: &[&str]) -> Option<Option<Duration>> {
+        let r = self.redis.as_ref()?;
+        let mut conn = r
+            .conn
+            .get()
+            .filter(|_| r.up.load(Ordering::Acquire))?
+            .clone();
+        let mut pipe = redis::pipe();
+        for key in keys {
+            pipe.cmd("PTTL").arg(format!("{}blocked:{key}", r.prefix));
+        }
+        match tokio::time::timeout(r.timeout, pipe.query_async::<Vec<i64>>(&mut conn)).await {
+            Ok(Ok(left)) => Some(
+                left.into_iter()
+                    .filter(|ms| *ms > 0)
+                    .max()
+                    .map(|ms| Duration::from_millis(ms as u64)),
+            ),
+            _ => {
+                self.healthy(false);
+                None
+            }
+        }
+    }
+
     /// Whether the token `jti` is revoked.
     pub fn is_revoked(&self, jti: &str) -> bool {
         self.revoked

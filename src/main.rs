@@ -6,13 +6,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use veza_stream::{package, Options, Rendition, Stage};
 
+/// jemalloc, chosen by measurement: see the `jemalloc` feature in Cargo.toml.
 #[cfg(feature = "jemalloc")]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
-
-#[cfg(all(feature = "mimalloc", not(feature = "jemalloc")))]
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
 #[command(

@@ -126,6 +126,24 @@ async fn two_nodes_share_limits_revocations_and_channel_events_and_survive_redis
     source.stop();
     drop(follower);
 
+    // Password guessing is counted by both nodes together: five wrong guesses, alternating,
+    // then the next is refused on either node.
+    let guess = |s: &Server| {
+        let r = s
+            .client()
+            .post(format!("{}/v1/sessions", s.url))
+            .json(&json!({"email": "nobody@example.org", "password": "not-the-password"}))
+            .send();
+        async move { r.await.unwrap().status().as_u16() }
+    };
+    let mut answered = Vec::new();
+    for i in 0..5 {
+        answered.push(guess(if i % 2 == 0 { &a } else { &b }).await);
+    }
+    assert_eq!(answered, [401; 5]);
+    assert_eq!(guess(&b).await, 429);
+    assert_eq!(guess(&a).await, 429);
+
     // A token revoked on A is refused on B.
     let bob = a.token("bob", "listener");
     assert_eq!(status(&b, "/v1/me", &bob).await, 200);

@@ -203,7 +203,8 @@ impl Guard {
         }
     }
 
-    fn keys(email_key: &str, ip: IpAddr) -> [String; 2] {
+    /// The keys failures are counted under: the account's and the address's.
+    pub fn keys(email_key: &str, ip: IpAddr) -> [String; 2] {
         [format!("a:{email_key}"), format!("i:{ip}")]
     }
 

@@ -414,7 +414,10 @@ pub(super) async fn sign_in(
     let c: Credentials = json_body(&raw)?;
     let ip = addr.ip();
     let key = Account::email_key(&c.email);
-    if let Some(wait) = app.auth.guard.refused(&key, ip) {
+    // With Redis the failures are counted on every node together; else by this node.
+    let [by_account, by_address] = accounts::Guard::keys(&key, ip);
+    let shared = app.cluster.refused(&[&by_account, &by_address]).await;
+    if let Some(wait) = shared.unwrap_or_else(|| app.auth.guard.refused(&key, ip)) {
         return Err(refused(wait));
     }
     if c.password.len() > MAX_PASSWORD || key.len() > 254 {
@@ -431,7 +434,16 @@ pub(super) async fn sign_in(
         Some(a) if ok => start(&app, &a, StatusCode::CREATED).await,
         _ => {
             tracing::info!(%ip, "failed sign-in");
-            Err(match app.auth.guard.failed(&key, ip) {
+            let a = &app.config.auth;
+            let buckets = [
+                (by_account.as_str(), 1, a.sign_in_failures_per_account),
+                (by_address.as_str(), 4, a.sign_in_failures_per_address),
+            ];
+            let counted = match app.cluster.failed(&buckets).await {
+                Some(wait) => wait,
+                None => app.auth.guard.failed(&key, ip),
+            };
+            Err(match counted {
                 Some(wait) => refused(wait),
                 None => wrong(),
             })
